@@ -1,0 +1,92 @@
+/**
+ * The daemon's config file (config.json): the one schema every reader and
+ * writer of it uses (daemon, CLI, panel wizard).
+ */
+import { z } from 'zod';
+
+/** A VM name can never escape its directory nor mean anything to a shell. */
+export const VmName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,32}$/, 'VM names are 1–32 of A–Z a–z 0–9 _ -');
+export type VmName = z.infer<typeof VmName>;
+
+/** QEMU options the daemon sets itself, so a config may not. */
+export const RESERVED_QEMU_OPTIONS = ['-qmp', '-name', '-pidfile', '-daemonize', '-monitor', '-qmp-pretty', '-chardev-qmp'] as const;
+
+const QemuArgv = z
+  .array(z.string().max(4096))
+  .min(1, 'needs at least the QEMU binary')
+  .max(1024)
+  .superRefine((argv, ctx) => {
+    argv.forEach((arg, index) => {
+      const option = arg.replace(/^--/, '-').split('=')[0]!;
+      if (index > 0 && (RESERVED_QEMU_OPTIONS as readonly string[]).includes(option)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index],
+          message: `${arg} is set by hiboss itself (QMP socket, name, pidfile; QEMU must not daemonize or take a stdio monitor)`,
+        });
+      }
+    });
+  });
+
+export const VmConfig = z
+  .strictObject({
+    /** Workspace name; a bare number also matches "N: label" workspaces. */
+    workspace: z.string().min(1).max(256).optional(),
+    /** QEMU's argv (binary first); hiboss adds -qmp, -name, -pidfile. */
+    qemu: QemuArgv.optional(),
+    /** A flake VM: FLAKE#NAME, built with nix build …system.build.vm. */
+    flake: z.string().min(1).max(2048).optional(),
+    /** Memory budget shown by the bar and panel, MiB. */
+    memoryMiB: z.number().int().positive().max(1 << 22).optional(),
+    /** Restart after QEMU dies unexpectedly (bounded, with backoff). */
+    restart: z.enum(['on-failure', 'never']).default('on-failure'),
+  })
+  .superRefine((vm, ctx) => {
+    if ((vm.qemu === undefined) === (vm.flake === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'set exactly one of "qemu" (an argv) or "flake" (a flake reference)' });
+    }
+  });
+export type VmConfig = z.infer<typeof VmConfig>;
+
+export const PolicyConfig = z.strictObject({
+  /** How long a hidden workspace's VM keeps running before it is paused. */
+  pauseAfterMs: z.number().int().min(0).max(3_600_000).default(1500),
+  /** Time an ACPI powerdown gets before `quit`. */
+  powerdownTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
+  /** Restarts after failures within `restartWindowMs` before giving up. */
+  maxRestarts: z.number().int().min(0).max(100).default(3),
+  restartWindowMs: z.number().int().min(0).default(60_000),
+  /** First restart delay; doubles for each further failure. */
+  restartDelayMs: z.number().int().min(0).max(600_000).default(1000),
+  /** A cold start slower than this is worth a notification. */
+  slowStartMs: z.number().int().min(0).default(15_000),
+});
+export type PolicyConfig = z.infer<typeof PolicyConfig>;
+
+export const Config = z
+  .strictObject({
+    vms: z.record(VmName, VmConfig).default({}),
+    policy: PolicyConfig.default(PolicyConfig.parse({})),
+  })
+  .superRefine((config, ctx) => {
+    const owner = new Map<string, string>();
+    for (const [name, vm] of Object.entries(config.vms)) {
+      if (vm.workspace === undefined) continue;
+      const other = owner.get(vm.workspace);
+      if (other) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['vms', name, 'workspace'],
+          message: `workspace "${vm.workspace}" is already bound to VM "${other}" (one VM per workspace)`,
+        });
+      } else owner.set(vm.workspace, name);
+    }
+  });
+export type Config = z.infer<typeof Config>;
+
+/** A problem with a path, the way users read them: `vms.acme.qemu: expected array`. */
+export function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`);
+}

@@ -1,0 +1,130 @@
+/**
+ * Every process a test starts goes through here, so every one of them is ended
+ * by its pid — at teardown, and also when a test fails or the file crashes.
+ */
+import { execa, type ResultPromise, type Options } from 'execa';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const live = new Set<number>();
+
+function killAll(): void {
+  for (const pid of live) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  live.clear();
+}
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+export interface Started {
+  pid: number;
+  child: ResultPromise;
+  /** Ends the process (SIGTERM, then SIGKILL after `graceMs`) and waits for it. */
+  stop(graceMs?: number): Promise<void>;
+  exited: Promise<void>;
+}
+
+export function start(file: string, args: readonly string[], options: Options = {}): Started {
+  const child = execa(file, args, { reject: false, stdin: 'ignore', ...options }) as ResultPromise;
+  if (child.pid === undefined) throw new Error(`could not start ${file}`);
+  const pid = child.pid;
+  live.add(pid);
+  const exited = child.then(() => {
+    live.delete(pid);
+  }, () => {
+    live.delete(pid);
+  });
+  return {
+    pid,
+    child,
+    exited,
+    async stop(graceMs = 3000) {
+      if (!live.has(pid)) return exited;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Also track a process we did not spawn ourselves (a QEMU started by the daemon under test). */
+export function track(pid: number): void {
+  live.add(pid);
+}
+
+/** Resolves when `file` exists, watching its directory rather than polling. */
+export function waitForFile(file: string, timeoutMs = 10_000, what = file): Promise<void> {
+  const dir = path.dirname(file);
+  return new Promise((resolve, reject) => {
+    const watcher = fs.watch(dir);
+    const finish = (error?: Error) => {
+      clearTimeout(timer);
+      watcher.close();
+      error ? reject(error) : resolve();
+    };
+    const timer = setTimeout(() => finish(new Error(`${what} did not appear within ${timeoutMs} ms`)), timeoutMs);
+    watcher.on('change', () => fs.existsSync(file) && finish());
+    watcher.on('error', (error) => finish(error));
+    if (fs.existsSync(file)) finish();
+  });
+}
+
+/** Resolves with the first file in `dir` whose name matches. */
+export function waitForMatch(dir: string, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  const find = () => fs.readdirSync(dir).find((name) => pattern.test(name));
+  return new Promise((resolve, reject) => {
+    const watcher = fs.watch(dir);
+    const finish = (error?: Error, name?: string) => {
+      clearTimeout(timer);
+      watcher.close();
+      error ? reject(error) : resolve(path.join(dir, name!));
+    };
+    const timer = setTimeout(() => finish(new Error(`no ${pattern} in ${dir} within ${timeoutMs} ms`)), timeoutMs);
+    watcher.on('change', () => {
+      const name = find();
+      if (name) finish(undefined, name);
+    });
+    const name = find();
+    if (name) finish(undefined, name);
+  });
+}
+
+/** Resolves when `predicate(text)` holds for the file's content (re-read on every change). */
+export function waitForContent(file: string, predicate: (text: string) => boolean, timeoutMs = 15_000): Promise<string> {
+  const read = () => {
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  return new Promise((resolve, reject) => {
+    const watcher = fs.watch(path.dirname(file));
+    const check = () => {
+      const text = read();
+      if (predicate(text)) finish(undefined, text);
+    };
+    const finish = (error?: Error, text?: string) => {
+      clearTimeout(timer);
+      watcher.close();
+      error ? reject(error) : resolve(text!);
+    };
+    const timer = setTimeout(
+      () => finish(new Error(`${file} did not reach the expected content within ${timeoutMs} ms; last: ${read().slice(-300)}`)),
+      timeoutMs,
+    );
+    watcher.on('change', check);
+    check();
+  });
+}
