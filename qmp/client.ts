@@ -164,6 +164,10 @@ export class QmpClient extends EventEmitter<ClientEvents> {
 
   /** Resolves with the next event of that name (and its data). */
   nextEvent<K extends KnownEvent>(name: K, timeoutMs = 30_000): Promise<QmpEvent<K>> {
+    if (this.#closed) {
+      // `close` was already emitted: no event can come any more.
+      return Promise.reject(new QmpDisconnectedError(`closed while waiting for ${name}`));
+    }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => done(new QmpTimeoutError(`waiting for ${name}`, timeoutMs)), timeoutMs);
       const off = this.onEvent(name, (event) => done(undefined, event));

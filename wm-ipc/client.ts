@@ -3,7 +3,8 @@
  * reconnection after the WM restarts (i3 `restart`) or dies. A clean `exit` of
  * the WM ends the session and is reported once as `end`.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, once } from 'node:events';
+import fs from 'node:fs';
 import { Backoff, sleep } from '../transport/backoff.js';
 import { IpcChannel, type RawEvent } from './channel.js';
 import { discoverSocket, type DiscoveredSocket } from './discover.js';
@@ -47,6 +48,7 @@ export class WmClient extends EventEmitter<WmClientEvents> {
   #socket!: DiscoveredSocket;
   #ended = false;
   #sawExit = false;
+  #sawRestart = false;
   #reconnecting = false;
   #abort = new AbortController();
   #backoff: Backoff;
@@ -155,10 +157,20 @@ export class WmClient extends EventEmitter<WmClientEvents> {
     return channel;
   }
 
+  /**
+   * Always also subscribes to `tick` (the barrier) and `shutdown` (to tell exit from
+   * restart). The first subscription to `tick` on a connection makes the WM send a tick
+   * with `first: true`; i3 sends it only once per connection, so a later subscription
+   * waits instead for a tick we send ourselves with a unique payload.
+   */
   async #subscribeOn(channel: IpcChannel, events: readonly EventName[]): Promise<void> {
+    const firstOnChannel = !this.#tickChannels.has(channel);
+    const nonce = `hiboss-barrier-${++this.#barrierCount}`;
     const barrier = new Promise<void>((resolve, reject) => {
       const onEvent = (event: RawEvent) => {
-        if (event.name === 'tick' && (event.body as { first?: unknown }).first === true) {
+        if (event.name !== 'tick') return;
+        const tick = event.body as { first?: unknown; payload?: unknown };
+        if (firstOnChannel ? tick.first === true : tick.payload === nonce) {
           channel.off('event', onEvent);
           channel.off('close', onClose);
           resolve();
@@ -173,16 +185,22 @@ export class WmClient extends EventEmitter<WmClientEvents> {
     });
     barrier.catch(() => {}); // observed below; avoid an unhandled rejection if the request fails first
     const reply = ReplySchemas[MessageType.SUBSCRIBE].parse(
-      await channel.request(MessageType.SUBSCRIBE, JSON.stringify([...new Set([...events, 'tick'])])),
+      await channel.request(MessageType.SUBSCRIBE, JSON.stringify([...new Set([...events, 'tick', 'shutdown'])])),
     );
     if (!reply.success) throw new WmProtocolError(`the WM refused the subscription to ${events.join(', ')}`);
+    this.#tickChannels.add(channel);
+    if (!firstOnChannel) await this.#requests.request(MessageType.SEND_TICK, nonce);
     await barrier;
   }
+
+  #tickChannels = new WeakSet<IpcChannel>();
+  #barrierCount = 0;
 
   #dispatch(event: RawEvent): void {
     if (event.name === 'shutdown') {
       const change = (event.body as { change?: unknown }).change;
       if (change === 'exit') this.#sawExit = true;
+      if (change === 'restart') this.#sawRestart = true;
     }
     if (!this.#subscribed.has(event.name)) return;
     const parsed = EventSchemas[event.name].safeParse(event.body);
@@ -194,11 +212,30 @@ export class WmClient extends EventEmitter<WmClientEvents> {
   }
 
   #onChannelClosed(channel: IpcChannel, error: WmIpcError | undefined): void {
-    if (this.#ended || this.#reconnecting) return;
+    if (this.#ended || this.#reconnecting || this.#settling) return;
     if (channel !== this.#requests && channel !== this.#events) return; // an old channel
-    if (this.#sawExit) return this.#finish({ reason: 'exit' });
+    // The WM closes both connections at once; decide only when the event channel has
+    // delivered everything it had (a `shutdown` event may still be queued on it).
+    this.#settling = true;
+    const events = this.#events;
+    const settled = events && !events.closed ? waitForClose(events, 500) : Promise.resolve();
+    void settled.then(() => {
+      this.#settling = false;
+      this.#decideAfterClose(error);
+    });
+  }
+
+  #settling = false;
+
+  #decideAfterClose(error: WmIpcError | undefined): void {
+    if (this.#ended) return;
+    // i3 announces `exit` with a shutdown event; sway 1.7 does not, but removes its
+    // socket on a clean exit while a crashed WM leaves it behind.
+    // (i3 re-creates its socket while restarting: a restart is never an exit.)
+    if (this.#sawExit || (!this.#sawRestart && !fs.existsSync(this.#socket.path))) {
+      return this.#finish({ reason: 'exit' });
+    }
     const cause = error ?? new WmConnectionError(`the WM closed the connection (${this.#socket.path})`);
-    // Close the sibling so both are reopened together.
     this.#requests.close();
     this.#events?.close();
     this.emit('disconnected', cause);
@@ -227,6 +264,7 @@ export class WmClient extends EventEmitter<WmClientEvents> {
       this.#backoff.reset();
       this.#reconnecting = false;
       this.#sawExit = false;
+      this.#sawRestart = false;
       this.emit('reconnected');
       return;
     }
@@ -241,4 +279,14 @@ export class WmClient extends EventEmitter<WmClientEvents> {
     this.#events?.close();
     this.emit('end', end);
   }
+}
+
+function waitForClose(channel: IpcChannel, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    void once(channel, 'close').then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }

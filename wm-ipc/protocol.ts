@@ -167,10 +167,21 @@ export type Reply<T extends MessageType> = z.infer<(typeof ReplySchemas)[T]>;
 
 // ---- events -----------------------------------------------------------------
 
+/** In events, workspaces come as tree nodes: no `visible`, and i3 omits `output`. */
+export const WorkspaceNode = z.looseObject({
+  id: z.number(),
+  name: z.string(),
+  num: z.number().optional(),
+  type: z.string(),
+  focused: z.boolean(),
+  output: z.string().optional(),
+});
+export type WorkspaceNode = z.infer<typeof WorkspaceNode>;
+
 export const WorkspaceEvent = z.looseObject({
   change: z.string() as z.ZodType<Open<'init' | 'empty' | 'focus' | 'move' | 'rename' | 'urgent' | 'reload' | 'restored'>>,
-  current: Workspace.nullish(),
-  old: Workspace.nullish(),
+  current: WorkspaceNode.nullish(),
+  old: WorkspaceNode.nullish(),
 });
 export const OutputEvent = z.looseObject({ change: z.string() as z.ZodType<Open<'unspecified'>> });
 export const ModeEvent = z.looseObject({ change: z.string(), pango_markup: z.boolean().optional() });

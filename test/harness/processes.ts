@@ -8,14 +8,21 @@ import path from 'node:path';
 
 const live = new Set<number>();
 
-function killAll(): void {
-  for (const pid of live) {
+/** Signals the process group (started detached) or, failing that, the process. */
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
     try {
-      process.kill(pid, 'SIGKILL');
+      process.kill(pid, sig);
     } catch {
       /* already gone */
     }
   }
+}
+
+function killAll(): void {
+  for (const pid of live) signal(pid, 'SIGKILL');
   live.clear();
 }
 process.on('exit', killAll);
@@ -34,8 +41,12 @@ export interface Started {
   exited: Promise<void>;
 }
 
+/**
+ * Starts a process in a session of its own: a WM that signals "its" process group
+ * (i3 does, for its nagbar) must never reach the test runner.
+ */
 export function start(file: string, args: readonly string[], options: Options = {}): Started {
-  const child = execa(file, args, { reject: false, stdin: 'ignore', ...options }) as ResultPromise;
+  const child = execa(file, args, { reject: false, stdin: 'ignore', detached: true, ...options }) as ResultPromise;
   if (child.pid === undefined) throw new Error(`could not start ${file}`);
   const pid = child.pid;
   live.add(pid);
@@ -50,8 +61,8 @@ export function start(file: string, args: readonly string[], options: Options = 
     exited,
     async stop(graceMs = 3000) {
       if (!live.has(pid)) return exited;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      signal(pid, 'SIGTERM');
+      const timer = setTimeout(() => signal(pid, 'SIGKILL'), graceMs);
       await exited;
       clearTimeout(timer);
     },

@@ -44,7 +44,8 @@ export async function startSway(sandbox: Sandbox, options: WmOptions = {}): Prom
   let socketPath: string;
   try {
     socketPath = await Promise.race([
-      waitForMatch(sandbox.runtimeDir, /^sway-ipc\..*\.sock$/, 15_000),
+      // unshare execs sway, so the socket carries this pid (older, stale sockets may lie around).
+      waitForMatch(sandbox.runtimeDir, new RegExp(`^sway-ipc\\.\\d+\\.${proc.pid}\\.sock$`), 15_000),
       proc.exited.then(() => {
         throw new Error(`sway exited at start: ${fs.readFileSync(logFile, 'utf8').slice(-500)}`);
       }),
@@ -89,7 +90,7 @@ export async function startI3(sandbox: Sandbox, options: WmOptions = {}): Promis
   const configFile = path.join(sandbox.root, 'i3.conf');
   fs.writeFileSync(
     configFile,
-    [`ipc-socket ${socketPath}`, 'bar {', '  i3bar_command /bin/true', '}', ...(options.config ?? [])].join('\n') + '\n',
+    ['# i3 config file (v4)', 'font pango:monospace 8', `ipc-socket ${socketPath}`, 'bar {', '  i3bar_command /bin/true', '}', ...(options.config ?? [])].join('\n') + '\n',
   );
   const logFile = path.join(sandbox.root, 'i3.log');
   const env = { ...sandbox.env, DISPLAY: display };

@@ -1,0 +1,216 @@
+/**
+ * The client side of the daemon's D-Bus API, shared by the CLI, the bar and the
+ * panel. It follows the daemon across restarts: `up`/`down` tell when the
+ * daemon's name gains or loses its owner, and signals flow again afterwards.
+ */
+import dbus from 'dbus-next';
+import { EventEmitter } from 'node:events';
+import { BUS_NAME, INTERFACE, OBJECT_PATH } from './names.js';
+import { DaemonStatus, VmState, type Verb } from './schema.js';
+
+export class DaemonUnavailableError extends Error {
+  override name = 'DaemonUnavailableError';
+}
+
+/** A method call the daemon refused; `dbusName` is one of api/names.ts Errors. */
+export class DaemonCallError extends Error {
+  override name = 'DaemonCallError';
+  constructor(readonly dbusName: string, message: string) {
+    super(message);
+  }
+}
+
+export interface StateChange {
+  name: string;
+  state: VmState;
+  reason: string;
+}
+
+type ClientEvents = {
+  state: [StateChange];
+  focus: [{ workspace: string; vm: string }];
+  config: [{ accepted: boolean; problems: string[] }];
+  log: [{ name: string; line: string }];
+  /** The daemon appeared (or re-appeared after a restart). */
+  up: [];
+  /** The daemon's bus name lost its owner. */
+  down: [];
+};
+
+interface DaemonInterface extends dbus.ClientInterface {
+  Status(): Promise<string>;
+  Start(name: string): Promise<void>;
+  Stop(name: string): Promise<void>;
+  Pause(name: string): Promise<void>;
+  Resume(name: string): Promise<void>;
+  Restart(name: string): Promise<void>;
+  Reload(): Promise<string[]>;
+  Act(verb: string, name: string): Promise<string>;
+  Log(name: string, lines: number): Promise<string[]>;
+}
+
+export interface DaemonClientOptions {
+  /** A bus address; default: DBUS_SESSION_BUS_ADDRESS. */
+  busAddress?: string | undefined;
+  /** Method call timeout (default 10 s): a hung daemon must not hang its clients. */
+  callTimeoutMs?: number;
+}
+
+const MAX_STATUS_BYTES = 4 * 1024 * 1024;
+
+export class DaemonClient extends EventEmitter<ClientEvents> {
+  #iface: DaemonInterface | undefined;
+  #closed = false;
+
+  private constructor(private readonly bus: dbus.MessageBus, private readonly options: DaemonClientOptions) {
+    super();
+  }
+
+  /**
+   * Connects to the session bus. With `requireDaemon` (the CLI), a missing daemon
+   * is an error; without it (bar, panel), the client waits for `up`.
+   */
+  static async connect(options: DaemonClientOptions & { requireDaemon?: boolean } = {}): Promise<DaemonClient> {
+    const address = options.busAddress ?? process.env.DBUS_SESSION_BUS_ADDRESS;
+    if (!address) throw new DaemonUnavailableError('no session bus: DBUS_SESSION_BUS_ADDRESS is not set');
+    const bus = dbus.sessionBus({ busAddress: address });
+    const client = new DaemonClient(bus, options);
+    // dbus-next reports a broken bus connection as an 'error' event; without a listener it would crash us.
+    bus.on('error', () => client.#markDown());
+    try {
+      await client.#watchOwner();
+      await client.#attach();
+    } catch (error) {
+      bus.disconnect();
+      throw error instanceof DaemonUnavailableError ? error : new DaemonUnavailableError(`cannot reach the session bus: ${(error as Error).message}`);
+    }
+    if (options.requireDaemon && !client.#iface) {
+      bus.disconnect();
+      throw new DaemonUnavailableError(`the hiboss daemon is not running (no owner for ${BUS_NAME} on the session bus)`);
+    }
+    return client;
+  }
+
+  get available(): boolean {
+    return this.#iface !== undefined;
+  }
+
+  async status(): Promise<DaemonStatus> {
+    const text = await this.#call((d) => d.Status());
+    if (text.length > MAX_STATUS_BYTES) throw new DaemonCallError('invalid', 'status reply too large');
+    return DaemonStatus.parse(JSON.parse(text));
+  }
+
+  start(name: string) {
+    return this.#call((d) => d.Start(name));
+  }
+  stop(name: string) {
+    return this.#call((d) => d.Stop(name));
+  }
+  pause(name: string) {
+    return this.#call((d) => d.Pause(name));
+  }
+  resume(name: string) {
+    return this.#call((d) => d.Resume(name));
+  }
+  restart(name: string) {
+    return this.#call((d) => d.Restart(name));
+  }
+  /** Re-reads the config file; resolves with its problems (empty: applied). */
+  reload() {
+    return this.#call((d) => d.Reload());
+  }
+  /** A key/click verb; `name` empty means the focused workspace's VM. Resolves with what was done. */
+  act(verb: Verb, name = '') {
+    return this.#call((d) => d.Act(verb, name));
+  }
+  /** The last lines of the VM's log (QEMU output, serial console, the daemon's events for it). */
+  log(name: string, lines = 200) {
+    return this.#call((d) => d.Log(name, lines));
+  }
+
+  /** Resolves with the next state change of `name` that satisfies `predicate`. */
+  waitForState(name: string, predicate: (change: StateChange) => boolean, timeoutMs: number): Promise<StateChange> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('state', listener);
+        reject(new Error(`${name}: no matching state change within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const listener = (change: StateChange) => {
+        if (change.name !== name || !predicate(change)) return;
+        clearTimeout(timer);
+        this.off('state', listener);
+        resolve(change);
+      };
+      this.on('state', listener);
+    });
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.bus.disconnect();
+  }
+
+  async #call<T>(fn: (iface: DaemonInterface) => Promise<T>): Promise<T> {
+    const iface = this.#iface;
+    if (!iface) throw new DaemonUnavailableError('the hiboss daemon is not running');
+    const timeoutMs = this.options.callTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        fn(iface),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new DaemonUnavailableError(`the daemon did not answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      if (error instanceof dbus.DBusError) {
+        if (/ServiceUnknown|NoReply|Disconnected/.test(error.type)) {
+          throw new DaemonUnavailableError(`the hiboss daemon is not running (${error.text})`);
+        }
+        throw new DaemonCallError(error.type, error.text);
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #watchOwner(): Promise<void> {
+    const busProxy = await this.bus.getProxyObject('org.freedesktop.DBus', '/org/freedesktop/DBus');
+    const busIface = busProxy.getInterface('org.freedesktop.DBus');
+    busIface.on('NameOwnerChanged', (name: string, _old: string, owner: string) => {
+      if (name !== BUS_NAME || this.#closed) return;
+      if (owner === '') this.#markDown();
+      else void this.#attach();
+    });
+  }
+
+  #markDown(): void {
+    if (!this.#iface) return;
+    this.#iface.removeAllListeners();
+    this.#iface = undefined;
+    this.emit('down');
+  }
+
+  async #attach(): Promise<void> {
+    let iface: DaemonInterface;
+    try {
+      const proxy = await this.bus.getProxyObject(BUS_NAME, OBJECT_PATH);
+      iface = proxy.getInterface<DaemonInterface>(INTERFACE);
+    } catch {
+      return; // not running (yet): NameOwnerChanged brings us back here
+    }
+    if (this.#closed) return;
+    this.#iface?.removeAllListeners();
+    iface.on('StateChanged', (name: string, state: string, reason: string) => {
+      const parsed = VmState.safeParse(state);
+      if (parsed.success) this.emit('state', { name, state: parsed.data, reason });
+    });
+    iface.on('FocusChanged', (workspace: string, vm: string) => this.emit('focus', { workspace, vm }));
+    iface.on('ConfigChanged', (accepted: boolean, problems: string[]) => this.emit('config', { accepted, problems }));
+    iface.on('VmLog', (name: string, line: string) => this.emit('log', { name, line }));
+    this.#iface = iface;
+    this.emit('up');
+  }
+}

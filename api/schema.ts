@@ -1,0 +1,60 @@
+/**
+ * What the daemon's D-Bus API says about VMs: one schema for the daemon that
+ * writes it and for every client (CLI, bar, panel) that reads it.
+ */
+import { z } from 'zod';
+
+export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping', 'failed'] as const;
+export const VmState = z.enum(VM_STATES);
+export type VmState = z.infer<typeof VmState>;
+
+export const VmStatus = z.object({
+  name: z.string(),
+  state: VmState,
+  /** Why it is in this state ("focused workspace 2", "QEMU exited with code 1: …"). */
+  reason: z.string(),
+  workspace: z.string().nullable(),
+  pid: z.number().int().nullable(),
+  kind: z.enum(['qemu', 'flake']),
+  flake: z.string().nullable(),
+  /** The user paused or stopped it by hand: focus does not undo that. */
+  heldByUser: z.boolean(),
+  /** Epoch ms of the last state change. */
+  since: z.number(),
+  uptimeMs: z.number().nullable(),
+  memoryBudgetMiB: z.number().nullable(),
+  rssBytes: z.number().nullable(),
+  cpuPercent: z.number().nullable(),
+  lastColdBootMs: z.number().nullable(),
+  lastResumeMs: z.number().nullable(),
+  restarts: z.number().int(),
+});
+export type VmStatus = z.infer<typeof VmStatus>;
+
+export const DaemonStatus = z.object({
+  vms: z.array(VmStatus),
+  focusedWorkspace: z.string().nullable(),
+  /** The VM bound to the focused workspace, if any. */
+  focusedVm: z.string().nullable(),
+  wm: z.enum(['sway', 'i3', 'none']),
+  /** Problems of the last refused config edit (empty when the file on disk is in force). */
+  configProblems: z.array(z.string()),
+});
+export type DaemonStatus = z.infer<typeof DaemonStatus>;
+
+/** Verbs a key binding (`nop hiboss VERB [NAME]`), a click or the CLI can send. */
+export const VERBS = ['toggle', 'start', 'stop', 'pause', 'resume', 'restart', 'next', 'prev', 'focus'] as const;
+export const Verb = z.enum(VERBS);
+export type Verb = z.infer<typeof Verb>;
+
+/** Glyphs for bars and the panel, one per state (plus the daemon being away). */
+export const STATE_GLYPHS: Record<VmState | 'down' | 'none', string> = {
+  running: '▶',
+  paused: '⏸',
+  starting: '…',
+  stopping: '…',
+  stopped: '■',
+  failed: '✖',
+  down: '⚠',
+  none: '·',
+};

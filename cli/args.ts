@@ -1,0 +1,57 @@
+/** Small, strict argument handling shared by every verb: bad input is a one-line error and exit 2. */
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface Parsed {
+  flags: Map<string, string | true>;
+  positional: string[];
+}
+
+/**
+ * Parses `--flag`, `--key value`/`--key=value` and positionals. `valued` names
+ * the flags that take a value; any other unknown flag is refused.
+ */
+export function parseArgs(argv: string[], known: { boolean?: string[]; valued?: string[] }): Parsed {
+  const flags = new Map<string, string | true>();
+  const positional: string[] = [];
+  const booleans = new Set(['help', ...(known.boolean ?? [])]);
+  const valued = new Set(known.valued ?? []);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg === '-h') {
+      flags.set('help', true);
+      continue;
+    }
+    if (!arg.startsWith('--') || arg === '--') {
+      positional.push(arg);
+      continue;
+    }
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    if (booleans.has(name) && inline === undefined) flags.set(name, true);
+    else if (valued.has(name)) {
+      const value = inline ?? argv[++i];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      flags.set(name, value);
+    } else throw new UsageError(`unknown option --${name}`);
+  }
+  return { flags, positional };
+}
+
+export interface Verb {
+  /** One line for the verb list. */
+  summary: string;
+  /** Full --help text. */
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+/** Runs `run` unless --help was asked for. */
+export function helpRequested(argv: string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}

@@ -1,0 +1,57 @@
+import { DaemonClient } from '../../api/client.js';
+import { STATE_GLYPHS, type DaemonStatus } from '../../api/schema.js';
+import { parseArgs, UsageError, type Verb } from '../args.js';
+
+export const statusVerb: Verb = {
+  summary: 'list VMs',
+  usage: `usage: hiboss status [--json]
+
+Every configured VM, stopped ones too, as the daemon sees it (through its D-Bus API).
+  --json   {"vms": [{"name", "state", "workspace", "pid", "reason", …}], "focusedVm", …}`,
+  async run(argv) {
+    const { flags, positional } = parseArgs(argv, { boolean: ['json'] });
+    if (positional.length) throw new UsageError(`unexpected argument "${positional[0]}"`);
+    const client = await DaemonClient.connect({ requireDaemon: true }).catch(exitUnavailable);
+    try {
+      const status = await client.status();
+      console.log(flags.has('json') ? JSON.stringify(status) : renderTable(status));
+      return 0;
+    } finally {
+      client.close();
+    }
+  },
+};
+
+export function exitUnavailable(error: Error): never {
+  console.error(`hiboss: ${error.message}`);
+  process.exit(1);
+}
+
+export function formatDuration(ms: number | null): string {
+  if (ms === null) return '-';
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function renderTable(status: DaemonStatus): string {
+  const rows = [
+    ['', 'NAME', 'STATE', 'WORKSPACE', 'PID', 'UPTIME', 'REASON'],
+    ...status.vms.map((vm) => [
+      vm.name === status.focusedVm ? '*' : ' ',
+      vm.name,
+      `${STATE_GLYPHS[vm.state]} ${vm.state}${vm.heldByUser ? ' (held)' : ''}`,
+      vm.workspace ?? '-',
+      vm.pid === null ? '-' : String(vm.pid),
+      formatDuration(vm.uptimeMs),
+      vm.reason,
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => [...r[i]!].length)));
+  const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+  if (status.configProblems.length) {
+    lines.push('', 'The config file on disk was refused; the last good one is in force:', ...status.configProblems.map((p) => `  ${p}`));
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,61 @@
+import { DaemonCallError, DaemonClient } from '../../api/client.js';
+import { VmName } from '../../daemon/config/schema.js';
+import { parseArgs, UsageError, type Verb } from '../args.js';
+import { exitUnavailable } from './status.js';
+
+const ACTIONS = ['start', 'stop', 'pause', 'resume', 'restart'] as const;
+type VmAction = (typeof ACTIONS)[number];
+/** The states each action is finished in. */
+const DONE: Record<VmAction, string[]> = {
+  start: ['running', 'paused', 'failed'],
+  resume: ['running', 'failed'],
+  restart: ['running', 'failed'],
+  pause: ['paused', 'failed', 'stopped'],
+  stop: ['stopped', 'failed'],
+};
+
+export const vmVerb: Verb = {
+  summary: 'control one VM',
+  usage: `usage: hiboss vm start|stop|pause|resume|restart NAME [--no-wait] [--timeout MS]
+
+Asks the daemon to act on VM NAME and waits until it is done (or failed).
+A VM paused or stopped by hand stays so when its workspace is focused, until resumed/started.`,
+  async run(argv) {
+    const { flags, positional } = parseArgs(argv, { boolean: ['no-wait'], valued: ['timeout'] });
+    const [action, name, extra] = positional;
+    if (!action || !(ACTIONS as readonly string[]).includes(action)) {
+      throw new UsageError(`needs an action: ${ACTIONS.join(', ')}`);
+    }
+    if (!name) throw new UsageError('needs a VM name');
+    if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
+    if (!VmName.safeParse(name).success) throw new UsageError(`invalid VM name "${name}" (1–32 of A–Z a–z 0–9 _ -)`);
+    const timeoutMs = flags.has('timeout') ? Number(flags.get('timeout')) : 120_000;
+    const client = await DaemonClient.connect({ requireDaemon: true }).catch(exitUnavailable);
+    try {
+      const verb = action as VmAction;
+      const done = flags.has('no-wait')
+        ? undefined
+        : client.waitForState(name, (c) => DONE[verb].includes(c.state) && !(verb === 'restart' && c.reason === 'restarting'), timeoutMs);
+      done?.catch(() => {});
+      const before = (await client.status()).vms.find((vm) => vm.name === name);
+      await client[verb](name);
+      const alreadyThere = before !== undefined && DONE[verb].includes(before.state) && verb !== 'restart';
+      if (done && !alreadyThere) {
+        const change = await done;
+        console.log(`${name}: ${change.state} (${change.reason})`);
+        return change.state === 'failed' ? 1 : 0;
+      }
+      const after = (await client.status()).vms.find((vm) => vm.name === name);
+      console.log(`${name}: ${after?.state ?? 'unknown'} (${after?.reason ?? ''})`);
+      return 0;
+    } catch (error) {
+      if (error instanceof DaemonCallError) {
+        console.error(`hiboss vm ${action}: ${error.message}`);
+        return 1;
+      }
+      throw error;
+    } finally {
+      client.close();
+    }
+  },
+};

@@ -1,0 +1,101 @@
+/**
+ * Reading and writing the daemon's config file — the only code that touches it,
+ * for the daemon, the CLI and the panel's wizard alike.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Config, describeIssues, VmConfig, VmName } from './schema.js';
+
+/** A config file this large is not a config file. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly file: string, readonly problems: string[]) {
+    super(`${file}: ${problems.join('; ')}`);
+  }
+}
+
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  const configHome = env.XDG_CONFIG_HOME || path.join(env.HOME ?? '/', '.config');
+  return path.join(configHome, 'hiboss', 'config.json');
+}
+
+/** Parses config text; every problem comes with its path (`vms.acme.qemu: …`). */
+export function parseConfig(text: string, file = 'config'): Config {
+  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new ConfigError(file, [`(root): larger than ${MAX_CONFIG_BYTES} bytes`]);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(file, [`(root): not valid JSON: ${(error as Error).message}`]);
+  }
+  const parsed = Config.safeParse(json);
+  if (!parsed.success) throw new ConfigError(file, describeIssues(parsed.error));
+  return parsed.data;
+}
+
+/** Reads the file; a missing file is an empty config (nothing bound yet). */
+export function readConfig(file: string): Config {
+  let text: string;
+  try {
+    const stat = fs.statSync(file);
+    if (stat.size > MAX_CONFIG_BYTES) throw new ConfigError(file, [`(root): larger than ${MAX_CONFIG_BYTES} bytes`]);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return Config.parse({});
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(file, [`(root): cannot read: ${(error as Error).message}`]);
+  }
+  return parseConfig(text, file);
+}
+
+/** Writes atomically (temp file, fsync, rename): readers see the old file or the new one, never half. */
+export function writeFileAtomic(file: string, text: string, mode = 0o600): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  const fd = fs.openSync(temp, 'w', mode);
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.renameSync(temp, file);
+  } catch (error) {
+    fs.rmSync(temp, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Changes the config through `mutate` and writes it back, validated by the same
+ * schema: an edit that would make it invalid is refused and nothing is written.
+ */
+export function updateConfig(file: string, mutate: (config: Config) => void): Config {
+  const config = readConfig(file);
+  mutate(config);
+  const checked = Config.safeParse(config);
+  if (!checked.success) throw new ConfigError(file, describeIssues(checked.error));
+  writeFileAtomic(file, JSON.stringify(checked.data, null, 2) + '\n');
+  return checked.data;
+}
+
+/** Adds (or replaces) one VM; e.g. the panel's wizard binding a new network. */
+export function putVm(file: string, name: string, vm: unknown): Config {
+  const validName = VmName.safeParse(name);
+  if (!validName.success) throw new ConfigError(file, [`vms.${name}: ${validName.error.issues[0]!.message}`]);
+  const validVm = VmConfig.safeParse(vm);
+  if (!validVm.success) throw new ConfigError(file, describeIssues(validVm.error).map((p) => `vms.${name}.${p}`));
+  return updateConfig(file, (config) => {
+    config.vms[name] = validVm.data;
+  });
+}
+
+export function removeVm(file: string, name: string): Config {
+  return updateConfig(file, (config) => {
+    if (!Object.hasOwn(config.vms, name)) throw new ConfigError(file, [`vms.${name}: no such VM`]);
+    delete config.vms[name];
+  });
+}

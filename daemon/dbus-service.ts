@@ -1,0 +1,120 @@
+/**
+ * The daemon's one API: org.hiboss.Daemon1 on the session bus. The CLI, the bar
+ * and the panel all go through it (api/client.ts is their side of it).
+ */
+import dbus from 'dbus-next';
+import { BUS_NAME, Errors, INTERFACE, OBJECT_PATH } from '../api/names.js';
+import { VmName } from './config/schema.js';
+import { RequestError, type Supervisor } from './supervisor.js';
+
+const { Interface } = dbus.interface;
+
+function toDbusError(error: unknown): dbus.DBusError {
+  if (error instanceof RequestError) return new dbus.DBusError(Errors[error.kind], error.message);
+  return new dbus.DBusError(Errors.Failed, error instanceof Error ? error.message : String(error));
+}
+
+function checkName(name: string): void {
+  if (!VmName.safeParse(name).success) throw new dbus.DBusError(Errors.InvalidArgument, `invalid VM name "${name.slice(0, 40)}"`);
+}
+
+export class DaemonInterface extends Interface {
+  constructor(private readonly supervisor: Supervisor, readonly version: string) {
+    super(INTERFACE);
+  }
+
+  get Version(): string {
+    return this.version;
+  }
+
+  Status(): string {
+    return JSON.stringify(this.supervisor.status());
+  }
+
+  #control(verb: 'start' | 'stop' | 'pause' | 'resume' | 'restart', name: string): Promise<void> {
+    checkName(name);
+    if (!this.supervisor.hasVm(name)) throw new dbus.DBusError(Errors.NoSuchVm, `no VM named "${name}"`);
+    return this.supervisor.act(verb, name).then(() => undefined, (error) => Promise.reject(toDbusError(error)));
+  }
+
+  Start(name: string) {
+    return this.#control('start', name);
+  }
+  Stop(name: string) {
+    return this.#control('stop', name);
+  }
+  Pause(name: string) {
+    return this.#control('pause', name);
+  }
+  Resume(name: string) {
+    return this.#control('resume', name);
+  }
+  Restart(name: string) {
+    return this.#control('restart', name);
+  }
+
+  Reload(): string[] {
+    return this.supervisor.reload();
+  }
+
+  Act(verb: string, name: string): Promise<string> {
+    if (name !== '') checkName(name);
+    if (!/^[a-z]{1,16}$/.test(verb)) throw new dbus.DBusError(Errors.InvalidArgument, 'invalid verb');
+    return this.supervisor.act(verb, name).catch((error) => Promise.reject(toDbusError(error)));
+  }
+
+  Log(name: string, lines: number): string[] {
+    checkName(name);
+    try {
+      return this.supervisor.vmLog(name, Math.max(1, Math.min(lines, 5000)));
+    } catch (error) {
+      throw toDbusError(error);
+    }
+  }
+
+  // Signals: calling the method emits it with the returned values.
+  StateChanged(name: string, state: string, reason: string) {
+    return [name, state, reason];
+  }
+  FocusChanged(workspace: string, vm: string) {
+    return [workspace, vm];
+  }
+  ConfigChanged(accepted: boolean, problems: string[]) {
+    return [accepted, problems];
+  }
+  VmLog(name: string, line: string) {
+    return [name, line];
+  }
+}
+
+DaemonInterface.configureMembers({
+  properties: { Version: { signature: 's', access: 'read' } },
+  methods: {
+    Status: { outSignature: 's' },
+    Start: { inSignature: 's' },
+    Stop: { inSignature: 's' },
+    Pause: { inSignature: 's' },
+    Resume: { inSignature: 's' },
+    Restart: { inSignature: 's' },
+    Reload: { outSignature: 'as' },
+    Act: { inSignature: 'ss', outSignature: 's' },
+    Log: { inSignature: 'su', outSignature: 'as' },
+  },
+  signals: {
+    StateChanged: { signature: 'sss' },
+    FocusChanged: { signature: 'ss' },
+    ConfigChanged: { signature: 'bas' },
+    VmLog: { signature: 'ss' },
+  },
+});
+
+export class NameTakenError extends Error {}
+
+/** Exports the interface and takes the well-known name (refusing to run twice). */
+export async function exportService(bus: dbus.MessageBus, iface: DaemonInterface): Promise<void> {
+  bus.export(OBJECT_PATH, iface);
+  const reply = await bus.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE);
+  if (reply !== dbus.RequestNameReply.PRIMARY_OWNER && reply !== dbus.RequestNameReply.ALREADY_OWNER) {
+    throw new NameTakenError(`another hiboss daemon already owns ${BUS_NAME} on this session bus`);
+  }
+}

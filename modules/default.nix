@@ -1,0 +1,4 @@
+# All high-level hiboss modules for a network VM (flake output nixosModules.hiboss).
+{
+  imports = [ ./hiboss.nix ];
+}

@@ -1,0 +1,123 @@
+# The high-level `hiboss.*` options of a network VM and the NixOS services
+# behind them. The options are generated from nix/lib/options-spec.nix (the
+# same data the wizard's zod schema is checked against), the service settings
+# come from nix/lib/service-settings.nix and the cross-option rules from
+# nix/lib/checks.nix, so configs.json, the wizard and this module cannot drift.
+{ config, lib, pkgs, ... }:
+let
+  inherit (lib) mkOption types;
+  spec = import ../nix/lib/options-spec.nix;
+  cfg = config.hiboss;
+
+  withMaxLength = node: type:
+    if node ? maxLength
+    then types.addCheck type (value: builtins.stringLength value <= node.maxLength) // { description = "${type.description} of at most ${toString node.maxLength} characters"; }
+    else type;
+
+  typeOf = node: {
+    bool = types.bool;
+    port = types.port;
+    str = withMaxLength node (if node ? pattern then types.strMatching "^(${node.pattern})$" else types.str);
+    enum = types.enum (node.values or [ ]);
+    nullOr = types.nullOr (typeOf (node.elem or { type = "str"; }));
+    listOf =
+      let list = types.listOf (typeOf (node.elem or { type = "str"; })); in
+      if node ? maxItems
+      then types.addCheck list (value: builtins.length value <= node.maxItems) // { description = "${list.description} (at most ${toString node.maxItems})"; }
+      else list;
+    submodule = types.submodule { options = builtins.mapAttrs (_: optionOf) (node.options or { }); };
+  }.${node.type};
+
+  optionOf = node: mkOption ({
+    type = typeOf node;
+    description = node.description or "";
+  } // (
+    if node ? default then { inherit (node) default; }
+    else if node.type == "submodule" then { default = { }; }
+    else { }
+  ));
+
+  derived = import ../nix/lib/service-settings.nix
+    { inherit (lib) mkIf mkMerge mkDefault; }
+    { inherit (cfg) name; hiboss = cfg; };
+
+  problems = import ../nix/lib/checks.nix { hiboss = cfg; };
+
+  firewall = config.networking.firewall;
+  openedGlobally =
+    lib.unique (builtins.filter (port: builtins.elem port (firewall.allowedTCPPorts ++ firewall.allowedUDPPorts))
+      (derived.tcpPorts ++ derived.udpPorts));
+in
+{
+  options.hiboss = builtins.mapAttrs (_: optionOf) spec.options // {
+    enable = lib.mkEnableOption "this machine as a hiboss network VM";
+    name = mkOption {
+      type = types.strMatching "^(${spec.patterns.name})$";
+      internal = true;
+      description = "The config's name in configs.json (set by lib.generateNixosModules).";
+    };
+  };
+
+  config = lib.mkIf cfg.enable (lib.mkMerge [
+    derived.settings
+
+    {
+      assertions =
+        map (problem: { assertion = false; message = "hiboss.${problem.path}: ${problem.message}"; }) problems
+        ++ [
+          {
+            assertion = firewall.enable || derived.listenAddress != null || derived.tcpPorts ++ derived.udpPorts == [ ];
+            message = "hiboss: networking.firewall.enable is false and the services listen on every address "
+              + "(${cfg.networkLayer} address unknown), so they would be reachable from outside the network. "
+              + "Enable the firewall or set hiboss.${cfg.networkLayer}.address.";
+          }
+          {
+            assertion = openedGlobally == [ ];
+            message = "hiboss: port(s) ${toString openedGlobally} are open in networking.firewall.allowed*Ports, "
+              + "i.e. on every interface; hiboss opens them on ${derived.interface} only.";
+          }
+          {
+            assertion = !(config.services.syncthing.openDefaultPorts or false) && !(config.services.murmur.openFirewall or false);
+            message = "hiboss: services.syncthing.openDefaultPorts / services.murmur.openFirewall open ports on every interface; leave them off.";
+          }
+        ];
+
+      warnings =
+        lib.optional (!firewall.enable && derived.listenAddress != null)
+          "hiboss: the firewall is off; the services are bound to ${derived.listenAddress} only, but nothing else filters traffic."
+        ++ lib.optional (cfg.adminMode == "local" && config.services.openssh.enable)
+          "hiboss: adminMode is local but services.openssh is enabled (by another module); remote logins are possible."
+        ++ lib.optional (cfg.applications.syncthing.enable && cfg.applications.syncthing.sharedFolders == [ ])
+          "hiboss: syncthing is enabled without sharedFolders; nothing is shared until folders are added.";
+
+      networking.hostName = lib.mkDefault (builtins.replaceStrings [ "_" ] [ "-" ] cfg.name);
+      networking.firewall.enable = lib.mkDefault true;
+      system.stateVersion = lib.mkDefault "25.05";
+    }
+
+    (lib.mkIf cfg.applications.mumbleClient.enable {
+      environment.systemPackages = [ pkgs.mumble ];
+    })
+
+    (lib.mkIf cfg.applications.nextcloud.enable {
+      # Newer nixpkgs drop old majors; pick the newest this nixpkgs has.
+      services.nextcloud.package = lib.mkDefault (pkgs.nextcloud31 or pkgs.nextcloud30);
+      # The admin password is made in the VM on first boot, so no secret enters the Nix store.
+      systemd.services.hiboss-nextcloud-password = {
+        description = "Create the initial Nextcloud admin password";
+        wantedBy = [ "nextcloud-setup.service" ];
+        before = [ "nextcloud-setup.service" ];
+        serviceConfig.Type = "oneshot";
+        script = ''
+          file=${lib.escapeShellArg cfg.applications.nextcloud.adminPasswordFile}
+          if [ ! -s "$file" ]; then
+            umask 077
+            mkdir -p "$(dirname "$file")"
+            head -c 18 /dev/urandom | base64 > "$file"
+          fi
+          chown nextcloud "$file"
+        '';
+      };
+    })
+  ]);
+}

@@ -1,0 +1,289 @@
+# hiboss options -> the NixOS service settings that implement them.
+#
+# Builtins only: modules/hiboss.nix passes nixpkgs' mkIf/mkMerge/mkDefault,
+# while CI calls it with the plain defaults below and inspects the resulting
+# data offline (test/nix/shape-configs.test.ts). Anything needing `pkgs`
+# stays in the module.
+#
+# Rule that keeps both modes working: the attribute *names* above option level
+# never depend on the config (the module system needs them before it knows
+# the config), so conditions are mkIf around attrsets or plain `if` on values.
+let
+  # configs.json-mode merge: attrsets merge, lists concatenate, equal values agree.
+  mergeTwo = left: right:
+    builtins.foldl'
+      (acc: key:
+        let r = right.${key}; in
+        if !(acc ? ${key}) then acc // { ${key} = r; }
+        else
+          let l = acc.${key}; in
+          if builtins.isAttrs l && builtins.isAttrs r then acc // { ${key} = mergeTwo l r; }
+          else if builtins.isList l && builtins.isList r then acc // { ${key} = l ++ r; }
+          else if l == r then acc
+          else throw "service-settings.nix: conflicting values for ${key}")
+      left
+      (builtins.attrNames right);
+in
+{
+  mkIf ? (condition: content: if condition then content else { }),
+  mkMerge ? (fragments: builtins.foldl' mergeTwo { } fragments),
+  mkDefault ? (value: value),
+}:
+{ name, hiboss }:
+let
+  spec = import ./options-spec.nix;
+  layer = hiboss.networkLayer;
+  apps = hiboss.applications;
+  interface = spec.interfaces.${layer};
+
+  stripPrefix = cidr: builtins.head (builtins.split "/" cidr);
+  prefixLength = cidr: builtins.fromJSON (builtins.elemAt (builtins.split "/" cidr) 2);
+  isIPv6 = address: builtins.match ".*:.*" address != null;
+  bracketed = address: if isIPv6 address then "[${address}]" else address;
+
+  # The address services bind to: this node's address on the network layer
+  # when the config states it; otherwise (yggdrasil, zerotier before the
+  # address is known) every address, and the interface-scoped firewall is
+  # what keeps the services off other networks (modules/hiboss.nix asserts
+  # the firewall is on in that case).
+  listenAddress = {
+    yggdrasil = hiboss.yggdrasil.address;
+    zerotier = hiboss.zerotier.address;
+    wireguard = if hiboss.wireguard.address == null then null else stripPrefix hiboss.wireguard.address;
+    tinc = if hiboss.tinc.address == null then null else stripPrefix hiboss.tinc.address;
+  }.${layer};
+
+  remoteAdmin = hiboss.adminMode != "local";
+  memberIsAdmin = hiboss.adminMode != "remote";
+
+  ports = {
+    ssh = 22;
+    syncthing = 22000;
+    mumble = 64738;
+    forgejo = 3000;
+    nextcloud = 80;
+  };
+  tcpPorts =
+    (if remoteAdmin then [ ports.ssh ] else [ ])
+    ++ (if apps.syncthing.enable then [ ports.syncthing ] else [ ])
+    ++ (if apps.mumbleServer.enable then [ ports.mumble ] else [ ])
+    ++ (if apps.gitServer.enable then [ ports.forgejo ] else [ ])
+    ++ (if apps.nextcloud.enable then [ ports.nextcloud ] else [ ]);
+  udpPorts =
+    (if apps.syncthing.enable then [ ports.syncthing ] else [ ])
+    ++ (if apps.mumbleServer.enable then [ ports.mumble ] else [ ]);
+
+  # "host", "host:port", "[v6]", "[v6]:port" -> { address; port or null }
+  parseHostPort = text:
+    let
+      parts =
+        if builtins.substring 0 1 text == "["
+        then builtins.match "\\[([^]]+)](:([0-9]+))?" text
+        else builtins.match "([^:]+)(:([0-9]+))?" text;
+      port = builtins.elemAt parts 2;
+    in
+    {
+      address = builtins.elemAt parts 0;
+      port = if port == null then null else builtins.fromJSON port;
+    };
+
+  folderId = path: "hiboss" + builtins.replaceStrings [ "/" ] [ "-" ] path;
+
+  tincHost = if hiboss.tinc.hostName != null then hiboss.tinc.hostName else name;
+
+  settings = mkMerge [
+    # --- who may administer the VM ---------------------------------------
+    {
+      users.users.member = {
+        isNormalUser = true;
+        extraGroups = if memberIsAdmin then [ "wheel" ] else [ ];
+      };
+      # The member reaches the VM through its console; there is no password to type.
+      services.getty.autologinUser = mkDefault "member";
+      security.sudo.wheelNeedsPassword = mkDefault false;
+      users.users.root.openssh.authorizedKeys.keys = if remoteAdmin then hiboss.adminKeys else [ ];
+      services.openssh = mkIf remoteAdmin {
+        enable = true;
+        openFirewall = mkDefault false;
+        listenAddresses = if listenAddress == null then [ ] else [ { addr = bracketed listenAddress; port = ports.ssh; } ];
+        settings = {
+          PasswordAuthentication = false;
+          KbdInteractiveAuthentication = false;
+          PermitRootLogin = "prohibit-password";
+        };
+      };
+    }
+
+    # --- the network layer ------------------------------------------------
+    {
+      services.yggdrasil = mkIf (layer == "yggdrasil") {
+        enable = true;
+        # Keeps the node's address (and so the other members' view of it) across restarts.
+        persistentKeys = true;
+        settings = {
+          Peers = hiboss.yggdrasil.peers;
+          IfName = interface;
+          # No discovery on whatever LAN the host is on: members peer explicitly.
+          MulticastInterfaces = [ ];
+        };
+      };
+
+      networking.wireguard.interfaces = mkIf (layer == "wireguard") {
+        ${interface} = {
+          ips = if hiboss.wireguard.address == null then [ ] else [ hiboss.wireguard.address ];
+          listenPort = hiboss.wireguard.listenPort;
+          privateKeyFile = hiboss.wireguard.privateKeyFile;
+          generatePrivateKeyFile = true;
+          peers = map
+            (peer: {
+              inherit (peer) publicKey allowedIPs;
+              persistentKeepalive = 25;
+            } // (if peer.endpoint == null then { } else { inherit (peer) endpoint; }))
+            hiboss.wireguard.peers;
+        };
+      };
+
+      services.zerotierone = mkIf (layer == "zerotier") {
+        enable = true;
+        joinNetworks = if hiboss.zerotier.networkId == null then [ ] else [ hiboss.zerotier.networkId ];
+      };
+      # ZeroTier names interfaces after a hash; its devicemap pins the name the firewall rules use.
+      systemd.services.zerotierone = mkIf (layer == "zerotier" && hiboss.zerotier.networkId != null) {
+        preStart = ''
+          mkdir -p /var/lib/zerotier-one
+          echo '${hiboss.zerotier.networkId}=${interface}' > /var/lib/zerotier-one/devicemap
+        '';
+      };
+
+      services.tinc.networks = mkIf (layer == "tinc") {
+        hiboss = {
+          name = tincHost;
+          interfaceType = "tun";
+          hostSettings = builtins.listToAttrs (map
+            (peer: {
+              name = peer.name;
+              value = {
+                addresses = map
+                  (address: let parsed = parseHostPort address; in
+                    { inherit (parsed) address; } // (if parsed.port == null then { } else { inherit (parsed) port; }))
+                  peer.addresses;
+                subnets = [ { address = stripPrefix peer.subnet; prefixLength = prefixLength peer.subnet; } ];
+                settings.Ed25519PublicKey = peer.ed25519PublicKey;
+              };
+            })
+            hiboss.tinc.peers) // {
+            ${tincHost}.subnets =
+              if hiboss.tinc.address == null then [ ]
+              else [ { address = stripPrefix hiboss.tinc.address; prefixLength = 32; } ];
+          };
+        };
+      };
+      networking.interfaces = mkIf (layer == "tinc" && hiboss.tinc.address != null) {
+        ${interface} =
+          let
+            family = if isIPv6 hiboss.tinc.address then "ipv6" else "ipv4";
+          in
+          {
+            ${family}.addresses = [ {
+              address = stripPrefix hiboss.tinc.address;
+              prefixLength = prefixLength hiboss.tinc.address;
+            } ];
+          };
+      };
+      # tinc's own (underlay) port; the services stay behind the interface rules below.
+      networking.firewall.allowedTCPPorts = if layer == "tinc" then [ 655 ] else [ ];
+      networking.firewall.allowedUDPPorts =
+        if layer == "tinc" then [ 655 ]
+        else if layer == "wireguard" then [ hiboss.wireguard.listenPort ]
+        else [ ];
+    }
+
+    # --- applications, reachable only through the network layer ----------
+    {
+      networking.firewall.interfaces.${interface} = {
+        allowedTCPPorts = tcpPorts;
+        allowedUDPPorts = udpPorts;
+      };
+
+      services.syncthing = mkIf apps.syncthing.enable {
+        enable = true;
+        openDefaultPorts = mkDefault false;
+        guiAddress = "127.0.0.1:8384";
+        # Members add each other's devices (and share folders with them) in the
+        # GUI; declared settings must not erase that on every restart.
+        overrideDevices = false;
+        overrideFolders = false;
+        settings = {
+          options = {
+            listenAddresses =
+              let host = if listenAddress == null then "" else bracketed listenAddress; in
+              [ "tcp://${host}:${toString ports.syncthing}" "quic://${host}:${toString ports.syncthing}" ];
+            # Private network: no public discovery, relays or NAT traversal.
+            globalAnnounceEnabled = false;
+            localAnnounceEnabled = false;
+            relaysEnabled = false;
+            natEnabled = false;
+            urAccepted = -1;
+          };
+          folders = builtins.listToAttrs (map
+            (path: {
+              name = path;
+              value = { inherit path; id = folderId path; };
+            })
+            apps.syncthing.sharedFolders);
+        };
+      };
+      systemd.tmpfiles.rules =
+        if apps.syncthing.enable then map (path: "d ${path} 0750 syncthing syncthing -") apps.syncthing.sharedFolders else [ ];
+
+      environment.etc."xdg/autostart/hiboss-mumble.desktop" = mkIf (apps.mumbleClient.enable && apps.mumbleClient.server != null) {
+        text = ''
+          [Desktop Entry]
+          Type=Application
+          Name=Mumble (${name})
+          Exec=mumble mumble://${apps.mumbleClient.server}
+        '';
+      };
+
+      services.murmur = mkIf apps.mumbleServer.enable {
+        enable = true;
+        openFirewall = mkDefault false;
+        bindAddress = if listenAddress == null then "" else listenAddress;
+        port = ports.mumble;
+        registerName = name;
+      };
+
+      services.forgejo = mkIf apps.gitServer.enable {
+        enable = true;
+        database.type = "sqlite3";
+        settings = {
+          server = {
+            # "::" is dual-stack; yggdrasil is IPv6-only, so 0.0.0.0 would miss it.
+            HTTP_ADDR = if listenAddress == null then "::" else listenAddress;
+            HTTP_PORT = ports.forgejo;
+            DOMAIN = if listenAddress == null then name else bracketed listenAddress;
+            ROOT_URL = "http://${if listenAddress == null then name else bracketed listenAddress}:${toString ports.forgejo}/";
+            # Git over HTTP only: no second SSH server to secure.
+            DISABLE_SSH = true;
+          };
+          session.COOKIE_SECURE = false;
+        };
+      };
+
+      services.nextcloud = mkIf apps.nextcloud.enable {
+        enable = true;
+        hostName = name;
+        config = {
+          dbtype = "sqlite";
+          adminpassFile = apps.nextcloud.adminPasswordFile;
+        };
+        settings.trusted_domains = if listenAddress == null then [ ] else [ (bracketed listenAddress) ];
+      };
+      services.nginx.defaultListenAddresses = mkIf (apps.nextcloud.enable && listenAddress != null) [ (bracketed listenAddress) ];
+    }
+  ];
+
+in
+{
+  inherit settings interface listenAddress tcpPorts udpPorts ports;
+}

@@ -1,0 +1,353 @@
+/**
+ * The panel: the daemon's state, kept current by its D-Bus signals (no
+ * polling), drawn into the layout; keys turned into actions. Everything goes
+ * through the daemon's API (PanelClient) and, for edits, the config file the
+ * daemon is then told to re-read.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type blessed from 'blessed';
+import type { StateChange } from '../api/client.js';
+import type { DaemonStatus } from '../api/schema.js';
+import { ACTION_KEYS, deleteVm, runVmAction, type PanelClient } from './actions.js';
+import { appendLogLine, createLayout, showLog, type Layout } from './screens/layout.js';
+import {
+  DAEMON_DOWN_TEXT,
+  KEY_HELP,
+  appendLog,
+  applyFocus,
+  applyStateChange,
+  detailLines,
+  escapeTags,
+  networkDetailLines,
+  treeRows,
+  type TreeRow,
+} from './view-model.js';
+import { Wizard, type WizardEnv } from './wizard.js';
+
+export interface PanelOptions {
+  screen: blessed.Widgets.Screen;
+  client: PanelClient;
+  configFile: string;
+  networksDir: string;
+  /** Called on q / C-c. */
+  onQuit: () => void;
+  now?: () => number;
+}
+
+type Modal =
+  | { kind: 'wizard'; wizard: Wizard }
+  | { kind: 'confirm'; text: string; onYes: () => Promise<void> };
+
+export class Panel {
+  readonly layout: Layout;
+  status: DaemonStatus | null = null;
+  #fetchedAt = 0;
+  #rows: TreeRow[] = [];
+  /** Selection by identity (VM name or network label), so re-renders keep it. */
+  #selectedKey: string | null = null;
+  #logs = new Map<string, string[]>();
+  #message: { text: string; error: boolean } | null = null;
+  #modal: Modal | null = null;
+  #refreshSeq = 0;
+  #refreshQueued = false;
+  #rendering = false;
+  #disposers: Array<() => void> = [];
+  readonly #now: () => number;
+
+  constructor(private readonly options: PanelOptions) {
+    this.#now = options.now ?? Date.now;
+    this.layout = createLayout(options.screen);
+    this.#bindClient();
+    this.#bindKeys();
+  }
+
+  /** Draws, and fetches the status if the daemon is there (else waits for `up`). */
+  async start(): Promise<void> {
+    this.render();
+    if (this.options.client.available) await this.refresh();
+  }
+
+  get selectedRow(): TreeRow | undefined {
+    return this.#rows[(this.layout.tree as unknown as { selected: number }).selected];
+  }
+
+  get modal(): Modal | null {
+    return this.#modal;
+  }
+
+  dispose(): void {
+    for (const dispose of this.#disposers) dispose();
+    this.#disposers = [];
+  }
+
+  // ---- data ---------------------------------------------------------------------
+
+  #bindClient(): void {
+    const client = this.options.client;
+    const on = <E extends Parameters<PanelClient['on']>[0]>(event: E, listener: (...args: never[]) => void) => {
+      client.on(event, listener as never);
+      this.#disposers.push(() => client.off(event, listener as never));
+    };
+    on('up', () => {
+      this.#say('daemon is up');
+      void this.refresh();
+    });
+    on('down', () => {
+      this.status = null;
+      this.#say('the daemon went away; waiting for it', true);
+      this.render();
+    });
+    on('state', (change: StateChange) => {
+      if (this.status) this.status = applyStateChange(this.status, change);
+      this.render();
+      // The signal carries state and reason; pid, uptime, timings come with Status().
+      this.#queueRefresh();
+    });
+    on('focus', (focus: { workspace: string; vm: string }) => {
+      if (this.status) this.status = applyFocus(this.status, focus);
+      this.render();
+    });
+    on('config', (change: { accepted: boolean; problems: string[] }) => {
+      if (!change.accepted) this.#say(`config refused: ${change.problems.join('; ')}`, true);
+      void this.refresh();
+    });
+    on('log', ({ name, line }: { name: string; line: string }) => {
+      this.#logs.set(name, appendLog(this.#logs.get(name) ?? [], line));
+      const row = this.selectedRow;
+      if (row?.kind === 'vm' && row.vm.name === name && !this.#modal) {
+        appendLogLine(this.layout.log, line);
+        this.options.screen.render();
+      }
+    });
+  }
+
+  /** Several signals in a row need one Status() call, not one each. */
+  #queueRefresh(): void {
+    if (this.#refreshQueued) return;
+    this.#refreshQueued = true;
+    queueMicrotask(() => {
+      this.#refreshQueued = false;
+      void this.refresh();
+    });
+  }
+
+  async refresh(): Promise<void> {
+    const seq = ++this.#refreshSeq;
+    try {
+      const status = await this.options.client.status();
+      if (seq !== this.#refreshSeq) return; // a newer answer is on its way
+      const before = this.selectedRow;
+      this.status = status;
+      this.#fetchedAt = this.#now();
+      this.render();
+      const after = this.selectedRow;
+      if (after?.kind === 'vm' && (before?.kind !== 'vm' || before.vm.name !== after.vm.name || !this.#logs.has(after.vm.name))) {
+        void this.#loadLog(after.vm.name);
+      }
+    } catch (error) {
+      if (seq !== this.#refreshSeq) return;
+      if (!this.options.client.available) this.status = null;
+      else this.#say(`Status() failed: ${(error as Error).message}`, true);
+      this.render();
+    }
+  }
+
+  async #loadLog(name: string): Promise<void> {
+    try {
+      const lines = await this.options.client.log(name, 200);
+      this.#logs.set(name, lines.slice(-500));
+    } catch (error) {
+      this.#logs.set(name, [`(no log: ${(error as Error).message})`]);
+    }
+    const row = this.selectedRow;
+    if (row?.kind === 'vm' && row.vm.name === name) {
+      showLog(this.layout.log, this.#logs.get(name) ?? []);
+      this.options.screen.render();
+    }
+  }
+
+  // ---- drawing ------------------------------------------------------------------
+
+  render(): void {
+    // setItems()/select() emit "select item": that is us drawing, not the user choosing.
+    this.#rendering = true;
+    try {
+      this.#draw();
+    } finally {
+      this.#rendering = false;
+    }
+  }
+
+  #draw(): void {
+    const { tree, detail, log, status, screen, modal } = this.layout;
+    const up = this.options.client.available && this.status !== null;
+    if (!up) {
+      this.#rows = [];
+      tree.setItems(['{red-fg}⚠ daemon not running{/red-fg}']);
+      detail.setContent(this.options.client.available ? 'asking the daemon for its status…' : DAEMON_DOWN_TEXT);
+    } else {
+      this.#rows = treeRows(this.status!, this.options.networksDir);
+      tree.setItems(this.#rows.map((row) => row.text));
+      const index = this.#rows.findIndex((row) => rowKey(row) === this.#selectedKey);
+      const firstVm = this.#rows.findIndex((row) => row.kind === 'vm');
+      tree.select(index !== -1 ? index : Math.max(firstVm, 0));
+      const row = this.selectedRow;
+      this.#selectedKey = row ? rowKey(row) : null;
+      if (!row) detail.setContent('No VMs configured yet. Press n to create a network, or hiboss join URI.');
+      else if (row.kind === 'vm') detail.setContent(detailLines(row.vm, this.#now() - this.#fetchedAt).join('\n'));
+      else detail.setContent(networkDetailLines(row.network).join('\n'));
+      if (row?.kind !== 'vm') showLog(log, []);
+    }
+    const message = this.#message ? `${this.#message.error ? '{red-fg}' : '{green-fg}'}${escapeTags(this.#message.text)}${this.#message.error ? '{/red-fg}' : '{/green-fg}'}` : '';
+    const focus = this.status?.focusedWorkspace ? `workspace ${escapeTags(this.status.focusedWorkspace)}${message ? ' | ' : ''}` : '';
+    status.setContent(`${focus}${message}\n{bold}${KEY_HELP}{/bold}`);
+    if (this.#modal) {
+      modal.setContent(this.#modal.kind === 'wizard' ? this.#modal.wizard.view().join('\n') : this.#modal.text);
+      modal.show();
+      modal.setFront();
+    } else modal.hide();
+    screen.render();
+  }
+
+  #say(text: string, error = false): void {
+    this.#message = { text, error };
+    this.render();
+  }
+
+  // ---- keys ---------------------------------------------------------------------
+
+  #bindKeys(): void {
+    const { screen, tree, modal } = this.layout;
+    tree.on('select item', () => this.#selectionChanged());
+    // `select item` fires for programmatic selects too; arrow keys land here as well.
+    tree.on('keypress', (_ch: string, key: { name?: string }) => {
+      if (key.name === 'up' || key.name === 'down' || key.name === 'home' || key.name === 'end') queueMicrotask(() => this.#selectionChanged());
+    });
+    tree.on('click', () => queueMicrotask(() => this.#selectionChanged()));
+    screen.on('keypress', (ch: string | undefined, key: { full?: string; name?: string }) => {
+      if (this.#modal) void this.#modalKey(ch, key);
+      else void this.#mainKey(ch, key);
+    });
+    modal.on('click', () => undefined);
+  }
+
+  #selectionChanged(): void {
+    if (this.#rendering) return;
+    const row = this.selectedRow;
+    const key = row ? rowKey(row) : null;
+    if (key === this.#selectedKey) return;
+    this.#selectedKey = key;
+    this.render();
+    if (row?.kind === 'vm') {
+      showLog(this.layout.log, this.#logs.get(row.vm.name) ?? []);
+      this.options.screen.render();
+      void this.#loadLog(row.vm.name);
+    }
+  }
+
+  async #mainKey(ch: string | undefined, key: { full?: string; name?: string }): Promise<void> {
+    const name = key.full ?? key.name ?? ch ?? '';
+    if (name === 'q' || name === 'C-c') {
+      this.options.onQuit();
+      return;
+    }
+    if (name === 'n') return this.openWizard();
+    const row = this.selectedRow;
+    const action = Object.hasOwn(ACTION_KEYS, name) ? ACTION_KEYS[name] : undefined;
+    if (action === undefined && name !== 'd' && name !== 'e') return;
+    if (row?.kind !== 'vm') {
+      this.#say(this.status ? 'select a VM first' : 'the daemon is not running', true);
+      return;
+    }
+    if (name === 'e') return this.openWizard(row.vm.name, row.network.localDir);
+    if (name === 'd') {
+      const vmName = row.vm.name;
+      this.#modal = {
+        kind: 'confirm',
+        text: `{bold}Delete VM ${escapeTags(vmName)}?{/bold}\n\nIt is removed from ${escapeTags(this.options.configFile)} and the daemon re-reads it (stopping the VM).\n` +
+          `${row.network.localDir ? `The network's files in ${escapeTags(row.network.localDir)} are kept.\n` : ''}\nPress y to delete, n or esc to keep it.`,
+        onYes: async () => {
+          this.#say(await deleteVm(this.options.client, this.options.configFile, vmName));
+          if (this.options.client.available) await this.refresh();
+        },
+      };
+      this.render();
+      return;
+    }
+    if (!this.options.client.available) {
+      this.#say('the daemon is not running', true);
+      return;
+    }
+    try {
+      this.#say(await runVmAction(this.options.client, action!, row.vm));
+    } catch (error) {
+      this.#say((error as Error).message, true);
+    }
+  }
+
+  async #modalKey(ch: string | undefined, key: { full?: string; name?: string }): Promise<void> {
+    const modal = this.#modal!;
+    const name = key.full ?? key.name ?? '';
+    if (modal.kind === 'confirm') {
+      if (name === 'y') {
+        this.#modal = null;
+        try {
+          await modal.onYes();
+        } catch (error) {
+          this.#say((error as Error).message, true);
+        }
+      } else if (name === 'n' || name === 'escape' || name === 'q') {
+        this.#modal = null;
+        this.#say('kept');
+      }
+      return;
+    }
+    const wizard = modal.wizard;
+    const pending = wizard.key(name, ch);
+    this.render();
+    await pending;
+    if (wizard.result) {
+      this.#modal = null;
+      if (wizard.result.kind === 'done') {
+        this.#say(wizard.result.message);
+        void this.refresh(); // the new VM, even if the daemon sends no ConfigChanged for our own reload
+      } else this.#say('wizard cancelled; nothing written');
+      return;
+    }
+    this.render();
+  }
+
+  wizardEnv(): WizardEnv {
+    return {
+      networksDir: this.options.networksDir,
+      configFile: this.options.configFile,
+      reload: async () => {
+        if (!this.options.client.available) throw new Error('the daemon is not running');
+        return this.options.client.reload();
+      },
+    };
+  }
+
+  openWizard(editName?: string, localDir?: string | null): void {
+    try {
+      let wizard: Wizard;
+      if (editName === undefined) wizard = new Wizard(this.wizardEnv());
+      else {
+        if (!localDir || !fs.existsSync(path.join(localDir, 'configs.json'))) {
+          this.#say(`${editName} was not created by this panel: edit ${this.options.configFile} (or its flake) by hand`, true);
+          return;
+        }
+        wizard = Wizard.forEdit(this.wizardEnv(), editName);
+      }
+      this.#modal = { kind: 'wizard', wizard };
+      this.render();
+    } catch (error) {
+      this.#say(`cannot open the wizard: ${(error as Error).message}`, true);
+    }
+  }
+}
+
+function rowKey(row: TreeRow): string {
+  return row.kind === 'vm' ? `vm:${row.vm.name}` : `net:${row.network.label}`;
+}

@@ -1,0 +1,88 @@
+/**
+ * The real hiboss daemon for end-to-end tests: `bin/hiboss daemon` inside a
+ * sandbox with a real WM and a private session bus, and a D-Bus client to it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DaemonClient } from '../../api/client.js';
+import { start, type Started } from './processes.js';
+import type { RunningBus } from './dbus.js';
+import type { Sandbox } from './sandbox.js';
+import type { RunningWm } from './wm.js';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const HIBOSS = path.join(REPO, 'bin', 'hiboss');
+
+export interface RunningDaemon {
+  process: Started;
+  client: DaemonClient;
+  configPath: string;
+  env: NodeJS.ProcessEnv;
+  /** Everything the daemon logged so far. */
+  log(): string;
+  /** Resolves when the log has a line matching `pattern`. */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export function writeConfig(sandbox: Sandbox, config: unknown): string {
+  const file = path.join(sandbox.configHome, 'hiboss', 'config.json');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+export function sessionEnv(wm: RunningWm, bus: RunningBus): NodeJS.ProcessEnv {
+  return { ...wm.env, DBUS_SESSION_BUS_ADDRESS: bus.address };
+}
+
+export async function startDaemon(sandbox: Sandbox, wm: RunningWm, bus: RunningBus, config?: unknown): Promise<RunningDaemon> {
+  const configPath = config === undefined ? path.join(sandbox.configHome, 'hiboss', 'config.json') : writeConfig(sandbox, config);
+  const env = sessionEnv(wm, bus);
+  let log = '';
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  const proc = start(process.execPath, [HIBOSS, 'daemon', '--config', configPath], {
+    env,
+    extendEnv: false,
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  proc.child.stderr!.on('data', (chunk: Buffer) => {
+    log += chunk.toString();
+    if (process.env.HIBOSS_TEST_DEBUG) process.stderr.write(chunk);
+    for (const waiter of [...waiters]) {
+      const line = log.split('\n').find((l) => waiter.pattern.test(l));
+      if (line) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    }
+  });
+  const waitForLog = (pattern: RegExp, timeoutMs = 15_000) =>
+    new Promise<string>((resolve, reject) => {
+      const line = log.split('\n').find((l) => pattern.test(l));
+      if (line) return resolve(line);
+      const timer = setTimeout(() => reject(new Error(`daemon never logged ${pattern}; log:\n${log.slice(-2000)}`)), timeoutMs);
+      waiters.push({ pattern, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+    });
+  await Promise.race([
+    waitForLog(/connected to (sway|i3)/),
+    proc.exited.then(() => {
+      throw new Error(`the daemon exited at start:\n${log}`);
+    }),
+  ]);
+  const client = await DaemonClient.connect({ busAddress: bus.address, requireDaemon: true });
+  return {
+    process: proc,
+    client,
+    configPath,
+    env,
+    log: () => log,
+    waitForLog,
+    async stop() {
+      client.close();
+      await proc.stop();
+    },
+  };
+}
