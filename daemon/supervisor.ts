@@ -34,7 +34,7 @@ export interface SupervisorEvents {
   changed(name: string, state: VmState, reason: string): void;
   focus(workspace: string, vm: string): void;
   config(accepted: boolean, problems: string[]): void;
-  notify(summary: string, body: string): void;
+  notify(summary: string, body: string, urgency: 'low' | 'normal' | 'critical'): void;
 }
 
 export interface SupervisorOptions {
@@ -81,13 +81,17 @@ export class Supervisor {
     return this.options.logger;
   }
 
-  /** Loads the config, adopts running VMs, connects to the WM. Resolves when the daemon should exit. */
-  async run(wm: WmClient): Promise<void> {
+  /** Loads the config and adopts running VMs: after this, status() tells the truth. */
+  async init(): Promise<void> {
     this.#config = this.#loadInitialConfig();
     this.#policy = initialState(settingsOf(this.#config), specsOf(this.#config), this.#now());
     for (const name of Object.keys(this.#config.vms)) this.#timings.set(name, newTiming(this.#now()));
     await this.#adoptAll();
     this.#watchConfig();
+  }
+
+  /** Follows the WM until the session ends or shutdown(); resolves when the daemon should exit. */
+  async run(wm: WmClient): Promise<void> {
     this.#wm = wm;
     await this.#attachWm(wm);
     return new Promise((resolve) => {
@@ -144,13 +148,16 @@ export class Supervisor {
         if (action.state === 'running' && timing.startActionAt !== null) {
           timing.lastColdBootMs = this.#now() - timing.startActionAt;
           timing.startActionAt = null;
+          if (timing.lastColdBootMs > this.#config.policy.slowStartMs) {
+            this.options.events.notify(`hiboss: ${action.name} took ${Math.round(timing.lastColdBootMs / 1000)} s to start`, 'a slow cold start (a flake build?)', 'low');
+          }
         }
         this.log.vm(action.name, `${action.state}: ${action.reason}`);
         this.options.events.changed(action.name, action.state, action.reason);
         return;
       }
       case 'notify':
-        this.options.events.notify(action.summary, action.body);
+        this.options.events.notify(action.summary, action.body, action.urgency);
         return;
       case 'forget':
         this.#processes.get(action.name)?.detach();
@@ -313,7 +320,8 @@ export class Supervisor {
       this.log.info(`the WM session ended (${reason}): powering VMs off`);
       this.dispatch({ type: 'session-end' });
     });
-    await wm.subscribe(['workspace', 'output', 'window', 'binding']);
+    // sway 1.7 refuses `output` events; its output changes come as workspace events.
+    await wm.subscribe(this.#wmKind === 'i3' ? ['workspace', 'output', 'window', 'binding'] : ['workspace', 'window', 'binding']);
     await this.#refreshWorkspaces();
   }
 
@@ -401,7 +409,7 @@ export class Supervisor {
         this.#configProblems = problems;
         for (const problem of problems) this.log.warn(`config refused: ${problem}`);
         this.options.events.config(false, problems);
-        this.options.events.notify('hiboss: config refused', problems[0] ?? '');
+        this.options.events.notify('hiboss: config refused', problems[0] ?? '', 'normal');
       }
       return problems;
     }

@@ -43,9 +43,16 @@ function runFile(file) {
     child.stderr.on('data', (chunk) => process.stderr.write(chunk));
     const timer = setTimeout(() => {
       console.error(`\n${path.relative(repo, file)}: timed out after ${FILE_TIMEOUT_MS} ms`);
+      // SIGTERM first: the harness then ends every process it started (they run in
+      // sessions of their own, out of this group's reach); SIGKILL if that hangs.
       try {
-        process.kill(-child.pid, 'SIGKILL');
+        process.kill(-child.pid, 'SIGTERM');
       } catch {}
+      setTimeout(() => {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {}
+      }, 5000).unref();
     }, FILE_TIMEOUT_MS);
     child.on('close', (code, signal) => {
       clearTimeout(timer);

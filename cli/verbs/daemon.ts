@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { defaultConfigPath } from '../../daemon/config/file.js';
 import { DaemonInterface, exportService } from '../../daemon/dbus-service.js';
 import { stderrLogger } from '../../daemon/log.js';
+import { Notifier } from '../../daemon/notify.js';
 import { RuntimeDirError, runtimeRoots, vmPaths } from '../../daemon/runtime-paths.js';
 import { Supervisor } from '../../daemon/supervisor.js';
 import { Backoff, sleep } from '../../transport/backoff.js';
@@ -46,6 +47,7 @@ the session bus. Stopping the daemon leaves the VMs as they are; the next daemon
     }
 
     const bus = dbus.sessionBus();
+    const notifier = new Notifier({ logger: (message: string) => logger.info(message) });
     let iface: DaemonInterface | undefined;
     const logger = stderrLogger(
       (name) => {
@@ -65,10 +67,12 @@ the session bus. Stopping the daemon leaves the VMs as they are; the next daemon
         changed: (name, state, reason) => iface?.StateChanged(name, state, reason),
         focus: (workspace, vm) => iface?.FocusChanged(workspace, vm),
         config: (accepted, problems) => iface?.ConfigChanged(accepted, problems),
-        notify: (summary, body) => logger.info(`notice: ${summary}: ${body}`),
+        notify: (summary, body, urgency) => void notifier.notify(summary, body, urgency),
       },
     });
     iface = new DaemonInterface(supervisor, version);
+    // The bus name is taken only once status() tells the truth: clients call it as soon as the name appears.
+    await supervisor.init();
     try {
       await exportService(bus, iface);
     } catch (error) {
@@ -91,6 +95,7 @@ the session bus. Stopping the daemon leaves the VMs as they are; the next daemon
     }
     logger.info(`hiboss ${version}: config ${configPath}, runtime ${roots.runRoot}`);
     await supervisor.run(wm);
+    notifier.close();
     bus.disconnect();
     return 0;
   },

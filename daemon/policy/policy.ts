@@ -51,8 +51,12 @@ export interface VmRecord {
   failures: number[];
   restartAt: number | null;
   quitAt: number | null;
+  /** After a failed pause/resume/stop, no new operation before this time. */
+  retryAt: number | null;
   removed: boolean;
 }
+
+const RETRY_AFTER_FAILED_OP_MS = 1000;
 
 export interface PolicyState {
   settings: PolicySettings;
@@ -89,7 +93,7 @@ export type Action =
   | { type: 'quit'; name: string }
   /** Tell the world (D-Bus signal, log, bar). */
   | { type: 'changed'; name: string; state: VmState; reason: string }
-  | { type: 'notify'; summary: string; body: string }
+  | { type: 'notify'; summary: string; body: string; urgency: 'low' | 'normal' | 'critical' }
   /** A VM removed from the config is down: drop everything about it. */
   | { type: 'forget'; name: string }
   | { type: 'exit' };
@@ -120,6 +124,7 @@ function newRecord(spec: VmSpec, now: number): VmRecord {
     failures: [],
     restartAt: null,
     quitAt: null,
+    retryAt: null,
     removed: false,
   };
 }
@@ -141,13 +146,20 @@ export function vmOnWorkspace(state: PolicyState, workspace: WorkspaceRef | null
 export function decide(previous: PolicyState, event: PolicyEvent, now: number): Decision {
   const state = structuredClone(previous);
   const actions: Action[] = [];
+  transitions = [];
   apply(state, event, now, actions);
   for (const vm of Object.values(state.vms)) reconcile(state, vm, now, actions);
+  const reported = new Map<string, { state: VmState; reason: string }>();
+  for (const { vm, state: to, reason } of transitions) {
+    const name = vm.spec.name;
+    const last = reported.get(name) ?? previous.vms[name];
+    if (last && last.state === to && last.reason === reason) continue;
+    actions.push({ type: 'changed', name, state: to, reason });
+    reported.set(name, { state: to, reason });
+  }
+  transitions = [];
   for (const [name, vm] of Object.entries(state.vms)) {
-    const before = previous.vms[name];
-    if (!before || before.state !== vm.state || before.reason !== vm.reason) {
-      actions.push({ type: 'changed', name, state: vm.state, reason: vm.reason });
-    }
+    if (!previous.vms[name] && !reported.has(name)) actions.push({ type: 'changed', name, state: vm.state, reason: vm.reason });
     if (vm.removed && vm.op === null && (vm.state === 'stopped' || vm.state === 'failed')) {
       delete state.vms[name];
       actions.push({ type: 'forget', name });
@@ -163,9 +175,13 @@ function isDown(state: VmState): boolean {
   return state === 'stopped' || state === 'failed';
 }
 
+/** Every transition within one decision, so that none is lost (stopped → starting in one step). */
+let transitions: { vm: VmRecord; state: VmState; reason: string }[] = [];
+
 function setState(vm: VmRecord, state: VmState, reason: string): void {
   vm.state = state;
   vm.reason = reason;
+  transitions.push({ vm, state, reason });
 }
 
 function apply(state: PolicyState, event: PolicyEvent, now: number, actions: Action[]): void {
@@ -188,6 +204,8 @@ function apply(state: PolicyState, event: PolicyEvent, now: number, actions: Act
       vm.op = null;
       if (event.op === 'start') return fail(state, vm, `could not start: ${event.reason}`, now, actions);
       vm.reason = `${event.op} failed: ${event.reason}`;
+      // Not again at once: a QEMU that refuses would otherwise be asked in a tight loop.
+      vm.retryAt = now + RETRY_AFTER_FAILED_OP_MS;
       return;
     }
     case 'user':
@@ -222,18 +240,24 @@ function observe(
   if (!vm) return;
   switch (event.state) {
     case 'running':
+      // Powering a paused VM down resumes it first: it is still on its way down.
+      if (vm.op === 'stop') return;
       if (vm.op === 'start' || vm.op === 'resume') vm.op = null;
       vm.runRequested = false;
       vm.restartAt = null;
       setState(vm, 'running', event.reason);
       return;
     case 'paused':
+      if (vm.op === 'stop') return;
       if (vm.op === 'pause') vm.op = null;
       // A start that lands paused (restored from a snapshot) still needs a resume.
       if (vm.op === 'start') vm.op = null;
       setState(vm, 'paused', event.reason);
       return;
     case 'stopped':
+      // Shut down from inside (the guest powered off): the user's doing, so it stays
+      // down like a hand stop until started again, rather than rebooting on focus.
+      if (vm.op !== 'stop' && !state.sessionEnding && !vm.removed && !vm.restartRequested) vm.hold = 'stopped';
       vm.op = null;
       vm.quitAt = null;
       setState(vm, 'stopped', event.reason);
@@ -263,7 +287,7 @@ function fail(state: PolicyState, vm: VmRecord, reason: string, now: number, act
     const why = vm.spec.restart === 'never' ? 'restart is off' : `${vm.failures.length} failures within ${Math.round(restartWindowMs / 1000)} s, not restarting`;
     setState(vm, 'failed', `${reason} (${why})`);
   }
-  actions.push({ type: 'notify', summary: `hiboss: VM ${vm.spec.name} failed`, body: vm.reason });
+  actions.push({ type: 'notify', summary: `hiboss: VM ${vm.spec.name} failed`, body: vm.reason, urgency: 'critical' });
 }
 
 function userRequest(state: PolicyState, verb: UserVerb, name: string, now: number): void {
@@ -293,6 +317,7 @@ function userRequest(state: PolicyState, verb: UserVerb, name: string, now: numb
     case 'restart':
       vm.hold = null;
       vm.failures = [];
+      if (vm.hiddenSince !== null) vm.hiddenSince = now;
       if (isDown(vm.state)) vm.runRequested = true;
       else vm.restartRequested = true;
       return;
@@ -344,6 +369,10 @@ function reconcile(state: PolicyState, vm: VmRecord, now: number, actions: Actio
     return;
   }
   if (vm.op !== null) return;
+  if (vm.retryAt !== null) {
+    if (now < vm.retryAt) return;
+    vm.retryAt = null;
+  }
   if (vm.restartRequested && isDown(vm.state)) {
     vm.restartRequested = false;
     vm.runRequested = true;
@@ -400,6 +429,7 @@ function nextWake(state: PolicyState, now: number): number | null {
     }
     if (vm.state === 'failed') consider(vm.restartAt);
     if (vm.state === 'stopping') consider(vm.quitAt);
+    consider(vm.retryAt);
   }
   return wake;
 }

@@ -671,8 +671,10 @@ hand('restart of a running VM: powerdown, then start once it is down', () => {
   ]);
   assert.is(d.wakeAt, T0 + SETTINGS.powerdownTimeoutMs);
   clock.tick(2000);
+  // Every transition is reported, also the ones within one decision (stopped, then starting).
   assert.equal(d.observe('dev', 'stopped', 'powered off'), [
     { type: 'start', name: 'dev' },
+    { type: 'changed', name: 'dev', state: 'stopped', reason: 'powered off' },
     { type: 'changed', name: 'dev', state: 'starting', reason: 'started by the user' },
   ]);
   assert.is(d.wakeAt, null, 'no quit after it went down');
@@ -885,8 +887,21 @@ lifecycle('session-end: a start in flight is powered off once it lands', () => {
   d.startUp('1');
   d.take();
   assert.equal(d.send({ type: 'session-end' }), []);
-  assert.equal(d.observe('dev', 'running').map(describe), ['powerdown dev', 'changed dev stopping: session ended']);
+  assert.equal(d.observe('dev', 'running').map(describe), [
+    'powerdown dev',
+    'changed dev running: QEMU running',
+    'changed dev stopping: session ended',
+  ]);
   assert.equal(d.observe('dev', 'stopped').map(describe), ['changed dev stopped: QEMU stopped', 'exit']);
+});
+
+lifecycle('the guest powering itself off holds the VM down: focus does not boot it again', () => {
+  const d = new Driver([DEV]);
+  d.bootFocused('1');
+  d.take();
+  assert.equal(d.observe('dev', 'stopped', 'the guest shut down').map(describe), ['changed dev stopped: the guest shut down']);
+  assert.equal(d.focus('1').map(describe), []);
+  assert.equal(d.user('start', 'dev').map(describe), ['start dev', 'changed dev starting: started by the user']);
 });
 
 lifecycle('session-end with nothing running exits at once', () => {

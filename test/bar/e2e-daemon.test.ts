@@ -1,0 +1,129 @@
+/**
+ * `hiboss bar` against the real daemon (bin/hiboss daemon) in headless sway with
+ * a real (bare) QEMU: the bar follows focus and state, an i3bar click toggles the
+ * VM through the daemon, and a daemon restart under the running bar is followed.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { WmClient } from '../../wm-ipc/client.js';
+import { HIBOSS, startDaemon, type RunningDaemon } from '../harness/daemon.js';
+import { startSessionBus, type RunningBus } from '../harness/dbus.js';
+import { pidsWithArg } from '../harness/inspect.js';
+import { start, type Started } from '../harness/processes.js';
+import { BARE_QEMU } from '../harness/qemu.js';
+import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
+import { startSway, type RunningWm } from '../harness/wm.js';
+import { LineReader } from './lines.js';
+
+const t = suite('hiboss bar with the real daemon');
+let sandbox: Sandbox;
+let wm: RunningWm;
+let bus: RunningBus;
+let daemon: RunningDaemon | undefined;
+let wmc: WmClient | undefined;
+const procs: Started[] = [];
+
+t.before.each(async () => {
+  sandbox = makeSandbox('bar-e2e');
+  wm = await startSway(sandbox);
+  bus = await startSessionBus(sandbox.env);
+  wmc = await WmClient.connect({ socketPath: wm.socketPath });
+});
+t.after.each(async () => {
+  wmc?.close();
+  for (const p of procs.splice(0)) await p.stop();
+  await daemon?.stop();
+  daemon = undefined;
+  for (const pid of pidsWithArg(sandbox.root)) process.kill(pid, 'SIGKILL');
+  await wm?.stop();
+  bus?.stop();
+  sandbox?.remove();
+});
+
+function startBar(args: string[]): { proc: Started; out: LineReader; stderr: () => string } {
+  const proc = start(process.execPath, [HIBOSS, 'bar', ...args], {
+    env: { ...wm.env, DBUS_SESSION_BUS_ADDRESS: bus.address },
+    extendEnv: false,
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  procs.push(proc);
+  let err = '';
+  proc.child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  return { proc, out: new LineReader(proc.child.stdout!), stderr: () => err };
+}
+
+type Waybar = { text: string; class: string; tooltip: string; percentage?: number };
+const parse = (line: string) => JSON.parse(line) as Waybar;
+const waybarLine = (out: LineReader, ok: (l: Waybar) => boolean, timeoutMs = 20_000) =>
+  out.next((line) => ok(parse(line)), timeoutMs).then(parse);
+const i3barState = (state: string) => (line: string) => line.startsWith('[{') && JSON.parse(line.slice(0, -1))[0].instance === 'web' && line.includes(`"full_text":"web ${state}"`);
+
+const config = {
+  vms: { web: { workspace: '2', qemu: BARE_QEMU, memoryMiB: 64 } },
+  policy: { pauseAfterMs: 200, powerdownTimeoutMs: 500 },
+};
+
+t('down → none → starting/running on focus → paused when hidden; click toggles; daemon restart followed', async () => {
+  const waybar = startBar([]);
+  const i3bar = startBar(['--format', 'i3bar']);
+  assert.is(parse(await waybar.out.next()).class, 'down');
+  assert.is(await i3bar.out.next(undefined, 10_000, 0), '{"version":1,"click_events":true}');
+
+  daemon = await startDaemon(sandbox, wm, bus, config);
+  // Workspace 1 has no VM: "·", and the tooltip lists web as stopped.
+  const none = await waybarLine(waybar.out, (l) => l.class === 'none').catch((e) => {
+    throw new Error(`${e.message}\nbar stderr: ${waybar.stderr()}`);
+  });
+  assert.is(none.text, '·');
+  assert.match(none.tooltip, /■ web: stopped · ws 2 · -\/64 MiB/);
+
+  // Focus workspace 2: the daemon boots the VM, the bar follows; measure signal → line.
+  let signalAt = 0;
+  const running = daemon.client.waitForState('web', (c) => c.state === 'running', 30_000).then(() => (signalAt = performance.now()));
+  const runningLine = waybarLine(waybar.out, (l) => l.class === 'running', 30_000);
+  await wmc!.command('workspace 2');
+  const shown = await runningLine;
+  await running;
+  const latency = waybar.out.times[waybar.out.lines.length - 1]! - signalAt;
+  console.log(`  real daemon: StateChanged(running) → bar line: ${latency.toFixed(1)} ms`);
+  assert.ok(latency < 100, `latency ${latency} ms`);
+  assert.is(shown.text, 'web ▶');
+  assert.match(shown.tooltip, /› ▶ web: running · ws 2/);
+  await i3bar.out.next(i3barState('▶'), 10_000, 0);
+
+  // An i3bar click (button 1) toggles the VM through the daemon's Act.
+  const pausedByClick = waybarLine(waybar.out, (l) => l.text === 'web ⏸', 10_000);
+  i3bar.proc.child.stdin!.write('[\n{"name":"hiboss","instance":"web","button":1,"x":5,"y":5}\n');
+  await pausedByClick;
+  await i3bar.out.next(i3barState('⏸'), 10_000, 0);
+  assert.is(i3bar.stderr(), '');
+
+  // The daemon goes away under the running bars, then comes back and adopts the VM.
+  await daemon.stop();
+  daemon = undefined;
+  await waybarLine(waybar.out, (l) => l.class === 'down', 10_000);
+  await i3bar.out.next((l) => l.includes('"instance":"down"'), 10_000, 0);
+  daemon = await startDaemon(sandbox, wm, bus);
+  await waybarLine(waybar.out, (l) => l.class !== 'down', 20_000);
+  // Signals from the new daemon reach the running bar: leave and come back to workspace 2.
+  await wmc!.command('workspace 1');
+  await wmc!.command('workspace 2');
+  await waybarLine(waybar.out, (l) => l.text === 'web ▶', 20_000);
+  // Status() must answer as soon as the daemon's name is on the bus: clients ask right then.
+  assert.is(waybar.stderr(), '', 'the daemon failed a Status() call (asked on NameOwnerChanged)');
+});
+
+t('a daemon started while a VM workspace is focused: the bar shows that VM', async () => {
+  await wmc!.command('workspace 2');
+  const waybar = startBar([]);
+  assert.is(parse(await waybar.out.next()).class, 'down');
+  daemon = await startDaemon(sandbox, wm, bus, config);
+  const line = await waybarLine(waybar.out, (l) => /^web /.test(l.text), 20_000).catch((error: Error) => {
+    throw new Error(`the daemon never reported workspace 2's VM as focused (Status().focusedVm) after starting on it: ${error.message}`);
+  });
+  assert.match(line.tooltip, /^hiboss — workspace 2\n/);
+});
+
+t.run();
