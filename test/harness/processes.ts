@@ -139,3 +139,25 @@ export function waitForContent(file: string, predicate: (text: string) => boolea
     check();
   });
 }
+
+/**
+ * A server creates its socket file (bind) a moment before it accepts (listen):
+ * resolves once a connection is accepted, retrying only ECONNREFUSED.
+ */
+export async function waitUntilAccepting(socketPath: string, timeoutMs = 10_000): Promise<void> {
+  const { createConnection } = await import('node:net');
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      const socket = createConnection({ path: socketPath });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(undefined);
+      });
+      socket.once('error', (e: NodeJS.ErrnoException) => resolve(e));
+    });
+    if (!error) return;
+    if (error.code !== 'ECONNREFUSED' || Date.now() + delay > deadline) throw error;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}

@@ -1,7 +1,7 @@
 /** Real QEMU for tests: a bare q35 machine, or the real guest (guest.ts). */
 import fs from 'node:fs';
 import path from 'node:path';
-import { start, waitForFile, type Started } from './processes.js';
+import { start, waitForFile, waitUntilAccepting, type Started } from './processes.js';
 
 export const BARE_QEMU = ['qemu-system-x86_64', '-M', 'q35', '-m', '64', '-nodefaults', '-display', 'none', '-nic', 'none'];
 
@@ -27,5 +27,6 @@ export async function startQemu(dir: string, extraArgs: string[] = []): Promise<
       throw new Error(`qemu exited at start: ${stderr}`);
     }),
   ]);
+  await waitUntilAccepting(qmpSocket);
   return { qmpSocket, process: proc, stderr: () => stderr };
 }

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { start, waitForFile, waitForMatch, type Started } from './processes.js';
+import { start, waitForFile, waitForMatch, waitUntilAccepting, type Started } from './processes.js';
 import type { Sandbox } from './sandbox.js';
 
 export interface RunningWm {
@@ -54,6 +54,7 @@ export async function startSway(sandbox: Sandbox, options: WmOptions = {}): Prom
     await proc.stop();
     throw error;
   }
+  await waitUntilAccepting(socketPath);
   const waylandDisplay = await waitForMatch(sandbox.runtimeDir, /^wayland-\d+$/, 10_000);
   return {
     kind: 'sway',
@@ -102,6 +103,7 @@ export async function startI3(sandbox: Sandbox, options: WmOptions = {}): Promis
   });
   try {
     await waitForFile(socketPath, 15_000, 'the i3 IPC socket');
+    await waitUntilAccepting(socketPath);
   } catch (error) {
     await i3.stop();
     await xvfb.stop();
