@@ -54,7 +54,8 @@ async function events(argv: string[]): Promise<number> {
   client.on('protocol-error', (error) => console.error(`hiboss wm events: ${error.message}`));
   await client.subscribe(types);
   return new Promise((resolve) => {
-    client.on('end', ({ reason }) => resolve(reason === 'exit' ? 0 : 1));
+    // 'closed' is our own close() on SIGINT: being interrupted is how this ends normally.
+    client.on('end', ({ reason }) => resolve(reason === 'exit' || reason === 'closed' ? 0 : 1));
     process.once('SIGINT', () => {
       client.close();
     });

@@ -142,6 +142,25 @@ for (const kind of ['sway', 'i3'] as const) {
     for (const l of out.lines) assert.ok(['workspace', 'tick'].includes(JSON.parse(l).type), l);
   });
 
+  t('events: interrupted with SIGINT, it ends with exit 0', async () => {
+    const proc = start(process.execPath, [HIBOSS, 'wm', 'events', 'tick'], {
+      env: wm.env,
+      extendEnv: false,
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
+    procs.push(proc);
+    const out = new LineReader(proc.child.stdout!);
+    await out.next((l) => JSON.parse(l).first === true, 15_000);
+    // A tick of ours printed: subscribe() has returned, the SIGINT handler is in place.
+    await client.sendTick('ready');
+    await out.next((l) => JSON.parse(l).payload === 'ready');
+    process.kill(proc.pid, 'SIGINT');
+    const result = await proc.child;
+    assert.is(result.signal, undefined, 'ended by the signal, not by its handler');
+    assert.is(result.exitCode, 0, String(result.stderr));
+  });
+
   t('events workspace: a focus change is streamed as a JSON line', async () => {
     const proc = start(process.execPath, [HIBOSS, 'wm', 'events', 'workspace'], {
       env: wm.env,

@@ -17,6 +17,7 @@ import {
 } from '../../qmp/errors.js';
 import type { EventMessage } from '../../qmp/protocol.js';
 import { startFakeServer, type FakeServer } from '../harness/fake-server.js';
+import { bounded } from '../harness/bounded.js';
 
 const GREETING = {
   QMP: { version: { qemu: { micro: 22, minor: 2, major: 7 }, package: 'fake' }, capabilities: ['oob'] },
@@ -25,16 +26,7 @@ const GREETING = {
 const t = suite('qmp client against a hostile server');
 const TEST_TIMEOUT_MS = 10_000;
 
-/** Every test is bounded: a missing event fails it with a clear message instead of hanging the file. */
-function test(name: string, body: () => Promise<void>, timeoutMs = TEST_TIMEOUT_MS): void {
-  t(name, () => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`test did not finish within ${timeoutMs} ms`)), timeoutMs);
-    });
-    return Promise.race([body(), timeout]).finally(() => clearTimeout(timer));
-  });
-}
+const test = bounded(t, TEST_TIMEOUT_MS);
 
 let server: FakeServer;
 let client: QmpClient | undefined;

@@ -20,20 +20,12 @@ import {
 } from '../../qmp/errors.js';
 import type { EventMessage } from '../../qmp/protocol.js';
 import { startQemu, type RunningQemu } from '../harness/qemu.js';
+import { bounded } from '../harness/bounded.js';
 
 const t = suite('qmp client on real QEMU');
 const TEST_TIMEOUT_MS = 15_000;
 
-/** Every test is bounded: a missing event fails it with a clear message instead of hanging the file. */
-function test(name: string, body: () => Promise<void>, timeoutMs = TEST_TIMEOUT_MS): void {
-  t(name, () => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`test did not finish within ${timeoutMs} ms`)), timeoutMs);
-    });
-    return Promise.race([body(), timeout]).finally(() => clearTimeout(timer));
-  });
-}
+const test = bounded(t, TEST_TIMEOUT_MS);
 
 let dir: string;
 let qemu: RunningQemu | undefined;

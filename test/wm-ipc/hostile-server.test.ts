@@ -14,6 +14,7 @@ import { WmConnectionError, WmIpcError, WmProtocolError } from '../../wm-ipc/err
 import { encodeFrame, HEADER_BYTES, IpcFrameDecoder, MAGIC, type IpcFrame } from '../../wm-ipc/framing.js';
 import { EVENT_BIT, EventType, MessageType } from '../../wm-ipc/protocol.js';
 import { startFakeServer, type FakeServer } from '../harness/fake-server.js';
+import { bounded } from '../harness/bounded.js';
 
 const VERSION = { major: 1, minor: 7, patch: 0, human_readable: '1.7', loaded_config_file_name: '/tmp/cfg' };
 const RECT = { x: 0, y: 0, width: 800, height: 600 };
@@ -24,16 +25,7 @@ function workspace(num: number, name: string, focused = false) {
 const t = suite('wm-ipc client against a hostile server');
 const TEST_TIMEOUT_MS = 10_000;
 
-/** Every test is bounded: a missing event fails it with a clear message instead of hanging the file. */
-function test(name: string, body: () => Promise<void>, timeoutMs = TEST_TIMEOUT_MS): void {
-  t(name, () => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`test did not finish within ${timeoutMs} ms`)), timeoutMs);
-    });
-    return Promise.race([body(), timeout]).finally(() => clearTimeout(timer));
-  });
-}
+const test = bounded(t, TEST_TIMEOUT_MS);
 
 let server: FakeServer;
 let client: WmClient | undefined;

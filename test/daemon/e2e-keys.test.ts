@@ -1,0 +1,88 @@
+/**
+ * Keys without processes: a real key press (wtype) in real sway reaches the daemon
+ * as a `binding` event for `nop hiboss toggle`, and the daemon pauses/resumes the
+ * focused workspace's VM — sway spawns nothing for it.
+ */
+import fs from 'node:fs';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execa } from 'execa';
+import { WmClient } from '../../wm-ipc/client.js';
+import { startDaemon, type RunningDaemon } from '../harness/daemon.js';
+import { startSessionBus, type RunningBus } from '../harness/dbus.js';
+import { pidsWithArg } from '../harness/inspect.js';
+import { BARE_QEMU } from '../harness/qemu.js';
+import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
+import { startSway, type RunningWm } from '../harness/wm.js';
+import { keybindingSnippet } from '../../cli/verbs/wm-config.js';
+
+const t = suite('keys through sway binding events');
+let sandbox: Sandbox;
+let wm: RunningWm;
+let bus: RunningBus;
+let daemon: RunningDaemon;
+let wmc: WmClient;
+
+/** Every process below `pid`, from /proc's children lists. */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const task of safeList(`/proc/${p}/task`)) {
+      const children = fs.readFileSync(`/proc/${p}/task/${task}/children`, 'utf8').trim();
+      for (const child of children ? children.split(' ').map(Number) : []) {
+        out.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+function safeList(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+t.before.each(async () => {
+  sandbox = makeSandbox('keys');
+  wm = await startSway(sandbox, { config: ['set $mod Mod4', ...keybindingSnippet().split('\n')] });
+  bus = await startSessionBus(sandbox.env);
+  wmc = await WmClient.connect({ socketPath: wm.socketPath });
+});
+t.after.each(async () => {
+  wmc?.close();
+  await daemon?.stop();
+  for (const pid of pidsWithArg(sandbox.root)) process.kill(pid, 'SIGKILL');
+  await wm?.stop();
+  bus?.stop();
+  sandbox?.remove();
+});
+
+t('Super+p toggles the focused VM: paused (held), then running again; no process spawned', async () => {
+  daemon = await startDaemon(sandbox, wm, bus, { vms: { family: { workspace: '1', qemu: BARE_QEMU } } });
+  await wmc.command('workspace 1');
+  const status = await daemon.client.status();
+  if (status.vms[0]!.state !== 'running') await daemon.client.waitForState('family', (c) => c.state === 'running', 15_000);
+  const before = descendants(wm.process.pid);
+  const daemonChildren = descendants(daemon.process.pid);
+
+  const paused = daemon.client.waitForState('family', (c) => c.state === 'paused', 10_000);
+  await execa('wtype', ['-M', 'logo', 'p', '-m', 'logo'], { env: wm.env, extendEnv: false });
+  assert.is((await paused).reason, 'paused by the user');
+  assert.is((await daemon.client.status()).vms[0]!.heldByUser, true);
+  await daemon.waitForLog(/key p: family: toggle/);
+
+  const resumed = daemon.client.waitForState('family', (c) => c.state === 'running', 10_000);
+  await execa('wtype', ['-M', 'logo', 'p', '-m', 'logo'], { env: wm.env, extendEnv: false });
+  await resumed;
+  assert.is((await daemon.client.status()).vms[0]!.heldByUser, false);
+
+  // sway ran no command for the keys, and the daemon started nothing new.
+  assert.equal(descendants(wm.process.pid), before);
+  assert.equal(descendants(daemon.process.pid), daemonChildren);
+});
+
+t.run();
