@@ -7,7 +7,9 @@ const usage = `usage: hiboss qmp SOCKET COMMAND [ARGS_JSON] [--timeout MS]
 Runs one QMP command on QEMU's QMP socket and prints its "return" as JSON
 (a scriptable qmp-shell). Exits 1 on a QMP error, with its class and
 description on stderr. human-monitor-command failures ("Error: …") count as errors.
-  e.g. hiboss qmp /run/user/1000/hiboss/family/qmp.sock query-status
+QEMU serves one client per QMP socket: the sockets of VMs the daemon runs are taken
+(use hiboss status / hiboss vm for those); this is for QEMUs started by hand.
+  e.g. hiboss qmp ./qmp.sock query-status
        hiboss qmp ./qmp.sock human-monitor-command '{"command-line":"info status"}'`;
 
 const MAX_ARGS_BYTES = 1024 * 1024;
