@@ -1,6 +1,6 @@
 /**
  * The real `bin/hiboss bar` process on a private session bus, against a fake
- * daemon service (test/bar/fake-daemon.ts) that the test starts, stops and
+ * daemon service (test/harness/fake-daemon.ts) that the test starts, stops and
  * drives: down line, pick-up, signal → line latency, restarts, EPIPE, clicks.
  */
 import { suite } from 'uvu';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
 import { startSessionBus, type RunningBus } from '../harness/dbus.js';
 import { start, type Started } from '../harness/processes.js';
-import { daemonStatus, startFakeDaemon, vm, type FakeDaemon } from './fake-daemon.js';
+import { daemonStatus, startFakeDaemon, vmFixture as vm, type FakeDaemon } from '../harness/fake-daemon.js';
 import { LineReader } from './lines.js';
 
 const HIBOSS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/hiboss');

@@ -8,7 +8,7 @@ import { clickAction, LineSplitter, MAX_CLICK_LINE, parseClickLine } from '../..
 import { Bar, type BarClient } from '../../bar-module/bar.js';
 import { DaemonCallError, DaemonUnavailableError } from '../../api/client.js';
 import type { DaemonStatus } from '../../api/schema.js';
-import { daemonStatus, vm } from './fake-daemon.js';
+import { daemonStatus, vmFixture as vm } from '../harness/fake-daemon.js';
 
 const NOW = 10_000_000;
 const ctx: RenderContext = { now: NOW, clock: (ms) => `T${ms}` };

@@ -16,7 +16,7 @@ import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
 import { startSessionBus, type RunningBus } from '../harness/dbus.js';
 import { start, track, type Started } from '../harness/processes.js';
 import { startSway, type RunningWm } from '../harness/wm.js';
-import { daemonStatus, startFakeDaemon, vm, type FakeDaemon } from './fake-daemon.js';
+import { daemonStatus, startFakeDaemon, vmFixture as vm, type FakeDaemon } from '../harness/fake-daemon.js';
 import { BAR_HEIGHT, countColour, descendants, findBox, hex, stripJsonComments, waitForScreen, writeWaybarFiles } from './waybar-util.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

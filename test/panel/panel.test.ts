@@ -16,7 +16,7 @@ import { Panel } from '../../panel/app.js';
 import { networksDirFor } from '../../panel/wizard.js';
 import { startSessionBus, type RunningBus } from '../harness/dbus.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
-import { startFakeDaemon, vmFixture, type FakeDaemon } from './fake-daemon.js';
+import { startFakeDaemon, vmFixture, type FakeDaemon } from '../harness/fake-daemon.js';
 import { headlessScreen, type Headless } from './headless.js';
 
 interface Ctx {
@@ -65,7 +65,7 @@ t.after.each((ctx) => {
   ctx.panel?.dispose();
   ctx.head?.destroy();
   ctx.client?.close();
-  ctx.daemon?.close();
+  ctx.daemon?.stop();
   ctx.bus.stop();
   ctx.sandbox.remove();
 });
@@ -173,7 +173,7 @@ t('no daemon: a clear message, then the panel picks the daemon up', async (ctx) 
   ctx.daemon = await startFakeDaemon(ctx.bus.address, fixture(ctx.networksDir));
   await ctx.head.waitFor(/pid\s+4242/);
   // And it notices the daemon going away again.
-  ctx.daemon.close();
+  ctx.daemon.stop();
   ctx.daemon = undefined;
   await ctx.head.waitFor(/the hiboss daemon is not running/);
 });

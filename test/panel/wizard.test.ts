@@ -12,7 +12,7 @@ import { ADMIN_MODES, APPLICATIONS, NETWORK_LAYERS, checkConfigs, parseConfigs }
 import { applyFocus, applyStateChange, detailLines, groupNetworks, treeRows } from '../../panel/view-model.js';
 import { Wizard, buildConfigs, stepsFor, type Answers, type WizardEnv } from '../../panel/wizard.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
-import { vmFixture } from './fake-daemon.js';
+import { vmFixture } from '../harness/fake-daemon.js';
 
 interface Ctx {
   sandbox: Sandbox;

@@ -1,13 +1,13 @@
 /**
- * A stand-in for the daemon's D-Bus service (org.hiboss.Daemon1), exported on a
- * private bus, so the panel is tested through the real DaemonClient and real
- * D-Bus messages. It records calls and emits the signals a test asks for.
+ * A stand-in for the daemon's D-Bus service (org.hiboss.Daemon1) on a test's
+ * private bus, so clients (bar, panel) are tested through the real DaemonClient
+ * and real D-Bus messages. Status() answers what the test set; calls are
+ * recorded; signals go out when the test says. End-to-end tests use the real
+ * daemon (harness/daemon.ts) instead.
  */
 import dbus from 'dbus-next';
 import { BUS_NAME, Errors, INTERFACE, OBJECT_PATH } from '../../api/names.js';
 import type { DaemonStatus, VmState, VmStatus } from '../../api/schema.js';
-
-const { Interface } = dbus.interface;
 
 export function vmFixture(name: string, over: Partial<VmStatus> = {}): VmStatus {
   return {
@@ -31,10 +31,18 @@ export function vmFixture(name: string, over: Partial<VmStatus> = {}): VmStatus 
   };
 }
 
-class DaemonIface extends Interface {
+export function daemonStatus(vms: VmStatus[], focusedVm: string | null, focusedWorkspace: string | null = '1'): DaemonStatus {
+  return { vms, focusedWorkspace, focusedVm, wm: 'sway', configProblems: [] };
+}
+
+class FakeInterface extends dbus.interface.Interface {
   calls: Array<[string, ...unknown[]]> = [];
+  /** Act(verb, name) calls, in order. */
+  acts: [string, string][] = [];
+  onAct: ((verb: string, name: string) => void) | undefined;
   reloadProblems: string[] = [];
   logs = new Map<string, string[]>();
+
   constructor(public status: DaemonStatus) {
     super(INTERFACE);
   }
@@ -43,7 +51,8 @@ class DaemonIface extends Interface {
     if (!vm) throw new dbus.DBusError(Errors.NoSuchVm, `no VM named "${name}"`);
     return vm;
   }
-  #set(name: string, state: VmState, reason: string): void {
+  /** Sets the VM's state in Status() and sends StateChanged, as the daemon would. */
+  setState(name: string, state: VmState, reason: string): void {
     const vm = this.#vm(name);
     vm.state = state;
     vm.reason = reason;
@@ -55,23 +64,23 @@ class DaemonIface extends Interface {
   }
   Start(name: string): void {
     this.calls.push(['Start', name]);
-    this.#set(name, 'running', 'started by the user');
+    this.setState(name, 'running', 'started by the user');
   }
   Stop(name: string): void {
     this.calls.push(['Stop', name]);
-    this.#set(name, 'stopped', 'stopped by the user');
+    this.setState(name, 'stopped', 'stopped by the user');
   }
   Pause(name: string): void {
     this.calls.push(['Pause', name]);
-    this.#set(name, 'paused', 'paused by the user');
+    this.setState(name, 'paused', 'paused by the user');
   }
   Resume(name: string): void {
     this.calls.push(['Resume', name]);
-    this.#set(name, 'running', 'resumed by the user');
+    this.setState(name, 'running', 'resumed by the user');
   }
   Restart(name: string): void {
     this.calls.push(['Restart', name]);
-    this.#set(name, 'running', 'restarted by the user');
+    this.setState(name, 'running', 'restarted by the user');
   }
   Reload(): string[] {
     this.calls.push(['Reload']);
@@ -79,19 +88,22 @@ class DaemonIface extends Interface {
   }
   Act(verb: string, name: string): string {
     this.calls.push(['Act', verb, name]);
-    const vm = this.#vm(name);
-    return `went to workspace ${vm.workspace}`;
+    this.acts.push([verb, name]);
+    this.onAct?.(verb, name);
+    if (verb === 'focus') return `went to workspace ${this.#vm(name).workspace}`;
+    return `${verb} ${name}`;
   }
   Log(name: string, lines: number): string[] {
     this.calls.push(['Log', name, lines]);
     this.#vm(name);
     return (this.logs.get(name) ?? []).slice(-lines);
   }
+  // Signals: dbus-next sends what these return.
   StateChanged(name: string, state: string, reason: string): [string, string, string] {
     return [name, state, reason];
   }
-  FocusChanged(ws: string, vm: string): [string, string] {
-    return [ws, vm];
+  FocusChanged(workspace: string, vm: string): [string, string] {
+    return [workspace, vm];
   }
   ConfigChanged(accepted: boolean, problems: string[]): [boolean, string[]] {
     return [accepted, problems];
@@ -101,7 +113,7 @@ class DaemonIface extends Interface {
   }
 }
 
-DaemonIface.configureMembers({
+FakeInterface.configureMembers({
   methods: {
     Status: { outSignature: 's' },
     Start: { inSignature: 's' },
@@ -122,26 +134,32 @@ DaemonIface.configureMembers({
 });
 
 export interface FakeDaemon {
-  iface: DaemonIface;
-  close(): void;
+  iface: FakeInterface;
+  setState(name: string, state: VmState, reason?: string): void;
+  /** Ends the connection: the bus name loses its owner, as when the daemon exits. */
+  stop(): void;
 }
 
-/** Takes the daemon's name on the bus at `address` and serves `status`. */
+/** Takes the daemon's name on the bus at `address` and serves (a copy of) `status`. */
 export async function startFakeDaemon(address: string, status: DaemonStatus): Promise<FakeDaemon> {
   const bus = dbus.sessionBus({ busAddress: address });
-  const iface = new DaemonIface(status);
+  bus.on('error', () => {});
+  const iface = new FakeInterface(structuredClone(status));
   bus.export(OBJECT_PATH, iface);
-  await bus.requestName(BUS_NAME, 0);
+  const reply = await bus.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE);
+  if (reply !== dbus.RequestNameReply.PRIMARY_OWNER) throw new Error(`could not own ${BUS_NAME} (reply ${reply})`);
   // A call already on the wire when the test ends would be answered on a closed stream (an uncaught throw).
-  let closed = false;
+  let stopped = false;
   const send = bus.send.bind(bus);
   bus.send = (message) => {
-    if (!closed) send(message);
+    if (!stopped) send(message);
   };
   return {
     iface,
-    close: () => {
-      closed = true;
+    setState: (name, state, reason = 'test') => iface.setState(name, state, reason),
+    stop() {
+      if (stopped) return;
+      stopped = true;
       bus.unexport(OBJECT_PATH, iface);
       bus.disconnect();
     },
