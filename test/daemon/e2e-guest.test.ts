@@ -7,13 +7,13 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WmClient } from '../../wm-ipc/client.js';
-import { startDaemon, type RunningDaemon } from '../harness/daemon.js';
-import { startSessionBus, type RunningBus } from '../harness/dbus.js';
+import type { RunningDaemon } from '../harness/daemon.js';
+import { startDesktop, type DesktopSession } from '../harness/session.js';
 import { ensureGuest, guestQemuArgv, tickCount, type Guest } from '../harness/guest.js';
 import { alive, pidsWithArg } from '../harness/inspect.js';
 import { track, waitForContent } from '../harness/processes.js';
-import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
-import { startWm, type RunningWm } from '../harness/wm.js';
+import type { Sandbox } from '../harness/sandbox.js';
+import type { RunningWm } from '../harness/wm.js';
 
 /** Long enough for a running guest to print 3 ticks (one every 0.2 s). */
 const SILENCE_MS = 700;
@@ -25,7 +25,6 @@ for (const kind of ['sway', 'i3'] as const) {
   const t = suite(`daemon with the real guest on ${kind}`);
   let sandbox: Sandbox;
   let wm: RunningWm;
-  let bus: RunningBus;
   let daemon: RunningDaemon;
   let wmc: WmClient;
   const serial = (name: string) => path.join(sandbox.root, `${name}.serial`);
@@ -33,23 +32,15 @@ for (const kind of ['sway', 'i3'] as const) {
   t.before(async () => {
     guest = await ensureGuest();
   });
+  let session: DesktopSession;
   t.before.each(async () => {
-    sandbox = makeSandbox(kind);
-    wm = await startWm(kind, sandbox);
-    bus = await startSessionBus(sandbox.env);
-    wmc = await WmClient.connect({ socketPath: wm.socketPath });
+    session = await startDesktop(kind, kind);
+    ({ sandbox, wm, wmc } = session);
   });
-  t.after.each(async () => {
-    wmc?.close();
-    await daemon?.stop();
-    for (const pid of pidsWithArg(sandbox.root)) process.kill(pid, 'SIGKILL');
-    await wm?.stop();
-    bus?.stop();
-    sandbox?.remove();
-  });
+  t.after.each(() => session?.end());
 
   t('focus boots the guest; hidden, it stops counting; focused again, it counts on', async () => {
-    daemon = await startDaemon(sandbox, wm, bus, {
+    daemon = await session.startDaemon({
       vms: { family: { workspace: '2', qemu: guestQemuArgv(guest, serial('family')) } },
       policy: { pauseAfterMs: 300 },
     });
@@ -77,7 +68,7 @@ for (const kind of ['sway', 'i3'] as const) {
   });
 
   t('the WM session ends: every VM is powered off, then the daemon exits', async () => {
-    daemon = await startDaemon(sandbox, wm, bus, {
+    daemon = await session.startDaemon({
       vms: {
         family: { workspace: '2', qemu: guestQemuArgv(guest, serial('family')) },
         acme: { workspace: '3', qemu: guestQemuArgv(guest, serial('acme')) },
@@ -105,7 +96,7 @@ for (const kind of ['sway', 'i3'] as const) {
 
   if (kind === 'sway') {
     t('the daemon killed -9: VMs untouched, and the next daemon adopts them', async () => {
-      daemon = await startDaemon(sandbox, wm, bus, {
+      daemon = await session.startDaemon({
         vms: { family: { workspace: '2', qemu: guestQemuArgv(guest, serial('family')) } },
         policy: { pauseAfterMs: 60_000 },
       });
@@ -119,7 +110,7 @@ for (const kind of ['sway', 'i3'] as const) {
       daemon.client.close();
       // Untouched: the guest keeps counting without the daemon.
       await waitForContent(serial('family'), (text) => tickCount(text) > before + 2, 10_000);
-      daemon = await startDaemon(sandbox, wm, bus);
+      daemon = await session.startDaemon();
       await daemon.waitForLog(/family: adopted QEMU pid \d+ \(running\)/);
       const status = await daemon.client.status();
       assert.is(status.vms[0]!.pid, pid);
@@ -131,7 +122,7 @@ for (const kind of ['sway', 'i3'] as const) {
     });
 
     t('QEMU killed -9: failed with the reason, then restarted per policy', async () => {
-      daemon = await startDaemon(sandbox, wm, bus, {
+      daemon = await session.startDaemon({
         vms: { family: { workspace: '2', qemu: guestQemuArgv(guest, serial('family')) } },
         policy: { restartDelayMs: 200 },
       });
@@ -149,7 +140,7 @@ for (const kind of ['sway', 'i3'] as const) {
     });
 
     t('the guest powers itself off: stopped, QEMU reaped, not restarted', async () => {
-      daemon = await startDaemon(sandbox, wm, bus, {
+      daemon = await session.startDaemon({
         vms: { family: { workspace: '2', qemu: guestQemuArgv(guest, serial('family'), 'hiboss.poweroff_after=3') } },
       });
       const stopped = daemon.client.waitForState('family', (c) => c.state === 'stopped', 30_000);

@@ -8,18 +8,14 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
 import { WmClient } from '../../wm-ipc/client.js';
-import { startDaemon, type RunningDaemon } from '../harness/daemon.js';
-import { startSessionBus, type RunningBus } from '../harness/dbus.js';
-import { pidsWithArg } from '../harness/inspect.js';
+import type { RunningDaemon } from '../harness/daemon.js';
+import { startDesktop, type DesktopSession } from '../harness/session.js';
 import { BARE_QEMU } from '../harness/qemu.js';
-import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
-import { startSway, type RunningWm } from '../harness/wm.js';
+import type { RunningWm } from '../harness/wm.js';
 import { keybindingSnippet } from '../../cli/verbs/wm-config.js';
 
 const t = suite('keys through sway binding events');
-let sandbox: Sandbox;
 let wm: RunningWm;
-let bus: RunningBus;
 let daemon: RunningDaemon;
 let wmc: WmClient;
 
@@ -46,23 +42,15 @@ function safeList(dir: string): string[] {
   }
 }
 
+let session: DesktopSession;
 t.before.each(async () => {
-  sandbox = makeSandbox('keys');
-  wm = await startSway(sandbox, { config: ['set $mod Mod4', ...keybindingSnippet().split('\n')] });
-  bus = await startSessionBus(sandbox.env);
-  wmc = await WmClient.connect({ socketPath: wm.socketPath });
+  session = await startDesktop('sway', 'keys', { config: ['set $mod Mod4', ...keybindingSnippet().split('\n')] });
+  ({ wm, wmc } = session);
 });
-t.after.each(async () => {
-  wmc?.close();
-  await daemon?.stop();
-  for (const pid of pidsWithArg(sandbox.root)) process.kill(pid, 'SIGKILL');
-  await wm?.stop();
-  bus?.stop();
-  sandbox?.remove();
-});
+t.after.each(() => session?.end());
 
 t('Super+p toggles the focused VM: paused (held), then running again; no process spawned', async () => {
-  daemon = await startDaemon(sandbox, wm, bus, { vms: { family: { workspace: '1', qemu: BARE_QEMU } } });
+  daemon = await session.startDaemon({ vms: { family: { workspace: '1', qemu: BARE_QEMU } } });
   await wmc.command('workspace 1');
   const status = await daemon.client.status();
   if (status.vms[0]!.state !== 'running') await daemon.client.waitForState('family', (c) => c.state === 'running', 15_000);

@@ -7,41 +7,32 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WmClient } from '../../wm-ipc/client.js';
-import { startDaemon, writeConfig, type RunningDaemon } from '../harness/daemon.js';
-import { startSessionBus, type RunningBus } from '../harness/dbus.js';
+import { writeConfig, type RunningDaemon } from '../harness/daemon.js';
+import { startDesktop, type DesktopSession } from '../harness/session.js';
 import { pidsWithArg } from '../harness/inspect.js';
 import { BARE_QEMU } from '../harness/qemu.js';
-import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
-import { startSway, type RunningWm } from '../harness/wm.js';
+import type { Sandbox } from '../harness/sandbox.js';
+import type { RunningWm } from '../harness/wm.js';
 
 const quiet = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const t = suite('daemon policy on real sway');
 let sandbox: Sandbox;
 let wm: RunningWm;
-let bus: RunningBus;
 let daemon: RunningDaemon;
 let wmc: WmClient;
 const vmDir = (name: string) => path.join(sandbox.runtimeDir, 'hiboss', name);
 const stateOf = async (name: string) => (await daemon.client.status()).vms.find((vm) => vm.name === name)!;
 
+let session: DesktopSession;
 t.before.each(async () => {
-  sandbox = makeSandbox('policy');
-  wm = await startSway(sandbox);
-  bus = await startSessionBus(sandbox.env);
-  wmc = await WmClient.connect({ socketPath: wm.socketPath });
+  session = await startDesktop('sway', 'policy');
+  ({ sandbox, wm, wmc } = session);
 });
-t.after.each(async () => {
-  wmc?.close();
-  await daemon?.stop();
-  for (const pid of pidsWithArg(sandbox.root)) process.kill(pid, 'SIGKILL');
-  await wm?.stop();
-  bus?.stop();
-  sandbox?.remove();
-});
+t.after.each(() => session?.end());
 
 t('a workspace still visible on another output keeps its VM running', async () => {
-  daemon = await startDaemon(sandbox, wm, bus, {
+  daemon = await session.startDaemon({
     // Not 2 or 3: a new output takes the next free number for its first workspace.
     vms: { left: { workspace: '7', qemu: BARE_QEMU }, right: { workspace: '8', qemu: BARE_QEMU } },
     policy: { pauseAfterMs: 150 },
@@ -67,7 +58,7 @@ t('a workspace still visible on another output keeps its VM running', async () =
 
 t('50 switches in one second: the last focus wins, one QEMU per VM, each started once', async () => {
   const names = ['a', 'b', 'c'];
-  daemon = await startDaemon(sandbox, wm, bus, {
+  daemon = await session.startDaemon({
     vms: Object.fromEntries(names.map((name, i) => [name, { workspace: String(i + 1), qemu: BARE_QEMU }])),
     policy: { pauseAfterMs: 200 },
   });
@@ -93,7 +84,7 @@ t('50 switches in one second: the last focus wins, one QEMU per VM, each started
 });
 
 t('a broken config edit is refused, the VM undisturbed; the fixed file is picked up without a restart', async () => {
-  daemon = await startDaemon(sandbox, wm, bus, { vms: { family: { workspace: '2', qemu: BARE_QEMU } } });
+  daemon = await session.startDaemon({ vms: { family: { workspace: '2', qemu: BARE_QEMU } } });
   await wmc.command('workspace 2');
   await daemon.client.waitForState('family', (c) => c.state === 'running', 15_000);
   const pid = (await stateOf('family')).pid;
@@ -120,7 +111,7 @@ t('a broken config edit is refused, the VM undisturbed; the fixed file is picked
 });
 
 t('a VM that cannot start: failed with the reason, and nothing else disturbed', async () => {
-  daemon = await startDaemon(sandbox, wm, bus, {
+  daemon = await session.startDaemon({
     vms: { broken: { workspace: '2', qemu: ['/nonexistent/qemu-system-x86_64'], restart: 'never' }, fine: { workspace: '3', qemu: BARE_QEMU } },
   });
   await wmc.command('workspace 3');
@@ -135,7 +126,7 @@ t('a VM that cannot start: failed with the reason, and nothing else disturbed', 
 });
 
 t('argv that sets what hiboss sets is refused with its path', async () => {
-  daemon = await startDaemon(sandbox, wm, bus, {
+  daemon = await session.startDaemon({
     vms: { sneaky: { workspace: '2', qemu: [...BARE_QEMU, '-qmp', 'tcp:0:4444'] } },
   });
   const status = await daemon.client.status();
