@@ -55,3 +55,14 @@ export interface Verb {
 export function helpRequested(argv: string[]): boolean {
   return argv.includes('--help') || argv.includes('-h');
 }
+
+/** An integer flag within bounds; anything else is a usage error naming the flag. */
+export function integerFlag(flags: Parsed['flags'], name: string, fallback: number, min: number, max: number): number {
+  const raw = flags.get(name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw) || value < min || value > max) {
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}

@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { STATE_GLYPHS, type DaemonStatus, type VmState, type VmStatus } from '../api/schema.js';
 import type { StateChange } from '../api/client.js';
+import { formatDuration } from '../api/format.js';
 
 export const STATE_COLOURS: Record<VmState | 'down', string> = {
   running: 'green',
@@ -90,14 +91,6 @@ export function treeRows(status: DaemonStatus, networksDir: string): TreeRow[] {
 /** Text from the daemon or the user never carries blessed tags. */
 export function escapeTags(text: string): string {
   return text.replace(/[{}]/g, (c) => (c === '{' ? '{open}' : '{close}'));
-}
-
-export function formatDuration(ms: number | null): string {
-  if (ms === null) return '-';
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 export function formatMs(ms: number | null): string {

@@ -1,7 +1,7 @@
-import { DaemonCallError, DaemonClient } from '../../api/client.js';
+import { DaemonCallError } from '../../api/client.js';
+import { connectToDaemon } from '../daemon-connection.js';
 import type { Verb as ActionVerb } from '../../api/schema.js';
 import { parseArgs, UsageError, type Verb } from '../args.js';
-import { exitUnavailable } from './status.js';
 
 /** The verbs keys and clicks use; the same ones the daemon takes from `nop hiboss VERB` bindings. */
 export function actVerb(verb: ActionVerb): Verb {
@@ -15,7 +15,7 @@ Without NAME, acts on the VM of the focused workspace. The same verb bound as
     async run(argv) {
       const { positional } = parseArgs(argv, {});
       if (positional.length > 1) throw new UsageError(`unexpected argument "${positional[1]}"`);
-      const client = await DaemonClient.connect({ requireDaemon: true }).catch(exitUnavailable);
+      const client = await connectToDaemon();
       try {
         console.log(await client.act(verb, positional[0] ?? ''));
         return 0;

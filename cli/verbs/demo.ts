@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { DaemonClient } from '../../api/client.js';
 import { STATE_GLYPHS } from '../../api/schema.js';
 import { WmClient } from '../../wm-ipc/client.js';
-import { parseArgs, UsageError, type Verb } from '../args.js';
+import { integerFlag, parseArgs, UsageError, type Verb } from '../args.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -29,8 +29,7 @@ and qemu-system-x86_64. Uses the test guest from .cache/guest when it was built
   async run(argv) {
     const { flags, positional } = parseArgs(argv, { valued: ['switches'] });
     if (positional.length) throw new UsageError(`unexpected argument "${positional[0]}"`);
-    const switches = flags.has('switches') ? Number(flags.get('switches')) : 4;
-    if (!Number.isInteger(switches) || switches < 1 || switches > 1000) throw new UsageError('--switches must be 1–1000');
+    const switches = integerFlag(flags, 'switches', 4, 1, 1000);
     const demo = new Demo();
     const onSignal = () => {
       demo.end();

@@ -1,6 +1,6 @@
 import { QmpClient } from '../../qmp/client.js';
 import { QmpCommandError, QmpError } from '../../qmp/errors.js';
-import { parseArgs, UsageError, type Verb } from '../args.js';
+import { integerFlag, parseArgs, UsageError, type Verb } from '../args.js';
 
 const usage = `usage: hiboss qmp SOCKET COMMAND [ARGS_JSON] [--timeout MS]
 
@@ -32,8 +32,7 @@ export const qmpVerb: Verb = {
       }
       if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new UsageError('ARGS_JSON must be a JSON object');
     }
-    const timeoutMs = flags.has('timeout') ? Number(flags.get('timeout')) : 30_000;
-    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout must be a positive number of milliseconds');
+    const timeoutMs = integerFlag(flags, 'timeout', 30_000, 1, 3_600_000);
     let client: QmpClient | undefined;
     try {
       client = await QmpClient.connect(socket, { commandTimeoutMs: timeoutMs });

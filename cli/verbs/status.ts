@@ -1,4 +1,5 @@
-import { DaemonClient } from '../../api/client.js';
+import { formatDuration } from '../../api/format.js';
+import { connectToDaemon } from '../daemon-connection.js';
 import { STATE_GLYPHS, type DaemonStatus } from '../../api/schema.js';
 import { parseArgs, UsageError, type Verb } from '../args.js';
 
@@ -11,7 +12,7 @@ Every configured VM, stopped ones too, as the daemon sees it (through its D-Bus 
   async run(argv) {
     const { flags, positional } = parseArgs(argv, { boolean: ['json'] });
     if (positional.length) throw new UsageError(`unexpected argument "${positional[0]}"`);
-    const client = await DaemonClient.connect({ requireDaemon: true }).catch(exitUnavailable);
+    const client = await connectToDaemon();
     try {
       const status = await client.status();
       console.log(flags.has('json') ? JSON.stringify(status) : renderTable(status));
@@ -21,19 +22,6 @@ Every configured VM, stopped ones too, as the daemon sees it (through its D-Bus 
     }
   },
 };
-
-export function exitUnavailable(error: Error): never {
-  console.error(`hiboss: ${error.message}`);
-  process.exit(1);
-}
-
-export function formatDuration(ms: number | null): string {
-  if (ms === null) return '-';
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}
 
 function renderTable(status: DaemonStatus): string {
   const rows = [

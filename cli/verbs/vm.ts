@@ -1,7 +1,7 @@
-import { DaemonCallError, DaemonClient } from '../../api/client.js';
+import { DaemonCallError } from '../../api/client.js';
+import { connectToDaemon } from '../daemon-connection.js';
 import { VmName } from '../../daemon/config/schema.js';
-import { parseArgs, UsageError, type Verb } from '../args.js';
-import { exitUnavailable } from './status.js';
+import { integerFlag, parseArgs, UsageError, type Verb } from '../args.js';
 
 const ACTIONS = ['start', 'stop', 'pause', 'resume', 'restart'] as const;
 type VmAction = (typeof ACTIONS)[number];
@@ -29,8 +29,8 @@ A VM paused or stopped by hand stays so when its workspace is focused, until res
     if (!name) throw new UsageError('needs a VM name');
     if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
     if (!VmName.safeParse(name).success) throw new UsageError(`invalid VM name "${name}" (1–32 of A–Z a–z 0–9 _ -)`);
-    const timeoutMs = flags.has('timeout') ? Number(flags.get('timeout')) : 120_000;
-    const client = await DaemonClient.connect({ requireDaemon: true }).catch(exitUnavailable);
+    const timeoutMs = integerFlag(flags, 'timeout', 120_000, 1, 3_600_000);
+    const client = await connectToDaemon();
     try {
       const verb = action as VmAction;
       const done = flags.has('no-wait')
