@@ -5,7 +5,7 @@
  */
 import dbus from 'dbus-next';
 import { EventEmitter } from 'node:events';
-import { BUS_NAME, INTERFACE, OBJECT_PATH } from './names.js';
+import { BUS_NAME, Errors, INTERFACE, OBJECT_PATH } from './names.js';
 import { DaemonStatus, VmState, type Verb } from './schema.js';
 
 export class DaemonUnavailableError extends Error {
@@ -97,7 +97,7 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
 
   async status(): Promise<DaemonStatus> {
     const text = await this.#call((d) => d.Status());
-    if (text.length > MAX_STATUS_BYTES) throw new DaemonCallError('invalid', 'status reply too large');
+    if (text.length > MAX_STATUS_BYTES) throw new DaemonCallError(Errors.Failed, `the daemon's status reply is over ${MAX_STATUS_BYTES} bytes`);
     return DaemonStatus.parse(JSON.parse(text));
   }
 

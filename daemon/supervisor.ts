@@ -5,11 +5,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { DaemonStatus, VmState, VmStatus } from '../api/schema.js';
+import { Verb, VERBS, type DaemonStatus, type VmState, type VmStatus } from '../api/schema.js';
 import { WmClient } from '../wm-ipc/client.js';
 import type { Node, Workspace, WorkspaceNode } from '../wm-ipc/protocol.js';
 import { ConfigError, readConfig } from './config/file.js';
-import type { Config, VmConfig } from './config/schema.js';
+import { Config, type VmConfig } from './config/schema.js';
 import { FlakeLauncher } from './launch/flake.js';
 import type { Launcher, VmPaths } from './launch/launcher.js';
 import { QemuLauncher } from './launch/qemu.js';
@@ -22,7 +22,6 @@ import {
   type PolicyEvent,
   type PolicySettings,
   type PolicyState,
-  type UserVerb,
   type VmSpec,
   type WorkspaceRef,
 } from './policy/policy.js';
@@ -361,7 +360,10 @@ export class Supervisor {
   // ---- requests from D-Bus and key bindings ------------------------------------------------
 
   /** A user verb on a VM, or on the focused workspace's VM when `name` is empty. Returns what was done. */
-  async act(verb: string, name: string): Promise<string> {
+  async act(verbText: string, name: string): Promise<string> {
+    const parsed = Verb.safeParse(verbText);
+    if (!parsed.success) throw new RequestError('InvalidArgument', `unknown verb "${verbText}" (one of ${VERBS.join(', ')})`);
+    const verb = parsed.data;
     if (verb === 'next' || verb === 'prev') return this.#cycle(verb === 'next' ? 1 : -1);
     const target = name || vmOnWorkspace(this.#policy, this.#policy.focused);
     if (!target) throw new RequestError('InvalidArgument', 'the focused workspace has no VM');
@@ -372,11 +374,8 @@ export class Supervisor {
       await this.#wmCommand(workspaceCommand(vm.spec.workspace));
       return `focused workspace ${vm.spec.workspace}`;
     }
-    if (!['toggle', 'start', 'stop', 'pause', 'resume', 'restart'].includes(verb)) {
-      throw new RequestError('InvalidArgument', `unknown verb "${verb}"`);
-    }
     this.log.vm(target, `user: ${verb}`);
-    this.dispatch({ type: 'user', verb: verb as UserVerb, name: target });
+    this.dispatch({ type: 'user', verb, name: target });
     const after = this.#policy.vms[target];
     return `${target}: ${verb} (${after?.state ?? 'gone'})`;
   }
@@ -436,7 +435,7 @@ export class Supervisor {
       this.#configProblems = error instanceof ConfigError ? error.problems : [(error as Error).message];
       for (const problem of this.#configProblems) this.log.warn(`config refused: ${problem}`);
       this.log.warn('starting with no VMs until the config is fixed');
-      return readConfig('/nonexistent/hiboss-empty-config.json');
+      return Config.parse({});
     }
   }
 
