@@ -9,3 +9,31 @@ export const Errors = {
   InvalidArgument: 'org.hiboss.Daemon1.Error.InvalidArgument',
   Failed: 'org.hiboss.Daemon1.Error.Failed',
 } as const;
+
+/**
+ * The interface's members and their D-Bus signatures: the daemon serves exactly
+ * these (and test fakes mirror them). A fresh object per call, because dbus-next's
+ * configureMembers writes into the table it is given.
+ */
+export function daemonInterfaceMembers() {
+  return {
+    properties: { Version: { signature: 's', access: 'read' as const } },
+    methods: {
+      Status: { outSignature: 's' },
+      Start: { inSignature: 's' },
+      Stop: { inSignature: 's' },
+      Pause: { inSignature: 's' },
+      Resume: { inSignature: 's' },
+      Restart: { inSignature: 's' },
+      Reload: { outSignature: 'as' },
+      Act: { inSignature: 'ss', outSignature: 's' },
+      Log: { inSignature: 'su', outSignature: 'as' },
+    },
+    signals: {
+      StateChanged: { signature: 'sss' },
+      FocusChanged: { signature: 'ss' },
+      ConfigChanged: { signature: 'bas' },
+      VmLog: { signature: 'ss' },
+    },
+  };
+}

@@ -3,7 +3,7 @@
  * and the panel all go through it (api/client.ts is their side of it).
  */
 import dbus from 'dbus-next';
-import { BUS_NAME, Errors, INTERFACE, OBJECT_PATH } from '../api/names.js';
+import { BUS_NAME, daemonInterfaceMembers, Errors, INTERFACE, OBJECT_PATH } from '../api/names.js';
 import { VmName } from './config/schema.js';
 import { RequestError, type Supervisor } from './supervisor.js';
 
@@ -87,26 +87,7 @@ export class DaemonInterface extends Interface {
   }
 }
 
-DaemonInterface.configureMembers({
-  properties: { Version: { signature: 's', access: 'read' } },
-  methods: {
-    Status: { outSignature: 's' },
-    Start: { inSignature: 's' },
-    Stop: { inSignature: 's' },
-    Pause: { inSignature: 's' },
-    Resume: { inSignature: 's' },
-    Restart: { inSignature: 's' },
-    Reload: { outSignature: 'as' },
-    Act: { inSignature: 'ss', outSignature: 's' },
-    Log: { inSignature: 'su', outSignature: 'as' },
-  },
-  signals: {
-    StateChanged: { signature: 'sss' },
-    FocusChanged: { signature: 'ss' },
-    ConfigChanged: { signature: 'bas' },
-    VmLog: { signature: 'ss' },
-  },
-});
+DaemonInterface.configureMembers(daemonInterfaceMembers());
 
 export class NameTakenError extends Error {}
 

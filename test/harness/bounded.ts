@@ -1,4 +1,5 @@
 import type { Test } from 'uvu';
+import * as assert from 'uvu/assert';
 
 /**
  * Wraps a uvu suite so every test is bounded: a missing event fails the test with a
@@ -14,4 +15,16 @@ export function bounded(suite: Test, defaultTimeoutMs: number) {
       return Promise.race([body(), timeout]).finally(() => clearTimeout(timer));
     });
   };
+}
+
+/** Resolves with the error `promise` rejects with; fails the test if it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    const value = await promise;
+    assert.unreachable(`expected a rejection, got ${JSON.stringify(value)}`);
+  } catch (error) {
+    if ((error as Error).name === 'Assertion') throw error;
+    return error as Error;
+  }
+  throw new Error('unreachable');
 }

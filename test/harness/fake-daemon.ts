@@ -6,7 +6,7 @@
  * daemon (harness/daemon.ts) instead.
  */
 import dbus from 'dbus-next';
-import { BUS_NAME, Errors, INTERFACE, OBJECT_PATH } from '../../api/names.js';
+import { BUS_NAME, daemonInterfaceMembers, Errors, INTERFACE, OBJECT_PATH } from '../../api/names.js';
 import type { DaemonStatus, VmState, VmStatus } from '../../api/schema.js';
 
 export function vmFixture(name: string, over: Partial<VmStatus> = {}): VmStatus {
@@ -57,6 +57,9 @@ class FakeInterface extends dbus.interface.Interface {
     vm.state = state;
     vm.reason = reason;
     this.StateChanged(name, state, reason);
+  }
+  get Version(): string {
+    return 'fake';
   }
   Status(): string {
     this.calls.push(['Status']);
@@ -113,25 +116,7 @@ class FakeInterface extends dbus.interface.Interface {
   }
 }
 
-FakeInterface.configureMembers({
-  methods: {
-    Status: { outSignature: 's' },
-    Start: { inSignature: 's' },
-    Stop: { inSignature: 's' },
-    Pause: { inSignature: 's' },
-    Resume: { inSignature: 's' },
-    Restart: { inSignature: 's' },
-    Reload: { outSignature: 'as' },
-    Act: { inSignature: 'ss', outSignature: 's' },
-    Log: { inSignature: 'su', outSignature: 'as' },
-  },
-  signals: {
-    StateChanged: { signature: 'sss' },
-    FocusChanged: { signature: 'ss' },
-    ConfigChanged: { signature: 'bas' },
-    VmLog: { signature: 'ss' },
-  },
-});
+FakeInterface.configureMembers(daemonInterfaceMembers());
 
 export interface FakeDaemon {
   iface: FakeInterface;

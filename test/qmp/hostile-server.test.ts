@@ -17,7 +17,7 @@ import {
 } from '../../qmp/errors.js';
 import type { EventMessage } from '../../qmp/protocol.js';
 import { startFakeServer, type FakeServer } from '../harness/fake-server.js';
-import { bounded } from '../harness/bounded.js';
+import { bounded, rejection } from '../harness/bounded.js';
 
 const GREETING = {
   QMP: { version: { qemu: { micro: 22, minor: 2, major: 7 }, package: 'fake' }, capabilities: ['oob'] },
@@ -90,16 +90,6 @@ async function negotiated(): Promise<{ client: QmpClient; peer: net.Socket }> {
   return { client, peer };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    const value = await promise;
-    assert.unreachable(`expected a rejection, got ${JSON.stringify(value)}`);
-  } catch (error) {
-    if ((error as Error).name === 'Assertion') throw error;
-    return error as Error;
-  }
-  throw new Error('unreachable');
-}
 
 function peerClosed(peer: net.Socket): Promise<void> {
   return new Promise((resolve) => (peer.destroyed ? resolve() : peer.once('close', () => resolve())));

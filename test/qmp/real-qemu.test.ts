@@ -20,7 +20,7 @@ import {
 } from '../../qmp/errors.js';
 import type { EventMessage } from '../../qmp/protocol.js';
 import { startQemu, type RunningQemu } from '../harness/qemu.js';
-import { bounded } from '../harness/bounded.js';
+import { bounded, rejection } from '../harness/bounded.js';
 
 const t = suite('qmp client on real QEMU');
 const TEST_TIMEOUT_MS = 15_000;
@@ -79,17 +79,6 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** Awaits a rejection and returns the error (fails the test if the promise resolves). */
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    const value = await promise;
-    assert.unreachable(`expected a rejection, got ${JSON.stringify(value)}`);
-  } catch (error) {
-    if ((error as Error).name === 'Assertion') throw error;
-    return error as Error;
-  }
-  throw new Error('unreachable');
-}
 
 /** query-status without the fields that come and go between versions (7.2 adds `singlestep`). */
 function status(info: unknown): unknown {

@@ -14,7 +14,7 @@ import { WmConnectionError, WmIpcError, WmProtocolError } from '../../wm-ipc/err
 import { encodeFrame, HEADER_BYTES, IpcFrameDecoder, MAGIC, type IpcFrame } from '../../wm-ipc/framing.js';
 import { EVENT_BIT, EventType, MessageType } from '../../wm-ipc/protocol.js';
 import { startFakeServer, type FakeServer } from '../harness/fake-server.js';
-import { bounded } from '../harness/bounded.js';
+import { bounded, rejection } from '../harness/bounded.js';
 
 const VERSION = { major: 1, minor: 7, patch: 0, human_readable: '1.7', loaded_config_file_name: '/tmp/cfg' };
 const RECT = { x: 0, y: 0, width: 800, height: 600 };
@@ -93,17 +93,6 @@ async function connect(): Promise<Session> {
   return { client: c, peer, log, ended, disconnected };
 }
 
-/** Awaits a rejection and returns the error (fails the test if the promise resolves). */
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    const value = await promise;
-    assert.unreachable(`expected a rejection, got ${JSON.stringify(value)}`);
-  } catch (error) {
-    if ((error as Error).name === 'Assertion') throw error;
-    return error as Error;
-  }
-  throw new Error('unreachable');
-}
 
 /** The session ended once, as `gave-up` with `error`, after a `disconnected` with that same error. */
 async function assertGaveUp(session: Session, error: Error, expectedLog: string[]): Promise<void> {
