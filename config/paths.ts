@@ -6,8 +6,19 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { VmName } from './config/schema.js';
-import type { VmPaths } from './launch/launcher.js';
+import { VmName } from './schema.js';
+
+/** Paths the daemon owns for one VM. */
+export interface VmPaths {
+  /** $XDG_RUNTIME_DIR/hiboss/NAME (0700) */
+  runDir: string;
+  qmpSocket: string;
+  pidFile: string;
+  /** QEMU's stdout/stderr and the serial console when the argv sends it there */
+  logFile: string;
+  /** $XDG_STATE_HOME/hiboss/NAME: disks and other state that outlives a run */
+  stateDir: string;
+}
 
 /** sun_path is 108 bytes including the terminating NUL. */
 export const MAX_SOCKET_PATH_BYTES = 107;

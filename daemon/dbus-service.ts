@@ -4,7 +4,7 @@
  */
 import dbus from 'dbus-next';
 import { BUS_NAME, daemonInterfaceMembers, Errors, INTERFACE, OBJECT_PATH } from '../api/names.js';
-import { VmName } from './config/schema.js';
+import { VmName } from '../config/schema.js';
 import { RequestError, type Supervisor } from './supervisor.js';
 
 const { Interface } = dbus.interface;

@@ -21,68 +21,68 @@ const version: string = createRequire(import.meta.url)('../../package.json').ver
 export async function runDaemon({ configPath }: { configPath: string }): Promise<number> {
   let roots;
   try {
-    roots = runtimeRoots();
-    fs.mkdirSync(roots.runRoot, { recursive: true, mode: 0o700 });
-    fs.chmodSync(roots.runRoot, 0o700);
-    vmPaths(roots, 'x'.repeat(32)); // the longest name must fit the socket path bound
+  roots = runtimeRoots();
+  fs.mkdirSync(roots.runRoot, { recursive: true, mode: 0o700 });
+  fs.chmodSync(roots.runRoot, 0o700);
+  vmPaths(roots, 'x'.repeat(32)); // the longest name must fit the socket path bound
   } catch (error) {
-    if (error instanceof RuntimeDirError) {
-      console.error(`hiboss daemon: ${error.message}`);
-      return 1;
-    }
-    throw error;
+  if (error instanceof RuntimeDirError) {
+    console.error(`hiboss daemon: ${error.message}`);
+    return 1;
+  }
+  throw error;
   }
   if (!process.env.DBUS_SESSION_BUS_ADDRESS) {
-    console.error('hiboss daemon: no session bus (DBUS_SESSION_BUS_ADDRESS is unset); the daemon serves its API there');
-    return 1;
+  console.error('hiboss daemon: no session bus (DBUS_SESSION_BUS_ADDRESS is unset); the daemon serves its API there');
+  return 1;
   }
 
   const bus = dbus.sessionBus();
   const notifier = new Notifier({ logger: (message: string) => logger.info(message) });
   let iface: DaemonInterface | undefined;
   const logger = stderrLogger(
-    (name) => {
-      try {
-        return vmPaths(roots, name).logFile;
-      } catch {
-        return undefined;
-      }
-    },
-    (name, line) => iface?.VmLog(name, line),
+  (name) => {
+    try {
+      return vmPaths(roots, name).logFile;
+    } catch {
+      return undefined;
+    }
+  },
+  (name, line) => iface?.VmLog(name, line),
   );
   const supervisor = new Supervisor({
-    configPath,
-    roots,
-    logger,
-    events: {
-      changed: (name, state, reason) => iface?.StateChanged(name, state, reason),
-      focus: (workspace, vm) => iface?.FocusChanged(workspace, vm),
-      config: (accepted, problems) => iface?.ConfigChanged(accepted, problems),
-      notify: (summary, body, urgency) => void notifier.notify(summary, body, urgency),
-    },
+  configPath,
+  roots,
+  logger,
+  events: {
+    changed: (name, state, reason) => iface?.StateChanged(name, state, reason),
+    focus: (workspace, vm) => iface?.FocusChanged(workspace, vm),
+    config: (accepted, problems) => iface?.ConfigChanged(accepted, problems),
+    notify: (summary, body, urgency) => void notifier.notify(summary, body, urgency),
+  },
   });
   iface = new DaemonInterface(supervisor, version);
   // The bus name is taken only once status() tells the truth: clients call it as soon as the name appears.
   await supervisor.init();
   try {
-    await exportService(bus, iface);
+  await exportService(bus, iface);
   } catch (error) {
-    console.error(`hiboss daemon: ${(error as Error).message}`);
-    bus.disconnect();
-    return 1;
+  console.error(`hiboss daemon: ${(error as Error).message}`);
+  bus.disconnect();
+  return 1;
   }
 
   const stop = () => {
-    logger.info('stopping; VMs keep running and will be adopted by the next daemon');
-    supervisor.shutdown();
+  logger.info('stopping; VMs keep running and will be adopted by the next daemon');
+  supervisor.shutdown();
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 
   const wm = await connectWm(logger.info);
   if (!wm) {
-    bus.disconnect();
-    return 1;
+  bus.disconnect();
+  return 1;
   }
   logger.info(`hiboss ${version}: config ${configPath}, runtime ${roots.runRoot}`);
   await supervisor.run(wm);

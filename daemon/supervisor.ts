@@ -8,8 +8,8 @@ import path from 'node:path';
 import { Verb, VERBS, type DaemonStatus, type VmState, type VmStatus } from '../api/schema.js';
 import { WmClient } from '../wm-ipc/client.js';
 import type { Node, Workspace, WorkspaceNode } from '../wm-ipc/protocol.js';
-import { ConfigError, readConfig } from './config/file.js';
-import { Config, type VmConfig } from './config/schema.js';
+import { ConfigError, readConfig } from '../config/file.js';
+import { Config, type VmConfig } from '../config/schema.js';
 import { FlakeLauncher } from './launch/flake.js';
 import type { Launcher, VmPaths } from './launch/launcher.js';
 import { QemuLauncher } from './launch/qemu.js';
@@ -25,7 +25,7 @@ import {
   type VmSpec,
   type WorkspaceRef,
 } from './policy/policy.js';
-import { ensureVmDirs, existingVmDirs, vmPaths, type RuntimeRoots } from './runtime-paths.js';
+import { ensureVmDirs, existingVmDirs, vmPaths, type RuntimeRoots } from '../config/paths.js';
 import { readTail, VmProcess } from './vm/vm-process.js';
 import { placeWindowCommands, vmOfWindow, workspaceCommand } from './windows.js';
 

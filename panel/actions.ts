@@ -5,7 +5,7 @@
  */
 import type { DaemonClient } from '../api/client.js';
 import type { VmStatus } from '../api/schema.js';
-import { ConfigError, removeVm } from '../daemon/config/file.js';
+import { ConfigError, removeVm } from '../config/file.js';
 
 /** The part of DaemonClient the panel uses: tests may pass a fake of it. */
 export type PanelClient = Pick<

@@ -21,7 +21,7 @@
  */
 import path from 'node:path';
 import { checkFlakeRef, FlakeRefError, parseFlakeVmRef, type Configs } from '../networks/index.js';
-import { VmName } from '../daemon/config/schema.js';
+import { VmName } from '../config/schema.js';
 
 export const MAX_URI_LENGTH = 2048;
 

@@ -9,8 +9,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError, putVm, readConfig } from '../daemon/config/file.js';
-import { VmConfig, VmName, describeIssues } from '../daemon/config/schema.js';
+import { ConfigError, putVm, readConfig } from '../config/file.js';
+import { VmConfig, VmName, describeIssues } from '../config/schema.js';
 import {
   ADMIN_MODES,
   APPLICATIONS,

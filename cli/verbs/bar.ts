@@ -7,12 +7,12 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DaemonClient, DaemonUnavailableError } from '../api/client.js';
-import { Backoff, sleep } from '../transport/backoff.js';
-import { parseArgs, UsageError, type Verb } from '../cli/args.js';
-import { Bar } from './bar.js';
-import { LineSplitter } from './clicks.js';
-import { FORMATS, renderI3blocksOnce, renderUpdate, type Format } from './render.js';
+import { DaemonClient, DaemonUnavailableError } from '../../api/client.js';
+import { Backoff, sleep } from '../../transport/backoff.js';
+import { parseArgs, UsageError, type Verb } from '../args.js';
+import { Bar } from '../../bar-module/bar.js';
+import { LineSplitter } from '../../bar-module/clicks.js';
+import { FORMATS, renderI3blocksOnce, renderUpdate, type Format } from '../../bar-module/render.js';
 
 const TERMINALS = ['foot', 'x-terminal-emulator'];
 

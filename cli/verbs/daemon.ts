@@ -1,18 +1,7 @@
-import dbus from 'dbus-next';
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import { defaultConfigPath } from '../../daemon/config/file.js';
-import { DaemonInterface, exportService } from '../../daemon/dbus-service.js';
-import { stderrLogger } from '../../daemon/log.js';
-import { Notifier } from '../../daemon/notify.js';
-import { RuntimeDirError, runtimeRoots, vmPaths } from '../../daemon/runtime-paths.js';
-import { Supervisor } from '../../daemon/supervisor.js';
-import { Backoff, sleep } from '../../transport/backoff.js';
-import { WmClient } from '../../wm-ipc/client.js';
-import { WmIpcError } from '../../wm-ipc/errors.js';
+/** `hiboss daemon`: the arguments; the daemon itself is daemon/main.ts. */
+import { defaultConfigPath } from '../../config/file.js';
+import { runDaemon } from '../../daemon/main.js';
 import { parseArgs, UsageError, type Verb } from '../args.js';
-
-const version: string = createRequire(import.meta.url)('../../../package.json').version;
 
 export const daemonVerb: Verb = {
   summary: 'run the daemon',
@@ -27,94 +16,6 @@ the session bus. Stopping the daemon leaves the VMs as they are; the next daemon
     const { flags, positional } = parseArgs(argv, { valued: ['config'] });
     if (positional.length) throw new UsageError(`unexpected argument "${positional[0]}"`);
     const configPath = (flags.get('config') as string | undefined) ?? defaultConfigPath();
-
-    let roots;
-    try {
-      roots = runtimeRoots();
-      fs.mkdirSync(roots.runRoot, { recursive: true, mode: 0o700 });
-      fs.chmodSync(roots.runRoot, 0o700);
-      vmPaths(roots, 'x'.repeat(32)); // the longest name must fit the socket path bound
-    } catch (error) {
-      if (error instanceof RuntimeDirError) {
-        console.error(`hiboss daemon: ${error.message}`);
-        return 1;
-      }
-      throw error;
-    }
-    if (!process.env.DBUS_SESSION_BUS_ADDRESS) {
-      console.error('hiboss daemon: no session bus (DBUS_SESSION_BUS_ADDRESS is unset); the daemon serves its API there');
-      return 1;
-    }
-
-    const bus = dbus.sessionBus();
-    const notifier = new Notifier({ logger: (message: string) => logger.info(message) });
-    let iface: DaemonInterface | undefined;
-    const logger = stderrLogger(
-      (name) => {
-        try {
-          return vmPaths(roots, name).logFile;
-        } catch {
-          return undefined;
-        }
-      },
-      (name, line) => iface?.VmLog(name, line),
-    );
-    const supervisor = new Supervisor({
-      configPath,
-      roots,
-      logger,
-      events: {
-        changed: (name, state, reason) => iface?.StateChanged(name, state, reason),
-        focus: (workspace, vm) => iface?.FocusChanged(workspace, vm),
-        config: (accepted, problems) => iface?.ConfigChanged(accepted, problems),
-        notify: (summary, body, urgency) => void notifier.notify(summary, body, urgency),
-      },
-    });
-    iface = new DaemonInterface(supervisor, version);
-    // The bus name is taken only once status() tells the truth: clients call it as soon as the name appears.
-    await supervisor.init();
-    try {
-      await exportService(bus, iface);
-    } catch (error) {
-      console.error(`hiboss daemon: ${(error as Error).message}`);
-      bus.disconnect();
-      return 1;
-    }
-
-    const stop = () => {
-      logger.info('stopping; VMs keep running and will be adopted by the next daemon');
-      supervisor.shutdown();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-
-    const wm = await connectWm(logger.info);
-    if (!wm) {
-      bus.disconnect();
-      return 1;
-    }
-    logger.info(`hiboss ${version}: config ${configPath}, runtime ${roots.runRoot}`);
-    await supervisor.run(wm);
-    notifier.close();
-    bus.disconnect();
-    return 0;
+    return runDaemon({ configPath });
   },
 };
-
-/** A user service may start before the WM: wait for it (a few minutes at most). */
-async function connectWm(log: (message: string) => void): Promise<WmClient | undefined> {
-  const backoff = new Backoff(100, 5000);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await WmClient.connect();
-    } catch (error) {
-      if (!(error instanceof WmIpcError)) throw error;
-      if (attempt === 0) log(`waiting for sway or i3: ${error.message}`);
-      if (attempt >= 60) {
-        console.error(`hiboss daemon: no window manager: ${error.message}`);
-        return undefined;
-      }
-      await sleep(backoff.next());
-    }
-  }
-}

@@ -1,6 +1,6 @@
 import { DaemonCallError } from '../../api/client.js';
 import { connectToDaemon } from '../daemon-connection.js';
-import { VmName } from '../../daemon/config/schema.js';
+import { VmName } from '../../config/schema.js';
 import { integerFlag, parseArgs, UsageError, type Verb } from '../args.js';
 
 const ACTIONS = ['start', 'stop', 'pause', 'resume', 'restart'] as const;

@@ -4,19 +4,11 @@
  * one command. The supervisor starts that command the same way for every kind,
  * so every VM is controlled through the same QMP socket and pidfile.
  */
-import type { VmConfig } from '../config/schema.js';
+import type { VmPaths } from '../../config/paths.js';
+import type { VmConfig } from '../../config/schema.js';
 
-/** Paths the daemon owns for one VM (see daemon/runtime-paths.ts). */
-export interface VmPaths {
-  /** $XDG_RUNTIME_DIR/hiboss/NAME (0700) */
-  runDir: string;
-  qmpSocket: string;
-  pidFile: string;
-  /** QEMU's stdout/stderr and the serial console when the argv sends it there */
-  logFile: string;
-  /** $XDG_STATE_HOME/hiboss/NAME: disks and other state that outlives a run */
-  stateDir: string;
-}
+export type { VmPaths };
+
 
 /** The process the supervisor spawns (argv only: nothing passes through a shell). */
 export interface LaunchCommand {

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readConfig } from '../../daemon/config/file.js';
+import { readConfig } from '../../config/file.js';
 import { parseConfigs } from '../../networks/index.js';
 import { WmClient } from '../../wm-ipc/client.js';
 import { HIBOSS, startDaemon, type RunningDaemon } from '../harness/daemon.js';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readConfig, writeFileAtomic } from '../../daemon/config/file.js';
+import { readConfig, writeFileAtomic } from '../../config/file.js';
 import { writeNetwork } from '../../networks/index.js';
 import { buildReview, firstFreeWorkspace, MAX_URI_LENGTH, parseJoinUri, quoteUntrusted } from '../../panel/join.js';
 import { start } from '../harness/processes.js';

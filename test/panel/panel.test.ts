@@ -10,7 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DaemonClient } from '../../api/client.js';
 import type { DaemonStatus } from '../../api/schema.js';
-import { readConfig, writeFileAtomic } from '../../daemon/config/file.js';
+import { readConfig, writeFileAtomic } from '../../config/file.js';
 import { parseConfigs } from '../../networks/index.js';
 import { Panel } from '../../panel/app.js';
 import { networksDirFor } from '../../panel/wizard.js';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readConfig, writeFileAtomic } from '../../daemon/config/file.js';
+import { readConfig, writeFileAtomic } from '../../config/file.js';
 import { ADMIN_MODES, APPLICATIONS, NETWORK_LAYERS, checkConfigs, parseConfigs } from '../../networks/index.js';
 import { applyFocus, applyStateChange, detailLines, groupNetworks, treeRows } from '../../panel/view-model.js';
 import { Wizard, buildConfigs, stepsFor, type Answers, type WizardEnv } from '../../panel/wizard.js';
