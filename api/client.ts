@@ -6,7 +6,7 @@
 import dbus from 'dbus-next';
 import { EventEmitter } from 'node:events';
 import { BUS_NAME, Errors, INTERFACE, OBJECT_PATH } from './names.js';
-import { DaemonStatus, VmState, type Verb } from './schema.js';
+import { DaemonStatus, Diagnostics, VmState, type Verb } from './schema.js';
 
 export class DaemonUnavailableError extends Error {
   override name = 'DaemonUnavailableError';
@@ -39,14 +39,15 @@ type ClientEvents = {
 
 interface DaemonInterface extends dbus.ClientInterface {
   Status(): Promise<string>;
-  Start(name: string): Promise<void>;
-  Stop(name: string): Promise<void>;
-  Pause(name: string): Promise<void>;
-  Resume(name: string): Promise<void>;
-  Restart(name: string): Promise<void>;
+  Start(name: string): Promise<string>;
+  Stop(name: string): Promise<string>;
+  Pause(name: string): Promise<string>;
+  Resume(name: string): Promise<string>;
+  Restart(name: string): Promise<string>;
   Reload(): Promise<string[]>;
   Act(verb: string, name: string): Promise<string>;
   Log(name: string, lines: number): Promise<string[]>;
+  Diagnostics(): Promise<string>;
 }
 
 export interface DaemonClientOptions {
@@ -127,6 +128,12 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
   /** The last lines of the VM's log (QEMU output, serial console, the daemon's events for it). */
   log(name: string, lines = 200) {
     return this.#call((d) => d.Log(name, lines));
+  }
+  /** The daemon's latency marks and memory (the bench reads them after its loop). */
+  async diagnostics(): Promise<Diagnostics> {
+    const text = await this.#call((d) => d.Diagnostics());
+    if (text.length > MAX_STATUS_BYTES) throw new DaemonCallError(Errors.Failed, `the daemon's diagnostics reply is over ${MAX_STATUS_BYTES} bytes`);
+    return Diagnostics.parse(JSON.parse(text));
   }
 
   /** Resolves with the next state change of `name` that satisfies `predicate`. */

@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 
-export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping', 'failed'] as const;
+/** `unresponsive`: QEMU has not answered a command for a while (policy.unresponsiveAfterMs). */
+export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping', 'failed', 'unresponsive'] as const;
 export const VmState = z.enum(VM_STATES);
 export type VmState = z.infer<typeof VmState>;
 
@@ -19,6 +20,8 @@ export const VmStatus = z.object({
   flake: z.string().nullable(),
   /** The user paused or stopped it by hand: focus does not undo that. */
   heldByUser: z.boolean(),
+  /** Since when QEMU has not answered (epoch ms), while `state` is `unresponsive`. */
+  unresponsiveSince: z.number().nullable(),
   /** Epoch ms of the last state change. */
   since: z.number(),
   uptimeMs: z.number().nullable(),
@@ -42,6 +45,14 @@ export const DaemonStatus = z.object({
 });
 export type DaemonStatus = z.infer<typeof DaemonStatus>;
 
+/** Diagnostics(): the daemon's own latency marks and memory, for the bench. */
+export const Diagnostics = z.object({
+  /** WM event arrived → `cont` (or start) written, ms, the last ≤ 4096 switches. */
+  eventToWriteMs: z.array(z.number()).max(4096),
+  memory: z.record(z.string(), z.number()),
+});
+export type Diagnostics = z.infer<typeof Diagnostics>;
+
 /** Verbs a key binding (`nop hiboss VERB [NAME]`), a click or the CLI can send. */
 export const VERBS = ['toggle', 'start', 'stop', 'pause', 'resume', 'restart', 'next', 'prev', 'focus'] as const;
 export const Verb = z.enum(VERBS);
@@ -55,6 +66,7 @@ export const STATE_GLYPHS: Record<VmState | 'down' | 'none', string> = {
   stopping: '…',
   stopped: '■',
   failed: '✖',
+  unresponsive: '⌛',
   down: '⚠',
   none: '·',
 };

@@ -19,6 +19,7 @@ export const STATE_COLOURS: Record<BarState, string> = {
   stopping: '#89b4fa',
   stopped: '#9399b2',
   failed: '#f38ba8',
+  unresponsive: '#f5c2e7',
   down: '#fab387',
   none: '#6c7086',
 };

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { readFileBounded, UnsafeFileError } from './read-bounded.js';
 import { Config, describeIssues, VmConfig, VmName } from './schema.js';
 
 /** A config file this large is not a config file. */
@@ -35,16 +36,27 @@ export function parseConfig(text: string, file = 'config'): Config {
   return parsed.data;
 }
 
-/** Reads the file; a missing file is an empty config (nothing bound yet). */
-export function readConfig(file: string): Config {
+/** The config file is not there (only raised when the caller asked: see readConfig). */
+export class ConfigMissingError extends ConfigError {
+  override name = 'ConfigMissingError';
+}
+
+/**
+ * Reads and validates the file. A missing file is an empty config (nothing bound
+ * yet) unless `missing: 'error'`: the running daemon must not take a config that
+ * vanished for "no VMs" and power everything off.
+ */
+export function readConfig(file: string, { missing = 'empty' }: { missing?: 'empty' | 'error' } = {}): Config {
   let text: string;
   try {
-    const stat = fs.statSync(file);
-    if (stat.size > MAX_CONFIG_BYTES) throw new ConfigError(file, [`(root): larger than ${MAX_CONFIG_BYTES} bytes`]);
-    text = fs.readFileSync(file, 'utf8');
+    text = readFileBounded(file, MAX_CONFIG_BYTES);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return Config.parse({});
-    if (error instanceof ConfigError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      if (missing === 'empty') return Config.parse({});
+      throw new ConfigMissingError(file, ['(root): the file is gone']);
+    }
+    if (error instanceof UnsafeFileError) throw new ConfigError(file, [`(root): ${error.message}`]);
     throw new ConfigError(file, [`(root): cannot read: ${(error as Error).message}`]);
   }
   return parseConfig(text, file);

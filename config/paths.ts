@@ -39,10 +39,24 @@ export function runtimeRoots(env: NodeJS.ProcessEnv = process.env): RuntimeRoots
   return { runRoot: path.join(runtimeDir, 'hiboss'), stateRoot: path.join(stateHome, 'hiboss') };
 }
 
-/** Creates a directory 0700 and insists on it (an existing one with a looser mode is tightened). */
+/**
+ * Creates a directory 0700, or insists on an existing one: a real directory (a
+ * symlink is refused, not followed: it could point the VM's socket and log at
+ * someone else's directory), owned by us, tightened to 0700.
+ */
 function privateDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  fs.chmodSync(dir, 0o700);
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  const stat = fs.lstatSync(dir);
+  if (stat.isSymbolicLink()) throw new RuntimeDirError(`${dir} is a symbolic link; hiboss keeps its files only in a real directory of its own (remove the link)`);
+  if (!stat.isDirectory()) throw new RuntimeDirError(`${dir} is not a directory`);
+  if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) {
+    throw new RuntimeDirError(`${dir} belongs to uid ${stat.uid}, not to you (uid ${process.getuid()}); hiboss will not use it`);
+  }
+  if ((stat.mode & 0o777) !== 0o700) fs.chmodSync(dir, 0o700);
 }
 
 export function vmPaths(roots: RuntimeRoots, name: string): VmPaths {
@@ -64,8 +78,16 @@ export function vmPaths(roots: RuntimeRoots, name: string): VmPaths {
   return paths;
 }
 
+/** The daemon's own roots: their parents ($XDG_RUNTIME_DIR, $XDG_STATE_HOME) may be created as usual. */
+export function ensureRoots(roots: RuntimeRoots): void {
+  for (const root of [roots.runRoot, roots.stateRoot]) {
+    fs.mkdirSync(path.dirname(root), { recursive: true, mode: 0o700 });
+    privateDir(root);
+  }
+}
+
 export function ensureVmDirs(roots: RuntimeRoots, paths: VmPaths): void {
-  privateDir(roots.runRoot);
+  ensureRoots(roots);
   privateDir(paths.runDir);
   privateDir(paths.stateDir);
 }
@@ -73,7 +95,10 @@ export function ensureVmDirs(roots: RuntimeRoots, paths: VmPaths): void {
 /** VM directories present in the runtime dir (candidates for adoption). */
 export function existingVmDirs(roots: RuntimeRoots): string[] {
   try {
-    return fs.readdirSync(roots.runRoot).filter((name) => VmName.safeParse(name).success);
+    return fs
+      .readdirSync(roots.runRoot, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() && VmName.safeParse(entry.name).success) // symlinks are not followed
+      .map((entry) => entry.name);
   } catch {
     return [];
   }

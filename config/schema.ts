@@ -3,6 +3,7 @@
  * writer of it uses (daemon, CLI, panel wizard).
  */
 import { z } from 'zod';
+import { workspaceOwners } from './workspaces.js';
 
 /** A VM name can never escape its directory nor mean anything to a shell. */
 export const VmName = z
@@ -62,6 +63,10 @@ export const PolicyConfig = z.strictObject({
   restartDelayMs: z.number().int().min(0).max(600_000).default(1000),
   /** A cold start slower than this is worth a notification. */
   slowStartMs: z.number().int().min(0).default(15_000),
+  /** How long a QMP command may take before it is given up (and asked again). */
+  qmpTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
+  /** A command unanswered this long shows the VM as `unresponsive`. */
+  unresponsiveAfterMs: z.number().int().min(100).max(600_000).default(1000),
 });
 export type PolicyConfig = z.infer<typeof PolicyConfig>;
 
@@ -71,17 +76,16 @@ export const Config = z
     policy: PolicyConfig.default(PolicyConfig.parse({})),
   })
   .superRefine((config, ctx) => {
-    const owner = new Map<string, string>();
+    const owners = workspaceOwners(config.vms);
     for (const [name, vm] of Object.entries(config.vms)) {
-      if (vm.workspace === undefined) continue;
-      const other = owner.get(vm.workspace);
-      if (other) {
+      const owner = vm.workspace === undefined ? undefined : owners.get(vm.workspace);
+      if (owner !== undefined && owner !== name) {
         ctx.addIssue({
           code: 'custom',
           path: ['vms', name, 'workspace'],
-          message: `workspace "${vm.workspace}" is already bound to VM "${other}" (one VM per workspace)`,
+          message: `workspace "${vm.workspace}" is already bound to VM "${owner}" (one VM per workspace)`,
         });
-      } else owner.set(vm.workspace, name);
+      }
     }
   });
 export type Config = z.infer<typeof Config>;

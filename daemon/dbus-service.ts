@@ -5,7 +5,7 @@
 import dbus from 'dbus-next';
 import { BUS_NAME, daemonInterfaceMembers, Errors, INTERFACE, OBJECT_PATH } from '../api/names.js';
 import { VmName } from '../config/schema.js';
-import { RequestError, type Supervisor } from './supervisor.js';
+import { RequestError, type Daemon } from './daemon.js';
 
 const { Interface } = dbus.interface;
 
@@ -19,7 +19,7 @@ function checkName(name: string): void {
 }
 
 export class DaemonInterface extends Interface {
-  constructor(private readonly supervisor: Supervisor, readonly version: string) {
+  constructor(private readonly daemon: Daemon, readonly version: string) {
     super(INTERFACE);
   }
 
@@ -28,13 +28,14 @@ export class DaemonInterface extends Interface {
   }
 
   Status(): string {
-    return JSON.stringify(this.supervisor.status());
+    return JSON.stringify(this.daemon.status());
   }
 
-  #control(verb: 'start' | 'stop' | 'pause' | 'resume' | 'restart', name: string): Promise<void> {
+  /** Replies with what will happen (the last request wins: "acme: start queued: …"). */
+  #control(verb: 'start' | 'stop' | 'pause' | 'resume' | 'restart', name: string): Promise<string> {
     checkName(name);
-    if (!this.supervisor.hasVm(name)) throw new dbus.DBusError(Errors.NoSuchVm, `no VM named "${name}"`);
-    return this.supervisor.act(verb, name).then(() => undefined, (error) => Promise.reject(toDbusError(error)));
+    if (!this.daemon.hasVm(name)) throw new dbus.DBusError(Errors.NoSuchVm, `no VM named "${name}"`);
+    return this.daemon.act(verb, name).catch((error) => Promise.reject(toDbusError(error)));
   }
 
   Start(name: string) {
@@ -54,19 +55,24 @@ export class DaemonInterface extends Interface {
   }
 
   Reload(): string[] {
-    return this.supervisor.reload();
+    return this.daemon.reload();
+  }
+
+  /** For the bench and debugging: the daemon's own latency marks and memory, as JSON. */
+  Diagnostics(): string {
+    return JSON.stringify(this.daemon.diagnostics());
   }
 
   Act(verb: string, name: string): Promise<string> {
     if (name !== '') checkName(name);
     if (!/^[a-z]{1,16}$/.test(verb)) throw new dbus.DBusError(Errors.InvalidArgument, 'invalid verb');
-    return this.supervisor.act(verb, name).catch((error) => Promise.reject(toDbusError(error)));
+    return this.daemon.act(verb, name).catch((error) => Promise.reject(toDbusError(error)));
   }
 
   Log(name: string, lines: number): string[] {
     checkName(name);
     try {
-      return this.supervisor.vmLog(name, Math.max(1, Math.min(lines, 5000)));
+      return this.daemon.vmLog(name, Math.min(lines, 5000));
     } catch (error) {
       throw toDbusError(error);
     }

@@ -4,93 +4,94 @@
  * parses its arguments and calls runDaemon().
  */
 import dbus from 'dbus-next';
-import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { RuntimeDirError, runtimeRoots, vmPaths } from '../config/paths.js';
+import { ensureRoots, RuntimeDirError, runtimeRoots, vmPaths } from '../config/paths.js';
 import { Backoff, sleep } from '../transport/backoff.js';
 import { WmClient } from '../wm-ipc/client.js';
 import { WmIpcError } from '../wm-ipc/errors.js';
+import { Daemon } from './daemon.js';
 import { DaemonInterface, exportService } from './dbus-service.js';
 import { stderrLogger } from './log.js';
 import { Notifier } from './notify.js';
-import { Supervisor } from './supervisor.js';
+
 
 const version: string = createRequire(import.meta.url)('../../package.json').version;
 
 /** Runs until the WM session ends or a signal stops it; resolves to the exit code. */
 export async function runDaemon({ configPath }: { configPath: string }): Promise<number> {
+  // Everything the daemon and its QEMUs create (sockets, pidfiles, logs, disks) is the user's alone.
+  process.umask(0o077);
   let roots;
   try {
-  roots = runtimeRoots();
-  fs.mkdirSync(roots.runRoot, { recursive: true, mode: 0o700 });
-  fs.chmodSync(roots.runRoot, 0o700);
-  vmPaths(roots, 'x'.repeat(32)); // the longest name must fit the socket path bound
+    roots = runtimeRoots();
+    ensureRoots(roots);
+    vmPaths(roots, 'x'.repeat(32)); // the longest name must fit the socket path bound
   } catch (error) {
-  if (error instanceof RuntimeDirError) {
-    console.error(`hiboss daemon: ${error.message}`);
-    return 1;
-  }
-  throw error;
+    if (error instanceof RuntimeDirError) {
+      console.error(`hiboss daemon: ${error.message}`);
+      return 1;
+    }
+    throw error;
   }
   if (!process.env.DBUS_SESSION_BUS_ADDRESS) {
-  console.error('hiboss daemon: no session bus (DBUS_SESSION_BUS_ADDRESS is unset); the daemon serves its API there');
-  return 1;
+    console.error('hiboss daemon: no session bus (DBUS_SESSION_BUS_ADDRESS is unset); the daemon serves its API there');
+    return 1;
   }
 
   const bus = dbus.sessionBus();
-  const notifier = new Notifier({ logger: (message: string) => logger.info(message) });
-  let iface: DaemonInterface | undefined;
-  const logger = stderrLogger(
-  (name) => {
+  const logger = stderrLogger((name) => {
     try {
       return vmPaths(roots, name).logFile;
     } catch {
       return undefined;
     }
-  },
-  (name, line) => iface?.VmLog(name, line),
-  );
-  const supervisor = new Supervisor({
-  configPath,
-  roots,
-  logger,
-  events: {
-    changed: (name, state, reason) => iface?.StateChanged(name, state, reason),
-    focus: (workspace, vm) => iface?.FocusChanged(workspace, vm),
-    config: (accepted, problems) => iface?.ConfigChanged(accepted, problems),
-    notify: (summary, body, urgency) => void notifier.notify(summary, body, urgency),
-  },
   });
-  iface = new DaemonInterface(supervisor, version);
+  const notifier = new Notifier({ logger: (message: string) => logger.info(message) });
+  let iface: DaemonInterface | undefined;
+  const daemon = new Daemon({
+    configPath,
+    roots,
+    logger,
+    signals: () =>
+      iface && {
+        stateChanged: (name, state, reason) => iface!.StateChanged(name, state, reason),
+        focusChanged: (workspace, vm) => iface!.FocusChanged(workspace, vm),
+        configChanged: (accepted, problems) => iface!.ConfigChanged(accepted, problems),
+        vmLog: (name, line) => iface!.VmLog(name, line),
+      },
+    notify: (summary, body, urgency) => void notifier.notify(summary, body, urgency),
+  });
+  iface = new DaemonInterface(daemon, version);
   // The bus name is taken only once status() tells the truth: clients call it as soon as the name appears.
-  await supervisor.init();
+  await daemon.init();
   try {
-  await exportService(bus, iface);
+    await exportService(bus, iface);
   } catch (error) {
-  console.error(`hiboss daemon: ${(error as Error).message}`);
-  bus.disconnect();
-  return 1;
+    console.error(`hiboss daemon: ${(error as Error).message}`);
+    daemon.shutdown();
+    bus.disconnect();
+    return 1;
   }
 
   const stop = () => {
-  logger.info('stopping; VMs keep running and will be adopted by the next daemon');
-  supervisor.shutdown();
+    logger.info('stopping; VMs keep running and will be adopted by the next daemon');
+    daemon.shutdown();
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 
   const wm = await connectWm(logger.info);
   if (!wm) {
-  bus.disconnect();
-  return 1;
+    daemon.shutdown();
+    bus.disconnect();
+    return 1;
   }
   logger.info(`hiboss ${version}: config ${configPath}, runtime ${roots.runRoot}`);
-  await supervisor.run(wm);
+  await daemon.run(wm);
   notifier.close();
   bus.disconnect();
   return 0;
 }
-
 
 /** A user service may start before the WM: wait for it (a few minutes at most). */
 async function connectWm(log: (message: string) => void): Promise<WmClient | undefined> {

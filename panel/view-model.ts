@@ -16,6 +16,7 @@ export const STATE_COLOURS: Record<VmState | 'down', string> = {
   stopping: 'cyan',
   stopped: 'white',
   failed: 'red',
+  unresponsive: 'magenta',
   down: 'red',
 };
 

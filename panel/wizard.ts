@@ -10,7 +10,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, putVm, readConfig } from '../config/file.js';
+import { readFileBounded } from '../config/read-bounded.js';
 import { VmConfig, VmName, describeIssues } from '../config/schema.js';
+import { workspaceOwners } from '../config/workspaces.js';
 import {
   ADMIN_MODES,
   APPLICATIONS,
@@ -179,9 +181,7 @@ export type WizardResult =
 /** Reads who owns which workspace and which VM names exist, fresh from the config file. */
 function configFacts(configFile: string): { owners: Map<string, string>; names: Set<string> } {
   const config = readConfig(configFile);
-  const owners = new Map<string, string>();
-  for (const [name, vm] of Object.entries(config.vms)) if (vm.workspace !== undefined) owners.set(vm.workspace, name);
-  return { owners, names: new Set(Object.keys(config.vms)) };
+  return { owners: workspaceOwners(config.vms), names: new Set(Object.keys(config.vms)) };
 }
 
 export class Wizard {
@@ -204,7 +204,7 @@ export class Wizard {
   /** Opens the wizard on an existing wizard network. */
   static forEdit(env: WizardEnv, name: string): Wizard {
     const dir = path.join(env.networksDir, name);
-    const configs = parseConfigs(fs.readFileSync(path.join(dir, 'configs.json'), 'utf8'));
+    const configs = parseConfigs(readFileBounded(path.join(dir, 'configs.json'), 1024 * 1024));
     const vm = readConfig(env.configFile).vms[name];
     return new Wizard(env, { name, answers: answersFromConfigs(name, configs, vm?.workspace ?? '') });
   }

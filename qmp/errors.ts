@@ -8,6 +8,10 @@ export class QmpError extends Error {
 /** The socket could not be opened, or the greeting/negotiation failed. */
 export class QmpConnectError extends QmpError {
   override name = 'QmpConnectError';
+  /** The socket error's code (ECONNREFUSED: QEMU bound the socket but does not listen yet). */
+  get code(): string | undefined {
+    return (this.cause as { code?: string } | undefined)?.code;
+  }
 }
 
 /** The connection is gone; commands in flight and new ones fail with this. */

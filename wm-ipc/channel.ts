@@ -19,6 +19,8 @@ interface Pending {
 export interface RawEvent {
   name: EventName;
   body: unknown;
+  /** performance.now() when the frame arrived, before it was parsed. */
+  receivedAt: number;
 }
 
 interface ChannelEvents {
@@ -69,6 +71,7 @@ export class IpcChannel extends EventEmitter<ChannelEvents> {
   #closeError: WmIpcError | undefined;
 
   #onFrame(frame: IpcFrame): void {
+    const receivedAt = performance.now();
     let body: unknown;
     try {
       body = JSON.parse(frame.payload.toString('utf8'));
@@ -77,7 +80,7 @@ export class IpcChannel extends EventEmitter<ChannelEvents> {
     }
     if ((frame.type & EVENT_BIT) !== 0) {
       const name = eventNameOf(frame.type);
-      if (name) this.emit('event', { name, body });
+      if (name) this.emit('event', { name, body, receivedAt });
       return; // an event type newer than us: ignore it, as the WMs' own clients do
     }
     const pending = this.#pending.shift();

@@ -194,6 +194,8 @@ export class WmClient extends EventEmitter<WmClientEvents> {
   }
 
   #tickChannels = new WeakSet<IpcChannel>();
+  /** performance.now() when the event being emitted arrived, before any parsing (for latency marks). */
+  lastEventReceivedAt = 0;
   #barrierCount = 0;
 
   #dispatch(event: RawEvent): void {
@@ -203,6 +205,7 @@ export class WmClient extends EventEmitter<WmClientEvents> {
       if (change === 'restart') this.#sawRestart = true;
     }
     if (!this.#subscribed.has(event.name)) return;
+    this.lastEventReceivedAt = event.receivedAt;
     const parsed = EventSchemas[event.name].safeParse(event.body);
     if (!parsed.success) {
       this.emit('protocol-error', new WmProtocolError(`${event.name} event: ${parsed.error.message}`));

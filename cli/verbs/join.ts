@@ -3,13 +3,14 @@
  * then bind the network's VM in the daemon's config and ask the daemon to
  * Reload(). Nothing is fetched or built here.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline/promises';
 import { DaemonClient, DaemonUnavailableError } from '../../api/client.js';
 import { parseArgs, UsageError, type Verb } from '../args.js';
 import { ConfigError, defaultConfigPath, putVm, readConfig } from '../../config/file.js';
+import { readFileBounded, UnsafeFileError } from '../../config/read-bounded.js';
 import { VmName } from '../../config/schema.js';
+import { workspaceOwners } from '../../config/workspaces.js';
 import { ConfigsError, parseConfigs } from '../../networks/index.js';
 import { buildReview, firstFreeWorkspace, parseJoinUri, type LocalConfigs, type ParsedJoin } from '../../panel/join.js';
 
@@ -70,9 +71,9 @@ function readLocalConfigs(join: Extract<ParsedJoin, { ok: true }>): LocalConfigs
   const file = path.join(join.source.dir, 'configs.json');
   let text: string;
   try {
-    if (fs.statSync(file).size > 1024 * 1024) return { kind: 'invalid', file, problems: ['larger than 1 MiB'] };
-    text = fs.readFileSync(file, 'utf8');
+    text = readFileBounded(file, 1024 * 1024);
   } catch (error) {
+    if (error instanceof UnsafeFileError) return { kind: 'invalid', file, problems: [error.message] };
     return { kind: 'unreadable', why: `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
   }
   try {
@@ -104,8 +105,7 @@ async function join(flags: Map<string, string | true>, positional: string[]): Pr
     console.error(`hiboss join: the daemon config is not valid, fix it first:\n  ${error.problems.join('\n  ')}`);
     return 1;
   }
-  const owners = new Map<string, string>();
-  for (const [name, vm] of Object.entries(config.vms)) if (vm.workspace !== undefined) owners.set(vm.workspace, name);
+  const owners = workspaceOwners(config.vms);
   const workspaceFlag = flags.get('workspace') as string | undefined;
   if (workspaceFlag !== undefined && (workspaceFlag === '' || workspaceFlag.length > 256 || /[\u0000-\u001f\u007f]/.test(workspaceFlag))) {
     throw new UsageError('--workspace: 1–256 printable characters');

@@ -1,7 +1,8 @@
 /**
  * The daemon's decisions, as a pure function: (state, event, now) → (state,
- * actions, next wake-up). No sockets, no timers, no clock: the supervisor feeds
- * it what happened and carries out what it returns; tests drive it directly.
+ * actions, next wake-up, answer). No sockets, no timers, no clock, no module
+ * state: the loop (daemon/loop.ts) feeds it what happened, one event at a time,
+ * and carries out what it returns; tests drive it directly.
  *
  * How it decides: each event updates what is known (focus, visibility, the VMs'
  * observed states, the user's requests); then every VM is reconciled — what it
@@ -10,10 +11,23 @@
  * last focus wins, a VM is never started twice, and a pause that is no longer
  * wanted is undone as soon as it lands.
  *
+ * Everything the daemon tells the world comes out of here as an action
+ * (`changed`, `focus-changed`, `config-changed`, `notify`, `log`), so what the
+ * bar, the panel, the log and the notifications say is decided in one place.
+ *
  * A VM paused or stopped by hand is *held*: focusing its workspace does not undo
  * the user's decision (the bar shows it as held); resume/start/toggle release it.
+ * Requests that arrive while an operation is in flight follow one rule: the last
+ * request wins, and its answer says what will happen.
  */
-import type { VmState } from '../../api/schema.js';
+import type { VmState as ReportedState } from '../../api/schema.js';
+import type { PolicyConfig } from '../../config/schema.js';
+import { workspaceMatches, type WorkspaceRef } from '../../config/workspaces.js';
+
+export { workspaceMatches, type WorkspaceRef };
+
+/** What a VM is doing; the API adds `unresponsive`, which is about QEMU's answers, not the VM. */
+export type VmState = Exclude<ReportedState, 'unresponsive'>;
 
 export interface VmSpec {
   name: string;
@@ -21,18 +35,8 @@ export interface VmSpec {
   restart: 'on-failure' | 'never';
 }
 
-export interface PolicySettings {
-  pauseAfterMs: number;
-  powerdownTimeoutMs: number;
-  maxRestarts: number;
-  restartWindowMs: number;
-  restartDelayMs: number;
-}
-
-export interface WorkspaceRef {
-  name: string;
-  num: number | null;
-}
+/** The policy's settings are the config's `policy` section, defaults included. */
+export type PolicySettings = PolicyConfig;
 
 type Operation = 'start' | 'pause' | 'resume' | 'stop';
 
@@ -40,8 +44,16 @@ export interface VmRecord {
   spec: VmSpec;
   state: VmState;
   reason: string;
+  /** When `state` last changed (epoch ms). */
+  since: number;
   /** The operation asked of the supervisor and not yet seen to land. */
   op: Operation | null;
+  /** When `op` was asked. */
+  opSince: number | null;
+  /** A QMP command of `op` is written and its answer not yet back. */
+  awaitingReply: boolean;
+  /** QEMU has not answered a command for `unresponsiveAfterMs`: since when (null: it answers). */
+  unresponsiveSince: number | null;
   hold: 'paused' | 'stopped' | null;
   /** The user asked for it to run (start/resume/toggle) and it is not running yet. */
   runRequested: boolean;
@@ -49,11 +61,15 @@ export interface VmRecord {
   /** When its workspace stopped being visible; null while visible or without workspace. */
   hiddenSince: number | null;
   failures: number[];
+  /** Failures since the daemon started (for status). */
+  restarts: number;
   restartAt: number | null;
   quitAt: number | null;
   /** After a failed pause/resume/stop, no new operation before this time. */
   retryAt: number | null;
   removed: boolean;
+  lastColdBootMs: number | null;
+  lastResumeMs: number | null;
 }
 
 const RETRY_AFTER_FAILED_OP_MS = 1000;
@@ -64,6 +80,10 @@ export interface PolicyState {
   focused: WorkspaceRef | null;
   visible: WorkspaceRef[];
   sessionEnding: boolean;
+  /** Problems of the config file as it is on disk (empty: it is in force). */
+  configProblems: string[];
+  /** The focus last announced, so that FocusChanged goes out once per change. */
+  announcedFocus: { workspace: string; vm: string } | null;
 }
 
 export type UserVerb = 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'toggle';
@@ -71,14 +91,20 @@ export type UserVerb = 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'togg
 export type PolicyEvent =
   /** The WM focused a workspace: acted on at once, before the full snapshot arrives. */
   | { type: 'focus'; workspace: WorkspaceRef }
-  /** What the WM shows now (after every workspace event, and at start-up). */
+  /** What the WM shows now (after a burst of workspace events, and at start-up). */
   | { type: 'workspaces'; focused: WorkspaceRef | null; visible: WorkspaceRef[] }
-  /** What the supervisor observed of a VM. */
-  | { type: 'observed'; name: string; state: 'running' | 'paused' | 'stopped' | 'failed'; reason: string }
+  /** What the supervisor observed of a VM; without a reason the policy says why. */
+  | { type: 'observed'; name: string; state: 'running' | 'paused' | 'stopped' | 'failed'; reason?: string }
+  /** QEMU answered the command of an operation (its STOP/RESUME event, if any, came first). */
+  | { type: 'op-done'; name: string; op: Operation }
   /** An operation could not be carried out; the VM's state is unchanged. */
-  | { type: 'op-failed'; name: string; op: Operation; reason: string }
+  | { type: 'op-failed'; name: string; op: Operation; reason: string; timedOut?: boolean }
   | { type: 'user'; verb: UserVerb; name: string }
   | { type: 'config'; vms: VmSpec[]; settings: PolicySettings }
+  /** The config file on disk cannot be used (invalid, unreadable, gone): the last good one stays. */
+  | { type: 'config-refused'; problems: string[] }
+  /** A fact only the I/O side knows, for the log (a window placed, a build line, an adoption). */
+  | { type: 'note'; name: string | null; message: string; level?: 'info' | 'warn' }
   /** The WM session ends: power every VM off, then exit. */
   | { type: 'session-end' }
   /** The wake-up asked for by the last decision has come. */
@@ -92,21 +118,50 @@ export type Action =
   | { type: 'powerdown'; name: string }
   | { type: 'quit'; name: string }
   /** Tell the world (D-Bus signal, log, bar). */
-  | { type: 'changed'; name: string; state: VmState; reason: string }
+  | { type: 'changed'; name: string; state: ReportedState; reason: string }
+  | { type: 'focus-changed'; workspace: string; vm: string }
+  | { type: 'config-changed'; accepted: boolean; problems: string[] }
   | { type: 'notify'; summary: string; body: string; urgency: 'low' | 'normal' | 'critical' }
+  | { type: 'log'; name: string | null; level: 'info' | 'warn'; message: string }
   /** A VM removed from the config is down: drop everything about it. */
   | { type: 'forget'; name: string }
   | { type: 'exit' };
+
+/** The operations: what the loop carries out at once, before anything is announced. */
+export const OPERATIONS: ReadonlySet<Action['type']> = new Set(['start', 'resume', 'pause', 'powerdown', 'quit', 'forget']);
+
+/** What a user request will do, or why it cannot be done. */
+export type Answer = { ok: true; message: string } | { ok: false; kind: 'InvalidArgument' | 'NoSuchVm'; message: string };
 
 export interface Decision {
   state: PolicyState;
   actions: Action[];
   /** When to send the next `tick` (epoch ms), or null when nothing is pending. */
   wakeAt: number | null;
+  /** For `user` events: the reply the requester gets. */
+  answer: Answer | null;
+}
+
+/** One decision's working set: passed along, never kept between calls. */
+interface Turn {
+  state: PolicyState;
+  now: number;
+  actions: Action[];
+  /** Every transition within the decision, so that none is lost (stopped → starting in one step). */
+  transitions: { vm: VmRecord; state: ReportedState; reason: string }[];
+  answer: Answer | null;
 }
 
 export function initialState(settings: PolicySettings, vms: VmSpec[], now: number): PolicyState {
-  const state: PolicyState = { settings, vms: {}, focused: null, visible: [], sessionEnding: false };
+  const state: PolicyState = {
+    settings,
+    vms: {},
+    focused: null,
+    visible: [],
+    sessionEnding: false,
+    configProblems: [],
+    announcedFocus: null,
+  };
   for (const spec of vms) state.vms[spec.name] = newRecord(spec, now);
   return state;
 }
@@ -116,23 +171,24 @@ function newRecord(spec: VmSpec, now: number): VmRecord {
     spec,
     state: 'stopped',
     reason: 'not started',
+    since: now,
     op: null,
+    opSince: null,
+    awaitingReply: false,
+    unresponsiveSince: null,
     hold: null,
     runRequested: false,
     restartRequested: false,
     hiddenSince: spec.workspace === null ? null : now,
     failures: [],
+    restarts: 0,
     restartAt: null,
     quitAt: null,
     retryAt: null,
     removed: false,
+    lastColdBootMs: null,
+    lastResumeMs: null,
   };
-}
-
-/** A config workspace "2" matches "2" and any "2: label"; otherwise names match exactly. */
-export function workspaceMatches(configured: string, workspace: WorkspaceRef): boolean {
-  if (configured === workspace.name) return true;
-  return /^\d+$/.test(configured) && workspace.num !== null && workspace.num === Number(configured);
 }
 
 export function vmOnWorkspace(state: PolicyState, workspace: WorkspaceRef | null): string | null {
@@ -143,48 +199,76 @@ export function vmOnWorkspace(state: PolicyState, workspace: WorkspaceRef | null
   return null;
 }
 
+/** The state the world is told: `unresponsive` while QEMU does not answer. */
+export function reportedState(vm: VmRecord): ReportedState {
+  return vm.unresponsiveSince !== null ? 'unresponsive' : vm.state;
+}
+
+/**
+ * A copy the decision may change freely. Cheaper than structuredClone on the
+ * switch path: records are flat but for `failures` and `spec` (never mutated).
+ */
+function copyState(state: PolicyState): PolicyState {
+  const vms: Record<string, VmRecord> = {};
+  for (const [name, vm] of Object.entries(state.vms)) vms[name] = { ...vm, failures: [...vm.failures] };
+  return { ...state, vms, visible: [...state.visible] };
+}
+
 export function decide(previous: PolicyState, event: PolicyEvent, now: number): Decision {
-  const state = structuredClone(previous);
-  const actions: Action[] = [];
-  transitions = [];
-  apply(state, event, now, actions);
-  for (const vm of Object.values(state.vms)) reconcile(state, vm, now, actions);
-  const reported = new Map<string, { state: VmState; reason: string }>();
-  for (const { vm, state: to, reason } of transitions) {
+  const turn: Turn = { state: copyState(previous), now, actions: [], transitions: [], answer: null };
+  const { state, actions } = turn;
+  apply(turn, event);
+  for (const vm of Object.values(state.vms)) reconcile(turn, vm);
+  if (event.type === 'user') turn.answer = answerFor(turn, event);
+  const reported = new Map<string, { state: ReportedState; reason: string }>();
+  for (const { vm, state: to, reason } of turn.transitions) {
     const name = vm.spec.name;
-    const last = reported.get(name) ?? previous.vms[name];
+    const before = previous.vms[name];
+    const last = reported.get(name) ?? (before ? { state: reportedState(before), reason: before.reason } : undefined);
     if (last && last.state === to && last.reason === reason) continue;
     actions.push({ type: 'changed', name, state: to, reason });
     reported.set(name, { state: to, reason });
   }
-  transitions = [];
   for (const [name, vm] of Object.entries(state.vms)) {
     if (!previous.vms[name] && !reported.has(name)) actions.push({ type: 'changed', name, state: vm.state, reason: vm.reason });
-    if (vm.removed && vm.op === null && (vm.state === 'stopped' || vm.state === 'failed')) {
+    if (vm.removed && vm.op === null && isDown(vm.state)) {
       delete state.vms[name];
       actions.push({ type: 'forget', name });
     }
   }
+  announceFocus(turn);
   if (state.sessionEnding && Object.values(state.vms).every((vm) => isDown(vm.state) && vm.op === null)) {
-    if (!actions.some((a) => a.type === 'exit')) actions.push({ type: 'exit' });
+    actions.push({ type: 'exit' });
   }
-  return { state, actions, wakeAt: nextWake(state, now) };
+  return { state, actions, wakeAt: nextWake(state, now), answer: turn.answer };
 }
 
 function isDown(state: VmState): boolean {
   return state === 'stopped' || state === 'failed';
 }
 
-/** Every transition within one decision, so that none is lost (stopped → starting in one step). */
-let transitions: { vm: VmRecord; state: VmState; reason: string }[] = [];
-
-function setState(vm: VmRecord, state: VmState, reason: string): void {
+function setState(turn: Turn, vm: VmRecord, state: VmState, reason: string): void {
+  if (vm.state !== state) vm.since = turn.now;
   vm.state = state;
   vm.reason = reason;
-  transitions.push({ vm, state, reason });
+  turn.transitions.push({ vm, state: reportedState(vm), reason });
 }
 
-function apply(state: PolicyState, event: PolicyEvent, now: number, actions: Action[]): void {
+function log(turn: Turn, name: string | null, message: string, level: 'info' | 'warn' = 'info'): void {
+  turn.actions.push({ type: 'log', name, level, message });
+}
+
+/** QEMU answered: whatever it was doing, it is responsive again. */
+function answered(turn: Turn, vm: VmRecord): void {
+  vm.awaitingReply = false;
+  if (vm.unresponsiveSince === null) return;
+  vm.unresponsiveSince = null;
+  log(turn, vm.spec.name, 'QEMU answers again');
+  turn.transitions.push({ vm, state: vm.state, reason: vm.reason });
+}
+
+function apply(turn: Turn, event: PolicyEvent): void {
+  const { state, now } = turn;
   switch (event.type) {
     case 'focus':
       state.focused = event.workspace;
@@ -197,27 +281,66 @@ function apply(state: PolicyState, event: PolicyEvent, now: number, actions: Act
       updateVisibility(state, now);
       return;
     case 'observed':
-      return observe(state, event, now, actions);
+      return observe(turn, event);
+    case 'op-done': {
+      const vm = state.vms[event.name];
+      if (!vm) return;
+      answered(turn, vm);
+      if (vm.op !== event.op) return;
+      // A command that changes nothing sends no event (`stop` on a VM already paused):
+      // its answer alone says the operation landed.
+      if (event.op === 'pause') observe(turn, { type: 'observed', name: event.name, state: 'paused' });
+      if (event.op === 'resume') observe(turn, { type: 'observed', name: event.name, state: 'running' });
+      return;
+    }
     case 'op-failed': {
       const vm = state.vms[event.name];
       if (!vm || vm.op !== event.op) return;
       vm.op = null;
-      if (event.op === 'start') return fail(state, vm, `could not start: ${event.reason}`, now, actions);
-      vm.reason = `${event.op} failed: ${event.reason}`;
+      vm.opSince = null;
+      vm.awaitingReply = false;
+      if (event.op === 'start') return fail(turn, vm, `could not start: ${event.reason}`);
+      log(turn, vm.spec.name, `${event.op} failed: ${event.reason}`, 'warn');
       // Not again at once: a QEMU that refuses would otherwise be asked in a tight loop.
       vm.retryAt = now + RETRY_AFTER_FAILED_OP_MS;
+      if (event.timedOut) {
+        vm.unresponsiveSince ??= now;
+        turn.transitions.push({ vm, state: 'unresponsive', reason: `QEMU did not answer "${event.op}" within ${seconds(state.settings.qmpTimeoutMs)}; asking again` });
+        vm.reason = turn.transitions.at(-1)!.reason;
+      } else vm.reason = `${event.op} failed: ${event.reason}`;
       return;
     }
     case 'user':
-      return userRequest(state, event.verb, event.name, now);
+      return userRequest(turn, event.verb, event.name);
     case 'config':
-      return reconfigure(state, event.vms, event.settings, now);
+      if (state.configProblems.length > 0 || !sameSpecs(state, event.vms) || JSON.stringify(state.settings) !== JSON.stringify(event.settings)) {
+        turn.actions.push({ type: 'config-changed', accepted: true, problems: [] });
+      }
+      state.configProblems = [];
+      return reconfigure(turn, event.vms, event.settings);
+    case 'config-refused':
+      // The same problems again (an editor saving twice) are told once.
+      if (event.problems.join('\n') === state.configProblems.join('\n')) return;
+      state.configProblems = event.problems;
+      for (const problem of event.problems) log(turn, null, `config refused: ${problem}`, 'warn');
+      turn.actions.push({ type: 'config-changed', accepted: false, problems: event.problems });
+      turn.actions.push({ type: 'notify', summary: 'hiboss: config refused', body: event.problems[0] ?? '', urgency: 'normal' });
+      return;
+    case 'note':
+      log(turn, event.name, event.message, event.level);
+      return;
     case 'session-end':
       state.sessionEnding = true;
+      log(turn, null, 'the WM session ended: powering VMs off');
       return;
     case 'tick':
       return;
   }
+}
+
+function sameSpecs(state: PolicyState, specs: VmSpec[]): boolean {
+  const current = Object.values(state.vms).filter((vm) => !vm.removed);
+  return current.length === specs.length && specs.every((spec) => JSON.stringify(state.vms[spec.name]?.spec) === JSON.stringify(spec));
 }
 
 function updateVisibility(state: PolicyState, now: number): void {
@@ -230,73 +353,118 @@ function updateVisibility(state: PolicyState, now: number): void {
   }
 }
 
-function observe(
-  state: PolicyState,
-  event: Extract<PolicyEvent, { type: 'observed' }>,
-  now: number,
-  actions: Action[],
-): void {
+function focusedVm(state: PolicyState): string | null {
+  return vmOnWorkspace(state, state.focused);
+}
+
+function announceFocus(turn: Turn): void {
+  const { state } = turn;
+  if (!state.focused) return;
+  const current = { workspace: state.focused.name, vm: focusedVm(state) ?? '' };
+  const last = state.announcedFocus;
+  if (last && last.workspace === current.workspace && last.vm === current.vm) return;
+  state.announcedFocus = current;
+  turn.actions.push({ type: 'focus-changed', ...current });
+}
+
+/** Why a VM runs or is paused, when the observation itself does not say. */
+function pauseReason(vm: VmRecord): string {
+  if (vm.hold === 'paused') return 'paused by the user';
+  if (vm.op === 'pause') return 'workspace hidden';
+  return 'paused';
+}
+
+function runReason(state: PolicyState, vm: VmRecord): string {
+  if (vm.runRequested) return 'resumed by the user';
+  if (vm.spec.workspace !== null && state.focused && workspaceMatches(vm.spec.workspace, state.focused)) {
+    return `workspace ${state.focused.name} focused`;
+  }
+  return 'running';
+}
+
+function observe(turn: Turn, event: Extract<PolicyEvent, { type: 'observed' }>): void {
+  const { state, now } = turn;
   const vm = state.vms[event.name];
   if (!vm) return;
+  answered(turn, vm);
   switch (event.state) {
-    case 'running':
+    case 'running': {
       // Powering a paused VM down resumes it first: it is still on its way down.
       if (vm.op === 'stop') return;
-      if (vm.op === 'start' || vm.op === 'resume') vm.op = null;
+      const reason = event.reason ?? runReason(state, vm);
+      if (vm.op === 'start' && vm.opSince !== null) vm.lastColdBootMs = now - vm.opSince;
+      if (vm.op === 'resume' && vm.opSince !== null) vm.lastResumeMs = now - vm.opSince;
+      if (vm.op === 'start' && vm.lastColdBootMs !== null && vm.lastColdBootMs > state.settings.slowStartMs) {
+        turn.actions.push({ type: 'notify', summary: `hiboss: ${vm.spec.name} took ${seconds(vm.lastColdBootMs)} to start`, body: 'a slow cold start (a flake build?)', urgency: 'low' });
+      }
+      if (vm.op === 'start' || vm.op === 'resume') clearOp(vm);
       vm.runRequested = false;
       vm.restartAt = null;
-      setState(vm, 'running', event.reason);
+      setState(turn, vm, 'running', reason);
       return;
-    case 'paused':
+    }
+    case 'paused': {
       if (vm.op === 'stop') return;
-      if (vm.op === 'pause') vm.op = null;
+      const reason = event.reason ?? pauseReason(vm);
       // A start that lands paused (restored from a snapshot) still needs a resume.
-      if (vm.op === 'start') vm.op = null;
-      setState(vm, 'paused', event.reason);
+      if (vm.op === 'pause' || vm.op === 'start') clearOp(vm);
+      setState(turn, vm, 'paused', reason);
       return;
+    }
     case 'stopped':
       // Shut down from inside (the guest powered off): the user's doing, so it stays
       // down like a hand stop until started again, rather than rebooting on focus.
-      if (vm.op !== 'stop' && !state.sessionEnding && !vm.removed && !vm.restartRequested) vm.hold = 'stopped';
-      vm.op = null;
+      if (vm.op !== 'stop' && !state.sessionEnding && !vm.removed && !vm.restartRequested && !vm.runRequested) vm.hold = 'stopped';
+      clearOp(vm);
       vm.quitAt = null;
-      setState(vm, 'stopped', event.reason);
+      setState(turn, vm, 'stopped', event.reason ?? 'stopped');
       return;
     case 'failed':
-      vm.op = null;
+      clearOp(vm);
       vm.quitAt = null;
       if (vm.state === 'stopping' || state.sessionEnding || vm.removed) {
         // It was being shut down anyway: that is a stop, not a failure to restart from.
-        setState(vm, 'stopped', event.reason);
+        setState(turn, vm, 'stopped', event.reason ?? 'stopped');
         return;
       }
-      return fail(state, vm, event.reason, now, actions);
+      return fail(turn, vm, event.reason ?? 'QEMU failed');
   }
 }
 
-function fail(state: PolicyState, vm: VmRecord, reason: string, now: number, actions: Action[]): void {
+function clearOp(vm: VmRecord): void {
+  vm.op = null;
+  vm.opSince = null;
+  vm.awaitingReply = false;
+}
+
+function fail(turn: Turn, vm: VmRecord, reason: string): void {
+  const { state, now } = turn;
   const { maxRestarts, restartWindowMs, restartDelayMs } = state.settings;
   vm.failures = [...vm.failures.filter((t) => now - t < restartWindowMs), now];
+  vm.restarts += 1;
   vm.runRequested = false;
   if (vm.spec.restart === 'on-failure' && vm.failures.length <= maxRestarts) {
     const delay = restartDelayMs * 2 ** (vm.failures.length - 1);
     vm.restartAt = now + delay;
-    setState(vm, 'failed', `${reason} (restart ${vm.failures.length}/${maxRestarts} in ${Math.round(delay / 1000)} s)`);
+    setState(turn, vm, 'failed', `${reason} (restart ${vm.failures.length}/${maxRestarts} in ${Math.round(delay / 1000)} s)`);
   } else {
     vm.restartAt = null;
     const why = vm.spec.restart === 'never' ? 'restart is off' : `${vm.failures.length} failures within ${Math.round(restartWindowMs / 1000)} s, not restarting`;
-    setState(vm, 'failed', `${reason} (${why})`);
+    setState(turn, vm, 'failed', `${reason} (${why})`);
   }
-  actions.push({ type: 'notify', summary: `hiboss: VM ${vm.spec.name} failed`, body: vm.reason, urgency: 'critical' });
+  turn.actions.push({ type: 'notify', summary: `hiboss: VM ${vm.spec.name} failed`, body: vm.reason, urgency: 'critical' });
 }
 
-function userRequest(state: PolicyState, verb: UserVerb, name: string, now: number): void {
-  const vm = state.vms[name];
+/** Requests of the user; the last one wins. A pause needs a VM that runs or is on its way up. */
+function userRequest(turn: Turn, verb: UserVerb, name: string): void {
+  const { now } = turn;
+  const vm = turn.state.vms[name];
   if (!vm) return;
+  log(turn, name, `user: ${verb}`);
   switch (verb) {
     case 'toggle':
-      if (vm.state === 'running' || vm.state === 'starting' || vm.op === 'resume') return userRequest(state, 'pause', name, now);
-      return userRequest(state, vm.state === 'paused' ? 'resume' : 'start', name, now);
+      if (vm.state === 'running' || vm.state === 'starting' || vm.op === 'resume' || vm.runRequested) return userRequest(turn, 'pause', name);
+      return userRequest(turn, vm.state === 'paused' ? 'resume' : 'start', name);
     case 'start':
     case 'resume':
       vm.hold = null;
@@ -306,12 +474,14 @@ function userRequest(state: PolicyState, verb: UserVerb, name: string, now: numb
       if (vm.hiddenSince !== null) vm.hiddenSince = now;
       return;
     case 'pause':
+      if (!canPause(vm)) return;
       vm.hold = 'paused';
       vm.runRequested = false;
       return;
     case 'stop':
       vm.hold = 'stopped';
       vm.runRequested = false;
+      vm.restartRequested = false;
       vm.restartAt = null;
       return;
     case 'restart':
@@ -324,19 +494,56 @@ function userRequest(state: PolicyState, verb: UserVerb, name: string, now: numb
   }
 }
 
-function reconfigure(state: PolicyState, specs: VmSpec[], settings: PolicySettings, now: number): void {
+function canPause(vm: VmRecord): boolean {
+  if (vm.state === 'stopping' || vm.hold === 'stopped') return vm.runRequested || vm.restartRequested;
+  return !isDown(vm.state) || vm.runRequested || vm.op === 'start';
+}
+
+function seconds(ms: number): string {
+  return ms < 10_000 ? `${(Math.round(ms / 100) / 10).toString()} s` : `${Math.round(ms / 1000)} s`;
+}
+
+/** The reply to a request: what will happen now, or what it waits for. */
+function answerFor(turn: Turn, event: Extract<PolicyEvent, { type: 'user' }>): Answer {
+  const vm = turn.state.vms[event.name];
+  if (!vm) return { ok: false, kind: 'NoSuchVm', message: `no VM named "${event.name}"` };
+  const name = vm.spec.name;
+  const verb = event.verb === 'toggle' ? (vm.hold === 'paused' ? 'pause' : 'run') : event.verb;
+  if (verb === 'pause' && vm.hold !== 'paused') {
+    return { ok: false, kind: 'InvalidArgument', message: `${name} is ${vm.state}: nothing to pause (start it first)` };
+  }
+  if (vm.unresponsiveSince !== null) {
+    return { ok: true, message: `${name}: ${event.verb} queued: QEMU has not answered for ${seconds(turn.now - vm.unresponsiveSince)}` };
+  }
+  if (vm.state === 'stopping' && (vm.runRequested || vm.restartRequested)) {
+    return { ok: true, message: `${name}: ${event.verb} queued: it starts again once its shutdown completes` };
+  }
+  if (vm.op !== null && vm.state !== 'stopping' && vm.state !== 'starting') {
+    return { ok: true, message: `${name}: ${event.verb} (${vm.op} in flight)` };
+  }
+  const what = vm.state === 'stopping' ? `stopping: ACPI powerdown, quit after ${seconds(turn.state.settings.powerdownTimeoutMs)}` : vm.state;
+  return { ok: true, message: `${name}: ${event.verb} (${what})` };
+}
+
+function reconfigure(turn: Turn, specs: VmSpec[], settings: PolicySettings): void {
+  const { state, now } = turn;
   state.settings = settings;
   const wanted = new Map(specs.map((spec) => [spec.name, spec]));
   for (const [name, vm] of Object.entries(state.vms)) {
     const spec = wanted.get(name);
     if (!spec) {
+      if (!vm.removed) log(turn, name, 'removed from the config');
       vm.removed = true;
       continue;
     }
     vm.removed = false;
     vm.spec = spec;
   }
-  for (const spec of specs) state.vms[spec.name] ??= newRecord(spec, now);
+  for (const spec of specs) {
+    if (state.vms[spec.name]) continue;
+    state.vms[spec.name] = newRecord(spec, now);
+    log(turn, spec.name, 'added to the config');
+  }
   // Bindings may have changed: recompute who is hidden.
   for (const vm of Object.values(state.vms)) if (vm.spec.workspace === null) vm.hiddenSince = null;
   updateVisibility(state, now);
@@ -361,11 +568,25 @@ function want(state: PolicyState, vm: VmRecord, now: number): Want {
   return now - vm.hiddenSince >= state.settings.pauseAfterMs ? 'pause' : 'keep';
 }
 
-function reconcile(state: PolicyState, vm: VmRecord, now: number, actions: Action[]): void {
+function ask(turn: Turn, vm: VmRecord, op: Operation, action: Action): void {
+  vm.op = op;
+  vm.opSince = turn.now;
+  vm.awaitingReply = op !== 'start';
+  turn.actions.push(action);
+}
+
+function reconcile(turn: Turn, vm: VmRecord): void {
+  const { state, now } = turn;
   const name = vm.spec.name;
+  if (vm.awaitingReply && vm.unresponsiveSince === null && vm.opSince !== null && now - vm.opSince >= state.settings.unresponsiveAfterMs) {
+    vm.unresponsiveSince = vm.opSince;
+    log(turn, name, `QEMU has not answered "${vm.op}" for ${seconds(now - vm.opSince)}`, 'warn');
+    turn.transitions.push({ vm, state: 'unresponsive', reason: `QEMU has not answered "${vm.op}" since ${new Date(vm.opSince).toISOString()}` });
+  }
   if (vm.state === 'stopping' && vm.quitAt !== null && now >= vm.quitAt) {
     vm.quitAt = null;
-    actions.push({ type: 'quit', name });
+    log(turn, name, 'did not power down in time: quit');
+    turn.actions.push({ type: 'quit', name });
     return;
   }
   if (vm.op !== null) return;
@@ -380,29 +601,25 @@ function reconcile(state: PolicyState, vm: VmRecord, now: number, actions: Actio
   switch (want(state, vm, now)) {
     case 'run':
       if (isDown(vm.state)) {
-        vm.op = 'start';
         vm.restartAt = null;
-        setState(vm, 'starting', startReason(state, vm));
-        actions.push({ type: 'start', name });
+        ask(turn, vm, 'start', { type: 'start', name });
+        setState(turn, vm, 'starting', startReason(state, vm));
       } else if (vm.state === 'paused') {
-        vm.op = 'resume';
-        actions.push({ type: 'resume', name });
+        ask(turn, vm, 'resume', { type: 'resume', name });
       } else if (vm.state === 'running') {
         vm.runRequested = false; // already running: the request is met, focus rules again
       }
       return;
     case 'pause':
-      if (vm.state === 'running') {
-        vm.op = 'pause';
-        actions.push({ type: 'pause', name });
-      }
+      if (vm.state === 'running') ask(turn, vm, 'pause', { type: 'pause', name });
       return;
     case 'stop':
       if (vm.state === 'running' || vm.state === 'paused') {
-        vm.op = 'stop';
+        ask(turn, vm, 'stop', { type: 'powerdown', name });
         vm.quitAt = now + state.settings.powerdownTimeoutMs;
-        setState(vm, 'stopping', state.sessionEnding ? 'session ended' : vm.removed ? 'removed from the config' : vm.restartRequested ? 'restarting' : 'stopped by the user');
-        actions.push({ type: 'powerdown', name });
+        const why = state.sessionEnding ? 'session ended' : vm.removed ? 'removed from the config' : vm.restartRequested ? 'restarting' : 'stopped by the user';
+        setState(turn, vm, 'stopping', why);
+        log(turn, name, 'ACPI powerdown');
       }
       return;
     case 'keep':
@@ -423,6 +640,7 @@ function nextWake(state: PolicyState, now: number): number | null {
     if (t !== null && t > now && (wake === null || t < wake)) wake = t;
   };
   for (const vm of Object.values(state.vms)) {
+    if (vm.awaitingReply && vm.unresponsiveSince === null && vm.opSince !== null) consider(vm.opSince + state.settings.unresponsiveAfterMs);
     if (vm.op !== null && vm.state !== 'stopping') continue; // waiting for the supervisor, not the clock
     if (vm.state === 'running' && vm.hiddenSince !== null && vm.hold === null) {
       consider(vm.hiddenSince + state.settings.pauseAfterMs);

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { QmpClient } from '../../qmp/client.js';
+import { QmpConnectError } from '../../qmp/errors.js';
 import type { LaunchCommand, VmPaths } from '../launch/launcher.js';
 
 export type VmEnd = { kind: 'stopped' | 'failed'; reason: string };
@@ -58,7 +59,7 @@ async function connectWhenListening(socket: string, deadline: number): Promise<Q
     try {
       return await QmpClient.connect(socket);
     } catch (error) {
-      const refused = /ECONNREFUSED/.test((error as Error).message);
+      const refused = error instanceof QmpConnectError && error.code === 'ECONNREFUSED';
       if (!refused || Date.now() + delay > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
@@ -111,7 +112,9 @@ export class VmProcess extends EventEmitter<VmProcessEvents> {
   /** Starts QEMU from a launch command; resolves once QMP answers. */
   static async launch(command: LaunchCommand, paths: VmPaths, startTimeoutMs = 30_000): Promise<VmProcess> {
     for (const stale of [paths.qmpSocket, paths.pidFile]) fs.rmSync(stale, { force: true });
-    const log = fs.openSync(paths.logFile, 'a');
+    // QEMU's output may carry the guest's console: private like everything in the run dir.
+    const log = fs.openSync(paths.logFile, 'a', 0o600);
+    fs.fchmodSync(log, 0o600);
     fs.writeSync(log, `--- ${new Date().toISOString()} starting ${command.file} ${command.args.join(' ')}\n`);
     const child = spawn(command.file, command.args, {
       detached: true, // its own session: QEMU must not die with the daemon, nor get its signals
@@ -187,18 +190,20 @@ export class VmProcess extends EventEmitter<VmProcessEvents> {
     return info.running ? 'running' : 'paused';
   }
 
-  pause(): Promise<unknown> {
-    return this.qmp.execute('stop');
+  pause(timeoutMs?: number): Promise<unknown> {
+    return this.qmp.execute('stop', undefined, { timeoutMs });
   }
 
-  resume(): Promise<unknown> {
-    return this.qmp.execute('cont');
+  /** Writes `cont` before it returns (the caller marks that moment); resolves with the reply. */
+  resume(timeoutMs?: number): Promise<unknown> {
+    return this.qmp.execute('cont', undefined, { timeoutMs });
   }
 
   /** ACPI powerdown; a paused guest cannot see the button, so it runs first. */
-  async powerdown(): Promise<void> {
-    if ((await this.status()) === 'paused') await this.qmp.execute('cont');
-    await this.qmp.execute('system_powerdown');
+  async powerdown(timeoutMs?: number): Promise<void> {
+    const info = await this.qmp.execute('query-status', undefined, { timeoutMs });
+    if (!info.running) await this.qmp.execute('cont', undefined, { timeoutMs });
+    await this.qmp.execute('system_powerdown', undefined, { timeoutMs });
   }
 
   /** `quit`, and SIGKILL if QEMU does not go within `graceMs`. */

@@ -18,6 +18,7 @@ import {
   vmOnWorkspace,
   workspaceMatches,
   type Action,
+  type Decision,
   type PolicyEvent,
   type PolicySettings,
   type PolicyState,
@@ -25,6 +26,7 @@ import {
   type VmSpec,
   type WorkspaceRef,
 } from '../../daemon/policy/policy.js';
+import { PolicyConfig } from '../../config/schema.js';
 
 // ---------------------------------------------------------------------------
 // Fixtures
@@ -32,13 +34,13 @@ import {
 /** A fake epoch far from 0, so that a deadline confused with a duration shows. */
 const T0 = 1_000_000;
 
-const SETTINGS: PolicySettings = {
+const SETTINGS: PolicySettings = PolicyConfig.parse({
   pauseAfterMs: 1500,
   powerdownTimeoutMs: 10_000,
   maxRestarts: 3,
   restartWindowMs: 60_000,
   restartDelayMs: 1000,
-};
+});
 
 /** A workspace as sway reports it: "2: mail" has num 2, "acme" has none. */
 function ws(name: string): WorkspaceRef {
@@ -71,9 +73,20 @@ function describe(action: Action): string {
       return `notify ${action.summary}: ${action.body}`;
     case 'exit':
       return 'exit';
+    case 'focus-changed':
+      return `focus-changed ${action.workspace} ${action.vm}`;
+    case 'config-changed':
+      return `config-changed ${action.accepted} ${action.problems.join('; ')}`;
+    case 'log':
+      return `log ${action.name ?? '-'} ${action.message}`;
     default:
       return `${action.type} ${action.name}`;
   }
+}
+
+/** Announcements other than `changed`: the tests of operations leave them aside. */
+function isTold(action: Action): boolean {
+  return action.type === 'log' || action.type === 'focus-changed' || action.type === 'config-changed';
 }
 
 // ---------------------------------------------------------------------------
@@ -108,6 +121,9 @@ class Driver {
   state: PolicyState;
   wakeAt: number | null = null;
   readonly log: Entry[] = [];
+  /** Announcements that are not state changes: log lines, focus and config changes. */
+  readonly told: Action[] = [];
+  lastAnswer: Decision['answer'] = null;
   /** Ticks that produced no action: a few are normal, many would be a busy loop. */
   idleTicks = 0;
   /** Operations asked of the supervisor and not yet reported back, per VM. */
@@ -136,15 +152,26 @@ class Driver {
     if (event.type === 'op-failed' && this.inFlight.get(event.name) === OPERATION_ACTION[event.op]) {
       this.inFlight.delete(event.name);
     }
+    if (event.type === 'op-done') this.landed(event.name, event.op === 'pause' ? 'paused' : event.op === 'resume' ? 'running' : 'answered');
     this.state = decision.state;
-    for (const action of decision.actions) {
+    this.lastAnswer = decision.answer;
+    this.told.push(...decision.actions.filter(isTold));
+    const actions = decision.actions.filter((action) => !isTold(action));
+    for (const action of actions) {
       this.track(action);
       this.log.push({ at: now - T0, action });
     }
-    if (event.type === 'tick' && decision.actions.length === 0) this.idleTicks += 1;
+    if (event.type === 'tick' && actions.length === 0) this.idleTicks += 1;
     this.schedule(decision.wakeAt);
-    for (const action of decision.actions) this.simulate(action);
-    return decision.actions;
+    for (const action of actions) this.simulate(action);
+    // QEMU answers `system_powerdown` at once; the VM going down is what takes time.
+    for (const action of actions) if (action.type === 'powerdown' && !this.auto) this.send({ type: 'op-done', name: action.name, op: 'stop' });
+    return actions;
+  }
+
+  /** The log lines, focus and config announcements since the last call (kept apart from the operations). */
+  takeTold(): string[] {
+    return this.told.splice(0).map(describe);
   }
 
   // --- what the tests say happened
@@ -337,15 +364,16 @@ startup('focus cold-starts a stopped VM; leaving pauses it exactly at pauseAfter
   assert.is(d.wakeAt, T0 + 1500);
   clock.tick(1);
   assert.equal(d.takeTimed(), ['1500 pause dev']);
-  assert.is(d.wakeAt, null, 'pause in flight: wait for the supervisor, not the clock');
+  assert.is(d.wakeAt, T0 + 1500 + 1000, 'pause in flight: the only wake-up is to notice an unanswered command');
 
   d.observe('dev', 'paused', 'paused after 1.5 s');
   assert.equal(d.take(), ['changed dev paused: paused after 1.5 s']);
 
   clock.tick(500);
   assert.equal(d.switchTo('1'), [{ type: 'resume', name: 'dev' }]);
-  assert.is(d.wakeAt, T0 + 2000 + 1500, 'now mail is hidden');
+  assert.is(d.wakeAt, T0 + 2000 + 1000, 'the resume is watched for an answer');
   d.observe('dev', 'running', 'resumed');
+  assert.is(d.wakeAt, T0 + 2000 + 1500, 'now mail is hidden');
   clock.tick(1500);
   assert.equal(d.takeTimed(), ['2000 resume dev', '2000 changed dev running: resumed', '3500 pause mail']);
 });
@@ -600,7 +628,7 @@ hand('a VM stopped by hand is held: focus does not start it; start releases it',
   d.switchTo('2');
   d.observe('mail', 'running');
   d.switchTo('1');
-  clock.tick(10_000);
+  clock.tick(1500);
   assert.equal(d.take(), [
     'changed dev stopped: powered off',
     'start mail',

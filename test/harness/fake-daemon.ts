@@ -19,6 +19,7 @@ export function vmFixture(name: string, over: Partial<VmStatus> = {}): VmStatus 
     kind: 'qemu',
     flake: null,
     heldByUser: false,
+    unresponsiveSince: null,
     since: 0,
     uptimeMs: null,
     memoryBudgetMiB: null,
@@ -65,25 +66,30 @@ class FakeInterface extends dbus.interface.Interface {
     this.calls.push(['Status']);
     return JSON.stringify(this.status);
   }
-  Start(name: string): void {
+  Start(name: string): string {
     this.calls.push(['Start', name]);
     this.setState(name, 'running', 'started by the user');
+    return `${name}: start`;
   }
-  Stop(name: string): void {
+  Stop(name: string): string {
     this.calls.push(['Stop', name]);
     this.setState(name, 'stopped', 'stopped by the user');
+    return `${name}: stop`;
   }
-  Pause(name: string): void {
+  Pause(name: string): string {
     this.calls.push(['Pause', name]);
     this.setState(name, 'paused', 'paused by the user');
+    return `${name}: pause`;
   }
-  Resume(name: string): void {
+  Resume(name: string): string {
     this.calls.push(['Resume', name]);
     this.setState(name, 'running', 'resumed by the user');
+    return `${name}: resume`;
   }
-  Restart(name: string): void {
+  Restart(name: string): string {
     this.calls.push(['Restart', name]);
     this.setState(name, 'running', 'restarted by the user');
+    return `${name}: restart`;
   }
   Reload(): string[] {
     this.calls.push(['Reload']);
@@ -100,6 +106,10 @@ class FakeInterface extends dbus.interface.Interface {
     this.calls.push(['Log', name, lines]);
     this.#vm(name);
     return (this.logs.get(name) ?? []).slice(-lines);
+  }
+  Diagnostics(): string {
+    this.calls.push(['Diagnostics']);
+    return JSON.stringify({ eventToWriteMs: [], memory: {} });
   }
   // Signals: dbus-next sends what these return.
   StateChanged(name: string, state: string, reason: string): [string, string, string] {

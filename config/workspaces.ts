@@ -1,0 +1,26 @@
+/**
+ * Which VM owns which workspace: one meaning for the daemon (which VM to run on
+ * focus), the config schema (one VM per workspace) and the clients that bind
+ * new VMs (the wizard, `hiboss join`).
+ */
+
+/** A workspace as the WM reports it: "2: mail" has num 2, "acme" none. */
+export interface WorkspaceRef {
+  name: string;
+  num: number | null;
+}
+
+/** A configured workspace "2" matches "2" and any "2: label"; other names match exactly. */
+export function workspaceMatches(configured: string, workspace: WorkspaceRef): boolean {
+  if (configured === workspace.name) return true;
+  return /^\d+$/.test(configured) && workspace.num !== null && workspace.num === Number(configured);
+}
+
+/** Configured workspace → the VM bound to it (the first one, when a broken config binds two). */
+export function workspaceOwners(vms: Record<string, { workspace?: string | undefined }>): Map<string, string> {
+  const owners = new Map<string, string>();
+  for (const [name, vm] of Object.entries(vms)) {
+    if (vm.workspace !== undefined && !owners.has(vm.workspace)) owners.set(vm.workspace, name);
+  }
+  return owners;
+}

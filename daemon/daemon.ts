@@ -1,0 +1,278 @@
+/**
+ * The daemon's parts put together: the policy loop in the middle; the VM
+ * supervisor, the WM adapter and the config watch feeding it events and
+ * carrying out its operations; the announcer telling the world what it decided.
+ * The D-Bus interface (dbus-service.ts) calls the request methods below.
+ */
+import { Verb, VERBS, type DaemonStatus, type VmState } from '../api/schema.js';
+import { ConfigError, ConfigMissingError, readConfig } from '../config/file.js';
+import { vmPaths, type RuntimeRoots } from '../config/paths.js';
+import { Config } from '../config/schema.js';
+import { readTail } from './vm/vm-process.js';
+import type { WmClient } from '../wm-ipc/client.js';
+import { announce, type Signals } from './announce.js';
+import { ConfigWatch } from './config-watch.js';
+import { SwitchMarks } from './diagnostics.js';
+import type { Launcher } from './launch/launcher.js';
+import type { Logger } from './log.js';
+import { PolicyLoop } from './loop.js';
+import { initialState, OPERATIONS, vmOnWorkspace, type Action, type VmSpec } from './policy/policy.js';
+import { buildStatus, CpuBaselines } from './status.js';
+import { VmSupervisor } from './vm/supervisor.js';
+import { WmAdapter } from './wm-adapter.js';
+import { workspaceCommand } from './windows.js';
+
+export interface DaemonOptions {
+  configPath: string;
+  roots: RuntimeRoots;
+  logger: Logger;
+  signals: () => Signals | undefined;
+  notify: (summary: string, body: string, urgency: 'low' | 'normal' | 'critical') => void;
+  launchers?: { qemu?: Launcher; flake?: Launcher };
+  now?: () => number;
+}
+
+/** An error a D-Bus caller gets by name (api/names.ts Errors). */
+export class RequestError extends Error {
+  constructor(readonly kind: 'NoSuchVm' | 'InvalidArgument' | 'Failed', message: string) {
+    super(message);
+  }
+}
+
+export interface Diagnostics {
+  eventToWriteMs: number[];
+  memory: NodeJS.MemoryUsage;
+}
+
+export class Daemon {
+  #config!: Config;
+  #loop!: PolicyLoop;
+  #vms!: VmSupervisor;
+  #wm: WmAdapter | undefined;
+  #watch: ConfigWatch | undefined;
+  #announcements: Action[] = [];
+  #flushScheduled = false;
+  #stopping = false;
+  #exitResolve: (() => void) | undefined;
+  readonly #marks = new SwitchMarks();
+  readonly #cpu = new CpuBaselines();
+  readonly #now: () => number;
+
+  constructor(private readonly options: DaemonOptions) {
+    // Fractional ms: a resume takes about one.
+    this.#now = options.now ?? (() => performance.timeOrigin + performance.now());
+  }
+
+  /** Loads the config and adopts running VMs: after this, status() tells the truth. */
+  async init(): Promise<void> {
+    let problems: string[] = [];
+    try {
+      this.#config = readConfig(this.options.configPath);
+    } catch (error) {
+      problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
+      this.#config = Config.parse({});
+    }
+    this.#loop = new PolicyLoop(initialState(this.#config.policy, specsOf(this.#config), this.#now()), (actions) => this.#perform(actions), this.#now);
+    if (problems.length) {
+      this.#loop.post({ type: 'config-refused', problems });
+      this.#loop.post({ type: 'note', name: null, level: 'warn', message: 'starting with no VMs until the config is fixed' });
+    }
+    this.#vms = new VmSupervisor({
+      roots: this.options.roots,
+      post: (event) => this.#loop.post(event),
+      config: () => this.#config,
+      launchers: this.options.launchers,
+      onRunWritten: () => this.#marks.commandWritten(),
+    });
+    await this.#vms.adoptAll();
+    this.#watch = new ConfigWatch(this.options.configPath, () => void this.reload(), (message) => this.options.logger.warn(message));
+    this.#watch.start();
+  }
+
+  /** Follows the WM until the session ends or shutdown(); resolves when the daemon should exit. */
+  async run(wm: WmClient): Promise<void> {
+    if (this.#stopping) return wm.close();
+    const exited = new Promise<void>((resolve) => {
+      this.#exitResolve = resolve;
+    });
+    this.#wm = new WmAdapter({
+      wm,
+      post: (event) => this.#loop.post(event),
+      act: (verb, name) => this.act(verb, name),
+      windows: () => {
+        const pids = this.#vms.pids();
+        return Object.values(this.#loop.state.vms).map((vm) => ({ name: vm.spec.name, pid: pids.get(vm.spec.name) ?? null, workspace: vm.spec.workspace }));
+      },
+      marks: this.#marks,
+      stopping: () => this.#stopping,
+    });
+    this.options.logger.info(await this.#wm.attach());
+    return exited;
+  }
+
+  /** The daemon stops (SIGTERM): VMs keep running as they are, for the next daemon to adopt. */
+  shutdown(): void {
+    this.#stopping = true;
+    this.#loop.stop();
+    this.#watch?.close();
+    this.#vms.detachAll();
+    this.#wm?.wm.close();
+    this.#exitResolve?.();
+  }
+
+  // ---- the policy's actions -----------------------------------------------------------
+
+  /** Operations now, in the event's tick; what is told to the world after, in one batch. */
+  #perform(actions: Action[]): void {
+    for (const action of actions) {
+      if (OPERATIONS.has(action.type)) {
+        if (action.type === 'forget') this.#cpu.forget(action.name);
+        this.#vms.carryOut(action);
+      } else this.#announcements.push(action);
+    }
+    if (this.#announcements.length && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const batch = this.#announcements;
+    this.#announcements = [];
+    for (const action of batch) {
+      if (action.type === 'exit') {
+        this.options.logger.info('session ended and every VM is down: exiting');
+        this.shutdown();
+        continue;
+      }
+      announce(action, {
+        logger: this.options.logger,
+        signals: this.options.signals,
+        notify: this.options.notify,
+        onStateChanged: (name, _state: VmState) => this.#cpu.reset(name, this.#vms.process(name)?.pid, this.#now()),
+      });
+    }
+  }
+
+  // ---- requests (D-Bus, key bindings) --------------------------------------------------
+
+  /** A user verb on a VM, or on the focused workspace's VM when `name` is empty. Returns what will happen. */
+  async act(verbText: string, name: string): Promise<string> {
+    const parsed = Verb.safeParse(verbText);
+    if (!parsed.success) throw new RequestError('InvalidArgument', `unknown verb "${verbText}" (one of ${VERBS.join(', ')})`);
+    const verb = parsed.data;
+    if (verb === 'next' || verb === 'prev') return this.#cycle(verb === 'next' ? 1 : -1);
+    const state = this.#loop.state;
+    const target = name || vmOnWorkspace(state, state.focused);
+    if (!target) throw new RequestError('InvalidArgument', 'the focused workspace has no VM');
+    const vm = state.vms[target];
+    if (!vm) throw new RequestError('NoSuchVm', `no VM named "${target}"`);
+    if (verb === 'focus') {
+      if (!vm.spec.workspace) throw new RequestError('InvalidArgument', `${target} is not bound to a workspace`);
+      await this.#wmCommand(workspaceCommand(vm.spec.workspace));
+      return `focused workspace ${vm.spec.workspace}`;
+    }
+    const { answer } = await this.#loop.ask({ type: 'user', verb, name: target });
+    if (!answer) return `${target}: ${verb}`;
+    if (!answer.ok) throw new RequestError(answer.kind, answer.message);
+    return answer.message;
+  }
+
+  async #cycle(step: 1 | -1): Promise<string> {
+    const state = this.#loop.state;
+    const bound = Object.values(state.vms)
+      .filter((vm) => vm.spec.workspace !== null && !vm.removed)
+      .sort((a, b) => compareWorkspaces(a.spec.workspace!, b.spec.workspace!));
+    if (bound.length === 0) throw new RequestError('InvalidArgument', 'no VM is bound to a workspace');
+    const current = vmOnWorkspace(state, state.focused);
+    const index = bound.findIndex((vm) => vm.spec.name === current);
+    const next = bound[(index === -1 ? (step === 1 ? 0 : bound.length - 1) : index + step + bound.length) % bound.length]!;
+    await this.#wmCommand(workspaceCommand(next.spec.workspace!));
+    return `focused workspace ${next.spec.workspace}`;
+  }
+
+  async #wmCommand(command: string): Promise<void> {
+    if (!this.#wm) throw new RequestError('Failed', 'not connected to the WM');
+    try {
+      await this.#wm.command(command);
+    } catch (error) {
+      throw new RequestError('Failed', (error as Error).message);
+    }
+  }
+
+  /**
+   * Re-reads the config file; returns its problems (empty when applied). Only a
+   * file that exists and is valid changes what runs: a file that vanished keeps
+   * the last good config in force.
+   */
+  reload(): string[] {
+    let config: Config;
+    try {
+      config = readConfig(this.options.configPath, { missing: 'error' });
+    } catch (error) {
+      const problems =
+        error instanceof ConfigMissingError
+          ? [`${this.options.configPath}: the file is gone; the last good config (${Object.keys(this.#config.vms).length} VMs) stays in force until it is back`]
+          : error instanceof ConfigError
+            ? error.problems
+            : [(error as Error).message];
+      this.#loop.post({ type: 'config-refused', problems });
+      return problems;
+    }
+    const before = this.#config;
+    this.#config = config;
+    for (const [name, vm] of Object.entries(config.vms)) {
+      const old = before.vms[name];
+      if (old && JSON.stringify(launchPart(old)) !== JSON.stringify(launchPart(vm))) {
+        this.#loop.post({ type: 'note', name, message: 'launch settings changed; they apply at its next start' });
+      }
+    }
+    this.#loop.post({ type: 'config', vms: specsOf(config), settings: config.policy });
+    return [];
+  }
+
+  // ---- what clients read ----------------------------------------------------------------
+
+  status(): DaemonStatus {
+    return buildStatus({
+      policy: this.#loop.state,
+      config: this.#config,
+      processes: (name) => this.#vms.process(name),
+      cpu: this.#cpu,
+      wm: this.#wm?.kind ?? 'none',
+      now: this.#now(),
+    });
+  }
+
+  vmLog(name: string, lines: number): string[] {
+    if (!this.hasVm(name)) throw new RequestError('NoSuchVm', `no VM named "${name}"`);
+    if (lines <= 0) return [];
+    const text = readTail(vmPaths(this.options.roots, name).logFile, Math.min(lines, 5000) * 200);
+    return text.split('\n').filter((l) => l !== '').slice(-lines);
+  }
+
+  hasVm(name: string): boolean {
+    return Object.hasOwn(this.#loop.state.vms, name);
+  }
+
+  diagnostics(): Diagnostics {
+    return { eventToWriteMs: this.#marks.intervals(), memory: process.memoryUsage() };
+  }
+}
+
+function specsOf(config: Config): VmSpec[] {
+  return Object.entries(config.vms).map(([name, vm]) => ({ name, workspace: vm.workspace ?? null, restart: vm.restart }));
+}
+
+function launchPart(vm: Config['vms'][string]): unknown {
+  return { qemu: vm.qemu, flake: vm.flake };
+}
+
+function compareWorkspaces(a: string, b: string): number {
+  const na = parseInt(a, 10);
+  const nb = parseInt(b, 10);
+  if (!Number.isNaN(na) && !Number.isNaN(nb) && na !== nb) return na - nb;
+  if (Number.isNaN(na) !== Number.isNaN(nb)) return Number.isNaN(na) ? 1 : -1;
+  return a.localeCompare(b);
+}

@@ -1,0 +1,189 @@
+/**
+ * Carries out the policy's operations on real QEMUs and reports back what
+ * happened, as policy events: a start that launched, a `stop` that QEMU
+ * answered, a process that died. It decides nothing; every outcome goes back
+ * through the policy loop (post), never straight to the world.
+ */
+import type { Config } from '../../config/schema.js';
+import { ensureVmDirs, existingVmDirs, vmPaths, type RuntimeRoots, type VmPaths } from '../../config/paths.js';
+import { QmpTimeoutError } from '../../qmp/errors.js';
+import type { Launcher } from '../launch/launcher.js';
+import { QemuLauncher } from '../launch/qemu.js';
+import type { Action, PolicyEvent } from '../policy/policy.js';
+import { VmProcess } from './vm-process.js';
+
+type Operation = 'pause' | 'resume' | 'stop';
+
+export interface VmSupervisorOptions {
+  roots: RuntimeRoots;
+  /** Where outcomes go: the policy loop. */
+  post: (event: PolicyEvent) => void;
+  /** The config in force (launch settings, QMP timeout). */
+  config: () => Config;
+  /** Test seam: launchers by kind (the flake launcher is loaded only when a flake VM starts). */
+  launchers?: { qemu?: Launcher; flake?: Launcher };
+  /** Called right after a `cont` or a start command is handed to the kernel (latency marks). */
+  onRunWritten?: () => void;
+}
+
+export class VmSupervisor {
+  #processes = new Map<string, VmProcess>();
+  #launchAborts = new Map<string, AbortController>();
+  #detached = false;
+  readonly #qemuLauncher: Launcher;
+  #flakeLauncher: Launcher | undefined;
+
+  constructor(private readonly options: VmSupervisorOptions) {
+    this.#qemuLauncher = options.launchers?.qemu ?? new QemuLauncher();
+    this.#flakeLauncher = options.launchers?.flake;
+  }
+
+  process(name: string): VmProcess | undefined {
+    return this.#processes.get(name);
+  }
+
+  /** Carries out one operation; outcomes come back as events. */
+  carryOut(action: Action): void {
+    switch (action.type) {
+      case 'start':
+        void this.#start(action.name);
+        return;
+      case 'resume':
+        this.#operate(action.name, 'resume', (vm, timeoutMs) => {
+          const reply = vm.resume(timeoutMs);
+          this.options.onRunWritten?.();
+          return reply;
+        });
+        return;
+      case 'pause':
+        this.#operate(action.name, 'pause', (vm, timeoutMs) => vm.pause(timeoutMs));
+        return;
+      case 'powerdown':
+        this.#operate(action.name, 'stop', (vm, timeoutMs) => vm.powerdown(timeoutMs));
+        return;
+      case 'quit':
+        this.#processes.get(action.name)?.quit().catch(() => undefined);
+        return;
+      case 'forget':
+        this.#processes.get(action.name)?.detach();
+        this.#processes.delete(action.name);
+        return;
+      default:
+        return;
+    }
+  }
+
+  #operate(name: string, op: Operation, run: (vm: VmProcess, timeoutMs: number) => Promise<unknown>): void {
+    const vm = this.#processes.get(name);
+    const post = this.options.post;
+    if (!vm) {
+      post({ type: 'op-failed', name, op, reason: 'no QEMU process' });
+      return;
+    }
+    let reply: Promise<unknown>;
+    try {
+      reply = run(vm, this.options.config().policy.qmpTimeoutMs);
+    } catch (error) {
+      reply = Promise.reject(error);
+    }
+    reply.then(
+      () => post({ type: 'op-done', name, op }),
+      (error: Error) => {
+        if (vm.ended) return; // its exit is reported on its own
+        post({ type: 'op-failed', name, op, reason: error.message, timedOut: error instanceof QmpTimeoutError });
+      },
+    );
+  }
+
+  async #launcherFor(kind: 'qemu' | 'flake'): Promise<Launcher> {
+    if (kind === 'qemu') return this.#qemuLauncher;
+    // execa and the build code load only once a flake VM starts.
+    this.#flakeLauncher ??= new (await import('../launch/flake.js')).FlakeLauncher();
+    return this.#flakeLauncher;
+  }
+
+  async #start(name: string): Promise<void> {
+    const post = this.options.post;
+    const vmConfig = this.options.config().vms[name];
+    if (!vmConfig) return post({ type: 'op-failed', name, op: 'start', reason: 'not in the config' });
+    const controller = new AbortController();
+    this.#launchAborts.set(name, controller);
+    try {
+      const paths = vmPaths(this.options.roots, name);
+      ensureVmDirs(this.options.roots, paths);
+      const launcher = await this.#launcherFor(vmConfig.flake !== undefined ? 'flake' : 'qemu');
+      const command = await launcher.prepare({
+        name,
+        vm: vmConfig,
+        paths,
+        progress: (line) => post({ type: 'note', name, message: line }),
+        signal: controller.signal,
+      });
+      const vm = await VmProcess.launch(command, paths);
+      this.options.onRunWritten?.();
+      if (this.#detached) return vm.detach();
+      this.#watch(name, vm);
+      const state = await vm.status();
+      post({ type: 'observed', name, state, reason: state === 'running' ? 'QEMU is up' : 'QEMU is up, paused' });
+    } catch (error) {
+      if (this.#detached) return;
+      post({ type: 'op-failed', name, op: 'start', reason: (error as Error).message });
+    } finally {
+      this.#launchAborts.delete(name);
+    }
+  }
+
+  /** Wires a QEMU's events into the policy. */
+  #watch(name: string, vm: VmProcess): void {
+    const post = this.options.post;
+    this.#processes.set(name, vm);
+    vm.on('paused', () => post({ type: 'observed', name, state: 'paused' }));
+    vm.on('resumed', () => post({ type: 'observed', name, state: 'running' }));
+    vm.once('exit', (end) => {
+      if (this.#processes.get(name) === vm) this.#processes.delete(name);
+      post({ type: 'observed', name, state: end.kind, reason: end.reason });
+    });
+  }
+
+  /** Adopts every QEMU an earlier daemon left in the runtime dir; each is reported as it really is. */
+  async adoptAll(): Promise<void> {
+    const post = this.options.post;
+    for (const name of existingVmDirs(this.options.roots)) {
+      let paths: VmPaths;
+      try {
+        paths = vmPaths(this.options.roots, name);
+      } catch {
+        continue;
+      }
+      let vm: VmProcess | undefined;
+      try {
+        vm = await VmProcess.adopt(paths);
+      } catch (error) {
+        post({ type: 'note', name: null, level: 'warn', message: `${name}: found a QEMU but cannot talk to it: ${(error as Error).message}` });
+        continue;
+      }
+      if (!vm) continue;
+      if (!this.options.config().vms[name]) {
+        // Not ours to manage any more (removed while we were away): leave it be.
+        post({ type: 'note', name: null, level: 'warn', message: `${name}: a QEMU (pid ${vm.pid}) runs for a VM that is not in the config; leaving it alone` });
+        vm.detach();
+        continue;
+      }
+      this.#watch(name, vm);
+      const state = await vm.status();
+      post({ type: 'note', name, message: `adopted QEMU pid ${vm.pid} (${state})` });
+      post({ type: 'observed', name, state, reason: `adopted (${state})` });
+    }
+  }
+
+  /** The daemon stops: QEMUs keep running for the next daemon to adopt. */
+  detachAll(): void {
+    this.#detached = true;
+    for (const controller of this.#launchAborts.values()) controller.abort();
+    for (const vm of this.#processes.values()) vm.detach();
+  }
+
+  pids(): Map<string, number> {
+    return new Map([...this.#processes].map(([name, vm]) => [name, vm.pid]));
+  }
+}

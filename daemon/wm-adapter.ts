@@ -1,0 +1,133 @@
+/**
+ * The window manager, as the policy sees it: workspace events become `focus`
+ * (at once: the focused VM's `cont` is written in the event's own tick) and
+ * `workspaces` snapshots (one GET_WORKSPACES per burst of events, after the
+ * `cont`); key bindings become requests; VM windows are placed; the session's
+ * end is reported.
+ */
+import type { WmClient } from '../wm-ipc/client.js';
+import type { Node, Workspace, WorkspaceNode } from '../wm-ipc/protocol.js';
+import type { WorkspaceRef } from '../config/workspaces.js';
+import type { SwitchMarks } from './diagnostics.js';
+import type { PolicyEvent } from './policy/policy.js';
+import { placeWindowCommands, vmOfWindow, type VmWindowInfo } from './windows.js';
+
+export interface WmAdapterOptions {
+  wm: WmClient;
+  post: (event: PolicyEvent) => void;
+  /** A key binding's request (`nop hiboss VERB [NAME]`). */
+  act: (verb: string, name: string) => Promise<string>;
+  /** The VMs whose windows may appear, with their QEMU's pid. */
+  windows: () => VmWindowInfo[];
+  marks: SwitchMarks;
+  /** The daemon is stopping: the WM going away is not the session ending. */
+  stopping: () => boolean;
+}
+
+const BINDING = /^nop hiboss ([a-z]+)(?: ([A-Za-z0-9_-]{1,32}))?\s*$/;
+
+export class WmAdapter {
+  kind: 'sway' | 'i3' = 'i3';
+  #snapshotWanted = false;
+  #snapshotRunning = false;
+
+  constructor(private readonly options: WmAdapterOptions) {}
+
+  get wm(): WmClient {
+    return this.options.wm;
+  }
+
+  async attach(): Promise<string> {
+    const { wm, post } = this.options;
+    const version = await wm.getVersion();
+    this.kind = (version as { variant?: string }).variant === 'sway' || /sway/.test(version.human_readable) ? 'sway' : 'i3';
+    wm.on('workspace', (event) => {
+      if (event.change === 'focus' && event.current) {
+        this.options.marks.eventArrived(wm.lastEventReceivedAt);
+        post({ type: 'focus', workspace: refOf(event.current) });
+      }
+      this.#wantSnapshot();
+    });
+    wm.on('output', () => this.#wantSnapshot());
+    wm.on('window', (event) => {
+      if (event.change === 'new') void this.#placeWindow(event.container);
+    });
+    wm.on('binding', (event) => {
+      const match = BINDING.exec(event.binding.command.trim());
+      if (!match) return;
+      const key = event.binding.symbol ?? '';
+      this.options.act(match[1]!, match[2] ?? '').then(
+        (done) => post({ type: 'note', name: null, message: `key ${key}: ${done}` }),
+        (error: Error) => post({ type: 'note', name: null, level: 'warn', message: `key binding "${event.binding.command}": ${error.message}` }),
+      );
+    });
+    wm.on('disconnected', (error) => post({ type: 'note', name: null, level: 'warn', message: `lost the WM: ${error.message}; reconnecting` }));
+    wm.on('reconnected', () => {
+      post({ type: 'note', name: null, message: 'reconnected to the WM' });
+      this.#wantSnapshot();
+    });
+    wm.on('protocol-error', (error) => post({ type: 'note', name: null, level: 'warn', message: error.message }));
+    wm.on('end', () => {
+      if (!this.options.stopping()) post({ type: 'session-end' });
+    });
+    // sway 1.7 refuses `output` events; its output changes come as workspace events.
+    await wm.subscribe(this.kind === 'i3' ? ['workspace', 'output', 'window', 'binding'] : ['workspace', 'window', 'binding']);
+    await this.#snapshot();
+    return `connected to ${this.kind} ${version.human_readable} at ${wm.socketPath}`;
+  }
+
+  /** Runs a WM command (focus a workspace); fails when the WM is gone. */
+  async command(command: string): Promise<void> {
+    if (this.options.wm.ended) throw new Error('not connected to the WM');
+    await this.options.wm.command(command);
+  }
+
+  /** After the events of this burst, one snapshot; another only if events came while it was asked. */
+  #wantSnapshot(): void {
+    this.#snapshotWanted = true;
+    if (this.#snapshotRunning) return;
+    this.#snapshotRunning = true;
+    setImmediate(() => void this.#snapshots());
+  }
+
+  async #snapshots(): Promise<void> {
+    try {
+      while (this.#snapshotWanted) {
+        this.#snapshotWanted = false;
+        await this.#snapshot();
+      }
+    } finally {
+      this.#snapshotRunning = false;
+    }
+  }
+
+  async #snapshot(): Promise<void> {
+    const { wm, post } = this.options;
+    if (wm.ended) return;
+    let workspaces: Workspace[];
+    try {
+      workspaces = await wm.getWorkspaces();
+    } catch (error) {
+      post({ type: 'note', name: null, level: 'warn', message: `cannot list workspaces: ${(error as Error).message}` });
+      return;
+    }
+    const focused = workspaces.find((w) => w.focused);
+    post({ type: 'workspaces', focused: focused ? refOf(focused) : null, visible: workspaces.filter((w) => w.visible).map(refOf) });
+  }
+
+  async #placeWindow(container: Node): Promise<void> {
+    const vm = vmOfWindow(container, this.options.windows());
+    if (!vm || this.options.wm.ended) return;
+    const post = this.options.post;
+    try {
+      await this.options.wm.command(placeWindowCommands(container, vm));
+      post({ type: 'note', name: vm.name, message: `window ${container.id} placed on workspace ${vm.workspace ?? '(none)'}` });
+    } catch (error) {
+      post({ type: 'note', name: vm.name, level: 'warn', message: `cannot place window: ${(error as Error).message}` });
+    }
+  }
+}
+
+function refOf(workspace: Workspace | WorkspaceNode): WorkspaceRef {
+  return { name: workspace.name, num: typeof workspace.num === 'number' && workspace.num >= 0 ? workspace.num : null };
+}
