@@ -88,20 +88,22 @@ in
         ++ lib.optional (cfg.adminMode == "local" && config.services.openssh.enable)
           "hiboss: adminMode is local but services.openssh is enabled (by another module); remote logins are possible."
         ++ lib.optional (cfg.applications.syncthing.enable && cfg.applications.syncthing.sharedFolders == [ ])
-          "hiboss: syncthing is enabled without sharedFolders; nothing is shared until folders are added.";
-
-      networking.hostName = lib.mkDefault (builtins.replaceStrings [ "_" ] [ "-" ] cfg.name);
-      networking.firewall.enable = lib.mkDefault true;
-      system.stateVersion = lib.mkDefault "25.05";
+          "hiboss: syncthing is enabled without sharedFolders; nothing is shared until folders are added."
+        ++ lib.optional ((cfg.applications.nextcloud.enable || cfg.applications.gitServer.enable) && derived.listenAddress == null)
+          "hiboss: the ${cfg.networkLayer} address is not set, so Nextcloud/Forgejo answer to the name ${derived.reachableHost}, which members must resolve themselves; set hiboss.${cfg.networkLayer}.address.";
     }
 
     (lib.mkIf cfg.applications.mumbleClient.enable {
       environment.systemPackages = [ pkgs.mumble ];
     })
 
+    (lib.mkIf cfg.desktop.enable {
+      environment.systemPackages = [ pkgs.firefox ];
+    })
+
     (lib.mkIf cfg.applications.nextcloud.enable {
-      # Newer nixpkgs drop old majors; pick the newest this nixpkgs has.
-      services.nextcloud.package = lib.mkDefault (pkgs.nextcloud31 or pkgs.nextcloud30);
+      # services.nextcloud.package is left to the nextcloud module, which picks
+      # the major that matches system.stateVersion.
       # The admin password is made in the VM on first boot, so no secret enters the Nix store.
       systemd.services.hiboss-nextcloud-password = {
         description = "Create the initial Nextcloud admin password";

@@ -21,6 +21,7 @@ export const PATTERNS = {
   wireguardKey: '[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=',
   ed25519TincKey: '[A-Za-z0-9+/]{43}',
   zerotierNetworkId: '[0-9a-f]{16}',
+  syncthingDeviceId: '[A-Z2-7]{7}(-[A-Z2-7]{7}){7}',
 } as const;
 
 export const SYSTEMS = ['x86_64-linux', 'aarch64-linux'] as const;
@@ -85,7 +86,11 @@ const Tinc = z.strictObject({
 });
 
 const Applications = block({
-  syncthing: block({ enable: enableFlag(), sharedFolders: list(text(PATTERNS.absolutePath, 256), 64).default([]) }),
+  syncthing: block({
+    enable: enableFlag(),
+    sharedFolders: list(text(PATTERNS.absolutePath, 256), 64).default([]),
+    devices: list(z.strictObject({ name: text(PATTERNS.name, 32), id: text(PATTERNS.syncthingDeviceId, 63) }), 256).default([]),
+  }),
   mumbleClient: block({ enable: enableFlag(), server: text(PATTERNS.hostPort, 256).nullable().default(null) }),
   mumbleServer: block({ enable: enableFlag() }),
   gitServer: block({ enable: enableFlag() }),
@@ -108,6 +113,7 @@ export const HibossOptions = z.strictObject({
   wireguard: Wireguard.optional(),
   zerotier: Zerotier.optional(),
   tinc: Tinc.optional(),
+  desktop: block({ enable: z.boolean().default(true) }),
   applications: Applications,
 });
 

@@ -21,6 +21,8 @@ let
     wireguardKey = "[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=";
     ed25519TincKey = "[A-Za-z0-9+/]{43}";
     zerotierNetworkId = "[0-9a-f]{16}";
+    # Eight groups of seven base32 characters, as Syncthing shows it.
+    syncthingDeviceId = "[A-Z2-7]{7}(-[A-Z2-7]{7}){7}";
   };
 
   bool = default: description: { type = "bool"; inherit default description; };
@@ -193,6 +195,12 @@ in
       };
     };
 
+    desktop = {
+      type = "submodule";
+      description = "The graphical session shown in the VM's window.";
+      options.enable = bool true "Whether the VM boots into a desktop for the member (off: headless).";
+    };
+
     applications = {
       type = "submodule";
       description = "The network's services.";
@@ -208,6 +216,19 @@ in
               elem = { type = "str"; pattern = patterns.absolutePath; maxLength = 256; };
               default = [ ];
               description = "Absolute paths in the VM shared with the network.";
+            };
+            devices = {
+              type = "listOf";
+              maxItems = 256;
+              default = [ ];
+              description = "The other members' Syncthing devices; every shared folder is shared with all of them.";
+              elem = {
+                type = "submodule";
+                options = {
+                  name = { type = "str"; pattern = patterns.name; maxLength = 32; description = "The member's name for the device."; };
+                  id = { type = "str"; pattern = patterns.syncthingDeviceId; maxLength = 63; description = "The device ID (Actions > Show ID in its GUI)."; };
+                };
+              };
             };
           };
         };

@@ -89,7 +89,41 @@ let
 
   folderId = path: "hiboss" + builtins.replaceStrings [ "/" ] [ "-" ] path;
 
-  tincHost = if hiboss.tinc.hostName != null then hiboss.tinc.hostName else name;
+  # tinc node names are [A-Za-z0-9_] only; config and peer names may also hold "-".
+  tincName = builtins.replaceStrings [ "-" ] [ "_" ];
+  tincHost = tincName (if hiboss.tinc.hostName != null then hiboss.tinc.hostName else name);
+  # tinc wants a host's own subnet as a single address (/32, /128), not its network.
+  hostSubnet = cidr: let address = stripPrefix cidr; in { inherit address; prefixLength = if isIPv6 address then 128 else 32; };
+
+  # NixOS's hostName check: alphanumerics and "-", neither first nor last.
+  # Config names may start or end with "-" or "_", so those are trimmed.
+  hostName =
+    let trimmed = builtins.elemAt (builtins.match "[_-]*(([A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?)?)[_-]*" name) 0; in
+    if trimmed == "" then "hiboss" else builtins.replaceStrings [ "_" ] [ "-" ] trimmed;
+
+  # What members type to reach this VM's web services: its VPN address when
+  # known; else its host name (which then needs a DNS or /etc/hosts entry on
+  # the members' side, see the warning in modules/hiboss.nix).
+  reachableHost = if listenAddress == null then hostName else bracketed listenAddress;
+
+  desktop = hiboss.desktop.enable;
+  servicesPage = builtins.concatStringsSep "\n" ([
+    "<!doctype html><meta charset=utf-8><title>${name}: services</title>"
+    "<h1>Services of ${name}</h1><ul>"
+  ]
+  ++ (if apps.nextcloud.enable then [ "<li>Nextcloud: <a href=\"http://${reachableHost}/\">http://${reachableHost}/</a>" ] else [ ])
+  ++ (if apps.gitServer.enable then [ "<li>Git server (Forgejo): <a href=\"http://${reachableHost}:${toString ports.forgejo}/\">http://${reachableHost}:${toString ports.forgejo}/</a>" ] else [ ])
+  ++ (if apps.syncthing.enable then [ "<li>Syncthing: <a href=\"http://127.0.0.1:8384/\">http://127.0.0.1:8384/</a> (this VM only)" ] else [ ])
+  ++ (if apps.mumbleServer.enable then [ "<li>Mumble server: ${reachableHost}:${toString ports.mumble}" ] else [ ])
+  ++ (if apps.mumbleClient.enable then [ "<li>Mumble client: connected to ${apps.mumbleClient.server}" ] else [ ])
+  ++ [ "</ul><p>Network layer: ${layer}, interface ${interface}${if listenAddress == null then "" else ", address ${listenAddress}"}.</p>" ]);
+  desktopSession = ''
+    #!/bin/sh
+    # The member's session inside cage: the Mumble client (if any) and the services page.
+    export PATH=/run/current-system/sw/bin:$PATH
+    ${if apps.mumbleClient.enable && apps.mumbleClient.server != null then "mumble 'mumble://${apps.mumbleClient.server}' &" else ""}
+    exec firefox file:///etc/hiboss/services.html
+  '';
 
   settings = mkMerge [
     # --- who may administer the VM ---------------------------------------
@@ -100,6 +134,9 @@ let
       };
       # The member reaches the VM through its console; there is no password to type.
       services.getty.autologinUser = mkDefault "member";
+      networking.hostName = mkDefault hostName;
+      networking.firewall.enable = mkDefault true;
+      system.stateVersion = mkDefault "25.05";
       security.sudo.wheelNeedsPassword = mkDefault false;
       users.users.root.openssh.authorizedKeys.keys = if remoteAdmin then hiboss.adminKeys else [ ];
       services.openssh = mkIf remoteAdmin {
@@ -161,20 +198,20 @@ let
           interfaceType = "tun";
           hostSettings = builtins.listToAttrs (map
             (peer: {
-              name = peer.name;
+              name = tincName peer.name;
               value = {
                 addresses = map
                   (address: let parsed = parseHostPort address; in
                     { inherit (parsed) address; } // (if parsed.port == null then { } else { inherit (parsed) port; }))
                   peer.addresses;
-                subnets = [ { address = stripPrefix peer.subnet; prefixLength = prefixLength peer.subnet; } ];
+                subnets = [ (hostSubnet peer.subnet) ];
                 settings.Ed25519PublicKey = peer.ed25519PublicKey;
               };
             })
             hiboss.tinc.peers) // {
             ${tincHost}.subnets =
               if hiboss.tinc.address == null then [ ]
-              else [ { address = stripPrefix hiboss.tinc.address; prefixLength = 32; } ];
+              else [ (hostSubnet hiboss.tinc.address) ];
           };
         };
       };
@@ -208,9 +245,13 @@ let
       services.syncthing = mkIf apps.syncthing.enable {
         enable = true;
         openDefaultPorts = mkDefault false;
+        # Runs as the member, so the shared folders are the member's to read and write.
+        user = "member";
+        group = "users";
+        dataDir = "/home/member";
+        # The VM's own desktop reaches the GUI; nothing else does.
         guiAddress = "127.0.0.1:8384";
-        # Members add each other's devices (and share folders with them) in the
-        # GUI; declared settings must not erase that on every restart.
+        # Devices and folders added in the GUI survive restarts.
         overrideDevices = false;
         overrideFolders = false;
         settings = {
@@ -228,27 +269,31 @@ let
           folders = builtins.listToAttrs (map
             (path: {
               name = path;
-              value = { inherit path; id = folderId path; };
+              value = { inherit path; id = folderId path; devices = map (device: device.name) apps.syncthing.devices; };
             })
             apps.syncthing.sharedFolders);
+          devices = builtins.listToAttrs (map (device: { inherit (device) name; value = { inherit (device) id; }; }) apps.syncthing.devices);
         };
       };
       systemd.tmpfiles.rules =
-        if apps.syncthing.enable then map (path: "d ${path} 0750 syncthing syncthing -") apps.syncthing.sharedFolders else [ ];
+        if apps.syncthing.enable then map (path: "d ${path} 0770 member users -") apps.syncthing.sharedFolders else [ ];
 
-      environment.etc."xdg/autostart/hiboss-mumble.desktop" = mkIf (apps.mumbleClient.enable && apps.mumbleClient.server != null) {
-        text = ''
-          [Desktop Entry]
-          Type=Application
-          Name=Mumble (${name})
-          Exec=mumble mumble://${apps.mumbleClient.server}
-        '';
+      # --- the member's desktop, shown in the VM's QEMU window ------------
+      services.cage = mkIf desktop {
+        enable = true;
+        user = "member";
+        program = "/etc/hiboss/desktop-session";
       };
+      environment.etc."hiboss/desktop-session" = mkIf desktop { text = desktopSession; mode = "0755"; };
+      environment.etc."hiboss/services.html" = mkIf desktop { text = servicesPage; };
+      # Only the VM build (system.build.vm) has these options; off: no window at all.
+      virtualisation.vmVariant.virtualisation.graphics = desktop;
 
       services.murmur = mkIf apps.mumbleServer.enable {
         enable = true;
         openFirewall = mkDefault false;
-        bindAddress = if listenAddress == null then "" else listenAddress;
+        # murmur's "host=" setting; "" binds every address (the firewall then scopes it).
+        hostName = if listenAddress == null then "" else listenAddress;
         port = ports.mumble;
         registerName = name;
       };
@@ -261,8 +306,8 @@ let
             # "::" is dual-stack; yggdrasil is IPv6-only, so 0.0.0.0 would miss it.
             HTTP_ADDR = if listenAddress == null then "::" else listenAddress;
             HTTP_PORT = ports.forgejo;
-            DOMAIN = if listenAddress == null then name else bracketed listenAddress;
-            ROOT_URL = "http://${if listenAddress == null then name else bracketed listenAddress}:${toString ports.forgejo}/";
+            DOMAIN = reachableHost;
+            ROOT_URL = "http://${reachableHost}:${toString ports.forgejo}/";
             # Git over HTTP only: no second SSH server to secure.
             DISABLE_SSH = true;
           };
@@ -272,12 +317,12 @@ let
 
       services.nextcloud = mkIf apps.nextcloud.enable {
         enable = true;
-        hostName = name;
+        hostName = reachableHost;
         config = {
           dbtype = "sqlite";
           adminpassFile = apps.nextcloud.adminPasswordFile;
         };
-        settings.trusted_domains = if listenAddress == null then [ ] else [ (bracketed listenAddress) ];
+        settings.trusted_domains = [ reachableHost ];
       };
       services.nginx.defaultListenAddresses = mkIf (apps.nextcloud.enable && listenAddress != null) [ (bracketed listenAddress) ];
     }
@@ -285,5 +330,5 @@ let
 
 in
 {
-  inherit settings interface listenAddress tcpPorts udpPorts ports;
+  inherit settings interface listenAddress tcpPorts udpPorts ports hostName reachableHost;
 }

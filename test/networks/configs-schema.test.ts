@@ -25,7 +25,8 @@ t("accepts the seed's example and fills in defaults", () => {
   const configs = parseConfigs(fs.readFileSync(path.join(FIXTURES, 'seed.json'), 'utf8'));
   const machine = configs.default!;
   assert.is(machine.networkLayer, 'yggdrasil');
-  assert.equal(machine.applications.syncthing, { enable: true, sharedFolders: ['/shared/docs'] });
+  assert.equal(machine.applications.syncthing, { enable: true, sharedFolders: ['/shared/docs'], devices: [] });
+  assert.equal(machine.desktop, { enable: true });
   assert.equal(machine.applications.gitServer, { enable: false });
   assert.equal(machine.yggdrasil, { peers: [], address: null });
   assert.is(machine.wireguard.listenPort, 51820);

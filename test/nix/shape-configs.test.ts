@@ -32,7 +32,10 @@ t("the seed's example: yggdrasil, syncthing sharing /shared/docs, ports open on 
   assert.is(s.services.yggdrasil.enable, true);
   assert.is(s.services.yggdrasil.settings.IfName, 'ygg0');
   assert.is(s.services.syncthing.enable, true);
-  assert.equal(s.services.syncthing.settings.folders['/shared/docs'], { path: '/shared/docs', id: 'hiboss-shared-docs' });
+  assert.equal(s.services.syncthing.settings.folders['/shared/docs'], { path: '/shared/docs', id: 'hiboss-shared-docs', devices: [] });
+  assert.is(s.services.syncthing.user, 'member', 'the member owns what syncs');
+  assert.equal(s.systemd.tmpfiles.rules, ['d /shared/docs 0770 member users -']);
+  assert.is(s.services.cage.program, '/etc/hiboss/desktop-session', 'desktop on by default');
   assert.is(s.services.syncthing.openDefaultPorts, false);
   assert.is(s.services.syncthing.settings.options.globalAnnounceEnabled, false);
   assert.equal(s.networking.firewall.interfaces.ygg0, { allowedTCPPorts: [22000], allowedUDPPorts: [22000] });
@@ -63,7 +66,10 @@ t('wireguard with peers, shared admin, every application bound to the wireguard 
     allowedUDPPorts: [22000, 64738],
   });
   assert.equal(s.services.syncthing.settings.options.listenAddresses, ['tcp://10.77.0.2:22000', 'quic://10.77.0.2:22000']);
-  assert.is(s.services.murmur.bindAddress, '10.77.0.2');
+  assert.is(s.services.murmur.hostName, '10.77.0.2', "murmur's real bind option");
+  assert.equal(s.services.nextcloud.settings.trusted_domains, ['10.77.0.2']);
+  assert.is(s.services.forgejo.settings.server.ROOT_URL, 'http://10.77.0.2:3000/');
+  assert.not.ok('package' in s.services.nextcloud, "nextcloud's package is left to its module");
   assert.is(s.services.forgejo.settings.server.HTTP_ADDR, '10.77.0.2');
   assert.is(s.services.nextcloud.config.adminpassFile, '/var/lib/hiboss/nextcloud-admin-pass');
   assert.equal(s.services.nginx.defaultListenAddresses, ['10.77.0.2']);
@@ -71,13 +77,15 @@ t('wireguard with peers, shared admin, every application bound to the wireguard 
   assert.is(s.services.openssh.settings.PasswordAuthentication, false);
   assert.is(s.users.users.root.openssh.authorizedKeys.keys.length, 1);
   assert.equal(s.users.users.member.extraGroups, ['wheel'], 'adminMode shared: the member administers too');
-  assert.match(s.environment.etc['xdg/autostart/hiboss-mumble.desktop'].text, /^Exec=mumble mumble:\/\/10\.77\.0\.1:64738$/m);
+  assert.match(s.environment.etc['hiboss/desktop-session'].text, /^mumble 'mumble:\/\/10\.77\.0\.1:64738' &$/m);
+  assert.match(s.environment.etc['hiboss/services.html'].text, /http:\/\/10\.77\.0\.2:3000\//);
 });
 
 t('tinc, zerotier and remote-admin yggdrasil', async () => {
   const { bob_vm: bob, carol, dave } = await serviceSettings('full.json');
   const tinc = bob.settings.services.tinc.networks.hiboss;
   assert.is(tinc.name, 'bob_vm');
+  assert.is(bob.settings.networking.hostName, 'bob-vm');
   assert.equal(tinc.hostSettings.hub.addresses, [{ address: 'hub.example', port: 655 }, { address: '2001:db8::1' }]);
   assert.equal(tinc.hostSettings.hub.subnets, [{ address: '10.78.0.1', prefixLength: 32 }]);
   assert.equal(bob.settings.networking.interfaces['tinc.hiboss'].ipv4.addresses, [{ address: '10.78.0.2', prefixLength: 24 }]);
@@ -86,7 +94,7 @@ t('tinc, zerotier and remote-admin yggdrasil', async () => {
   assert.equal(carol.settings.services.zerotierone.joinNetworks, ['a8a2c3c10c1a68de']);
   assert.match(carol.settings.systemd.services.zerotierone.preStart, /a8a2c3c10c1a68de=zthiboss/);
   assert.equal(carol.settings.networking.firewall.interfaces.zthiboss.allowedTCPPorts, [64738]);
-  assert.is(carol.settings.services.murmur.bindAddress, '', 'address unknown: every address, firewall-scoped');
+  assert.is(carol.settings.services.murmur.hostName, '', 'address unknown: every address, firewall-scoped');
 
   assert.equal(dave.settings.services.yggdrasil.settings.Peers, ['tls://peer.acme.example:443']);
   assert.equal(dave.settings.users.users.member.extraGroups, [], 'adminMode remote: the member has no root');

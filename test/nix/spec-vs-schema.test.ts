@@ -119,6 +119,11 @@ const SAMPLES: Record<string, string[]> = {
   wireguardKey: [`${'x'.repeat(42)}A=`, `${'x'.repeat(42)}B=`, 'short='],
   ed25519TincKey: ['z'.repeat(43), 'z'.repeat(42), `${'z'.repeat(42)}=`],
   zerotierNetworkId: ['a8a2c3c10c1a68de', 'A8A2C3C10C1A68DE', 'a8a2c3c10c1a68d'],
+  syncthingDeviceId: [
+    'MFZWI3D-BONSGYC-YLTMRWG-C43ENR5-QXGZDMM-FZWI3DP-BONSGYY-LTMRWAD',
+    'MFZWI3D-BONSGYC-YLTMRWG-C43ENR5-QXGZDMM-FZWI3DP-BONSGYY-LTMRWA1',
+    'mfzwi3d-bonsgyc-yltmrwg-c43enr5-qxgzdmm-fzwi3dp-bonsgyy-ltmrwad',
+  ],
 };
 
 t('every pattern means the same to Nix and to JavaScript', async () => {
