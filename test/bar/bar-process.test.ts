@@ -34,7 +34,7 @@ t.after.each(async () => {
   sandbox?.remove();
 });
 
-function startBar(args: string[] = []): { proc: Started; out: LineReader; stderr: () => string } {
+function startBar(args: string[] = []): { proc: Started; out: LineReader; err: LineReader; stderr: () => string } {
   const proc = start(HIBOSS, ['bar', ...args], {
     env: { ...sandbox.env, DBUS_SESSION_BUS_ADDRESS: bus.address },
     extendEnv: false,
@@ -43,9 +43,8 @@ function startBar(args: string[] = []): { proc: Started; out: LineReader; stderr
     stderr: 'pipe',
   });
   procs.push(proc);
-  let err = '';
-  proc.child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  return { proc, out: new LineReader(proc.child.stdout!), stderr: () => err };
+  const err = new LineReader(proc.child.stderr!);
+  return { proc, out: new LineReader(proc.child.stdout!), err, stderr: () => err.lines.map((line) => `${line}\n`).join('') };
 }
 
 const twoVms = () =>
@@ -137,7 +136,7 @@ t('i3bar: header, array lines, clicks act via D-Bus; malformed click lines are l
     if (acted.length === 3) onAct();
   };
   const allActed = new Promise<void>((resolve) => (onAct = resolve));
-  const { proc, out, stderr } = startBar(['--format', 'i3bar']);
+  const { proc, out, err, stderr } = startBar(['--format', 'i3bar']);
   assert.is(await out.next(), '{"version":1,"click_events":true}');
   assert.is(await out.next(undefined, 10_000, 1), '[');
   const first = await out.next(undefined, 10_000, 2);
@@ -152,6 +151,8 @@ t('i3bar: header, array lines, clicks act via D-Bus; malformed click lines are l
   stdin.write(',{"name":"hiboss","instance":"web","button":5}\n');
   await allActed;
   assert.equal(acted, [['toggle', 'web'], ['next', ''], ['prev', '']]);
+  // The acts came through D-Bus; the bar's stderr is another pipe: wait for its third line.
+  await err.next(undefined, 10_000, 2);
   const logged = stderr().trim().split('\n');
   assert.is(logged.length, 3, stderr());
   for (const line of logged) assert.match(line, /^hiboss bar: ignored a malformed click event/);
