@@ -57,7 +57,7 @@ for (const name of bad) {
     try {
       nix(`real.one ${JSON.stringify(name)}`);
     } catch (error) {
-      console.log(`${name}: ${String(error.stderr).trim().split('\n').slice(-3).join(' / ')}`);
+      console.log(`${name}: ${String(error.stderr).split('\n').find((line) => line.startsWith('error:')) ?? String(error.stderr).trim()}`);
     }
   } else {
     console.log(`${name}: failed assertions ${JSON.stringify(results[name].failed)}, missing units ${JSON.stringify(results[name].missingUnits)}`);
