@@ -239,16 +239,27 @@ export class VmProcess extends EventEmitter<VmProcessEvents> {
   #onExit(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.qmp.close();
-    for (const file of [this.paths.qmpSocket, this.paths.pidFile]) fs.rmSync(file, { force: true });
-    if (code === 0) {
-      const why = this.#sawShutdown ? shutdownWords(this.#shutdownReason) : 'QEMU exited';
-      this.emit('exit', { kind: 'stopped', reason: why });
-      return;
-    }
-    const how = signal ? `QEMU killed by ${signal}` : `QEMU exited with code ${code}`;
-    const tail = lastLines(readTail(this.paths.logFile), 2);
-    this.emit('exit', { kind: 'failed', reason: tail ? `${how}: ${tail}` : how });
+    // The exit status can arrive before the last QMP events (SHUTDOWN says why it
+    // ended): read the socket to its end first, a moment at most.
+    let reported = false;
+    const report = () => {
+      if (reported) return;
+      reported = true;
+      clearTimeout(timer);
+      this.qmp.close();
+      for (const file of [this.paths.qmpSocket, this.paths.pidFile]) fs.rmSync(file, { force: true });
+      if (code === 0) {
+        const why = this.#sawShutdown ? shutdownWords(this.#shutdownReason) : 'QEMU exited';
+        this.emit('exit', { kind: 'stopped', reason: why });
+        return;
+      }
+      const how = signal ? `QEMU killed by ${signal}` : `QEMU exited with code ${code}`;
+      const tail = lastLines(readTail(this.paths.logFile), 2);
+      this.emit('exit', { kind: 'failed', reason: tail ? `${how}: ${tail}` : how });
+    };
+    const timer = setTimeout(report, 1000);
+    if (this.qmp.closed) report();
+    else this.qmp.once('close', report);
   }
 
   /** Not our child, so no exit status: QMP closed, then the pid goes. */
