@@ -1,49 +1,72 @@
 /**
- * Switch latency on real sway and QEMU: how long after sway reports a workspace
- * focus does the paused VM bound to it run again?
+ * Switch latency on real sway and QEMU, against a floor: how long after a workspace
+ * switch is written to sway does the paused VM bound to it run again?
  *
- *   npm run bench        (after `npx tsc -p .`)
+ *   npm run build && npm run bench              switches spaced beyond pauseAfterMs
+ *   npm run build && npm run bench -- --stress  back-to-back switches instead
+ *   … -- --rounds=N                             N rounds of blocks (default 10)
  *
- * Measured in one run:
- *  - 200 switches round-robin between 4 bare QEMU VMs run by the real daemon
- *    (`bin/hiboss daemon`), each one paused beforehand: t0 = the bench's own sway
- *    subscription delivers the `workspace` focus event, t1 = a second QMP monitor
- *    on that VM (the daemon owns the main one) delivers RESUME;
- *  - the raw QMP `cont` round trip (send → reply) on a separate bare QEMU the
- *    bench starts itself, 200 times after a `stop`;
- *  - the daemon's RSS at the end.
- * Goal (informative, exit code 0 either way): p50 ≤ 2× raw cont, p99 ≤ 5 ms.
+ * One run, one sway, one set of 20 bare QEMU VMs, each with three QMP monitors: the
+ * daemon's, the bench's (the observer: STOP/RESUME) and the floor's.
+ *  - t0: right before the bench writes `workspace N` to sway's socket (as a key press
+ *    would make sway run it); t1: RESUME arrives on the bench's monitor of VM N.
+ *  - hiboss: the real daemon (`bin/hiboss daemon`, its node flags from bin/hiboss).
+ *  - floor: bench/floor.mjs, a minimal Node program with no hiboss code that writes
+ *    `cont` on a raw QMP socket on each focus event (and `stop` after pauseAfterMs).
+ *  - Interleaved in blocks (hiboss, floor, raw QMP; ABBA order between rounds); the
+ *    idle system is SIGSTOPped, and a block starts only once every VM is in its
+ *    expected state and quiet (after SIGCONT a system replays what it missed).
+ *  - raw: `cont` written → RESUME on a separate bare QEMU; sway: command → the
+ *    bench's own copy of the focus event.
+ *  - daemon-internal: the daemon's own marks (event bytes arrived → `cont` written),
+ *    read through D-Bus between blocks, never while one runs.
+ *  - memory: the daemon's VmRSS idle, then after 1000 back-to-back switches.
+ * The daemon's stderr goes to a file and no D-Bus client is connected during a block:
+ * nothing but the bench's sockets runs in this process while it measures.
+ * Goals are informative: exit 0 either way, 1 only if the bench itself broke.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { QmpClient } from '../qmp/client.js';
-import type { EventMessage } from '../qmp/protocol.js';
-import { WmClient } from '../wm-ipc/client.js';
-import type { WorkspaceEvent } from '../wm-ipc/protocol.js';
-import { startDaemon, type RunningDaemon } from '../test/harness/daemon.js';
+import { DaemonClient } from '../api/client.js';
+import type { Diagnostics } from '../api/schema.js';
+import { REPO } from '../test/harness/daemon.js';
 import { startSessionBus, type RunningBus } from '../test/harness/dbus.js';
 import { pidsWithArg } from '../test/harness/inspect.js';
-import { BARE_QEMU, startQemu, type RunningQemu } from '../test/harness/qemu.js';
+import { start, waitForFile, waitUntilAccepting, type Started } from '../test/harness/processes.js';
+import { startQemu, type RunningQemu } from '../test/harness/qemu.js';
+import { startQuietDaemon, hibossNodeFlags, type QuietDaemon } from '../test/harness/quiet-daemon.js';
 import { makeSandbox, type Sandbox } from '../test/harness/sandbox.js';
 import { startSway, type RunningWm } from '../test/harness/wm.js';
+import { IpcSocket, QmpObserver, RUN_COMMAND, SUBSCRIBE, ipcFrame } from './raw.js';
 
-const VMS = 4;
-const SWITCHES = 200;
-const RAW_CONTS = 200;
-const PAUSE_AFTER_MS = 30;
-const P99_GOAL_MS = 5;
-const P50_RATIO_GOAL = 2;
+const STRESS = process.argv.includes('--stress');
+const VMS = 20;
+const BLOCK = 20;
+const ROUNDS = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length) ?? 10);
+const MEMORY_SWITCHES = 1000;
+const PAUSE_AFTER_MS = 100;
+/** After a spaced switch and the previous VM's pause: a random gap, so switches do not lock onto timers. */
+const GAP_MS = [20, 40] as const;
+/** A block starts once no VM changed state for this long (a pending pause would have happened). */
+const QUIET_MS = PAUSE_AFTER_MS + 150;
 const STEP_TIMEOUT_MS = 10_000;
+const SEMI_SPACE_FLAG = '--max-semi-space-size=2';
+const VM_QEMU = ['qemu-system-x86_64', '-M', 'q35', '-m', '32', '-nodefaults', '-display', 'none', '-nic', 'none'];
+const FLOOR = path.join(REPO, 'bench', 'floor.mjs');
 
-const vmName = (n: number) => `vm${n}`;
+const GOALS = { p50Ratio: 1.15, p99Ratio: 1.5, internalP50: 0.3, internalP99: 1, rssMiB: 70 };
 
-function percentile(sorted: number[], p: number): number {
-  // Nearest rank.
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+type System = 'hiboss' | 'floor';
+interface Sample {
+  latency: number;
+  swayEvent: number;
+  /** RESUME came before the bench's own copy of the event (the old bench's t0 would have been late). */
+  resumeFirst: boolean;
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -55,49 +78,137 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   ]).finally(() => clearTimeout(timer));
 }
 
-function rssKiB(pid: number): number | undefined {
-  try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
+function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length); // nearest rank
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
 }
 
-/** QEMU creates the socket file just before it listens: retry a refused connect briefly. */
-async function connectQmp(socket: string): Promise<QmpClient> {
-  const deadline = performance.now() + STEP_TIMEOUT_MS;
-  for (;;) {
-    try {
-      return await QmpClient.connect(socket);
-    } catch (error) {
-      if (performance.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+function procStatusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no ${field} for pid ${pid}`);
+  return Number(m[1]);
+}
+
+/** The entries `after` gained over `before` (the daemon's marks are a ring of ≤ 4096). */
+function appended(before: readonly number[], after: readonly number[]): number[] {
+  for (let shift = 0; shift <= before.length; shift++) {
+    const kept = before.length - shift;
+    if (kept > after.length) continue;
+    let same = true;
+    for (let i = 0; i < kept && same; i++) same = after[i] === before[shift + i];
+    if (same) return after.slice(kept);
+  }
+  return [...after];
+}
+
+class Bench {
+  readonly samples: Record<System, Sample[]> = { hiboss: [], floor: [] };
+  readonly internal: number[] = [];
+  readonly raw: number[] = [];
+  readonly rawReply: number[] = [];
+  readonly memory: Sample[] = [];
+  readonly memoryInternal: number[] = [];
+  /** Blocks whose count of new daemon marks was not one per switch. */
+  readonly markMismatches: string[] = [];
+  waitedForPause = 0;
+  focused = 0;
+  stopped = new Set<number>();
+  #eventWaiter: { name: string; resolve: (at: number) => void } | undefined;
+  readonly frames: Buffer[];
+
+  constructor(
+    readonly cmd: IpcSocket,
+    readonly events: IpcSocket,
+    readonly observers: QmpObserver[], // index = workspace number (0 unused)
+    readonly daemon: QuietDaemon,
+    readonly bus: RunningBus,
+  ) {
+    // Prepared frames: nothing but the write happens between t0 and the socket.
+    this.frames = Array.from({ length: VMS + 1 }, (_, n) => ipcFrame(RUN_COMMAND, `workspace ${n}`));
+    events.onEvent = (_type, body, at) => {
+      const event = body as { change?: string; current?: { name?: string } };
+      if (event.change === 'focus' && event.current?.name === this.#eventWaiter?.name) {
+        this.#eventWaiter!.resolve(at);
+        this.#eventWaiter = undefined;
+      }
+    };
+  }
+
+  /** One measured switch to workspace n, whose VM is paused. */
+  async switchTo(n: number): Promise<Sample> {
+    const target = this.observers[n]!;
+    if (target.running) throw new Error(`vm${n} is running before its switch`);
+    const resumed = target.next('RESUME');
+    const seen = new Promise<number>((resolve) => (this.#eventWaiter = { name: String(n), resolve }));
+    const { at: t0, reply } = this.cmd.send(this.frames[n]!);
+    const [t1, tEvent, answer] = await withTimeout(Promise.all([resumed, seen, reply]), STEP_TIMEOUT_MS, `switch to workspace ${n}`);
+    const ok = Array.isArray(answer) && (answer as { success?: boolean }[]).every((r) => r.success);
+    if (!ok) throw new Error(`sway refused "workspace ${n}": ${JSON.stringify(answer)}`);
+    this.focused = n;
+    return { latency: t1 - t0, swayEvent: tEvent - t0, resumeFirst: t1 < tEvent };
+  }
+
+  /** `count` switches round-robin; spaced: each after the previous VM's pause and a gap. */
+  async block(count: number, spaced: boolean, into: Sample[]): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const n = (this.focused % VMS) + 1;
+      const previous = this.observers[this.focused];
+      const target = this.observers[n]!;
+      if (target.running) {
+        // Back-to-back: its pause is not due yet. Not timed: the switch starts once it is paused.
+        this.waitedForPause++;
+        await withTimeout(target.next('STOP'), STEP_TIMEOUT_MS, `vm${n} pausing after it was hidden`);
+      }
+      into.push(await this.switchTo(n));
+      if (spaced) {
+        if (previous?.running) await withTimeout(previous.next('STOP'), STEP_TIMEOUT_MS, 'the previous VM pausing');
+        await sleep(GAP_MS[0] + Math.random() * (GAP_MS[1] - GAP_MS[0]));
+      }
     }
   }
-}
 
-/** A second QMP monitor on a daemon-run VM: follows its run state from STOP/RESUME. */
-class BenchMonitor {
-  running = true;
-  #waiters: { event: string; resolve: (at: number) => void }[] = [];
-
-  constructor(readonly qmp: QmpClient) {
-    qmp.on('event', (message: EventMessage) => {
-      const at = performance.now();
-      if (message.event === 'STOP') this.running = false;
-      else if (message.event === 'RESUME') this.running = true;
-      else return;
-      for (const waiter of this.#waiters.filter((w) => w.event === message.event)) {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        waiter.resolve(at);
-      }
-    });
+  /** Until the focused VM runs, every other is paused, and nothing changed for QUIET_MS. */
+  async settle(): Promise<void> {
+    const since = performance.now();
+    const deadline = since + 30_000;
+    for (;;) {
+      const now = performance.now();
+      const wrong = this.observers.findIndex((o, i) => i > 0 && o.running !== (i === this.focused));
+      const last = Math.max(since, ...this.observers.slice(1).map((o) => o.lastEventAt));
+      if (wrong < 0 && now - last >= QUIET_MS) return;
+      if (now > deadline) throw new Error(`VMs did not settle (vm${wrong} ${this.observers[wrong]?.running ? 'running' : 'paused'}, focused ${this.focused})`);
+      await sleep(25);
+    }
   }
 
-  /** Resolves with the arrival time (performance.now()) of the next `event`. */
-  next(event: 'STOP' | 'RESUME'): Promise<number> {
-    return new Promise((resolve) => this.#waiters.push({ event, resolve }));
+  signal(pid: number, sig: 'SIGSTOP' | 'SIGCONT'): void {
+    process.kill(pid, sig);
+    if (sig === 'SIGSTOP') this.stopped.add(pid);
+    else this.stopped.delete(pid);
+  }
+
+  /** The daemon's diagnostics through a short-lived D-Bus client (never open during a block). */
+  async diagnostics(): Promise<Diagnostics> {
+    const client = await DaemonClient.connect({ busAddress: this.bus.address, requireDaemon: true });
+    try {
+      return await client.diagnostics();
+    } finally {
+      client.close();
+    }
+  }
+
+  async rawBlock(qmp: QmpObserver, count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      await qmp.execute('stop');
+      const resumed = qmp.next('RESUME');
+      const { at, reply } = qmp.send('cont');
+      const [t1] = await withTimeout(Promise.all([resumed, reply]), STEP_TIMEOUT_MS, 'raw cont');
+      this.raw.push(t1 - at);
+      this.rawReply.push(performance.now() - at);
+      await sleep(5);
+    }
   }
 }
 
@@ -105,123 +216,157 @@ async function main(): Promise<void> {
   let sandbox: Sandbox | undefined;
   let wm: RunningWm | undefined;
   let bus: RunningBus | undefined;
-  let daemon: RunningDaemon | undefined;
-  let wmc: WmClient | undefined;
+  let daemon: QuietDaemon | undefined;
+  let floor: Started | undefined;
   let raw: RunningQemu | undefined;
-  let rawQmp: QmpClient | undefined;
-  const monitors: BenchMonitor[] = [];
+  let rawQmp: QmpObserver | undefined;
+  const sockets: { close(): void }[] = [];
+  let bench: Bench | undefined;
+  const started = performance.now();
   try {
     sandbox = makeSandbox('hbbench');
     const root = sandbox.root;
-    const benchSocket = (n: number) => path.join(root, `bench${n}.sock`);
+    const benchSocket = (n: number) => path.join(root, `b${n}.sock`);
+    const floorSocket = (n: number) => path.join(root, `f${n}.sock`);
     wm = await startSway(sandbox);
     bus = await startSessionBus(sandbox.env);
-    wmc = await WmClient.connect({ socketPath: wm.socketPath, reconnect: false });
+    const cmd = await IpcSocket.connect(wm.socketPath);
+    const events = await IpcSocket.connect(wm.socketPath);
+    sockets.push(cmd, events);
     // Start on a workspace without a VM, so that every VM cold-starts on its own focus.
-    await wmc.command('workspace 9');
+    await cmd.request(RUN_COMMAND, 'workspace 100');
+    await events.request(SUBSCRIBE, '["workspace"]');
 
     const vms: Record<string, unknown> = {};
     for (let n = 1; n <= VMS; n++) {
-      vms[vmName(n)] = {
+      vms[`vm${n}`] = {
         workspace: String(n),
-        qemu: [...BARE_QEMU, '-chardev', `socket,id=bench,path=${benchSocket(n)},server=on,wait=off`, '-mon', 'chardev=bench,mode=control'],
-        memoryMiB: 64,
+        qemu: [
+          ...VM_QEMU,
+          // hiboss adds its own -qmp; these two are the bench's observer and the floor's monitor.
+          ...['-chardev', `socket,id=bench,path=${benchSocket(n)},server=on,wait=off`, '-mon', 'chardev=bench,mode=control'],
+          ...['-chardev', `socket,id=floor,path=${floorSocket(n)},server=on,wait=off`, '-mon', 'chardev=floor,mode=control'],
+        ],
+        memoryMiB: 32,
         restart: 'never',
       };
     }
-    daemon = await startDaemon(sandbox, wm, bus, { vms, policy: { pauseAfterMs: PAUSE_AFTER_MS, powerdownTimeoutMs: 500 } });
-    const client = daemon.client;
+    let nodeFlags = hibossNodeFlags();
+    const flagNote = nodeFlags.some((f) => f.startsWith('--max-semi-space-size')) ? 'from bin/hiboss' : 'added by the bench';
+    if (flagNote === 'added by the bench') nodeFlags = [...nodeFlags, SEMI_SPACE_FLAG];
+    daemon = await startQuietDaemon(sandbox, wm, bus, { vms, policy: { pauseAfterMs: PAUSE_AFTER_MS, powerdownTimeoutMs: 500 } }, nodeFlags);
 
-    // Cold-start every VM by focusing its workspace once.
+    // Cold-start every VM by focusing its workspace once; the bench's monitor connects as soon as QEMU listens.
+    const observers: QmpObserver[] = [];
     const coldStart: number[] = [];
     for (let n = 1; n <= VMS; n++) {
-      const running = client.waitForState(vmName(n), (c) => c.state === 'running', 60_000);
       const t = performance.now();
-      await wmc.command(`workspace ${n}`);
-      await running;
+      await cmd.request(RUN_COMMAND, `workspace ${n}`);
+      await waitForFile(benchSocket(n), 60_000, `vm${n}'s bench monitor`);
+      await waitUntilAccepting(benchSocket(n));
+      const observer = await QmpObserver.connect(benchSocket(n));
+      if (!observer.running) await withTimeout(observer.next('RESUME'), 60_000, `vm${n} cold start`);
       coldStart.push(performance.now() - t);
-      const qmp = await connectQmp(benchSocket(n));
-      const monitor = new BenchMonitor(qmp);
-      monitor.running = (await qmp.execute('query-status')).running;
-      monitors.push(monitor);
+      observers[n] = observer;
+      sockets.push(observer);
     }
+    bench = new Bench(cmd, events, observers, daemon, bus);
+    bench.focused = VMS;
+    await bench.settle();
+    await sleep(1000);
+    const rssIdle = procStatusKiB(daemon.process.pid, 'VmRSS');
 
-    // The bench's own sway subscription: t0 is when it delivers the focus event.
-    let onFocus: ((name: string, at: number) => void) | undefined;
-    await wmc.subscribe(['workspace']);
-    wmc.on('workspace', (event: WorkspaceEvent) => {
-      const at = performance.now();
-      if (event.change === 'focus' && event.current) onFocus?.(event.current.name, at);
+    // The floor, on the same VMs and the same sway, with the daemon's node flags.
+    const floorConfig = { swaysock: wm.socketPath, pauseAfterMs: PAUSE_AFTER_MS, vms: Object.fromEntries(Array.from({ length: VMS }, (_, i) => [String(i + 1), floorSocket(i + 1)])) };
+    floor = start(process.execPath, [...nodeFlags, FLOOR, JSON.stringify(floorConfig)], {
+      env: wm.env,
+      extendEnv: false,
+      stdout: 'pipe',
+      stderr: { file: path.join(root, 'floor.log') },
     });
+    const floorProcess = floor;
+    await withTimeout(
+      new Promise<void>((resolve, reject) => {
+        let out = '';
+        floorProcess.child.stdout!.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('ready\n')) resolve();
+        });
+        void floorProcess.exited.then(() => reject(new Error(`the floor exited: ${fs.readFileSync(path.join(root, 'floor.log'), 'utf8')}`)));
+      }),
+      STEP_TIMEOUT_MS,
+      'the floor starting',
+    );
 
-    const latencies: number[] = [];
-    let waitedForPause = 0;
-    for (let i = 0; i < SWITCHES; i++) {
-      // Round-robin; the last cold-started workspace (VMS) is focused now, so start at 1.
-      const n = (i % VMS) + 1;
-      const monitor = monitors[n - 1]!;
-      if (monitor.running) {
-        waitedForPause++;
-        await withTimeout(monitor.next('STOP'), STEP_TIMEOUT_MS, `${vmName(n)} pausing after it was hidden`);
+    raw = await startQemu(path.join(root, 'raw'), ['-m', '32']);
+    rawQmp = await QmpObserver.connect(raw.qmpSocket);
+    sockets.push(rawQmp);
+
+    const pids: Record<System, number> = { hiboss: daemon.process.pid, floor: floor.pid };
+    const run = async (system: System) => {
+      const other: System = system === 'hiboss' ? 'floor' : 'hiboss';
+      if (!bench!.stopped.has(pids[other])) bench!.signal(pids[other], 'SIGSTOP');
+      bench!.signal(pids[system], 'SIGCONT');
+      await bench!.settle(); // it replays what it missed while stopped: let that finish
+      const before = system === 'hiboss' ? (await bench!.diagnostics()).eventToWriteMs : [];
+      if (system === 'hiboss') await sleep(50); // the D-Bus call's aftermath, before the clock runs
+      await bench!.block(BLOCK, !STRESS, bench!.samples[system]);
+      await bench!.settle();
+      if (system === 'hiboss') {
+        const marks = appended(before, (await bench!.diagnostics()).eventToWriteMs);
+        if (marks.length !== BLOCK) bench!.markMismatches.push(`${marks.length} marks for ${BLOCK} switches`);
+        bench!.internal.push(...marks);
       }
-      const focused = new Promise<number>((resolve) => {
-        onFocus = (name, at) => {
-          if (name === String(n)) resolve(at);
-        };
-      });
-      const resumed = monitor.next('RESUME');
-      await wmc.command(`workspace ${n}`);
-      const [t0, t1] = await withTimeout(Promise.all([focused, resumed]), STEP_TIMEOUT_MS, `switch ${i + 1} to workspace ${n}`);
-      onFocus = undefined;
-      latencies.push(t1 - t0);
+      bench!.signal(pids[system], 'SIGSTOP');
+    };
+
+    const loopStarted = performance.now();
+    for (let round = 0; round < ROUNDS; round++) {
+      const order: System[] = round % 2 === 0 ? ['hiboss', 'floor'] : ['floor', 'hiboss'];
+      for (const system of order) await run(system);
+      await bench.rawBlock(rawQmp, BLOCK); // both systems stopped
     }
+    const loopSeconds = (performance.now() - loopStarted) / 1000;
 
-    // Raw QMP `cont` round trip on a bare QEMU the bench runs itself, in the same run.
-    raw = await startQemu(path.join(root, 'raw'));
-    rawQmp = await connectQmp(raw.qmpSocket);
-    const conts: number[] = [];
-    for (let i = 0; i < RAW_CONTS; i++) {
-      await rawQmp.execute('stop');
-      const t = performance.now();
-      await rawQmp.execute('cont');
-      conts.push(performance.now() - t);
-    }
+    // Memory: the floor ends (a stopped subscriber would pile up sway's events), the daemon switches on alone.
+    bench.signal(pids.floor, 'SIGCONT');
+    await floor.stop();
+    bench.signal(pids.hiboss, 'SIGCONT');
+    await bench.settle();
+    const rssAfterLatency = procStatusKiB(daemon.process.pid, 'VmRSS');
+    const beforeMemory = (await bench.diagnostics()).eventToWriteMs;
+    await sleep(50);
+    await bench.block(MEMORY_SWITCHES, false, bench.memory);
+    await bench.settle();
+    const rssAfter = procStatusKiB(daemon.process.pid, 'VmRSS');
+    const rssPeak = procStatusKiB(daemon.process.pid, 'VmHWM');
+    const finalDiagnostics = await bench.diagnostics();
+    bench.memoryInternal.push(...appended(beforeMemory, finalDiagnostics.eventToWriteMs));
 
-    const rss = rssKiB(daemon.process.pid);
-
-    const sorted = [...latencies].sort((a, b) => a - b);
-    const contSorted = [...conts].sort((a, b) => a - b);
-    const p50 = percentile(sorted, 50);
-    const p90 = percentile(sorted, 90);
-    const p99 = percentile(sorted, 99);
-    const max = sorted[sorted.length - 1]!;
-    const rawP50 = percentile(contSorted, 50);
-    const ratio = p50 / rawP50;
-    const ms = (v: number) => `${v.toFixed(3)} ms`;
-    const rows: [string, string][] = [
-      ['switches (4 VMs, round-robin)', String(latencies.length)],
-      ['switch p50 (focus event → RESUME)', ms(p50)],
-      ['switch p90', ms(p90)],
-      ['switch p99', ms(p99)],
-      ['switch max', ms(max)],
-      ['raw QMP cont round trip p50', `${ms(rawP50)}  (n=${conts.length}, p99 ${ms(percentile(contSorted, 99))})`],
-      ['ratio switch p50 / raw cont p50', `${ratio.toFixed(2)}×  (goal ≤ ${P50_RATIO_GOAL}×: ${ratio <= P50_RATIO_GOAL ? 'PASS' : 'MISS'})`],
-      ['switch p99 vs goal', `${ms(p99)} vs ≤ ${P99_GOAL_MS} ms: ${p99 <= P99_GOAL_MS ? 'PASS' : 'MISS'}`],
-      ['daemon RSS at end', rss === undefined ? 'unknown' : `${(rss / 1024).toFixed(1)} MiB (${rss} kB)`],
-    ];
-    const width = Math.max(...rows.map(([k]) => k.length));
-    console.log(`hiboss switch latency — sway + QEMU, ${os.cpus().length} CPUs, node ${process.version}, pauseAfterMs ${PAUSE_AFTER_MS}`);
-    console.log(`cold starts: ${coldStart.map((v) => v.toFixed(0)).join(', ')} ms; waited for the pause before ${waitedForPause}/${SWITCHES} switches; switch min ${ms(sorted[0]!)}`);
-    for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
-    console.log('(goals are informative; the exit code is 0 either way)');
-    console.log('reproduce: npx tsc -p . && npm run bench');
+    report({
+      bench,
+      nodeFlags,
+      flagNote,
+      coldStart,
+      loopSeconds,
+      rss: { idle: rssIdle, afterLatency: rssAfterLatency, after: rssAfter, peak: rssPeak },
+      memory: finalDiagnostics.memory,
+      totalSeconds: (performance.now() - started) / 1000,
+    });
   } finally {
-    rawQmp?.close();
-    for (const m of monitors) m.qmp.close();
-    wmc?.close();
+    for (const socket of sockets) socket.close();
+    for (const pid of bench?.stopped ?? []) {
+      try {
+        process.kill(pid, 'SIGCONT'); // a stopped process would not act on SIGTERM
+      } catch {
+        /* gone */
+      }
+    }
+    await floor?.stop().catch(() => {});
     await daemon?.stop().catch(() => {});
     await raw?.process.stop().catch(() => {});
     if (sandbox) {
+      // The daemon's QEMUs run in sessions of their own: find them by the sandbox path.
       for (const pid of pidsWithArg(sandbox.root)) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -234,6 +379,74 @@ async function main(): Promise<void> {
     bus?.stop();
     sandbox?.remove();
   }
+}
+
+interface Report {
+  bench: Bench;
+  nodeFlags: string[];
+  flagNote: string;
+  coldStart: number[];
+  loopSeconds: number;
+  rss: { idle: number; afterLatency: number; after: number; peak: number };
+  memory: Record<string, number>;
+  totalSeconds: number;
+}
+
+function report(r: Report): void {
+  const { bench } = r;
+  const hiboss = bench.samples.hiboss.map((s) => s.latency);
+  const floor = bench.samples.floor.map((s) => s.latency);
+  const all = [...bench.samples.hiboss, ...bench.samples.floor];
+  const sway = all.map((s) => s.swayEvent);
+  const memory = bench.memory.map((s) => s.latency);
+  const negatives = [...hiboss, ...floor, ...memory, ...bench.raw].filter((v) => v < 0).length;
+  const measured = hiboss.length + floor.length + memory.length + bench.raw.length;
+  const f = (v: number) => (Number.isNaN(v) ? 'n/a' : v.toFixed(3));
+  const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+  const row = (label: string, values: readonly number[]) =>
+    `  ${label.padEnd(44)} ${String(values.length).padStart(5)} ${[50, 90, 99].map((p) => f(percentile(values, p)).padStart(8)).join('')} ${f(percentile(values, 100)).padStart(8)}`;
+  const ratio50 = percentile(hiboss, 50) / percentile(floor, 50);
+  const ratio99 = percentile(hiboss, 99) / percentile(floor, 99);
+  const internal50 = percentile(bench.internal, 50);
+  const internal99 = percentile(bench.internal, 99);
+  const mode = STRESS ? 'back-to-back (--stress)' : `spaced (each switch after the previous VM's pause + ${GAP_MS[0]}–${GAP_MS[1]} ms)`;
+  const load = os.loadavg().map((v) => v.toFixed(2)).join(' ');
+
+  console.log(`hiboss switch latency — headless sway + QEMU (TCG), ${os.cpus().length} CPUs, node ${process.version}, load ${load}`);
+  console.log(`${VMS} VMs (bare q35, 32 MiB, 3 QMP monitors each), pauseAfterMs ${PAUSE_AFTER_MS}, mode: ${mode}`);
+  console.log(`${ROUNDS} rounds of blocks of ${BLOCK}: hiboss, floor (ABBA order), raw QMP; idle system SIGSTOPped; loop ${r.loopSeconds.toFixed(0)} s, total ${r.totalSeconds.toFixed(0)} s`);
+  console.log(`daemon: node ${r.nodeFlags.join(' ')} bin/hiboss daemon (flags ${r.flagNote}); floor: node ${r.nodeFlags.join(' ')} bench/floor.mjs`);
+  console.log(`cold starts: p50 ${percentile(r.coldStart, 50).toFixed(0)} ms, max ${percentile(r.coldStart, 100).toFixed(0)} ms`);
+  console.log('');
+  console.log(`  ${'ms'.padEnd(44)} ${'n'.padStart(5)}${['p50', 'p90', 'p99', 'max'].map((h) => h.padStart(8)).join('')}`);
+  console.log(row('sway: command written → focus event', sway));
+  console.log(row('raw QMP: cont written → RESUME', bench.raw));
+  console.log(row('raw QMP: cont written → reply', bench.rawReply));
+  console.log(row('floor: command written → RESUME', floor));
+  console.log(row('hiboss: command written → RESUME', hiboss));
+  console.log(row('hiboss daemon-internal: event → cont written', bench.internal));
+  console.log(row('hiboss back-to-back (memory phase)', memory));
+  console.log(row('  daemon-internal, back-to-back', bench.memoryInternal));
+  console.log('');
+  console.log(`  ratio hiboss/floor: p50 ${ratio50.toFixed(2)}×, p99 ${ratio99.toFixed(2)}×`);
+  console.log(`  negative latencies: ${negatives} of ${measured}`);
+  const first = (s: Sample[]) => `${s.filter((x) => x.resumeFirst).length}/${s.length}`;
+  console.log(`  RESUME before the bench's own copy of the event: hiboss ${first(bench.samples.hiboss)}, floor ${first(bench.samples.floor)}`);
+  console.log(`  switches that waited for a pending pause first (not timed): ${bench.waitedForPause}`);
+  if (bench.markMismatches.length > 0) console.log(`  daemon marks not one per switch in ${bench.markMismatches.length} blocks: ${bench.markMismatches.join('; ')}`);
+  const heap = Object.entries(r.memory).map(([k, v]) => `${k} ${mib(v / 1024)}`).join(', ');
+  console.log(`  daemon RSS: idle ${mib(r.rss.idle)}, after the latency rounds ${mib(r.rss.afterLatency)}, after ${MEMORY_SWITCHES} more back-to-back switches ${mib(r.rss.after)} (peak ${mib(r.rss.peak)})`);
+  console.log(`  daemon's own memory at the end: ${heap}`);
+  console.log('');
+  const goal = (label: string, value: string, met: boolean) => console.log(`  ${label.padEnd(44)} ${value.padStart(12)}  ${met ? 'yes' : 'NO'}`);
+  console.log('goals (same run):');
+  goal(`hiboss p50 ≤ ${GOALS.p50Ratio}× floor p50`, `${ratio50.toFixed(2)}×`, ratio50 <= GOALS.p50Ratio);
+  goal(`hiboss p99 ≤ ${GOALS.p99Ratio}× floor p99`, `${ratio99.toFixed(2)}×`, ratio99 <= GOALS.p99Ratio);
+  goal(`daemon-internal p50 ≤ ${GOALS.internalP50} ms`, `${f(internal50)} ms`, internal50 <= GOALS.internalP50);
+  goal(`daemon-internal p99 ≤ ${GOALS.internalP99} ms`, `${f(internal99)} ms`, internal99 <= GOALS.internalP99);
+  goal('negative latencies = 0', String(negatives), negatives === 0);
+  goal(`RSS ≤ ${GOALS.rssMiB} MiB after ${MEMORY_SWITCHES} switches, ${VMS} VMs`, mib(r.rss.after), r.rss.after / 1024 <= GOALS.rssMiB);
+  console.log('(informative: the exit code is 0 whether or not the goals are met)');
 }
 
 main().then(
