@@ -230,7 +230,13 @@ export function decide(previous: PolicyState, event: PolicyEvent, now: number): 
     reported.set(name, { state: to, reason });
   }
   for (const [name, vm] of Object.entries(state.vms)) {
-    if (!previous.vms[name] && !reported.has(name)) actions.push({ type: 'changed', name, state: vm.state, reason: vm.reason });
+    const before = previous.vms[name];
+    const unchanged = !before || reported.has(name);
+    if (!unchanged && reportedState(before) === 'unresponsive' && reportedState(vm) !== 'unresponsive') {
+      // QEMU answers again and nothing else changed: tell its real state.
+      actions.push({ type: 'changed', name, state: vm.state, reason: vm.reason });
+    }
+    if (!before && !reported.has(name)) actions.push({ type: 'changed', name, state: vm.state, reason: vm.reason });
     if (vm.removed && vm.op === null && isDown(vm.state)) {
       delete state.vms[name];
       actions.push({ type: 'forget', name });
@@ -264,7 +270,7 @@ function answered(turn: Turn, vm: VmRecord): void {
   if (vm.unresponsiveSince === null) return;
   vm.unresponsiveSince = null;
   log(turn, vm.spec.name, 'QEMU answers again');
-  turn.transitions.push({ vm, state: vm.state, reason: vm.reason });
+  // Its state is told at the end of the decision (it may change again within it).
 }
 
 function apply(turn: Turn, event: PolicyEvent): void {
@@ -476,7 +482,8 @@ function userRequest(turn: Turn, verb: UserVerb, name: string): void {
     case 'pause':
       if (!canPause(vm)) return;
       vm.hold = 'paused';
-      vm.runRequested = false;
+      // A start asked while it goes down still happens: it has to run before it can be paused.
+      if (vm.state !== 'stopping' && !isDown(vm.state)) vm.runRequested = false;
       return;
     case 'stop':
       vm.hold = 'stopped';
@@ -554,7 +561,7 @@ type Want = 'run' | 'pause' | 'stop' | 'keep';
 function want(state: PolicyState, vm: VmRecord, now: number): Want {
   if (state.sessionEnding || vm.removed || vm.hold === 'stopped') return 'stop';
   if (vm.restartRequested) return 'stop'; // then run, once it is down
-  if (vm.hold === 'paused') return 'pause';
+  if (vm.hold === 'paused') return isDown(vm.state) && vm.runRequested ? 'run' : 'pause';
   if (vm.runRequested) return 'run';
   const workspace = vm.spec.workspace;
   if (vm.state === 'failed') {
