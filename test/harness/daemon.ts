@@ -37,9 +37,20 @@ export function sessionEnv(wm: RunningWm, bus: RunningBus): NodeJS.ProcessEnv {
   return { ...wm.env, DBUS_SESSION_BUS_ADDRESS: bus.address };
 }
 
-export async function startDaemon(sandbox: Sandbox, wm: RunningWm, bus: RunningBus, config?: unknown): Promise<RunningDaemon> {
+export interface DaemonOptions {
+  /** Added to the daemon's environment, so to its QEMUs' (GDK_BACKEND for a gtk display …). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startDaemon(
+  sandbox: Sandbox,
+  wm: RunningWm,
+  bus: RunningBus,
+  config?: unknown,
+  options: DaemonOptions = {},
+): Promise<RunningDaemon> {
   const configPath = config === undefined ? path.join(sandbox.configHome, 'hiboss', 'config.json') : writeConfig(sandbox, config);
-  const env = sessionEnv(wm, bus);
+  const env = { ...sessionEnv(wm, bus), ...options.env };
   let log = '';
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   const proc = start(process.execPath, [HIBOSS, 'daemon', '--config', configPath], {

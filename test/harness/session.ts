@@ -4,7 +4,7 @@
  * all ended together, QEMUs included, by `end()`.
  */
 import { WmClient } from '../../wm-ipc/client.js';
-import { startDaemon, type RunningDaemon } from './daemon.js';
+import { startDaemon, type DaemonOptions, type RunningDaemon } from './daemon.js';
 import { startSessionBus, type RunningBus } from './dbus.js';
 import { pidsWithArg } from './inspect.js';
 import { makeSandbox, type Sandbox } from './sandbox.js';
@@ -17,7 +17,7 @@ export interface DesktopSession {
   /** The test's own connection to the WM (to switch workspaces as a user would). */
   wmc: WmClient;
   /** Starts the real daemon (config written first when given); ended by end(). */
-  startDaemon(config?: unknown): Promise<RunningDaemon>;
+  startDaemon(config?: unknown, options?: DaemonOptions): Promise<RunningDaemon>;
   end(): Promise<void>;
 }
 
@@ -49,8 +49,8 @@ export async function startDesktop(kind: 'sway' | 'i3', label: string, options: 
     wm,
     bus,
     wmc,
-    async startDaemon(config?: unknown) {
-      const daemon = await startDaemon(sandbox, session.wm, session.bus, config);
+    async startDaemon(config?: unknown, options?: DaemonOptions) {
+      const daemon = await startDaemon(sandbox, session.wm, session.bus, config, options);
       daemons.push(daemon);
       return daemon;
     },
