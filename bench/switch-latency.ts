@@ -5,6 +5,7 @@
  *   npm run build && npm run bench              switches spaced beyond pauseAfterMs
  *   npm run build && npm run bench -- --stress  back-to-back switches instead
  *   … -- --rounds=N                             N rounds of blocks (default 10)
+ *   … -- --daemon-node-flag=FLAG                more node flags for the daemon (e.g. --cpu-prof)
  *
  * One run, one sway, one set of 20 bare QEMU VMs, each with three QMP monitors: the
  * daemon's, the bench's (the observer: STOP/RESUME) and the floor's.
@@ -19,7 +20,7 @@
  *  - raw: `cont` written → RESUME on a separate bare QEMU; sway: command → the
  *    bench's own copy of the focus event.
  *  - daemon-internal: the daemon's own marks (event bytes arrived → `cont` written),
- *    read through D-Bus between blocks, never while one runs.
+ *    read through D-Bus after each hiboss block, never before or during one.
  *  - memory: the daemon's VmRSS idle, then after 1000 back-to-back switches.
  * The daemon's stderr goes to a file and no D-Bus client is connected during a block:
  * nothing but the bench's sockets runs in this process while it measures.
@@ -52,6 +53,8 @@ const GAP_MS = [20, 40] as const;
 /** A block starts once no VM changed state for this long (a pending pause would have happened). */
 const QUIET_MS = PAUSE_AFTER_MS + 150;
 const STEP_TIMEOUT_MS = 10_000;
+/** For profiling the daemon under the bench's load; its figures are then not comparable. */
+const EXTRA_DAEMON_FLAGS = process.argv.filter((a) => a.startsWith('--daemon-node-flag=')).map((a) => a.slice('--daemon-node-flag='.length));
 const SEMI_SPACE_FLAG = '--max-semi-space-size=2';
 const VM_QEMU = ['qemu-system-x86_64', '-M', 'q35', '-m', '32', '-nodefaults', '-display', 'none', '-nic', 'none'];
 const FLOOR = path.join(REPO, 'bench', 'floor.mjs');
@@ -113,6 +116,8 @@ class Bench {
   /** Blocks whose count of new daemon marks was not one per switch. */
   readonly markMismatches: string[] = [];
   waitedForPause = 0;
+  /** Marks from a daemon's replay of the events it missed while stopped (not timed). */
+  replayMarks = 0;
   focused = 0;
   stopped = new Set<number>();
   #eventWaiter: { name: string; resolve: (at: number) => void } | undefined;
@@ -254,7 +259,7 @@ async function main(): Promise<void> {
     let nodeFlags = hibossNodeFlags();
     const flagNote = nodeFlags.some((f) => f.startsWith('--max-semi-space-size')) ? 'from bin/hiboss' : 'added by the bench';
     if (flagNote === 'added by the bench') nodeFlags = [...nodeFlags, SEMI_SPACE_FLAG];
-    daemon = await startQuietDaemon(sandbox, wm, bus, { vms, policy: { pauseAfterMs: PAUSE_AFTER_MS, powerdownTimeoutMs: 500 } }, nodeFlags);
+    daemon = await startQuietDaemon(sandbox, wm, bus, { vms, policy: { pauseAfterMs: PAUSE_AFTER_MS, powerdownTimeoutMs: 500 } }, [...nodeFlags, ...EXTRA_DAEMON_FLAGS]);
 
     // Cold-start every VM by focusing its workspace once; the bench's monitor connects as soon as QEMU listens.
     const observers: QmpObserver[] = [];
@@ -303,19 +308,23 @@ async function main(): Promise<void> {
     sockets.push(rawQmp);
 
     const pids: Record<System, number> = { hiboss: daemon.process.pid, floor: floor.pid };
+    // The daemon's marks are read once after each hiboss block (before it is stopped), so no D-Bus call
+    // precedes a measured switch. Its last BLOCK marks are the block's; earlier new ones are its replay.
+    let marksSoFar = (await bench.diagnostics()).eventToWriteMs;
     const run = async (system: System) => {
       const other: System = system === 'hiboss' ? 'floor' : 'hiboss';
       if (!bench!.stopped.has(pids[other])) bench!.signal(pids[other], 'SIGSTOP');
       bench!.signal(pids[system], 'SIGCONT');
       await bench!.settle(); // it replays what it missed while stopped: let that finish
-      const before = system === 'hiboss' ? (await bench!.diagnostics()).eventToWriteMs : [];
-      if (system === 'hiboss') await sleep(50); // the D-Bus call's aftermath, before the clock runs
       await bench!.block(BLOCK, !STRESS, bench!.samples[system]);
       await bench!.settle();
       if (system === 'hiboss') {
-        const marks = appended(before, (await bench!.diagnostics()).eventToWriteMs);
-        if (marks.length !== BLOCK) bench!.markMismatches.push(`${marks.length} marks for ${BLOCK} switches`);
-        bench!.internal.push(...marks);
+        const after = (await bench!.diagnostics()).eventToWriteMs;
+        const marks = appended(marksSoFar, after);
+        marksSoFar = after;
+        bench!.internal.push(...marks.slice(-BLOCK));
+        bench!.replayMarks += Math.max(0, marks.length - BLOCK);
+        if (marks.length < BLOCK) bench!.markMismatches.push(`${marks.length} marks for ${BLOCK} switches`);
       }
       bench!.signal(pids[system], 'SIGSTOP');
     };
@@ -415,7 +424,7 @@ function report(r: Report): void {
   console.log(`hiboss switch latency — headless sway + QEMU (TCG), ${os.cpus().length} CPUs, node ${process.version}, load ${load}`);
   console.log(`${VMS} VMs (bare q35, 32 MiB, 3 QMP monitors each), pauseAfterMs ${PAUSE_AFTER_MS}, mode: ${mode}`);
   console.log(`${ROUNDS} rounds of blocks of ${BLOCK}: hiboss, floor (ABBA order), raw QMP; idle system SIGSTOPped; loop ${r.loopSeconds.toFixed(0)} s, total ${r.totalSeconds.toFixed(0)} s`);
-  console.log(`daemon: node ${r.nodeFlags.join(' ')} bin/hiboss daemon (flags ${r.flagNote}); floor: node ${r.nodeFlags.join(' ')} bench/floor.mjs`);
+  console.log(`daemon: node ${[...r.nodeFlags, ...EXTRA_DAEMON_FLAGS].join(' ')} bin/hiboss daemon (flags ${r.flagNote}); floor: node ${r.nodeFlags.join(' ')} bench/floor.mjs`);
   console.log(`cold starts: p50 ${percentile(r.coldStart, 50).toFixed(0)} ms, max ${percentile(r.coldStart, 100).toFixed(0)} ms`);
   console.log('');
   console.log(`  ${'ms'.padEnd(44)} ${'n'.padStart(5)}${['p50', 'p90', 'p99', 'max'].map((h) => h.padStart(8)).join('')}`);
@@ -433,6 +442,7 @@ function report(r: Report): void {
   const first = (s: Sample[]) => `${s.filter((x) => x.resumeFirst).length}/${s.length}`;
   console.log(`  RESUME before the bench's own copy of the event: hiboss ${first(bench.samples.hiboss)}, floor ${first(bench.samples.floor)}`);
   console.log(`  switches that waited for a pending pause first (not timed): ${bench.waitedForPause}`);
+  console.log(`  daemon marks from replaying missed events after SIGCONT (not counted): ${bench.replayMarks}`);
   if (bench.markMismatches.length > 0) console.log(`  daemon marks not one per switch in ${bench.markMismatches.length} blocks: ${bench.markMismatches.join('; ')}`);
   const heap = Object.entries(r.memory).map(([k, v]) => `${k} ${mib(v / 1024)}`).join(', ');
   console.log(`  daemon RSS: idle ${mib(r.rss.idle)}, after the latency rounds ${mib(r.rss.afterLatency)}, after ${MEMORY_SWITCHES} more back-to-back switches ${mib(r.rss.after)} (peak ${mib(r.rss.peak)})`);
