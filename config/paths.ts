@@ -59,6 +59,16 @@ function privateDir(dir: string): void {
   if ((stat.mode & 0o777) !== 0o700) fs.chmodSync(dir, 0o700);
 }
 
+/** A directory we made: real (not a symlink), ours, 0700. Checked before writing a log line into it. */
+export function isPrivateDir(dir: string): boolean {
+  try {
+    const stat = fs.lstatSync(dir);
+    return stat.isDirectory() && (stat.mode & 0o777) === 0o700 && (typeof process.getuid !== 'function' || stat.uid === process.getuid());
+  } catch {
+    return false;
+  }
+}
+
 export function vmPaths(roots: RuntimeRoots, name: string): VmPaths {
   VmName.parse(name);
   const runDir = path.join(roots.runRoot, name);

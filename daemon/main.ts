@@ -5,7 +5,7 @@
  */
 import dbus from 'dbus-next';
 import { createRequire } from 'node:module';
-import { ensureRoots, RuntimeDirError, runtimeRoots, vmPaths } from '../config/paths.js';
+import { ensureRoots, isPrivateDir, RuntimeDirError, runtimeRoots, vmPaths } from '../config/paths.js';
 import { Backoff, sleep } from '../transport/backoff.js';
 import { WmClient } from '../wm-ipc/client.js';
 import { WmIpcError } from '../wm-ipc/errors.js';
@@ -41,7 +41,9 @@ export async function runDaemon({ configPath }: { configPath: string }): Promise
   const bus = dbus.sessionBus();
   const logger = stderrLogger((name) => {
     try {
-      return vmPaths(roots, name).logFile;
+      const paths = vmPaths(roots, name);
+      // Never through a symlinked or foreign directory (it would take our lines elsewhere).
+      return isPrivateDir(paths.runDir) ? paths.logFile : undefined;
     } catch {
       return undefined;
     }

@@ -75,6 +75,11 @@ export function parseJoinUri(input: string, defaultName?: string): ParsedJoin {
     const code = control[0].codePointAt(0)!.toString(16).padStart(4, '0');
     return refuse(uri, `refused: the URI contains a control character (U+${code.toUpperCase()}) at position ${control.index + 1}`);
   }
+  // Percent-encoded controls are controls too: nix, git and a terminal all decode them.
+  const encoded = /%(?:[01][0-9A-Fa-f]|7[Ff]|[89][0-9A-Fa-f])/.exec(uri);
+  if (encoded) {
+    return refuse(uri, `refused: the URI contains a percent-encoded control character (${encoded[0].toUpperCase()}) at position ${encoded.index + 1}`);
+  }
   if (/[^\x20-\x7e]/.test(uri)) return refuse(uri, 'refused: the URI contains non-ASCII characters (they can disguise a host name)');
   if (uri.startsWith('-')) return refuse(uri, `refused: ${quoteUntrusted(uri)} starts with "-" and would read as an option`);
   const meta = SHELL_META.exec(uri);

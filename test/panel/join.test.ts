@@ -63,6 +63,9 @@ parse('hostile URIs get a specific refusal', () => {
     ['nix://github/acme/net#a' + 'a'.repeat(MAX_URI_LENGTH), `refused: the URI is ${MAX_URI_LENGTH + 23} characters long; at most ${MAX_URI_LENGTH} are accepted`],
     ['nix://github/acme/net#acme\n', 'refused: the URI contains a control character (U+000A) at position 27'],
     ['nix://github/acme/\x1b]0;pwned\x07net#acme', 'refused: the URI contains a control character (U+001B) at position 19'],
+    ['nix://git+https://host/p?ref=%0a%1b%07#x', 'refused: the URI contains a percent-encoded control character (%0A) at position 30'],
+    ['nix://github/acme/net%7f#acme', 'refused: the URI contains a percent-encoded control character (%7F) at position 22'],
+    ['nix://github/acme/net#ac%9bme', 'refused: the URI contains a percent-encoded control character (%9B) at position 25'],
     ['nix://github/acme/n\u0435t#acme', 'refused: the URI contains non-ASCII characters (they can disguise a host name)'],
     ['--option=foo', 'refused: "--option=foo" starts with "-" and would read as an option'],
     ['nix://github/acme/net#acme;rm -rf ~', 'refused: the URI contains ";" at position 27, which a shell would read specially'],
@@ -183,6 +186,7 @@ cli('--print-review writes nothing; --yes adds the VM; hostile URIs are refused 
       ['nix://github/acme/net#acme;reboot', 2, 'contains ";" at position 27'],
       ['-rf', 2, 'starts with "-"'],
       ['nix://github/acme/net#acme\x1b[2J', 2, 'control character (U+001B)'],
+      ['nix://git+https://host/p?ref=%0a%1b%07#x', 2, 'percent-encoded control character (%0A)'],
       ['gopher://acme/net#acme', 2, 'unknown scheme "gopher:"'],
       ['nix://ipfs-bafy/net#acme', 3, 'not yet supported'],
     ] as const) {
