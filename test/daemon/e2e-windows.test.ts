@@ -20,6 +20,7 @@ import { capture, gtkEnv, laidOutTitleBar, screenshot, viewsOf, waitForTree, wit
 import { pidsWithArg } from '../harness/inspect.js';
 import { start, track, type Started } from '../harness/processes.js';
 import { startDesktop, type DesktopSession } from '../harness/session.js';
+import type { StateChange } from '../../api/client.js';
 import type { Node } from '../../wm-ipc/protocol.js';
 
 const WAIT_MS = 15_000;
@@ -38,12 +39,25 @@ for (const kind of ['sway', 'i3'] as const) {
   const isWindowOf = (view: View, name: string, pid: number) =>
     kind === 'sway' ? view.node.pid === pid : (view.node.window_properties?.title ?? '').startsWith(`QEMU (${name})`);
   /** Resolves once VM `name` is in `state` — already, or by a change to come (listening first: no gap). */
-  const inState = async (name: string, state: string) => {
-    const change = daemon.client.waitForState(name, (c) => c.state === state, WAIT_MS);
-    change.catch(() => {}); // unneeded when the state already holds
-    if ((await daemon.client.status()).vms.find((vm) => vm.name === name)?.state === state) return;
-    await change;
-  };
+  const inState = (name: string, state: string) =>
+    new Promise<void>((resolve, reject) => {
+      const done = (error?: Error) => {
+        clearTimeout(timer);
+        daemon.client.off('state', listener);
+        if (error) reject(error);
+        else resolve();
+      };
+      const listener = (change: StateChange) => {
+        if (change.name === name && change.state === state) done();
+      };
+      // Our own timer, cleared either way: a pending one would keep the file running.
+      const timer = setTimeout(() => done(new Error(`${name} never became ${state}`)), WAIT_MS);
+      daemon.client.on('state', listener);
+      daemon.client.status().then(
+        (status) => status.vms.some((vm) => vm.name === name && vm.state === state) && done(),
+        (error: Error) => done(error),
+      );
+    });
   const labelled = (view: View, name: string) => kind === 'sway' || view.node.title_format === `[${name}] %title`;
   /** Resolves with the VM's window once it sits, labelled, on `workspace`. */
   const placedWindow = (name: string, pid: number, workspace: string, notId?: number) =>
