@@ -23,7 +23,7 @@ import {
   EventMessage,
   Greeting,
   ReturnMessage,
-  ReturnSchemas,
+  COMMANDS,
   type CommandName,
   type Commands,
   type KnownEvent,
@@ -188,7 +188,7 @@ export class QmpClient extends EventEmitter<ClientEvents> {
   }
 
   #checkReturn(command: string, args: Record<string, unknown> | undefined, value: unknown): unknown {
-    const schema = ReturnSchemas[command as CommandName];
+    const schema = Object.hasOwn(COMMANDS, command) ? COMMANDS[command as CommandName].ret : undefined;
     if (schema) {
       const parsed = schema.safeParse(value);
       if (!parsed.success) throw new QmpProtocolError(`${command}: unexpected return: ${parsed.error.message}`);

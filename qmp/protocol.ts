@@ -28,12 +28,14 @@ export type RunState = z.infer<typeof RunState>;
 export const StatusInfo = z.looseObject({ running: z.boolean(), status: RunState });
 export type StatusInfo = z.infer<typeof StatusInfo>;
 
+export const QemuVersion = z.looseObject({
+  qemu: z.object({ major: z.number(), minor: z.number(), micro: z.number() }),
+  package: z.string(),
+});
+
 export const Greeting = z.object({
   QMP: z.looseObject({
-    version: z.looseObject({
-      qemu: z.object({ major: z.number(), minor: z.number(), micro: z.number() }),
-      package: z.string(),
-    }),
+    version: QemuVersion,
     capabilities: z.array(z.string()),
   }),
 });
@@ -79,24 +81,30 @@ export type QmpEvent<K extends KnownEvent = KnownEvent> = {
 
 // ---- commands we send, with their arguments and returns ---------------------------
 
-export interface Commands {
-  qmp_capabilities: { args: { enable?: string[] } | undefined; ret: Record<string, never> };
-  'query-status': { args: undefined; ret: StatusInfo };
-  stop: { args: undefined; ret: Record<string, never> };
-  cont: { args: undefined; ret: Record<string, never> };
-  quit: { args: undefined; ret: Record<string, never> };
-  system_powerdown: { args: undefined; ret: Record<string, never> };
-  system_reset: { args: undefined; ret: Record<string, never> };
-  'human-monitor-command': { args: { 'command-line': string; 'cpu-index'?: number }; ret: string };
-  'query-version': { args: undefined; ret: Greeting['QMP']['version'] };
-  migrate: { args: { uri: string }; ret: Record<string, never> };
-  'migrate-incoming': { args: { uri: string }; ret: Record<string, never> };
-  'query-migrate': { args: undefined; ret: { status?: string; [k: string]: unknown } };
-}
-export type CommandName = keyof Commands;
+/** QEMU answers `{}` to commands that return nothing. */
+const Nothing = z.object({}).loose();
+const NoArgs = z.undefined();
 
-/** Return schemas for the commands whose answers we read. */
-export const ReturnSchemas: Partial<Record<CommandName, z.ZodType>> = {
-  'query-status': StatusInfo,
-  'human-monitor-command': z.string(),
+/**
+ * Every command hiboss sends, in one table: its arguments and its return. The
+ * types below come from it, and the client checks every reply against `ret`.
+ */
+export const COMMANDS = {
+  qmp_capabilities: { args: z.object({ enable: z.array(z.string()).optional() }).optional(), ret: Nothing },
+  'query-status': { args: NoArgs, ret: StatusInfo },
+  stop: { args: NoArgs, ret: Nothing },
+  cont: { args: NoArgs, ret: Nothing },
+  quit: { args: NoArgs, ret: Nothing },
+  system_powerdown: { args: NoArgs, ret: Nothing },
+  system_reset: { args: NoArgs, ret: Nothing },
+  'human-monitor-command': { args: z.object({ 'command-line': z.string(), 'cpu-index': z.number().optional() }), ret: z.string() },
+  'query-version': { args: NoArgs, ret: QemuVersion },
+  migrate: { args: z.object({ uri: z.string() }), ret: Nothing },
+  'migrate-incoming': { args: z.object({ uri: z.string() }), ret: Nothing },
+  'query-migrate': { args: NoArgs, ret: z.looseObject({ status: z.string().optional() }) },
+} satisfies Record<string, { args: z.ZodType; ret: z.ZodType }>;
+
+export type CommandName = keyof typeof COMMANDS;
+export type Commands = {
+  [K in CommandName]: { args: z.input<(typeof COMMANDS)[K]['args']>; ret: z.infer<(typeof COMMANDS)[K]['ret']> };
 };

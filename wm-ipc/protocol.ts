@@ -101,25 +101,13 @@ export const WindowProperties = z.looseObject({
   window_role: z.string().nullish(),
 });
 
-export interface Node {
-  id: number;
-  name: string | null;
-  type: Open<'root' | 'output' | 'workspace' | 'con' | 'floating_con' | 'dockarea'>;
-  focused: boolean;
-  nodes: Node[];
-  floating_nodes: Node[];
-  /** sway: the client's pid; i3 X11 windows have none */
-  pid?: number | undefined;
-  app_id?: string | null | undefined;
-  window?: number | null | undefined;
-  window_properties?: z.infer<typeof WindowProperties> | undefined;
-  [key: string]: unknown;
-}
-export const Node: z.ZodType<Node> = z.looseObject({
+/** A node of the layout tree (GET_TREE, window events): one declaration, the type inferred from it. */
+export const Node = z.looseObject({
   id: z.number(),
   name: z.string().nullable(),
-  type: z.string(),
+  type: z.string() as z.ZodType<Open<'root' | 'output' | 'workspace' | 'con' | 'floating_con' | 'dockarea'>>,
   focused: z.boolean(),
+  /** sway: the client's pid; i3 X11 windows have none */
   pid: z.number().optional(),
   app_id: z.string().nullish(),
   window: z.number().nullish(),
@@ -130,7 +118,8 @@ export const Node: z.ZodType<Node> = z.looseObject({
   get floating_nodes() {
     return z.array(Node).default([]);
   },
-}) as unknown as z.ZodType<Node>;
+});
+export type Node = z.infer<typeof Node>;
 
 export const Version = z.looseObject({
   major: z.number(),
