@@ -20,6 +20,14 @@ export class DaemonCallError extends Error {
   }
 }
 
+/** Bus errors that mean "no daemon answered", by name. */
+const DAEMON_AWAY = new Set([
+  'org.freedesktop.DBus.Error.ServiceUnknown',
+  'org.freedesktop.DBus.Error.NoReply',
+  'org.freedesktop.DBus.Error.Disconnected',
+  'org.freedesktop.DBus.Error.NameHasNoOwner',
+]);
+
 export interface StateChange {
   name: string;
   state: VmState;
@@ -172,7 +180,7 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
       ]);
     } catch (error) {
       if (error instanceof dbus.DBusError) {
-        if (/ServiceUnknown|NoReply|Disconnected/.test(error.type)) {
+        if (DAEMON_AWAY.has(error.type)) {
           throw new DaemonUnavailableError(`the hiboss daemon is not running (${error.text})`);
         }
         throw new DaemonCallError(error.type, error.text);
