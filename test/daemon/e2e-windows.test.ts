@@ -110,31 +110,39 @@ for (const kind of ['sway', 'i3'] as const) {
     await daemon.waitForLog(new RegExp(`family: window ${view.node.id} placed on workspace 2`));
   });
 
+  /**
+   * sway: the label as rendered. The bar as placed must equal, pixel for pixel, the
+   * same bar re-rendered with the known format "[NAME] %title", and differ from the
+   * raw title and from another name's label. The window's workspace must be shown,
+   * and its raw title steady (`rawTitle`) while we look.
+   */
+  const assertLabelRendered = async (name: string, workspace: string, rawTitle: string, keepScreenshot = false) => {
+    const view = await waitForTree(
+      session.wmc,
+      (tree) => viewsOf(tree).find((v) => v.workspace === workspace && v.node.name === rawTitle),
+      WAIT_MS,
+      `${name}'s window titled "${rawTitle}" on workspace ${workspace}`,
+    );
+    const bar = await laidOutTitleBar(session.wmc, session.wm, view.node.id, 5_000);
+    const target = `[con_id=${view.node.id}]`;
+    const asPlaced = await capture(session.wm, bar);
+    if (keepScreenshot && process.env.HIBOSS_SCREENSHOT) await screenshot(session.wm, process.env.HIBOSS_SCREENSHOT);
+    await session.wmc.command(`${target} title_format "%title"`);
+    const raw = await capture(session.wm, bar);
+    await session.wmc.command(`${target} title_format "[other] %title"`);
+    const wrong = await capture(session.wm, bar);
+    await session.wmc.command(`${target} title_format "[${name}] %title"`);
+    const known = await capture(session.wm, bar);
+    assert.ok(!asPlaced.equals(raw), 'the placed bar differs from the raw title');
+    assert.ok(!asPlaced.equals(wrong), 'the placed bar differs from another name\'s label');
+    assert.ok(asPlaced.equals(known), `the placed bar is pixel for pixel "[${name}] ${rawTitle}"`);
+  };
+
   if (kind === 'sway') {
     test('the title bar shows the label: its pixels are those of "[family] %title", not of the raw title', async () => {
       await session.wmc.command('workspace number 2');
-      await inState('family', 'running');
-      // Running and focused: QEMU's title is plain "QEMU (family)" and stays so while we look.
-      const view = await waitForTree(
-        session.wmc,
-        (tree) => viewsOf(tree).find((v) => v.workspace === '2' && v.node.name === 'QEMU (family)'),
-        WAIT_MS,
-        'family\'s window titled "QEMU (family)" on workspace 2',
-      );
-      const bar = await laidOutTitleBar(session.wmc, session.wm, view.node.id, 5_000);
-      const target = `[con_id=${view.node.id}]`;
-      const asPlaced = await capture(session.wm, bar);
-      if (process.env.HIBOSS_SCREENSHOT) await screenshot(session.wm, process.env.HIBOSS_SCREENSHOT);
-      await session.wmc.command(`${target} title_format "%title"`);
-      const raw = await capture(session.wm, bar);
-      await session.wmc.command(`${target} title_format "[acme] %title"`);
-      const wrong = await capture(session.wm, bar);
-      await session.wmc.command(`${target} title_format "[family] %title"`);
-      const known = await capture(session.wm, bar);
-      assert.ok(!asPlaced.equals(raw), 'the placed bar differs from the raw title');
-      assert.ok(!asPlaced.equals(wrong), 'the placed bar differs from another VM\'s label');
-      assert.ok(asPlaced.equals(known), 'the placed bar is pixel for pixel "[family] QEMU (family)"');
-      await session.wmc.command('workspace number 1');
+      await inState('family', 'running'); // running and focused: the title is plain "QEMU (family)"
+      await assertLabelRendered('family', '2', 'QEMU (family)', true);
     });
   }
 
@@ -186,6 +194,11 @@ for (const kind of ['sway', 'i3'] as const) {
     );
     assert.is(view.workspace, '3');
     assert.ok(labelled(view, 'acme'));
+    if (kind === 'sway') {
+      // Paused by the user, it stays paused when shown: the title holds still.
+      await session.wmc.command('workspace number 3');
+      await assertLabelRendered('acme', '3', 'QEMU (acme) [Paused]');
+    }
   });
 
   // The policy restarts a failed VM whose workspace is hidden only once it is focused; the
@@ -207,6 +220,11 @@ for (const kind of ['sway', 'i3'] as const) {
     const view = await placedWindow('family', newPid!, '2', oldWindow.node.id);
     assert.is.not(view.node.id, oldWindow.node.id, 'a new window, placed again');
     assert.is(await focusedWorkspace(), '1');
+    if (kind === 'sway') {
+      await session.wmc.command('workspace number 2');
+      await inState('family', 'running');
+      await assertLabelRendered('family', '2', 'QEMU (family)');
+    }
   });
 
   t.run();
