@@ -94,6 +94,13 @@ function procStatusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return Number(m[1]);
 }
 
+/** CPU time (user + system) a process used so far, ms; /proc counts in ticks of 10 ms (USER_HZ 100). */
+function cpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** The entries `after` gained over `before` (the daemon's marks are a ring of ≤ 4096). */
 function appended(before: readonly number[], after: readonly number[]): number[] {
   for (let shift = 0; shift <= before.length; shift++) {
@@ -116,6 +123,8 @@ class Bench {
   /** Blocks whose count of new daemon marks was not one per switch. */
   readonly markMismatches: string[] = [];
   waitedForPause = 0;
+  /** CPU ms spent during each system's blocks: by the system itself, sway and the bus daemon. */
+  readonly cpu: Record<System, { own: number; sway: number; bus: number }> = { hiboss: { own: 0, sway: 0, bus: 0 }, floor: { own: 0, sway: 0, bus: 0 } };
   /** Marks from a daemon's replay of the events it missed while stopped (not timed). */
   replayMarks = 0;
   focused = 0;
@@ -316,8 +325,12 @@ async function main(): Promise<void> {
       if (!bench!.stopped.has(pids[other])) bench!.signal(pids[other], 'SIGSTOP');
       bench!.signal(pids[system], 'SIGCONT');
       await bench!.settle(); // it replays what it missed while stopped: let that finish
+      const cpu0 = [cpuMs(pids[system]), cpuMs(wm!.process.pid), cpuMs(bus!.pid)];
       await bench!.block(BLOCK, !STRESS, bench!.samples[system]);
       await bench!.settle();
+      bench!.cpu[system].own += cpuMs(pids[system]) - cpu0[0]!;
+      bench!.cpu[system].sway += cpuMs(wm!.process.pid) - cpu0[1]!;
+      bench!.cpu[system].bus += cpuMs(bus!.pid) - cpu0[2]!;
       if (system === 'hiboss') {
         const after = (await bench!.diagnostics()).eventToWriteMs;
         const marks = appended(marksSoFar, after);
@@ -441,6 +454,12 @@ function report(r: Report): void {
   console.log(`  negative latencies: ${negatives} of ${measured}`);
   const first = (s: Sample[]) => `${s.filter((x) => x.resumeFirst).length}/${s.length}`;
   console.log(`  RESUME before the bench's own copy of the event: hiboss ${first(bench.samples.hiboss)}, floor ${first(bench.samples.floor)}`);
+  const perSwitch = (system: System) => {
+    const n = bench.samples[system].length;
+    const { own, sway, bus } = bench.cpu[system];
+    return `${(own / n).toFixed(2)} itself, ${(sway / n).toFixed(2)} sway, ${(bus / n).toFixed(2)} dbus-daemon`;
+  };
+  console.log(`  CPU ms per switch (resume and pause): floor ${perSwitch('floor')}; hiboss ${perSwitch('hiboss')}`);
   console.log(`  switches that waited for a pending pause first (not timed): ${bench.waitedForPause}`);
   console.log(`  daemon marks from replaying missed events after SIGCONT (not counted): ${bench.replayMarks}`);
   if (bench.markMismatches.length > 0) console.log(`  daemon marks not one per switch in ${bench.markMismatches.length} blocks: ${bench.markMismatches.join('; ')}`);
