@@ -4,8 +4,15 @@
  * paused VM visibly stops counting. Built once into a cache directory from
  * Debian's packages (apt-get download; no network beyond the archive).
  *
+ * The initramfs also carries the virtio drivers (blk, console, balloon) and
+ * pvpanic as modules, and Debian's real `qemu-guest-agent` with its libraries:
+ * when QEMU offers the `org.qemu.guest_agent.0` port, the agent answers on it
+ * (guest-ping, guest-exec, guest-fsfreeze-*, guest-set-time …).
+ *
  * Kernel command line knobs the init understands:
  *   hiboss.poweroff_after=N   power off (as a guest) after N ticks
+ *   hiboss.panic_after=N      panic after N ticks (with -device pvpanic-pci: QMP GUEST_PANICKED)
+ *   hiboss.no_agent=1         never start the guest agent (a boot that "hangs" before it)
  *
  * Run directly (`node dist/test/harness/guest.js`) to build the cache ahead of the tests.
  */
@@ -17,20 +24,40 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const GUEST_CACHE = process.env.HIBOSS_GUEST_CACHE ?? path.join(REPO, '.cache', 'guest');
+/** Versioned: a cache built by an older harness is rebuilt, not trusted. */
+export const GUEST_CACHE = process.env.HIBOSS_GUEST_CACHE ?? path.join(REPO, '.cache', 'guest-v2');
+
+/** Loaded in this order at boot (no depmod in the initramfs). */
+const MODULES = [
+  'virtio/virtio_ring', 'virtio/virtio', 'virtio/virtio_pci_legacy_dev', 'virtio/virtio_pci_modern_dev', 'virtio/virtio_pci',
+  'block/virtio_blk', 'char/virtio_console', 'virtio/virtio_balloon', 'misc/pvpanic/pvpanic', 'misc/pvpanic/pvpanic-pci',
+];
 
 const INIT = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-limit=$(sed -n 's/.*hiboss.poweroff_after=\\([0-9]*\\).*/\\1/p' /proc/cmdline)
+mkdir -p /tmp /run
+mount -t tmpfs tmp /tmp
+for m in ${MODULES.map((m) => m.split('/').pop()).join(' ')}; do insmod /lib/modules/$m.ko 2>/dev/null; done
+knob() { sed -n "s/.*hiboss\\.$1=\\([0-9A-Za-z_]*\\).*/\\1/p" /proc/cmdline; }
+limit=$(knob poweroff_after)
+panic_at=$(knob panic_after)
 echo GUEST-UP
+if [ -z "$(knob no_agent)" ]; then
+  for port in /sys/class/virtio-ports/*; do
+    if [ "$(cat "$port/name" 2>/dev/null)" = org.qemu.guest_agent.0 ]; then
+      qemu-ga -m virtio-serial -p "/dev/\${port##*/}" -t /run -f /run/qemu-ga.pid -d && echo GUEST-AGENT-UP
+    fi
+  done
+fi
 i=0
 while true; do
   i=$((i+1))
   echo "tick $i"
   if [ -n "$limit" ] && [ "$i" -ge "$limit" ]; then echo GUEST-POWEROFF; poweroff -f; fi
+  if [ -n "$panic_at" ] && [ "$i" -ge "$panic_at" ]; then echo GUEST-PANIC; echo c > /proc/sysrq-trigger; fi
   sleep 0.2
 done
 `;
@@ -40,14 +67,38 @@ export interface Guest {
   initrd: string;
 }
 
-/** QEMU argv for the guest: serial console to `serialLog`. */
-export function guestQemuArgv(guest: Guest, serialLog: string, extraCmdline = ''): string[] {
-  return [
-    'qemu-system-x86_64', '-M', 'q35', '-m', '128', '-nodefaults', '-display', 'none', '-nic', 'none',
+export interface GuestDevices {
+  /** The guest agent's channel: a unix socket QEMU serves at this path. */
+  agentSocket?: string;
+  /** -device pvpanic-pci: a guest panic becomes QMP GUEST_PANICKED. */
+  pvpanic?: boolean;
+  /** -device virtio-balloon-pci (free-page-reporting=on). */
+  balloon?: boolean;
+  /** A virtio disk backed by this image file (qcow2). */
+  disk?: string;
+  /** Guest memory, MiB (default 128). */
+  memoryMiB?: number;
+}
+
+/** QEMU argv for the guest: serial console to `serialLog`, plus the devices asked for. */
+export function guestQemuArgv(guest: Guest, serialLog: string, extraCmdline = '', devices: GuestDevices = {}): string[] {
+  const argv = [
+    'qemu-system-x86_64', '-M', 'q35', '-m', String(devices.memoryMiB ?? 128), '-nodefaults', '-display', 'none', '-nic', 'none',
     '-kernel', guest.kernel, '-initrd', guest.initrd,
     '-append', `console=ttyS0 quiet panic=-1 ${extraCmdline}`.trim(),
     '-serial', `file:${serialLog}`,
   ];
+  if (devices.agentSocket !== undefined) {
+    argv.push(
+      '-device', 'virtio-serial-pci',
+      '-chardev', `socket,id=qga0,path=${devices.agentSocket},server=on,wait=off`,
+      '-device', 'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0',
+    );
+  }
+  if (devices.pvpanic) argv.push('-device', 'pvpanic-pci');
+  if (devices.balloon) argv.push('-device', 'virtio-balloon-pci,free-page-reporting=on');
+  if (devices.disk !== undefined) argv.push('-drive', `file=${devices.disk},if=virtio,format=qcow2,node-name=disk0`);
+  return argv;
 }
 
 export function tickCount(serial: string): number {
@@ -64,7 +115,7 @@ export async function ensureGuest(cacheDir = GUEST_CACHE): Promise<Guest> {
     const { stdout: depends } = await execa('apt-cache', ['depends', 'linux-image-cloud-amd64']);
     const kernelPackage = /Depends: (linux-image-\d\S*)/.exec(depends)?.[1];
     if (!kernelPackage) throw new Error(`cannot find the cloud kernel package in: ${depends}`);
-    await execa('apt-get', ['download', kernelPackage, 'busybox-static'], { cwd: work });
+    await execa('apt-get', ['download', kernelPackage, 'busybox-static', 'qemu-guest-agent'], { cwd: work });
     const root = path.join(work, 'root');
     for (const deb of fs.readdirSync(work).filter((f) => f.endsWith('.deb'))) {
       await execa('dpkg-deb', ['-x', path.join(work, deb), root]);
@@ -73,14 +124,32 @@ export async function ensureGuest(cacheDir = GUEST_CACHE): Promise<Guest> {
     if (!vmlinuz) throw new Error('no vmlinuz in the kernel package');
 
     const initrdRoot = path.join(work, 'initrd');
-    for (const dir of ['bin', 'proc', 'sys', 'dev']) fs.mkdirSync(path.join(initrdRoot, dir), { recursive: true });
-    fs.copyFileSync(path.join(root, 'bin', 'busybox'), path.join(initrdRoot, 'bin', 'busybox'));
-    fs.chmodSync(path.join(initrdRoot, 'bin', 'busybox'), 0o755);
+    const files: string[] = [];
+    /** Copies a file into the initramfs at `inside`, with its parent directories. */
+    const put = (from: string, inside: string, mode = 0o644) => {
+      const to = path.join(initrdRoot, inside);
+      fs.mkdirSync(path.dirname(to), { recursive: true });
+      fs.copyFileSync(from, to);
+      fs.chmodSync(to, mode);
+      files.push(inside);
+    };
+    for (const dir of ['bin', 'proc', 'sys', 'dev', 'lib/modules']) fs.mkdirSync(path.join(initrdRoot, dir), { recursive: true });
+    put(path.join(root, 'bin', 'busybox'), 'bin/busybox', 0o755);
     fs.writeFileSync(path.join(initrdRoot, 'init'), INIT, { mode: 0o755 });
-    const files = ['.', 'bin', 'bin/busybox', 'proc', 'sys', 'dev', 'init'].join('\n') + '\n';
+    files.push('init');
+    const modulesDir = path.join(root, 'lib', 'modules', fs.readdirSync(path.join(root, 'lib', 'modules'))[0]!, 'kernel', 'drivers');
+    for (const module of MODULES) put(path.join(modulesDir, `${module}.ko`), `lib/modules/${path.basename(module)}.ko`);
+    // The agent and the shared libraries it links (this host is the same Debian release).
+    const agent = path.join(root, 'usr', 'sbin', 'qemu-ga');
+    put(agent, 'bin/qemu-ga', 0o755);
+    const { stdout: libs } = await execa('ldd', [agent]);
+    for (const lib of libs.matchAll(/(\/\S+\.so[.\d]*)/g)) put(fs.realpathSync(lib[1]!), lib[1]!.slice(1), 0o755);
+    const dirs = new Set<string>(['.', 'bin', 'proc', 'sys', 'dev', 'lib', 'lib/modules']);
+    for (const file of files) for (let d = path.dirname(file); d !== '.'; d = path.dirname(d)) dirs.add(d);
+    const list = [...[...dirs].sort(), ...files].join('\n') + '\n';
     const cpio = await execa('cpio', ['-o', '-H', 'newc', '--quiet'], {
       cwd: initrdRoot,
-      input: files,
+      input: list,
       encoding: 'buffer',
     });
     const staging = fs.mkdtempSync(path.join(path.dirname(cacheDir) === cacheDir ? os.tmpdir() : ensureParent(cacheDir), 'guest-'));
