@@ -135,6 +135,15 @@ function execStartArgv(unit: string): string[] {
   );
 }
 
+/** `promise`, or a rejection saying `what` after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(what())), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 async function printedUnit(args: string[] = []): Promise<string> {
   const r = await run('hiboss', ['systemd-unit', ...args], userEnv());
   assert.is(r.code, 0, r.stderr);
@@ -194,13 +203,18 @@ t('the unit\'s ExecStart, run as systemd runs it, serves org.hiboss.Daemon1; SIG
     const up = once(client, 'up');
     daemon = start(argv[0]!, argv.slice(1), { env, extendEnv: false, stdout: 'ignore', stderr: 'pipe' });
     let log = '';
-    daemon.child.stderr!.on('data', (chunk: Buffer) => (log += chunk));
+    // Up means on the bus and connected to the WM (it logs that): a SIGTERM mid-start is another test.
+    let connected: () => void;
+    const wmConnected = new Promise<void>((resolve) => (connected = resolve));
+    daemon.child.stderr!.on('data', (chunk: Buffer) => {
+      log += chunk;
+      if (/connected to sway/.test(log)) connected();
+    });
     const exited = daemon.exited.then(() => {
       throw new Error(`the daemon exited:\n${log}`);
     });
     exited.catch(() => {}); // it does exit, at the end: only the race below cares
-    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error(`no ${BUS_NAME} within 30 s:\n${log}`)), 30_000).unref());
-    await Promise.race([up, exited, timeout]);
+    await within(Promise.race([Promise.all([up, wmConnected]), exited]), 30_000, () => `no ${BUS_NAME} and sway connection within 30 s:\n${log}`);
     assert.ok(client.available);
     assert.equal((await client.status()).vms, []);
     const cmdline = fs.readFileSync(`/proc/${daemon.pid}/cmdline`, 'utf8').split('\0');
@@ -209,8 +223,8 @@ t('the unit\'s ExecStart, run as systemd runs it, serves org.hiboss.Daemon1; SIG
     // systemd stops the service with SIGTERM to the main process (KillMode=process).
     const down = once(client, 'down');
     process.kill(daemon.pid, 'SIGTERM');
-    const result = await daemon.child;
-    await down;
+    // Bounded, so a daemon that ignores SIGTERM fails here and is killed in `finally`.
+    const [result] = await within(Promise.all([daemon.child, down]), 15_000, () => `the daemon did not end on SIGTERM:\n${log}`);
     assert.is(result.exitCode, 0, `exit ${result.exitCode ?? result.signal}:\n${log}`);
   } finally {
     await daemon?.stop();
