@@ -33,7 +33,7 @@ suiteT.before(async () => {
   env = { ...sandbox.env, PATH: `${bin}:${path.dirname(process.execPath)}:/usr/bin:/bin`, DBUS_SESSION_BUS_ADDRESS: bus.address };
   fs.writeFileSync(path.join(sandbox.root, 'my-settings.json'), '{}');
   // Generated once; one test loads them the way the README says (source <(…)).
-  for (const shell of ['bash', 'fish']) {
+  for (const shell of ['bash', 'fish', 'zsh']) {
     const r = await execa(process.execPath, [HIBOSS, 'completion', shell], { env, extendEnv: false });
     fs.writeFileSync(path.join(sandbox.root, `completion.${shell}`), r.stdout);
   }
@@ -144,6 +144,34 @@ t('zsh: the script parses, and sourced after compinit it registers _hiboss for h
   const loaded = await sh('zsh', ['-f', '-c', 'autoload -U compinit && compinit -u -d "$2" && source "$1" && print -r -- $_comps[hiboss]', 'zsh', file, path.join(sandbox.root, 'zcompdump')]);
   assert.is(loaded.code, 0, loaded.stderr);
   assert.is(loaded.stdout, '_hiboss');
+});
+
+// zsh completes inside its line editor only; outside it, compadd and friends are stood in for
+// by functions that print what they were given (zsh itself then filters by the typed prefix).
+const ZSH_COMPLETE = `autoload -U compinit && compinit -u -d "$2" && source "$1" || exit 3
+compadd() { while [[ $# -gt 0 && $1 != -- ]]; do shift; done; shift; print -rl -- "$@"; }
+_files() { print -r -- '<files>'; }
+_describe() { print -rl -- \${\${(P)4}%%:*}; }
+shift 2; words=("$@"); CURRENT=$#; _hiboss`;
+
+async function zsh(line: string): Promise<string[]> {
+  const args = [path.join(sandbox.root, 'completion.zsh'), path.join(sandbox.root, 'zcompdump'), ...line.split(' ')];
+  const r = await sh('zsh', ['-f', '-c', ZSH_COMPLETE, 'zsh', ...args]);
+  assert.is(r.stderr, '');
+  return r.stdout.split('\n').filter(Boolean).sort();
+}
+
+t('zsh: what _hiboss offers for each position', async () => {
+  assert.equal(await zsh('hiboss '), verbNames);
+  assert.equal(await zsh('hiboss vm --timeout 5 '), ['pause', 'restart', 'resume', 'start', 'stop']);
+  assert.equal(await zsh('hiboss status --'), ['--help', '--json']);
+  assert.equal(await zsh('hiboss bar --format '), ['i3bar', 'i3blocks', 'i3blocks-json', 'waybar']);
+  assert.equal(await zsh('hiboss daemon --config '), ['<files>']);
+  assert.equal(await zsh('hiboss vm pause '), []);
+  await withDaemon(async () => {
+    assert.equal(await zsh('hiboss vm pause '), ['alpha', 'beta']);
+    assert.equal(await zsh('hiboss restart '), ['alpha', 'beta']);
+  });
 });
 
 t('an unknown shell is a usage error', async () => {
