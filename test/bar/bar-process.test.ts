@@ -1,7 +1,7 @@
 /**
  * The real `bin/hiboss bar` process on a private session bus, against a fake
  * daemon service (test/harness/fake-daemon.ts) that the test starts, stops and
- * drives: down line, pick-up, signal → line latency, restarts, EPIPE, clicks.
+ * drives: down line, pick-up, one line per signal, restarts, EPIPE, clicks.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -61,7 +61,7 @@ t('daemon absent → down; daemon appears → real line; StateChanged → a new 
   assert.is(up.class, 'running');
   assert.match(up.tooltip, /⏸ mail: paused · ws 3/);
 
-  // Latency: from the signal leaving the fake daemon to the bar's line arriving here.
+  // Each signal gives one line, in order (how fast is printed, not asserted: timing belongs in bench/).
   const latencies: number[] = [];
   for (const state of ['paused', 'running', 'paused', 'running', 'paused', 'running'] as const) {
     const sent = performance.now();
@@ -72,7 +72,6 @@ t('daemon absent → down; daemon appears → real line; StateChanged → a new 
   }
   latencies.sort((a, b) => a - b);
   console.log(`  signal → line latency ms: ${latencies.map((l) => l.toFixed(1)).join(' ')}`);
-  assert.ok(latencies[Math.floor(latencies.length / 2)]! < 20, `median latency ${latencies} ≥ 20 ms`);
 
   // A signal that changes nothing visible prints nothing: the next line is the next real change.
   const before = out.lines.length;

@@ -79,7 +79,7 @@ t('down → none → starting/running on focus → paused when hidden; click tog
   assert.is(none.text, '·');
   assert.match(none.tooltip, /■ web: stopped · ws 2 · -\/64 MiB/);
 
-  // Focus workspace 2: the daemon boots the VM, the bar follows; measure signal → line.
+  // Focus workspace 2: the daemon boots the VM, the bar follows (how fast is the bench's business, not a test's).
   let signalAt = 0;
   const running = daemon.client.waitForState('web', (c) => c.state === 'running', 30_000).then(() => (signalAt = performance.now()));
   const runningLine = waybarLine(waybar.out, (l) => l.class === 'running', 30_000);
@@ -88,7 +88,6 @@ t('down → none → starting/running on focus → paused when hidden; click tog
   await running;
   const latency = waybar.out.times[waybar.out.lines.length - 1]! - signalAt;
   console.log(`  real daemon: StateChanged(running) → bar line: ${latency.toFixed(1)} ms`);
-  assert.ok(latency < 100, `latency ${latency} ms`);
   assert.is(shown.text, 'web ▶');
   assert.match(shown.tooltip, /› ▶ web: running · ws 2/);
   await i3bar.out.next(i3barState('▶'), 10_000, 0);
