@@ -86,12 +86,27 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     const client = new DaemonClient(bus, options);
     // dbus-next reports a broken bus connection as an 'error' event; without a listener it would crash us.
     bus.on('error', () => client.#markDown());
+    // A bus that cannot be reached (a stale address) errors without failing the pending
+    // calls: race them against that error and a deadline, so connect() always settles.
+    let timer: NodeJS.Timeout | undefined;
+    const unreachable = new Promise<never>((_, reject) => {
+      bus.once('error', (error: Error) => reject(new DaemonUnavailableError(`cannot reach the session bus at ${address}: ${error.message}`)));
+      timer = setTimeout(() => reject(new DaemonUnavailableError(`the session bus at ${address} did not answer`)), options.callTimeoutMs ?? 10_000);
+    });
     try {
-      await client.#watchOwner();
-      await client.#attach();
+      await Promise.race([
+        (async () => {
+          await client.#watchOwner();
+          await client.#attach();
+        })(),
+        unreachable,
+      ]);
     } catch (error) {
       bus.disconnect();
       throw error instanceof DaemonUnavailableError ? error : new DaemonUnavailableError(`cannot reach the session bus: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+      unreachable.catch(() => undefined);
     }
     if (options.requireDaemon && !client.#iface) {
       bus.disconnect();

@@ -89,9 +89,18 @@ export async function runDaemon({ configPath }: { configPath: string }): Promise
     return 1;
   }
   logger.info(`hiboss ${version}: config ${configPath}, runtime ${roots.runRoot}`);
-  await daemon.run(wm);
-  notifier.close();
-  bus.disconnect();
+  try {
+    await daemon.run(wm);
+  } catch (error) {
+    // The WM went away before we were attached: give the bus name back and fail, so a
+    // service manager restarts us rather than keeping a daemon that follows nothing.
+    logger.warn(`cannot follow the WM: ${(error as Error).message}`);
+    daemon.shutdown();
+    return 1;
+  } finally {
+    notifier.close();
+    bus.disconnect();
+  }
   return 0;
 }
 

@@ -104,4 +104,12 @@ t('qmp without SOCKET/COMMAND and wm-config with a bad modifier: exit 2', async 
   assert.match(ok.stdout, /^bindsym --no-repeat Mod4\+p nop hiboss toggle$/m);
 });
 
+t('a session bus address that leads nowhere: exit 1 with the address and why, never a silent exit', async () => {
+  const stale = `unix:path=${path.join(sandbox.root, 'no-such-bus')}`;
+  const r = await hiboss(['status'], { ...sandbox.env, DBUS_SESSION_BUS_ADDRESS: stale });
+  assert.is(r.code, 1);
+  assert.is(r.stdout, '');
+  assert.ok(r.stderr.includes(`cannot reach the session bus at ${stale}`) && r.stderr.includes('ENOENT'), r.stderr);
+});
+
 t.run();
