@@ -3,7 +3,7 @@
  * runs without SWAYSOCK, so after the environment and the WMs' own
  * --get-socketpath, fall back to the sockets in $XDG_RUNTIME_DIR.
  */
-import { execa } from 'execa';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WmConnectionError } from './errors.js';
@@ -31,10 +31,14 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-async function askWm(binary: 'sway' | 'i3', env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const result = await execa(binary, ['--get-socketpath'], { env, extendEnv: false, reject: false, timeout: 2000 });
-  const out = typeof result.stdout === 'string' ? result.stdout.trim() : '';
-  return result.exitCode === 0 && out !== '' ? out : undefined;
+/** `sway|i3 --get-socketpath` (node's own execFile: the daemon does not load execa for this). */
+function askWm(binary: 'sway' | 'i3', env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(binary, ['--get-socketpath'], { env, timeout: 2000, maxBuffer: 64 * 1024 }, (error, stdout) => {
+      const out = String(stdout).trim();
+      resolve(error === null && out !== '' ? out : undefined);
+    });
+  });
 }
 
 /** Sockets in the runtime dir: sway-ipc.UID.PID.sock and i3/ipc-socket.PID, live ones, newest first. */

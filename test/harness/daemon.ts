@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonClient } from '../../api/client.js';
+import { shebangNodeFlags } from '../../cli/verbs/systemd-unit.js';
 import { start, type Started } from './processes.js';
 import type { RunningBus } from './dbus.js';
 import type { Sandbox } from './sandbox.js';
@@ -53,7 +54,9 @@ export async function startDaemon(
   const env = { ...sessionEnv(wm, bus), ...options.env };
   let log = '';
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
-  const proc = start(process.execPath, [HIBOSS, 'daemon', '--config', configPath], {
+  // As bin/hiboss's shebang runs it (the young generation capped): tests see what users run.
+  const nodeFlags = shebangNodeFlags(fs.readFileSync(HIBOSS, 'utf8').split('\n', 1)[0]!);
+  const proc = start(process.execPath, [...nodeFlags, HIBOSS, 'daemon', '--config', configPath], {
     env,
     extendEnv: false,
     stdout: 'pipe',
