@@ -5,7 +5,8 @@ import { T0, DEV, MAIL, newSuite, Driver, clock, describe } from './driver.js';
 
 const requests = newSuite('policy: requests, unresponsive QEMUs, announcements');
 
-requests('a command unanswered for unresponsiveAfterMs shows the VM unresponsive; the answer brings it back', () => {
+/** dev booted on 1, the user went to 2 (mail): at 1500 dev's pause is asked and not yet answered. */
+function devPausing(): Driver {
   const d = new Driver([DEV, MAIL]);
   d.bootFocused('1');
   d.switchTo('2');
@@ -13,6 +14,11 @@ requests('a command unanswered for unresponsiveAfterMs shows the VM unresponsive
   d.take();
   clock.tick(1500);
   assert.equal(d.takeOps(), ['1500 pause dev']);
+  return d;
+}
+
+requests('a command unanswered for unresponsiveAfterMs shows the VM unresponsive; the answer brings it back', () => {
+  const d = devPausing();
   clock.tick(999);
   assert.equal(d.take(), [], 'not yet: 999 ms');
   clock.tick(1);
@@ -28,12 +34,7 @@ requests('a command unanswered for unresponsiveAfterMs shows the VM unresponsive
 });
 
 requests('a QMP timeout keeps the VM unresponsive and asks again after a second', () => {
-  const d = new Driver([DEV, MAIL]);
-  d.bootFocused('1');
-  d.switchTo('2');
-  d.observe('mail', 'running');
-  clock.tick(1500);
-  d.take();
+  const d = devPausing();
   clock.tick(5000); // unresponsive at 2500, the 5 s QMP timeout at 6500
   d.take();
   d.send({ type: 'op-failed', name: 'dev', op: 'pause', reason: 'stop: no reply within 5000 ms', timedOut: true });
@@ -44,12 +45,7 @@ requests('a QMP timeout keeps the VM unresponsive and asks again after a second'
 });
 
 requests('the answer to `stop` alone lands a pause (QEMU sends no STOP for a VM already paused)', () => {
-  const d = new Driver([DEV, MAIL]);
-  d.bootFocused('1');
-  d.switchTo('2');
-  d.observe('mail', 'running');
-  clock.tick(1500);
-  d.take();
+  const d = devPausing();
   assert.equal(d.send({ type: 'op-done', name: 'dev', op: 'pause' }).map(describe), ['changed dev paused: workspace hidden']);
   assert.is(d.vm('dev').op, null);
 });
