@@ -1,5 +1,5 @@
 /**
- * The daemon as a program: the session bus, the supervisor, the D-Bus
+ * The daemon as a program: the session bus, the daemon's parts, the D-Bus
  * interface and the WM connection wired together. `hiboss daemon` (cli/) only
  * parses its arguments and calls runDaemon().
  */
