@@ -446,8 +446,8 @@ function report(r: Report): void {
   console.log(row('raw QMP: cont written → reply', bench.rawReply));
   console.log(row('floor: command written → RESUME', floor));
   console.log(row('hiboss: command written → RESUME', hiboss));
-  console.log(row('floor: its event (bench's copy) → RESUME', bench.samples.floor.map((s) => s.latency - s.swayEvent)));
-  console.log(row('hiboss: its event (bench's copy) → RESUME', bench.samples.hiboss.map((s) => s.latency - s.swayEvent)));
+  console.log(row('floor: event (the bench\'s copy) → RESUME', bench.samples.floor.map((s) => s.latency - s.swayEvent)));
+  console.log(row('hiboss: event (the bench\'s copy) → RESUME', bench.samples.hiboss.map((s) => s.latency - s.swayEvent)));
   console.log(row('hiboss daemon-internal: event → cont written', bench.internal));
   console.log(row('hiboss back-to-back (memory phase)', memory));
   console.log(row('  daemon-internal, back-to-back', bench.memoryInternal));
