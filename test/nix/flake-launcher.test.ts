@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { FlakeLauncher, nixBuildArgs } from '../../daemon/launch/flake.js';
 import type { LaunchContext, VmPaths } from '../../daemon/launch/launcher.js';
 import { QmpClient } from '../../qmp/client.js';
-import { start, waitForFile } from '../harness/processes.js';
+import { start, waitForFile, waitUntilAccepting } from '../harness/processes.js';
 
 const t = suite('flake launcher');
 
@@ -118,6 +118,8 @@ t('builds FLAKE#nixosConfigurations.NAME…vm and runs its run script, which ans
   let client: QmpClient | undefined;
   try {
     await waitForFile(sandbox.paths.qmpSocket, 15_000, 'QMP socket');
+    // QEMU binds the socket a moment before it listens.
+    await waitUntilAccepting(sandbox.paths.qmpSocket, 15_000);
     client = await QmpClient.connect(sandbox.paths.qmpSocket);
     const status = await client.execute('query-status');
     assert.is(status.status, 'running');
