@@ -20,6 +20,7 @@ import { initialState, OPERATIONS, vmOnWorkspace, type Action, type VmSpec } fro
 import { buildStatus, CpuBaselines } from './status.js';
 import { VmSupervisor } from './vm/supervisor.js';
 import { WmAdapter } from './wm-adapter.js';
+import { HoldKeeper } from './holds.js';
 import { workspaceCommand } from './windows.js';
 
 export interface DaemonOptions {
@@ -48,6 +49,7 @@ export class Daemon {
   #config!: Config;
   #loop!: PolicyLoop;
   #vms!: VmSupervisor;
+  #holds!: HoldKeeper;
   #wm: WmAdapter | undefined;
   #watch: ConfigWatch | undefined;
   #announcements: Action[] = [];
@@ -84,7 +86,15 @@ export class Daemon {
       launchers: this.options.launchers,
       onRunWritten: () => this.#marks.commandWritten(),
     });
+    this.#holds = new HoldKeeper({
+      roots: this.options.roots,
+      post: (event) => this.#loop.post(event),
+      pidOf: (name) => this.#vms.pids().get(name) ?? null,
+      now: this.#now,
+    });
     await this.#vms.adoptAll();
+    // Before the WM is attached: no focus can undo a hold that is about to be restored.
+    this.#holds.restore(Object.keys(this.#config.vms));
     this.#watch = new ConfigWatch(this.options.configPath, () => void this.reload(), (message) => this.options.logger.warn(message));
     this.#watch.start();
   }
@@ -125,7 +135,8 @@ export class Daemon {
   /** Operations now, in the event's tick; what is told to the world after, in one batch. */
   #perform(actions: Action[]): void {
     for (const action of actions) {
-      if (OPERATIONS.has(action.type)) {
+      if (action.type === 'hold-changed') this.#holds.keep(action.name, action.hold);
+      else if (OPERATIONS.has(action.type)) {
         if (action.type === 'forget') this.#cpu.forget(action.name);
         this.#vms.carryOut(action);
       } else this.#announcements.push(action);

@@ -108,7 +108,9 @@ export type PolicyEvent =
   /** The WM session ends: power every VM off, then exit. */
   | { type: 'session-end' }
   /** The wake-up asked for by the last decision has come. */
-  | { type: 'tick' };
+  | { type: 'tick' }
+  /** A hold kept by an earlier daemon (daemon/holds.ts), still valid for the QEMU adopted. */
+  | { type: 'hold-restored'; name: string; hold: 'paused' | 'stopped' };
 
 export type Action =
   | { type: 'start'; name: string }
@@ -125,6 +127,8 @@ export type Action =
   | { type: 'log'; name: string | null; level: 'info' | 'warn'; message: string }
   /** A VM removed from the config is down: drop everything about it. */
   | { type: 'forget'; name: string }
+  /** The user's hold changed: kept on disk (daemon/holds.ts), so a restarted daemon honours it. */
+  | { type: 'hold-changed'; name: string; hold: 'paused' | 'stopped' | null }
   | { type: 'exit' };
 
 /** The operations: what the loop carries out at once, before anything is announced. */
@@ -242,6 +246,7 @@ export function decide(previous: PolicyState, event: PolicyEvent, now: number): 
       actions.push({ type: 'forget', name });
     }
   }
+  if (event.type !== 'hold-restored') tellHoldChanges(turn, previous);
   announceFocus(turn);
   if (state.sessionEnding && Object.values(state.vms).every((vm) => isDown(vm.state) && vm.op === null)) {
     actions.push({ type: 'exit' });
@@ -341,6 +346,26 @@ function apply(turn: Turn, event: PolicyEvent): void {
       return;
     case 'tick':
       return;
+    case 'hold-restored': {
+      const vm = state.vms[event.name];
+      if (!vm) return;
+      vm.hold = event.hold;
+      log(turn, vm.spec.name, `still ${event.hold} by the user (kept across the daemon's restart)`);
+      if (event.hold === 'paused' && vm.state === 'paused') vm.reason = 'paused by the user';
+      if (event.hold === 'stopped' && vm.state === 'stopped') vm.reason = 'stopped by the user';
+      return;
+    }
+  }
+}
+
+/** Every hold that changed in this decision, for the disk (a forgotten VM's hold goes too). */
+function tellHoldChanges(turn: Turn, previous: PolicyState): void {
+  for (const [name, before] of Object.entries(previous.vms)) {
+    const hold = turn.state.vms[name]?.hold ?? null;
+    if (hold !== before.hold) turn.actions.push({ type: 'hold-changed', name, hold });
+  }
+  for (const [name, vm] of Object.entries(turn.state.vms)) {
+    if (!previous.vms[name] && vm.hold !== null) turn.actions.push({ type: 'hold-changed', name, hold: vm.hold });
   }
 }
 
@@ -452,7 +477,9 @@ function fail(turn: Turn, vm: VmRecord, reason: string): void {
   if (vm.spec.restart === 'on-failure' && vm.failures.length <= maxRestarts) {
     const delay = restartDelayMs * 2 ** (vm.failures.length - 1);
     vm.restartAt = now + delay;
-    setState(turn, vm, 'failed', `${reason} (restart ${vm.failures.length}/${maxRestarts} in ${Math.round(delay / 1000)} s)`);
+    const hidden = vm.spec.workspace !== null && vm.hiddenSince !== null;
+    const when = hidden ? `when workspace ${vm.spec.workspace} is shown` : `in ${Math.round(delay / 1000)} s`;
+    setState(turn, vm, 'failed', `${reason} (restart ${vm.failures.length}/${maxRestarts} ${when})`);
   } else {
     vm.restartAt = null;
     const why = vm.spec.restart === 'never' ? 'restart is off' : `${vm.failures.length} failures within ${Math.round(restartWindowMs / 1000)} s, not restarting`;
@@ -567,6 +594,8 @@ function want(state: PolicyState, vm: VmRecord, now: number): Want {
   if (vm.state === 'failed') {
     const restartDue = vm.restartAt !== null && now >= vm.restartAt;
     if (!restartDue) return 'keep';
+    // A hidden VM is brought back when someone looks at it: booting it only to pause it
+    // would cost a boot for nothing (its reason says so).
     if (workspace === null) return 'run';
   }
   if (workspace === null) return 'keep';

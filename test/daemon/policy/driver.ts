@@ -79,6 +79,8 @@ export function describe(action: Action): string {
       return `config-changed ${action.accepted} ${action.problems.join('; ')}`;
     case 'log':
       return `log ${action.name ?? '-'} ${action.message}`;
+    case 'hold-changed':
+      return `hold-changed ${action.name} ${action.hold ?? 'none'}`;
     default:
       return `${action.type} ${action.name}`;
   }
@@ -86,7 +88,7 @@ export function describe(action: Action): string {
 
 /** Announcements other than `changed`: the tests of operations leave them aside. */
 export function isTold(action: Action): boolean {
-  return action.type === 'log' || action.type === 'focus-changed' || action.type === 'config-changed';
+  return action.type === 'log' || action.type === 'focus-changed' || action.type === 'config-changed' || action.type === 'hold-changed';
 }
 
 // ---------------------------------------------------------------------------
