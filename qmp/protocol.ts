@@ -71,6 +71,14 @@ export const EventData = {
   WAKEUP: z.object({}).loose(),
   MIGRATION: z.looseObject({ status: z.string() }),
   GUEST_PANICKED: z.looseObject({ action: z.string() }),
+  // Block jobs (backups): every state change, and how a job ended.
+  JOB_STATUS_CHANGE: z.looseObject({ id: z.string(), status: z.string() }),
+  BLOCK_JOB_PENDING: z.looseObject({ id: z.string(), type: z.string() }),
+  BLOCK_JOB_COMPLETED: z.looseObject({ device: z.string(), type: z.string(), len: z.number(), offset: z.number(), error: z.string().optional() }),
+  BLOCK_JOB_CANCELLED: z.looseObject({ device: z.string(), type: z.string(), len: z.number(), offset: z.number() }),
+  BLOCK_JOB_ERROR: z.looseObject({ device: z.string(), operation: z.string(), action: z.string() }),
+  /** A guest I/O request failed (with werror=stop/enospc the VM is paused until `cont`). */
+  BLOCK_IO_ERROR: z.looseObject({ device: z.string(), operation: z.string(), action: z.string(), nospace: z.boolean().optional(), reason: z.string().optional() }),
 } as const;
 export type KnownEvent = keyof typeof EventData;
 export type QmpEvent<K extends KnownEvent = KnownEvent> = {
@@ -80,6 +88,112 @@ export type QmpEvent<K extends KnownEvent = KnownEvent> = {
 };
 
 // ---- commands we send, with their arguments and returns ---------------------------
+
+// ---- block devices, dirty bitmaps and backup jobs (qapi/block-core.json, job.json) -----
+
+export const DirtyBitmapInfo = z.looseObject({
+  name: z.string().optional(),
+  /** Dirty bytes: what an incremental backup would copy now. */
+  count: z.number(),
+  granularity: z.number(),
+  recording: z.boolean().optional(),
+  busy: z.boolean().optional(),
+  persistent: z.boolean().optional(),
+  /** Left in use by a QEMU that did not close the image: unusable, must be removed. */
+  inconsistent: z.boolean().optional(),
+});
+export type DirtyBitmapInfo = z.infer<typeof DirtyBitmapInfo>;
+
+export const ImageInfo = z.looseObject({
+  filename: z.string(),
+  format: z.string(),
+  'virtual-size': z.number(),
+  'actual-size': z.number().optional(),
+});
+
+/** One node of the block graph, as query-block's `inserted` and query-named-block-nodes show it. */
+export const BlockDeviceInfo = z.looseObject({
+  file: z.string(),
+  'node-name': z.string().optional(),
+  drv: z.string(),
+  ro: z.boolean(),
+  image: ImageInfo,
+  'dirty-bitmaps': z.array(DirtyBitmapInfo).optional(),
+});
+export type BlockDeviceInfo = z.infer<typeof BlockDeviceInfo>;
+
+export const BlockInfo = z.looseObject({
+  device: z.string(),
+  qdev: z.string().optional(),
+  inserted: BlockDeviceInfo.optional(),
+});
+export type BlockInfo = z.infer<typeof BlockInfo>;
+
+/** The blockdev-add shapes hiboss uses: a qcow2 image on a file (a backup target, or an offline disk). */
+export const Qcow2BlockdevOptions = z.object({
+  driver: z.literal('qcow2'),
+  'node-name': z.string(),
+  file: z.object({ driver: z.literal('file'), filename: z.string() }),
+  /** null: do not open the backing chain (an incremental target writes only what changed). */
+  backing: z.null().optional(),
+  'read-only': z.boolean().optional(),
+});
+export type Qcow2BlockdevOptions = z.infer<typeof Qcow2BlockdevOptions>;
+
+export const BitmapAddArgs = z.object({
+  node: z.string(),
+  name: z.string(),
+  persistent: z.boolean().optional(),
+  granularity: z.number().optional(),
+  disabled: z.boolean().optional(),
+});
+export const BitmapRefArgs = z.object({ node: z.string(), name: z.string() });
+
+export const BackupSync = z.enum(['full', 'incremental', 'top', 'none', 'bitmap']);
+export const BlockdevBackupArgs = z.object({
+  'job-id': z.string(),
+  device: z.string(),
+  target: z.string(),
+  sync: BackupSync,
+  bitmap: z.string().optional(),
+  /** What becomes of the bitmap: on-success clears it only when the job succeeds (a failed job keeps every dirty bit). */
+  'bitmap-mode': z.enum(['on-success', 'never', 'always']).optional(),
+  /** Bytes per second (0: unlimited). */
+  speed: z.number().optional(),
+  'on-source-error': z.enum(['report', 'ignore', 'enospc', 'stop', 'auto']).optional(),
+  'on-target-error': z.enum(['report', 'ignore', 'enospc', 'stop', 'auto']).optional(),
+  /** false: the job waits in `pending` for job-finalize (a dying daemon leaves the bitmap untouched). */
+  'auto-finalize': z.boolean().optional(),
+  /** false: the job stays `concluded` (with its error) until job-dismiss. */
+  'auto-dismiss': z.boolean().optional(),
+});
+export type BlockdevBackupArgs = z.infer<typeof BlockdevBackupArgs>;
+
+/** The transaction actions hiboss uses: a new bitmap and the backup that starts at the same instant. */
+export const TransactionAction = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('block-dirty-bitmap-add'), data: BitmapAddArgs }),
+  z.object({ type: z.literal('block-dirty-bitmap-remove'), data: BitmapRefArgs }),
+  z.object({ type: z.literal('block-dirty-bitmap-clear'), data: BitmapRefArgs }),
+  z.object({ type: z.literal('blockdev-backup'), data: BlockdevBackupArgs }),
+]);
+export type TransactionAction = z.infer<typeof TransactionAction>;
+
+/** QAPI JobStatus. */
+export const JobStatus = z.enum(['undefined', 'created', 'running', 'paused', 'ready', 'standby', 'waiting', 'pending', 'aborting', 'concluded', 'null']);
+export type JobStatus = z.infer<typeof JobStatus>;
+export const JobInfo = z.looseObject({
+  id: z.string(),
+  type: z.string(),
+  status: JobStatus,
+  'current-progress': z.number(),
+  'total-progress': z.number(),
+  error: z.string().optional(),
+});
+export type JobInfo = z.infer<typeof JobInfo>;
+
+export const ObjectPropertyInfo = z.looseObject({ name: z.string(), type: z.string() });
+export const ChardevInfo = z.looseObject({ label: z.string(), filename: z.string(), 'frontend-open': z.boolean().optional() });
+export type ChardevInfo = z.infer<typeof ChardevInfo>;
 
 /** QEMU answers `{}` to commands that return nothing. */
 const Nothing = z.object({}).loose();
@@ -102,6 +216,23 @@ export const COMMANDS = {
   migrate: { args: z.object({ uri: z.string() }), ret: Nothing },
   'migrate-incoming': { args: z.object({ uri: z.string() }), ret: Nothing },
   'query-migrate': { args: NoArgs, ret: z.looseObject({ status: z.string().optional() }) },
+  // Backups (daemon/backup/): find the disk, track its changes, copy it while the VM runs.
+  'query-block': { args: NoArgs, ret: z.array(BlockInfo) },
+  'query-named-block-nodes': { args: z.object({ flat: z.boolean().optional() }).optional(), ret: z.array(BlockDeviceInfo.extend({ 'node-name': z.string() })) },
+  'blockdev-add': { args: Qcow2BlockdevOptions, ret: Nothing },
+  'blockdev-del': { args: z.object({ 'node-name': z.string() }), ret: Nothing },
+  'block-dirty-bitmap-add': { args: BitmapAddArgs, ret: Nothing },
+  'block-dirty-bitmap-remove': { args: BitmapRefArgs, ret: Nothing },
+  'blockdev-backup': { args: BlockdevBackupArgs, ret: Nothing },
+  transaction: { args: z.object({ actions: z.array(TransactionAction) }), ret: Nothing },
+  'query-jobs': { args: NoArgs, ret: z.array(JobInfo) },
+  'job-finalize': { args: z.object({ id: z.string() }), ret: Nothing },
+  'job-dismiss': { args: z.object({ id: z.string() }), ret: Nothing },
+  'job-cancel': { args: z.object({ id: z.string() }), ret: Nothing },
+  // The guest agent's channel: which chardev the org.qemu.guest_agent.0 port uses.
+  'qom-list': { args: z.object({ path: z.string() }), ret: z.array(ObjectPropertyInfo) },
+  'qom-get': { args: z.object({ path: z.string(), property: z.string() }), ret: z.unknown() },
+  'query-chardev': { args: NoArgs, ret: z.array(ChardevInfo) },
 } satisfies Record<string, { args: z.ZodType; ret: z.ZodType }>;
 
 export type CommandName = keyof typeof COMMANDS;
