@@ -4,8 +4,11 @@
  */
 import { z } from 'zod';
 
-/** `unresponsive`: QEMU has not answered a command for a while (policy.unresponsiveAfterMs). */
-export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping', 'failed', 'unresponsive'] as const;
+/**
+ * `unresponsive`: QEMU has not answered a command for a while (policy.unresponsiveAfterMs).
+ * `saving`, `hibernated`, `restoring`: the VM's RAM goes to / is on / comes back from disk (issue #10).
+ */
+export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping', 'failed', 'unresponsive', 'saving', 'hibernated', 'restoring'] as const;
 export const VmState = z.enum(VM_STATES);
 export type VmState = z.infer<typeof VmState>;
 
@@ -31,6 +34,14 @@ export const VmStatus = z.object({
   lastColdBootMs: z.number().nullable(),
   lastResumeMs: z.number().nullable(),
   restarts: z.number().int(),
+  /** Memory (issue #10): the image of a hibernated VM (bytes, epoch ms saved); null otherwise. */
+  image: z.object({ bytes: z.number(), savedAt: z.number() }).nullable().optional(),
+  /** Memory (issue #10): why the last save or restore failed (until the next one succeeds). */
+  memoryProblem: z.string().nullable().optional(),
+  lastSaveMs: z.number().nullable().optional(),
+  lastRestoreMs: z.number().nullable().optional(),
+  /** Memory (issue #10): saved to disk when hidden long or over the budget (false: opted out). */
+  hibernates: z.boolean().optional(),
 });
 export type VmStatus = z.infer<typeof VmStatus>;
 
@@ -42,6 +53,8 @@ export const DaemonStatus = z.object({
   wm: z.enum(['sway', 'i3', 'none']),
   /** Problems of the last refused config edit (empty when the file on disk is in force). */
   configProblems: z.array(z.string()),
+  /** Memory (issue #10): resident memory of every VM's QEMU, and the budget it is held to (null: none). */
+  memory: z.object({ heldBytes: z.number(), budgetMiB: z.number().nullable() }).optional(),
 });
 export type DaemonStatus = z.infer<typeof DaemonStatus>;
 
@@ -54,7 +67,7 @@ export const Diagnostics = z.object({
 export type Diagnostics = z.infer<typeof Diagnostics>;
 
 /** Verbs a key binding (`nop hiboss VERB [NAME]`), a click or the CLI can send. */
-export const VERBS = ['toggle', 'start', 'stop', 'pause', 'resume', 'restart', 'next', 'prev', 'focus'] as const;
+export const VERBS = ['toggle', 'start', 'stop', 'pause', 'resume', 'restart', 'next', 'prev', 'focus', 'hibernate', 'prewarm'] as const;
 export const Verb = z.enum(VERBS);
 export type Verb = z.infer<typeof Verb>;
 
@@ -67,6 +80,9 @@ export const STATE_GLYPHS: Record<VmState | 'down' | 'none', string> = {
   stopped: '■',
   failed: '✖',
   unresponsive: '⌛',
+  saving: '⇣',
+  hibernated: '❄',
+  restoring: '⇡',
   down: '⚠',
   none: '·',
 };

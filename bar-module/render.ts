@@ -20,6 +20,9 @@ export const STATE_COLOURS: Record<BarState, string> = {
   stopped: '#9399b2',
   failed: '#f38ba8',
   unresponsive: '#f5c2e7',
+  saving: '#74c7ec',
+  hibernated: '#b4befe',
+  restoring: '#74c7ec',
   down: '#fab387',
   none: '#6c7086',
 };

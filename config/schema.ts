@@ -31,6 +31,19 @@ const QemuArgv = z
     });
   });
 
+/** A flake VM's updates (issue #11): automatic builds, health after boot, generations kept. */
+export const UpdatesConfig = z.strictObject({
+  /** Build the flake's newest revision in the background; it is used at the VM's next cold start. */
+  auto: z.boolean().default(false),
+  /** How often an automatic update looks for a new revision. */
+  everyHours: z.number().positive().max(24 * 366).default(24),
+  /** A new generation must answer the guest agent this soon after boot (default: policy.healthTimeoutMs). */
+  healthTimeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
+  /** Generations kept (GC roots); the last healthy one is kept as well. */
+  keepGenerations: z.number().int().min(1).max(100).default(5),
+});
+export type UpdatesConfig = z.infer<typeof UpdatesConfig>;
+
 export const VmConfig = z
   .strictObject({
     /** Workspace name; a bare number also matches "N: label" workspaces. */
@@ -43,10 +56,15 @@ export const VmConfig = z
     memoryMiB: z.number().int().positive().max(1 << 22).optional(),
     /** Restart after QEMU dies unexpectedly (bounded, with backoff). */
     restart: z.enum(['on-failure', 'never']).default('on-failure'),
+    /** Flake VMs only: updates and health (issue #11). */
+    updates: UpdatesConfig.optional(),
   })
   .superRefine((vm, ctx) => {
     if ((vm.qemu === undefined) === (vm.flake === undefined)) {
       ctx.addIssue({ code: 'custom', message: 'set exactly one of "qemu" (an argv) or "flake" (a flake reference)' });
+    }
+    if (vm.updates !== undefined && vm.flake === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['updates'], message: 'only flake VMs have updates' });
     }
   });
 export type VmConfig = z.infer<typeof VmConfig>;
@@ -67,6 +85,8 @@ export const PolicyConfig = z.strictObject({
   qmpTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
   /** A command unanswered this long shows the VM as `unresponsive`. */
   unresponsiveAfterMs: z.number().int().min(100).max(600_000).default(1000),
+  /** A new generation of a flake VM must answer the guest agent this soon after boot, or it is rolled back. */
+  healthTimeoutMs: z.number().int().min(1000).max(3_600_000).default(120_000),
 });
 export type PolicyConfig = z.infer<typeof PolicyConfig>;
 

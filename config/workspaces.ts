@@ -24,3 +24,12 @@ export function workspaceOwners(vms: Record<string, { workspace?: string | undef
   }
   return owners;
 }
+
+/** Workspaces in the WM's order: by number first ("2" before "10"), then by name. */
+export function compareWorkspaceNames(a: string, b: string): number {
+  const na = parseInt(a, 10);
+  const nb = parseInt(b, 10);
+  if (!Number.isNaN(na) && !Number.isNaN(nb) && na !== nb) return na - nb;
+  if (Number.isNaN(na) !== Number.isNaN(nb)) return Number.isNaN(na) ? 1 : -1;
+  return a.localeCompare(b);
+}

@@ -17,6 +17,9 @@ export const STATE_COLOURS: Record<VmState | 'down', string> = {
   stopped: 'white',
   failed: 'red',
   unresponsive: 'magenta',
+  saving: 'blue',
+  hibernated: 'blue',
+  restoring: 'blue',
   down: 'red',
 };
 

@@ -16,6 +16,8 @@ export interface LaunchCommand {
   args: string[];
   /** Added to the daemon's environment. */
   env?: Record<string, string>;
+  /** A flake VM: the generation this command boots (daemon/updates/generations.ts). */
+  generation?: number;
 }
 
 export interface LaunchContext {

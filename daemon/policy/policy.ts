@@ -23,6 +23,7 @@
 import type { VmState as ReportedState } from '../../api/schema.js';
 import type { PolicyConfig } from '../../config/schema.js';
 import { workspaceMatches, type WorkspaceRef } from '../../config/workspaces.js';
+import * as memory from './memory.js';
 
 export { workspaceMatches, type WorkspaceRef };
 
@@ -33,12 +34,15 @@ export interface VmSpec {
   name: string;
   workspace: string | null;
   restart: 'on-failure' | 'never';
+  /** Memory (issue #10): false opts out of hibernation; the size counts for the budget until measured. */
+  hibernate?: boolean;
+  memoryMiB?: number | null;
 }
 
 /** The policy's settings are the config's `policy` section, defaults included. */
 export type PolicySettings = PolicyConfig;
 
-type Operation = 'start' | 'pause' | 'resume' | 'stop';
+type Operation = 'start' | 'pause' | 'resume' | 'stop' | memory.MemoryOp;
 
 export interface VmRecord {
   spec: VmSpec;
@@ -70,6 +74,8 @@ export interface VmRecord {
   removed: boolean;
   lastColdBootMs: number | null;
   lastResumeMs: number | null;
+  /** Memory (issue #10): hibernation, budget, prewarm (daemon/policy/memory.ts). */
+  memory: memory.MemoryRecord;
 }
 
 const RETRY_AFTER_FAILED_OP_MS = 1000;
@@ -86,7 +92,7 @@ export interface PolicyState {
   announcedFocus: { workspace: string; vm: string } | null;
 }
 
-export type UserVerb = 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'toggle';
+export type UserVerb = 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'toggle' | 'hibernate' | 'prewarm';
 
 export type PolicyEvent =
   /** The WM focused a workspace: acted on at once, before the full snapshot arrives. */
@@ -94,7 +100,11 @@ export type PolicyEvent =
   /** What the WM shows now (after a burst of workspace events, and at start-up). */
   | { type: 'workspaces'; focused: WorkspaceRef | null; visible: WorkspaceRef[] }
   /** What the supervisor observed of a VM; without a reason the policy says why. */
-  | { type: 'observed'; name: string; state: 'running' | 'paused' | 'stopped' | 'failed'; reason?: string }
+  | { type: 'observed'; name: string; state: 'running' | 'paused' | 'stopped' | 'failed' | 'hibernated'; reason?: string; image?: memory.ImageInfo }
+  /** Memory (issue #10): resident memory of each VM's QEMU (VMs without one are left out). */
+  | { type: 'memory'; rssBytes: Record<string, number> }
+  /** Memory (issue #10): the WM created a workspace (its hibernated VM may be prewarmed). */
+  | { type: 'workspace-init'; workspace: WorkspaceRef }
   /** QEMU answered the command of an operation (its STOP/RESUME event, if any, came first). */
   | { type: 'op-done'; name: string; op: Operation }
   /** An operation could not be carried out; the VM's state is unchanged. */
@@ -119,6 +129,10 @@ export type Action =
   /** ACPI powerdown; `quit` follows if it is not down by the deadline. */
   | { type: 'powerdown'; name: string }
   | { type: 'quit'; name: string }
+  /** Memory (issue #10): save the (paused) VM's RAM to its image, then end its QEMU. */
+  | { type: 'hibernate'; name: string }
+  /** Memory (issue #10): start QEMU from the image; it lands paused. */
+  | { type: 'restore'; name: string }
   /** Tell the world (D-Bus signal, log, bar). */
   | { type: 'changed'; name: string; state: ReportedState; reason: string }
   | { type: 'focus-changed'; workspace: string; vm: string }
@@ -132,7 +146,7 @@ export type Action =
   | { type: 'exit' };
 
 /** The operations: what the loop carries out at once, before anything is announced. */
-export const OPERATIONS: ReadonlySet<Action['type']> = new Set(['start', 'resume', 'pause', 'powerdown', 'quit', 'forget']);
+export const OPERATIONS: ReadonlySet<Action['type']> = new Set(['start', 'resume', 'pause', 'powerdown', 'quit', 'forget', 'hibernate', 'restore']);
 
 /** What a user request will do, or why it cannot be done. */
 export type Answer = { ok: true; message: string } | { ok: false; kind: 'InvalidArgument' | 'NoSuchVm'; message: string };
@@ -192,6 +206,7 @@ function newRecord(spec: VmSpec, now: number): VmRecord {
     removed: false,
     lastColdBootMs: null,
     lastResumeMs: null,
+    memory: memory.NEW_MEMORY_RECORD,
   };
 }
 
@@ -222,6 +237,7 @@ export function decide(previous: PolicyState, event: PolicyEvent, now: number): 
   const turn: Turn = { state: copyState(previous), now, actions: [], transitions: [], answer: null };
   const { state, actions } = turn;
   apply(turn, event);
+  memory.refreshMemory({ settings: state.settings, vms: state.vms, focused: state.focused, focusedBefore: vmOnWorkspace(previous, previous.focused), now });
   for (const vm of Object.values(state.vms)) reconcile(turn, vm);
   if (event.type === 'user') turn.answer = answerFor(turn, event);
   const reported = new Map<string, { state: ReportedState; reason: string }>();
@@ -241,14 +257,14 @@ export function decide(previous: PolicyState, event: PolicyEvent, now: number): 
       actions.push({ type: 'changed', name, state: vm.state, reason: vm.reason });
     }
     if (!before && !reported.has(name)) actions.push({ type: 'changed', name, state: vm.state, reason: vm.reason });
-    if (vm.removed && vm.op === null && isDown(vm.state)) {
+    if (vm.removed && vm.op === null && memory.atRest(vm.state)) {
       delete state.vms[name];
       actions.push({ type: 'forget', name });
     }
   }
   if (event.type !== 'hold-restored') tellHoldChanges(turn, previous);
   announceFocus(turn);
-  if (state.sessionEnding && Object.values(state.vms).every((vm) => isDown(vm.state) && vm.op === null)) {
+  if (state.sessionEnding && Object.values(state.vms).every((vm) => memory.atRest(vm.state) && vm.op === null)) {
     actions.push({ type: 'exit' });
   }
   return { state, actions, wakeAt: nextWake(state, now), answer: turn.answer };
@@ -311,6 +327,7 @@ function apply(turn: Turn, event: PolicyEvent): void {
       vm.opSince = null;
       vm.awaitingReply = false;
       if (event.op === 'start') return fail(turn, vm, `could not start: ${event.reason}`);
+      if (memory.isMemoryOp(event.op)) return memoryOpFailed(turn, vm, event.op, event.reason);
       log(turn, vm.spec.name, `${event.op} failed: ${event.reason}`, 'warn');
       // Not again at once: a QEMU that refuses would otherwise be asked in a tight loop.
       vm.retryAt = now + RETRY_AFTER_FAILED_OP_MS;
@@ -345,6 +362,12 @@ function apply(turn: Turn, event: PolicyEvent): void {
       log(turn, null, 'the WM session ended: powering VMs off');
       return;
     case 'tick':
+      return;
+    case 'memory':
+      memory.sampled(state.vms, event.rssBytes);
+      return;
+    case 'workspace-init':
+      memory.prewarmOnInit(state.settings, state.vms, event.workspace);
       return;
     case 'hold-restored': {
       const vm = state.vms[event.name];
@@ -418,7 +441,14 @@ function observe(turn: Turn, event: Extract<PolicyEvent, { type: 'observed' }>):
   const vm = state.vms[event.name];
   if (!vm) return;
   answered(turn, vm);
+  // A save pauses the VM first: its STOP is part of the save, not a state of its own.
+  if (vm.op === 'hibernate' && (event.state === 'running' || event.state === 'paused')) return;
+  vm.memory = memory.afterObserved(vm, vm.op, event, now);
   switch (event.state) {
+    case 'hibernated':
+      clearOp(vm);
+      setState(turn, vm, 'hibernated', event.reason ?? memory.hibernatedReason(vm));
+      return;
     case 'running': {
       // Powering a paused VM down resumes it first: it is still on its way down.
       if (vm.op === 'stop') return;
@@ -428,7 +458,7 @@ function observe(turn: Turn, event: Extract<PolicyEvent, { type: 'observed' }>):
       if (vm.op === 'start' && vm.lastColdBootMs !== null && vm.lastColdBootMs > state.settings.slowStartMs) {
         turn.actions.push({ type: 'notify', summary: `hiboss: ${vm.spec.name} took ${seconds(vm.lastColdBootMs)} to start`, body: 'a slow cold start (a flake build?)', urgency: 'low' });
       }
-      if (vm.op === 'start' || vm.op === 'resume') clearOp(vm);
+      if (vm.op === 'start' || vm.op === 'resume' || vm.op === 'restore') clearOp(vm);
       vm.runRequested = false;
       vm.restartAt = null;
       setState(turn, vm, 'running', reason);
@@ -438,7 +468,7 @@ function observe(turn: Turn, event: Extract<PolicyEvent, { type: 'observed' }>):
       if (vm.op === 'stop') return;
       const reason = event.reason ?? pauseReason(vm);
       // A start that lands paused (restored from a snapshot) still needs a resume.
-      if (vm.op === 'pause' || vm.op === 'start') clearOp(vm);
+      if (vm.op === 'pause' || vm.op === 'start' || vm.op === 'restore') clearOp(vm);
       setState(turn, vm, 'paused', reason);
       return;
     }
@@ -494,7 +524,18 @@ function userRequest(turn: Turn, verb: UserVerb, name: string): void {
   const vm = turn.state.vms[name];
   if (!vm) return;
   log(turn, name, `user: ${verb}`);
+  if (verb !== 'hibernate' && verb !== 'prewarm' && verb !== 'toggle') vm.memory = memory.releaseHibernate(vm.memory);
   switch (verb) {
+    case 'hibernate':
+      // A hold, as a pause by hand is: focus does not bring it back; resume/start/toggle do.
+      if (!memory.canHibernateByHand(vm)) return;
+      vm.hold = 'paused';
+      vm.runRequested = false;
+      vm.memory = memory.requestHibernate(vm);
+      return;
+    case 'prewarm':
+      vm.memory = memory.requestPrewarm(vm);
+      return;
     case 'toggle':
       if (vm.state === 'running' || vm.state === 'starting' || vm.op === 'resume' || vm.runRequested) return userRequest(turn, 'pause', name);
       return userRequest(turn, vm.state === 'paused' ? 'resume' : 'start', name);
@@ -541,6 +582,8 @@ function seconds(ms: number): string {
 function answerFor(turn: Turn, event: Extract<PolicyEvent, { type: 'user' }>): Answer {
   const vm = turn.state.vms[event.name];
   if (!vm) return { ok: false, kind: 'NoSuchVm', message: `no VM named "${event.name}"` };
+  const memoryAnswer = memory.memoryAnswer(vm, event.verb);
+  if (memoryAnswer) return memoryAnswer;
   const name = vm.spec.name;
   const verb = event.verb === 'toggle' ? (vm.hold === 'paused' ? 'pause' : 'run') : event.verb;
   if (verb === 'pause' && vm.hold !== 'paused') {
@@ -607,7 +650,7 @@ function want(state: PolicyState, vm: VmRecord, now: number): Want {
 function ask(turn: Turn, vm: VmRecord, op: Operation, action: Action): void {
   vm.op = op;
   vm.opSince = turn.now;
-  vm.awaitingReply = op !== 'start';
+  vm.awaitingReply = op !== 'start' && !memory.isMemoryOp(op);
   turn.actions.push(action);
 }
 
@@ -634,7 +677,7 @@ function reconcile(turn: Turn, vm: VmRecord): void {
     vm.restartRequested = false;
     vm.runRequested = true;
   }
-  switch (want(state, vm, now)) {
+  switch (memory.memoryWant(state.settings, vm, want(state, vm, now), now)) {
     case 'run':
       if (isDown(vm.state)) {
         vm.restartAt = null;
@@ -642,6 +685,8 @@ function reconcile(turn: Turn, vm: VmRecord): void {
         setState(turn, vm, 'starting', startReason(state, vm));
       } else if (vm.state === 'paused') {
         ask(turn, vm, 'resume', { type: 'resume', name });
+      } else if (vm.state === 'hibernated') {
+        restore(turn, vm, 'run');
       } else if (vm.state === 'running') {
         vm.runRequested = false; // already running: the request is met, focus rules again
       }
@@ -656,14 +701,44 @@ function reconcile(turn: Turn, vm: VmRecord): void {
         const why = state.sessionEnding ? 'session ended' : vm.removed ? 'removed from the config' : vm.restartRequested ? 'restarting' : 'stopped by the user';
         setState(turn, vm, 'stopping', why);
         log(turn, name, 'ACPI powerdown');
+      } else if (vm.state === 'hibernated' && !state.sessionEnding && !vm.removed) {
+        restore(turn, vm, 'stop'); // to power it down cleanly; at the session's end it stays on disk
       }
+      return;
+    case 'hibernate':
+      // Saved from paused only: a running VM is paused first.
+      if (vm.state === 'running') ask(turn, vm, 'pause', { type: 'pause', name });
+      else if (vm.state === 'paused') {
+        vm.memory = memory.saving(state.settings, vm);
+        ask(turn, vm, 'hibernate', { type: 'hibernate', name });
+        setState(turn, vm, 'saving', vm.memory.saveWhy ?? 'saving to disk');
+      }
+      return;
+    case 'prewarm':
+      if (vm.state === 'hibernated') restore(turn, vm, 'prewarm');
       return;
     case 'keep':
       return;
   }
 }
 
+function restore(turn: Turn, vm: VmRecord, why: 'run' | 'prewarm' | 'stop'): void {
+  ask(turn, vm, 'restore', { type: 'restore', name: vm.spec.name });
+  setState(turn, vm, 'restoring', memory.restoreReason(vm, why, turn.state.focused));
+}
+
+/** Memory (issue #10): a save or restore failed; the VM's state says what it is now, and the user is told. */
+function memoryOpFailed(turn: Turn, vm: VmRecord, op: memory.MemoryOp, reason: string): void {
+  const failure = memory.memoryOpFailed(vm, op, reason);
+  vm.memory = failure.memory;
+  log(turn, vm.spec.name, `${op} failed: ${reason}`, 'warn');
+  setState(turn, vm, failure.state, failure.reason);
+  turn.actions.push({ type: 'notify', ...failure.notify });
+}
+
 function startReason(state: PolicyState, vm: VmRecord): string {
+  const coldBoot = memory.coldBootReason(vm);
+  if (coldBoot) return coldBoot;
   if (vm.runRequested) return 'started by the user';
   if (vm.failures.length > 0) return `restarting after a failure (${vm.failures.length}/${state.settings.maxRestarts})`;
   return `workspace ${state.focused?.name ?? vm.spec.workspace} focused`;
@@ -678,6 +753,7 @@ function nextWake(state: PolicyState, now: number): number | null {
   for (const vm of Object.values(state.vms)) {
     if (vm.awaitingReply && vm.unresponsiveSince === null && vm.opSince !== null) consider(vm.opSince + state.settings.unresponsiveAfterMs);
     if (vm.op !== null && vm.state !== 'stopping') continue; // waiting for the supervisor, not the clock
+    consider(memory.hibernateWakeAt(state.settings, vm));
     if (vm.state === 'running' && vm.hiddenSince !== null && vm.hold === null) {
       consider(vm.hiddenSince + state.settings.pauseAfterMs);
     }

@@ -1,14 +1,17 @@
 /**
- * daemon/launch/flake.ts with a stand-in `nix` on PATH: it records its argv
- * and "builds" a NixOS-style run script that starts a real (tiny) QEMU with
- * $QEMU_OPTS, which must then answer QMP on the daemon's socket.
+ * daemon/launch/flake.ts with a stand-in `nix` on PATH (test/harness/stand-in-nix.ts):
+ * it records its argv and "builds" a NixOS-style run script that starts a real
+ * (tiny) QEMU with $QEMU_OPTS, which must then answer QMP on the daemon's socket;
+ * each build is a generation with its GC root where nix's --out-link puts it.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FlakeLauncher, nixBuildArgs } from '../../daemon/launch/flake.js';
+import { FlakeLauncher, nixBuildArgs, nixMetadataArgs } from '../../daemon/launch/flake.js';
+import { GenerationStore } from '../../daemon/updates/generations.js';
+import { makeStandInNix, runScriptFor, type StandInNix } from '../harness/stand-in-nix.js';
 import type { LaunchContext, VmPaths } from '../../daemon/launch/launcher.js';
 import { QmpClient } from '../../qmp/client.js';
 import { start, waitForFile, waitUntilAccepting } from '../harness/processes.js';
@@ -17,9 +20,7 @@ const t = suite('flake launcher');
 
 interface Sandbox {
   root: string;
-  bin: string;
-  argvFile: string;
-  pidFile: string;
+  nix: StandInNix;
   paths: VmPaths;
 }
 
@@ -32,9 +33,7 @@ t.before.each(() => {
   fs.mkdirSync(runDir, { mode: 0o700 });
   sandbox = {
     root,
-    bin: path.join(root, 'bin'),
-    argvFile: path.join(root, 'nix-argv'),
-    pidFile: path.join(root, 'nix-pid'),
+    nix: makeStandInNix(path.join(root, 'nix')),
     paths: {
       runDir,
       qmpSocket: path.join(runDir, 'qmp.sock'),
@@ -43,35 +42,15 @@ t.before.each(() => {
       stateDir: path.join(root, 'state', 'acme'),
     },
   };
-  fs.mkdirSync(sandbox.bin);
 });
 t.after.each(() => {
   fs.rmSync(sandbox.root, { recursive: true, force: true });
 });
 
-/** Writes the stand-in nix; `body` runs after it has recorded its argv and pid. */
-function standInNix(body: string): void {
-  const script = `#!/bin/sh
-printf '%s\\n' "$@" > '${sandbox.argvFile}'
-echo $$ > '${sandbox.pidFile}'
-${body}
-`;
-  fs.writeFileSync(path.join(sandbox.bin, 'nix'), script, { mode: 0o755 });
-}
-
-/** A stand-in that builds a VM: bin/run-acme-vm starts QEMU the way NixOS's run script does. */
-function buildingNix(): string {
-  const out = path.join(sandbox.root, 'store', 'abc123-nixos-vm');
-  standInNix(`echo "evaluating derivation 'acme'" >&2
-echo "building '/nix/store/abc123-nixos-vm.drv'..." >&2
-mkdir -p '${out}/bin'
-cat > '${out}/bin/run-acme-vm' <<'SCRIPT'
-#!/bin/sh
-exec qemu-system-x86_64 -M q35 -m 64 -nodefaults -display none -nic none $QEMU_OPTS
-SCRIPT
-chmod +x '${out}/bin/run-acme-vm'
-echo '${out}'`);
-  return out;
+/** Builds of a tiny VM: bin/run-acme-vm starts QEMU the way NixOS's run script does. */
+function buildingNix(): void {
+  sandbox.nix.setRevision('9e0d4c2aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');
+  sandbox.nix.setRunScript(runScriptFor(['qemu-system-x86_64', '-M', 'q35', '-m', '64', '-nodefaults', '-display', 'none', '-nic', 'none']));
 }
 
 function context(flake: string, extra: Partial<LaunchContext> = {}): LaunchContext & { lines: string[] } {
@@ -87,31 +66,50 @@ function context(flake: string, extra: Partial<LaunchContext> = {}): LaunchConte
   };
 }
 
-const launcher = () => new FlakeLauncher({ env: { PATH: `${sandbox.bin}:${process.env.PATH}` } });
+const launcher = () => new FlakeLauncher({ env: { PATH: `${sandbox.nix.binDir}:${process.env.PATH}` } });
+const gcRoot = (n: number) => path.join(sandbox.paths.stateDir, 'generations', String(n), 'result');
 
 t('builds FLAKE#nixosConfigurations.NAME…vm and runs its run script, which answers QMP', async () => {
-  const out = buildingNix();
+  buildingNix();
   const ctx = context('git+https://git.acme.example/net#acme');
   const command = await launcher().prepare(ctx);
 
-  assert.equal(fs.readFileSync(sandbox.argvFile, 'utf8').split('\n').slice(0, -1), [
-    'build',
-    '--extra-experimental-features',
-    'nix-command flakes',
-    '--no-link',
-    '--print-out-paths',
-    '--print-build-logs',
-    'git+https://git.acme.example/net#nixosConfigurations.acme.config.system.build.vm',
+  const rev = '9e0d4c2aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+  assert.equal(sandbox.nix.calls(), [
+    ['flake', 'metadata', '--extra-experimental-features', 'nix-command flakes', '--json', 'git+https://git.acme.example/net'],
+    [
+      'build',
+      '--extra-experimental-features',
+      'nix-command flakes',
+      '--out-link',
+      gcRoot(1),
+      '--print-out-paths',
+      '--print-build-logs',
+      `git+https://git.acme.example/net?rev=${rev}#nixosConfigurations.acme.config.system.build.vm`,
+    ],
   ]);
-  assert.ok(ctx.lines.includes("building '/nix/store/abc123-nixos-vm.drv'..."), `progress streamed: ${ctx.lines}`);
+  assert.ok(ctx.lines.includes(`building '/nix/store/1-${rev}-nixos-vm.drv'...`), `progress streamed: ${ctx.lines}`);
+  const out = path.join(sandbox.nix.control, 'store', `1-${rev}-nixos-vm`);
+  assert.is(fs.readlinkSync(gcRoot(1)), out, 'the GC root nix made points at the build');
+  const agent = path.join(sandbox.paths.runDir, 'qga.sock');
   assert.equal(command, {
-    file: path.join(out, 'bin', 'run-acme-vm'),
+    file: path.join(gcRoot(1), 'bin', 'run-acme-vm'),
     args: [],
     env: {
-      QEMU_OPTS: `-name acme,process=hiboss-acme -qmp unix:${sandbox.paths.qmpSocket},server=on,wait=off -pidfile ${sandbox.paths.pidFile}`,
+      QEMU_OPTS:
+        `-name acme,process=hiboss-acme -qmp unix:${sandbox.paths.qmpSocket},server=on,wait=off -pidfile ${sandbox.paths.pidFile}` +
+        ` -device virtio-serial-pci -chardev socket,id=qga0,path=${agent},server=on,wait=off` +
+        ' -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0 -device pvpanic-pci',
       NIX_DISK_IMAGE: path.join(sandbox.paths.stateDir, 'acme.qcow2'),
     },
+    generation: 1,
   });
+  const recorded = new GenerationStore(sandbox.paths.stateDir).read();
+  assert.is(recorded.selected, 1);
+  assert.equal(
+    recorded.generations.map((g) => [g.number, g.revision, g.outPath, g.outcome, g.flake]),
+    [[1, rev, out, 'new', 'git+https://git.acme.example/net#acme']],
+  );
   assert.ok(fs.statSync(sandbox.paths.stateDir).isDirectory(), 'state dir made for the disk image');
 
   const vm = start(command.file, command.args, { env: command.env ?? {} });
@@ -137,16 +135,38 @@ t('builds FLAKE#nixosConfigurations.NAME…vm and runs its run script, which ans
 t('without "#", NAME is the VM name', async () => {
   buildingNix();
   await launcher().prepare(context('/home/me/networks/acme'));
-  const argv = fs.readFileSync(sandbox.argvFile, 'utf8').trim().split('\n');
-  assert.is(argv.at(-1), '/home/me/networks/acme#nixosConfigurations.acme.config.system.build.vm');
-  assert.equal(argv, nixBuildArgs('/home/me/networks/acme', 'acme'));
+  const [metadata, build] = sandbox.nix.calls();
+  assert.equal(metadata, nixMetadataArgs('/home/me/networks/acme'));
+  const url = `/home/me/networks/acme?rev=9e0d4c2aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa`;
+  assert.equal(build, nixBuildArgs(url, 'acme', gcRoot(1)));
+  assert.is(build!.at(-1), `${url}#nixosConfigurations.acme.config.system.build.vm`);
+});
+
+t('a later start boots the selected generation without building; a changed flake is built', async () => {
+  buildingNix();
+  await launcher().prepare(context('github:acme/net#acme'));
+  const ctx = context('github:acme/net#acme');
+  const command = await launcher().prepare(ctx);
+  assert.is(sandbox.nix.calls().length, 2, 'no nix call for the second start');
+  assert.is(command.generation, 1);
+  assert.ok(ctx.lines.some((l) => /booting generation 1 \(9e0d4c2, new\)/.test(l)), ctx.lines.join('\n'));
+  const changed = await launcher().prepare(context('github:acme/other#acme'));
+  assert.is(changed.generation, 2);
+  assert.is(sandbox.nix.calls().length, 4);
+});
+
+t('a build whose GC root was removed is built again', async () => {
+  buildingNix();
+  await launcher().prepare(context('github:acme/net#acme'));
+  fs.rmSync(gcRoot(1));
+  const command = await launcher().prepare(context('github:acme/net#acme'));
+  assert.is(command.generation, 2);
 });
 
 t('a failed build rejects with the tail of its log', async () => {
-  const noise = Array.from({ length: 40 }, (_, i) => `echo "log line ${i}" >&2`).join('\n');
-  standInNix(`${noise}
-echo "error: builder for '/nix/store/xyz-etc.drv' failed with exit code 1" >&2
-exit 1`);
+  buildingNix();
+  const noise = Array.from({ length: 40 }, (_, i) => `log line ${i}`).join('\n');
+  sandbox.nix.failBuilds(`${noise}\nerror: builder for '/nix/store/xyz-etc.drv' failed with exit code 1\n`);
   const error = await launcher().prepare(context('github:acme/net#acme')).then(
     () => undefined,
     (e: Error) => e,
@@ -156,22 +176,32 @@ exit 1`);
   assert.match(error!.message, /builder for '\/nix\/store\/xyz-etc\.drv' failed with exit code 1$/);
   assert.match(error!.message, /log line 39/);
   assert.not.match(error!.message, /log line 10\n/, 'only the tail');
+  assert.not.ok(fs.existsSync(path.dirname(gcRoot(1))), 'no generation directory left');
+  assert.is(new GenerationStore(sandbox.paths.stateDir).read().generations.length, 0);
+});
+
+t('a flake whose revision cannot be read says so', async () => {
+  buildingNix();
+  sandbox.nix.failMetadata("error: unable to download 'https://api.github.com/repos/acme/net/commits/HEAD': Couldn't resolve host name\n");
+  const error = await launcher().prepare(context('github:acme/net#acme')).then(() => undefined, (e: Error) => e);
+  assert.match(error?.message ?? '', /acme: cannot read the revision of github:acme\/net \(exit code 1\); last lines:\n.*Couldn't resolve host name/);
 });
 
 t('a build that prints no run script is refused clearly', async () => {
-  const out = path.join(sandbox.root, 'store', 'not-a-vm');
-  standInNix(`mkdir -p '${out}/bin'; echo '${out}'`);
+  buildingNix();
+  await launcher().prepare(context('github:acme/net#acme'));
+  fs.rmSync(path.join(fs.readlinkSync(gcRoot(1)), 'bin', 'run-acme-vm'));
   try {
     await launcher().prepare(context('github:acme/net#acme'));
     assert.unreachable('should reject');
   } catch (error) {
-    assert.match((error as Error).message, /expected one bin\/run-\*-vm in .*not-a-vm, found none/);
+    assert.match((error as Error).message, /expected one bin\/run-\*-vm in .*generations\/1\/result, found none/);
   }
 });
 
 t('abort stops the build (the nix process is ended)', async () => {
-  standInNix(`echo "building slowly" >&2
-exec sleep 600`);
+  buildingNix();
+  sandbox.nix.blockBuilds(true);
   const controller = new AbortController();
   const ctx = context('github:acme/net#acme', {
     signal: controller.signal,
@@ -185,8 +215,8 @@ exec sleep 600`);
       () => undefined,
       (e: Error) => e,
     );
-    assert.match(error?.message ?? '', /acme: build of github:acme\/net#acme cancelled/);
-    nixPid = Number(fs.readFileSync(sandbox.pidFile, 'utf8'));
+    assert.match(error?.message ?? '', /acme: building github:acme\/net#acme \(generation 1\): cancelled/);
+    nixPid = sandbox.nix.lastPid();
     assert.throws(() => process.kill(nixPid!, 0), /ESRCH/, 'stand-in nix is gone');
   } finally {
     if (nixPid) {
@@ -219,7 +249,7 @@ t('unsafe flake references are refused before anything runs', async () => {
       assert.match((error as Error).message, /^acme: /);
     }
   }
-  assert.not.ok(fs.existsSync(sandbox.argvFile), 'nix never ran');
+  assert.equal(sandbox.nix.calls(), [], 'nix never ran');
 });
 
 t.run();

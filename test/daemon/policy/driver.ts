@@ -40,6 +40,8 @@ export const SETTINGS: PolicySettings = PolicyConfig.parse({
   maxRestarts: 3,
   restartWindowMs: 60_000,
   restartDelayMs: 1000,
+  // Hibernation has its own tests (memory.test.ts); elsewhere its 15-minute timer would only add wake-ups.
+  hibernateAfterMs: 0,
 });
 
 /** A workspace as sway reports it: "2: mail" has num 2, "acme" has none. */
@@ -111,8 +113,10 @@ const LANDS: Record<string, string[]> = {
   resume: ['running', 'failed', 'stopped'],
   pause: ['paused', 'failed', 'stopped'],
   powerdown: ['stopped', 'failed'],
+  hibernate: ['hibernated', 'failed', 'stopped'],
+  restore: ['paused', 'running', 'failed', 'stopped'],
 };
-const OPERATION_ACTION: Record<string, string> = { start: 'start', resume: 'resume', pause: 'pause', stop: 'powerdown' };
+const OPERATION_ACTION: Record<string, string> = { start: 'start', resume: 'resume', pause: 'pause', stop: 'powerdown', hibernate: 'hibernate', restore: 'restore' };
 
 interface Entry {
   at: number;
@@ -273,7 +277,7 @@ export class Driver {
       assert.is(this.inFlight.get(action.name), 'powerdown', `quit ${action.name} without a powerdown in flight`);
       return;
     }
-    if (action.type !== 'start' && action.type !== 'pause' && action.type !== 'resume' && action.type !== 'powerdown') return;
+    if (action.type !== 'start' && action.type !== 'pause' && action.type !== 'resume' && action.type !== 'powerdown' && action.type !== 'hibernate' && action.type !== 'restore') return;
     const busy = this.inFlight.get(action.name);
     if (busy !== undefined) {
       assert.unreachable(`${action.type} ${action.name} at ${Date.now() - T0} while ${busy} is in flight`);
