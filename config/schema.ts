@@ -72,6 +72,8 @@ export type VmConfig = z.infer<typeof VmConfig>;
 export const PolicyConfig = z.strictObject({
   /** How long a hidden workspace's VM keeps running before it is paused. */
   pauseAfterMs: z.number().int().min(0).max(3_600_000).default(1500),
+  /** The session locked (logind Lock / LockedHint): pause every VM until it is unlocked. */
+  pauseOnLock: z.boolean().default(false),
   /** Time an ACPI powerdown gets before `quit`. */
   powerdownTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
   /** Restarts after failures within `restartWindowMs` before giving up. */

@@ -21,6 +21,8 @@ import { buildStatus, CpuBaselines } from './status.js';
 import { VmSupervisor } from './vm/supervisor.js';
 import { WmAdapter } from './wm-adapter.js';
 import { HoldKeeper } from './holds.js';
+import { LogindWatch } from './host/logind.js';
+import { correctGuestClock } from './host/guest-clock.js';
 import { workspaceCommand } from './windows.js';
 
 export interface DaemonOptions {
@@ -50,6 +52,7 @@ export class Daemon {
   #loop!: PolicyLoop;
   #vms!: VmSupervisor;
   #holds!: HoldKeeper;
+  #logind: LogindWatch | undefined;
   #wm: WmAdapter | undefined;
   #watch: ConfigWatch | undefined;
   #announcements: Action[] = [];
@@ -97,6 +100,12 @@ export class Daemon {
     this.#holds.restore(Object.keys(this.#config.vms));
     this.#watch = new ConfigWatch(this.options.configPath, () => void this.reload(), (message) => this.options.logger.warn(message));
     this.#watch.start();
+    // Sleep and lock (issue #14): followed in the background, never holding up the start.
+    this.#logind = new LogindWatch({
+      post: (event) => this.#loop.post(event),
+      note: (message, level) => this.#loop.post({ type: 'note', name: null, message, level }),
+    });
+    void this.#logind.start();
   }
 
   /** Follows the WM until the session ends or shutdown(); resolves when the daemon should exit. */
@@ -126,6 +135,7 @@ export class Daemon {
     this.#loop.stop();
     this.#watch?.close();
     this.#vms.detachAll();
+    this.#logind?.close();
     this.#wm?.wm.close();
     this.#exitResolve?.();
   }
@@ -136,6 +146,8 @@ export class Daemon {
   #perform(actions: Action[]): void {
     for (const action of actions) {
       if (action.type === 'hold-changed') this.#holds.keep(action.name, action.hold);
+      else if (action.type === 'release-sleep-lock') this.#logind?.releaseSleepLock();
+      else if (action.type === 'sync-clock') void this.#correctClock(action.name);
       else if (OPERATIONS.has(action.type)) {
         if (action.type === 'forget') this.#cpu.forget(action.name);
         this.#vms.carryOut(action);
@@ -164,6 +176,11 @@ export class Daemon {
         onStateChanged: (name, _state: VmState) => this.#cpu.reset(name, this.#vms.process(name)?.pid, this.#now()),
       });
     }
+  }
+
+  async #correctClock(name: string): Promise<void> {
+    const outcome = await correctGuestClock(vmPaths(this.options.roots, name), this.#now);
+    this.#loop.post({ type: 'note', name, message: outcome.message, level: outcome.ok ? 'info' : 'warn' });
   }
 
   // ---- requests (D-Bus, key bindings) --------------------------------------------------

@@ -23,6 +23,7 @@
 import type { VmState as ReportedState } from '../../api/schema.js';
 import type { PolicyConfig } from '../../config/schema.js';
 import { workspaceMatches, type WorkspaceRef } from '../../config/workspaces.js';
+import { afterReconcile, applyHostEvent, HOST_AWAKE, hostPausesVms, type HostEvent, type HostState } from './host.js';
 import * as memory from './memory.js';
 
 export { workspaceMatches, type WorkspaceRef };
@@ -90,6 +91,8 @@ export interface PolicyState {
   configProblems: string[];
   /** The focus last announced, so that FocusChanged goes out once per change. */
   announcedFocus: { workspace: string; vm: string } | null;
+  /** The machine's sleep and the session's lock (./host.ts). */
+  host: HostState;
 }
 
 export type UserVerb = 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'toggle' | 'hibernate' | 'prewarm';
@@ -120,7 +123,9 @@ export type PolicyEvent =
   /** The wake-up asked for by the last decision has come. */
   | { type: 'tick' }
   /** A hold kept by an earlier daemon (daemon/holds.ts), still valid for the QEMU adopted. */
-  | { type: 'hold-restored'; name: string; hold: 'paused' | 'stopped' };
+  | { type: 'hold-restored'; name: string; hold: 'paused' | 'stopped' }
+  /** logind: the machine sleeps or wakes, the session locks or unlocks (./host.ts). */
+  | HostEvent;
 
 export type Action =
   | { type: 'start'; name: string }
@@ -143,6 +148,10 @@ export type Action =
   | { type: 'forget'; name: string }
   /** The user's hold changed: kept on disk (daemon/holds.ts), so a restarted daemon honours it. */
   | { type: 'hold-changed'; name: string; hold: 'paused' | 'stopped' | null }
+  /** Every VM that ran is paused (or logind's delay ran out): let the machine sleep. */
+  | { type: 'release-sleep-lock' }
+  /** The VM runs again after the machine slept (or the session was locked): set its guest clock. */
+  | { type: 'sync-clock'; name: string }
   | { type: 'exit' };
 
 /** The operations: what the loop carries out at once, before anything is announced. */
@@ -179,6 +188,7 @@ export function initialState(settings: PolicySettings, vms: VmSpec[], now: numbe
     sessionEnding: false,
     configProblems: [],
     announcedFocus: null,
+    host: HOST_AWAKE,
   };
   for (const spec of vms) state.vms[spec.name] = newRecord(spec, now);
   return state;
@@ -239,6 +249,9 @@ export function decide(previous: PolicyState, event: PolicyEvent, now: number): 
   apply(turn, event);
   memory.refreshMemory({ settings: state.settings, vms: state.vms, focused: state.focused, focusedBefore: vmOnWorkspace(previous, previous.focused), now });
   for (const vm of Object.values(state.vms)) reconcile(turn, vm);
+  const host = afterReconcile(state.host, state.vms, state.settings, now, (message, level) => log(turn, null, message, level));
+  state.host = host.host;
+  actions.push(...host.actions);
   if (event.type === 'user') turn.answer = answerFor(turn, event);
   const reported = new Map<string, { state: ReportedState; reason: string }>();
   for (const { vm, state: to, reason } of turn.transitions) {
@@ -369,6 +382,15 @@ function apply(turn: Turn, event: PolicyEvent): void {
     case 'workspace-init':
       memory.prewarmOnInit(state.settings, state.vms, event.workspace);
       return;
+    case 'sleep':
+    case 'wake':
+    case 'lock':
+    case 'unlock': {
+      const host = applyHostEvent(state.host, event, Object.values(state.vms), state.settings, now, (message, level) => log(turn, null, message, level));
+      state.host = host.host;
+      turn.actions.push(...host.actions);
+      return;
+    }
     case 'hold-restored': {
       const vm = state.vms[event.name];
       if (!vm) return;
@@ -422,9 +444,10 @@ function announceFocus(turn: Turn): void {
 }
 
 /** Why a VM runs or is paused, when the observation itself does not say. */
-function pauseReason(vm: VmRecord): string {
+function pauseReason(state: PolicyState, vm: VmRecord): string {
   if (vm.hold === 'paused') return 'paused by the user';
-  if (vm.op === 'pause') return 'workspace hidden';
+  if (vm.op === 'pause' && hostPausesVms(state.host, state.settings)) return state.host.asleep ? 'the machine sleeps' : 'the session is locked';
+  if (vm.op === 'pause' && vm.hiddenSince !== null) return 'workspace hidden';
   return 'paused';
 }
 
@@ -466,7 +489,7 @@ function observe(turn: Turn, event: Extract<PolicyEvent, { type: 'observed' }>):
     }
     case 'paused': {
       if (vm.op === 'stop') return;
-      const reason = event.reason ?? pauseReason(vm);
+      const reason = event.reason ?? pauseReason(state, vm);
       // A start that lands paused (restored from a snapshot) still needs a resume.
       if (vm.op === 'pause' || vm.op === 'start' || vm.op === 'restore') clearOp(vm);
       setState(turn, vm, 'paused', reason);
@@ -631,6 +654,7 @@ type Want = 'run' | 'pause' | 'stop' | 'keep';
 function want(state: PolicyState, vm: VmRecord, now: number): Want {
   if (state.sessionEnding || vm.removed || vm.hold === 'stopped') return 'stop';
   if (vm.restartRequested) return 'stop'; // then run, once it is down
+  if (hostPausesVms(state.host, state.settings)) return 'pause'; // asleep, or locked with pauseOnLock
   if (vm.hold === 'paused') return isDown(vm.state) && vm.runRequested ? 'run' : 'pause';
   if (vm.runRequested) return 'run';
   const workspace = vm.spec.workspace;
@@ -750,6 +774,7 @@ function nextWake(state: PolicyState, now: number): number | null {
   const consider = (t: number | null) => {
     if (t !== null && t > now && (wake === null || t < wake)) wake = t;
   };
+  consider(state.host.sleepLockDeadline);
   for (const vm of Object.values(state.vms)) {
     if (vm.awaitingReply && vm.unresponsiveSince === null && vm.opSince !== null) consider(vm.opSince + state.settings.unresponsiveAfterMs);
     if (vm.op !== null && vm.state !== 'stopping') continue; // waiting for the supervisor, not the clock

@@ -25,7 +25,7 @@ import zlib from 'node:zlib';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** Versioned: a cache built by an older harness is rebuilt, not trusted. */
-export const GUEST_CACHE = process.env.HIBOSS_GUEST_CACHE ?? path.join(REPO, '.cache', 'guest-v2');
+export const GUEST_CACHE = process.env.HIBOSS_GUEST_CACHE ?? path.join(REPO, '.cache', 'guest-v3');
 
 /** Loaded in this order at boot (no depmod in the initramfs). */
 const MODULES = [
@@ -35,6 +35,8 @@ const MODULES = [
 
 const INIT = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
+# qemu-ga refuses guest-set-time unless /sbin/hwclock exists (it syncs the RTC after setting the clock).
+mkdir -p /sbin && ln -s /bin/busybox /sbin/hwclock
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev

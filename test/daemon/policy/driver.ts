@@ -75,6 +75,8 @@ export function describe(action: Action): string {
       return `notify ${action.summary}: ${action.body}`;
     case 'exit':
       return 'exit';
+    case 'release-sleep-lock':
+      return 'release-sleep-lock';
     case 'focus-changed':
       return `focus-changed ${action.workspace} ${action.vm}`;
     case 'config-changed':
