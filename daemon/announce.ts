@@ -13,6 +13,8 @@ export interface Signals {
   focusChanged(workspace: string, vm: string): void;
   configChanged(accepted: boolean, problems: string[]): void;
   vmLog(name: string, line: string): void;
+  /** A flake VM's update: building, built, build-failed, up-to-date, healthy, failed, rolled-back. */
+  updateEvent?(name: string, kind: string, message: string): void;
 }
 
 export interface AnnouncerOptions {
@@ -30,7 +32,7 @@ export function announce(action: Action, options: AnnouncerOptions): void {
     case 'changed':
       options.onStateChanged?.(action.name, action.state);
       logger.vm(action.name, `${action.state}: ${action.reason}`);
-      signals?.vmLog(action.name, `${action.state}: ${action.reason}`);
+      // Not repeated as VmLog: clients show StateChanged in their logs themselves.
       signals?.stateChanged(action.name, action.state, action.reason);
       return;
     case 'focus-changed':
@@ -42,6 +44,9 @@ export function announce(action: Action, options: AnnouncerOptions): void {
       return;
     case 'notify':
       options.notify(action.summary, action.body, action.urgency);
+      return;
+    case 'update-event':
+      signals?.updateEvent?.(action.name, action.kind, action.message);
       return;
     case 'log':
       if (action.name === null) {

@@ -4,7 +4,7 @@
  * carrying out its operations; the announcer telling the world what it decided.
  * The D-Bus interface (dbus-service.ts) calls the request methods below.
  */
-import { Verb, VERBS, type DaemonStatus, type VmState } from '../api/schema.js';
+import { Verb, VERBS, type DaemonStatus, type GenerationsReport, type VmState } from '../api/schema.js';
 import { ConfigError, ConfigMissingError, readConfig } from '../config/file.js';
 import { vmPaths, type RuntimeRoots } from '../config/paths.js';
 import { Config } from '../config/schema.js';
@@ -24,6 +24,7 @@ import { HoldKeeper } from './holds.js';
 import { LogindWatch } from './host/logind.js';
 import { correctGuestClock } from './host/guest-clock.js';
 import { workspaceCommand } from './windows.js';
+import { UpdateRefusedError, Updater } from './updates/updater.js';
 
 export interface DaemonOptions {
   configPath: string;
@@ -51,6 +52,8 @@ export class Daemon {
   #config!: Config;
   #loop!: PolicyLoop;
   #vms!: VmSupervisor;
+  #updates!: Updater;
+  #flakeBuilder: import('./launch/flake.js').FlakeLauncher | undefined;
   #holds!: HoldKeeper;
   #logind: LogindWatch | undefined;
   #wm: WmAdapter | undefined;
@@ -88,6 +91,18 @@ export class Daemon {
       config: () => this.#config,
       launchers: this.options.launchers,
       onRunWritten: () => this.#marks.commandWritten(),
+      onLaunched: (name, vm, command) => this.#updates.onLaunched(name, vm, command),
+    });
+    this.#updates = new Updater({
+      roots: this.options.roots,
+      config: () => this.#config,
+      post: (event) => this.#loop.post(event),
+      flakeLauncher: async () => {
+        const given = this.options.launchers?.flake;
+        const { FlakeLauncher } = await import('./launch/flake.js');
+        return given instanceof FlakeLauncher ? given : (this.#flakeBuilder ??= new FlakeLauncher());
+      },
+      now: () => Date.now(),
     });
     this.#holds = new HoldKeeper({
       roots: this.options.roots,
@@ -96,6 +111,8 @@ export class Daemon {
       now: this.#now,
     });
     await this.#vms.adoptAll();
+    this.#updates.afterAdoption((name) => this.#vms.process(name));
+    this.#updates.schedule();
     // Before the WM is attached: no focus can undo a hold that is about to be restored.
     this.#holds.restore(Object.keys(this.#config.vms));
     this.#watch = new ConfigWatch(this.options.configPath, () => void this.reload(), (message) => this.options.logger.warn(message));
@@ -135,6 +152,7 @@ export class Daemon {
     this.#loop.stop();
     this.#watch?.close();
     this.#vms.detachAll();
+    this.#updates?.close();
     this.#logind?.close();
     this.#wm?.wm.close();
     this.#exitResolve?.();
@@ -148,8 +166,12 @@ export class Daemon {
       if (action.type === 'hold-changed') this.#holds.keep(action.name, action.hold);
       else if (action.type === 'release-sleep-lock') this.#logind?.releaseSleepLock();
       else if (action.type === 'sync-clock') void this.#correctClock(action.name);
+      else if (action.type === 'judged') this.#updates.carryOut(action);
       else if (OPERATIONS.has(action.type)) {
-        if (action.type === 'forget') this.#cpu.forget(action.name);
+        if (action.type === 'forget') {
+          this.#cpu.forget(action.name);
+          this.options.logger.forget(action.name);
+        }
         this.#vms.carryOut(action);
       } else this.#announcements.push(action);
     }
@@ -173,7 +195,9 @@ export class Daemon {
         logger: this.options.logger,
         signals: this.options.signals,
         notify: this.options.notify,
-        onStateChanged: (name, _state: VmState) => this.#cpu.reset(name, this.#vms.process(name)?.pid, this.#now()),
+        onStateChanged: (name, state: VmState) => {
+          if (state === 'running') this.#cpu.reset(name, this.#vms.process(name)?.pid, this.#now());
+        },
       });
     }
   }
@@ -257,7 +281,38 @@ export class Daemon {
       }
     }
     this.#loop.post({ type: 'config', vms: specsOf(config), settings: config.policy });
+    this.#updates.schedule();
     return [];
+  }
+
+  // ---- flake VMs' generations and updates (daemon/updates/, issue #11) -------------------
+
+  generations(name: string): GenerationsReport {
+    return this.#updating(() => this.#updates.generations(name));
+  }
+
+  /** Starts an update; replies at once (progress: VmLog; outcome: UpdateEvent). */
+  update(name: string, now: boolean): string {
+    return this.#updating(() => this.#updates.update(name, { now, auto: false }));
+  }
+
+  /** Selects a generation (0: the healthy one before the selected) for the next start; `now`: restart into it. */
+  async rollback(name: string, generation: number, now: boolean): Promise<string> {
+    const selected = this.#updating(() => this.#updates.rollback(name, generation));
+    const vm = this.#loop.state.vms[name];
+    const up = vm !== undefined && (vm.state === 'running' || vm.state === 'paused' || vm.state === 'starting');
+    if (!now || !up) return `${selected}; it boots at ${name}'s next start`;
+    await this.act('restart', name);
+    return `${selected}; restarting into it`;
+  }
+
+  #updating<T>(run: () => T): T {
+    try {
+      return run();
+    } catch (error) {
+      if (error instanceof UpdateRefusedError) throw new RequestError(error.kind, error.message);
+      throw error;
+    }
   }
 
   // ---- what clients read ----------------------------------------------------------------

@@ -23,6 +23,11 @@ export class SwitchMarks {
     this.#eventAt = null;
   }
 
+  /** The event was decided: a command it did not cause must not be counted against it. */
+  settled(): void {
+    this.#eventAt = null;
+  }
+
   /** The last intervals (ms), oldest first. */
   intervals(): number[] {
     const n = Math.min(this.#count, RING);

@@ -1,7 +1,7 @@
 /**
  * The status the API reports (api/schema.ts DaemonStatus): the policy's view of
  * every VM, plus what /proc says of its QEMU. Reading it changes nothing: CPU %
- * is the average since the VM's last state change, whoever asks and however often.
+ * is the average since the VM last started running, whoever asks and however often.
  */
 import fs from 'node:fs';
 import type { DaemonStatus, VmState, VmStatus } from '../api/schema.js';
@@ -19,7 +19,7 @@ export interface ProcessInfo {
 export class CpuBaselines {
   #base = new Map<string, { pid: number; at: number; ticks: number }>();
 
-  /** A VM changed state: its CPU % counts from now. */
+  /** A VM started running: its CPU % counts from now (a paused VM uses none: no sample needed). */
   reset(name: string, pid: number | undefined, now: number): void {
     const ticks = pid === undefined ? null : cpuTicks(pid);
     if (pid === undefined || ticks === null) this.#base.delete(name);
@@ -68,7 +68,7 @@ export function buildStatus({ policy, config, processes, cpu, wm, now }: StatusI
       uptimeMs: qemu ? now - qemu.startedAt : null,
       memoryBudgetMiB: vm?.memoryMiB ?? memoryFromArgv(vm?.qemu),
       rssBytes: qemu ? rssBytes(qemu.pid) : null,
-      cpuPercent: qemu ? cpu.percent(name, qemu.pid, now) : null,
+      cpuPercent: qemu && record.state === 'running' ? cpu.percent(name, qemu.pid, now) : null,
       lastColdBootMs: record.lastColdBootMs,
       lastResumeMs: record.lastResumeMs,
       restarts: record.restarts,

@@ -10,7 +10,7 @@ import type { Node, Workspace, WorkspaceNode } from '../wm-ipc/protocol.js';
 import type { WorkspaceRef } from '../config/workspaces.js';
 import type { SwitchMarks } from './diagnostics.js';
 import type { PolicyEvent } from './policy/policy.js';
-import { placeWindowCommands, vmOfWindow, type VmWindowInfo } from './windows.js';
+import { placeWindowCommands, windowToPlace, type VmWindowInfo } from './windows.js';
 
 export interface WmAdapterOptions {
   wm: WmClient;
@@ -28,6 +28,8 @@ const BINDING = /^nop hiboss ([a-z]+)(?: ([A-Za-z0-9_-]{1,32}))?\s*$/;
 
 export class WmAdapter {
   kind: 'sway' | 'i3' = 'i3';
+  /** Windows placed already (container ids): placed once, never moved back by a later title. */
+  readonly #placed = new Set<number>();
   #snapshotWanted = false;
   #snapshotRunning = false;
 
@@ -45,12 +47,19 @@ export class WmAdapter {
       if (event.change === 'focus' && event.current) {
         this.options.marks.eventArrived(wm.lastEventReceivedAt);
         post({ type: 'focus', workspace: refOf(event.current) });
+        this.options.marks.settled();
       }
       this.#wantSnapshot();
     });
     wm.on('output', () => this.#wantSnapshot());
     wm.on('window', (event) => {
-      if (event.change === 'new') void this.#placeWindow(event.container);
+      if (event.change === 'close') {
+        this.#placed.delete(event.container.id);
+        return;
+      }
+      // On `new`, or on the first `title` that names a VM (sway sends the title after `new`).
+      const vm = windowToPlace(event.change, event.container, this.options.windows(), this.#placed);
+      if (vm) void this.#placeWindow(event.container, vm);
     });
     wm.on('binding', (event) => {
       const match = BINDING.exec(event.binding.command.trim());
@@ -112,12 +121,16 @@ export class WmAdapter {
       return;
     }
     const focused = workspaces.find((w) => w.focused);
+    // The reply can tell of a new focus before its event is read (two sockets): its `cont` counts from here.
+    this.options.marks.eventArrived(performance.now());
     post({ type: 'workspaces', focused: focused ? refOf(focused) : null, visible: workspaces.filter((w) => w.visible).map(refOf) });
+    this.options.marks.settled();
   }
 
-  async #placeWindow(container: Node): Promise<void> {
-    const vm = vmOfWindow(container, this.options.windows());
-    if (!vm || this.options.wm.ended) return;
+  async #placeWindow(container: Node, vm: VmWindowInfo): Promise<void> {
+    if (this.options.wm.ended) return;
+    // Marked before the command goes out: a `title` right after `new` must not place it twice.
+    this.#placed.add(container.id);
     const post = this.options.post;
     try {
       await this.options.wm.command(placeWindowCommands(container, vm));

@@ -100,6 +100,8 @@ export class Panel {
     });
     on('state', (change: StateChange) => {
       if (this.status) this.status = applyStateChange(this.status, change);
+      // A state change is a log line too; the daemon sends it once, as StateChanged.
+      this.#logLine(change.name, `${change.state}: ${change.reason}`);
       this.render();
       // The signal carries state and reason; pid, uptime, timings come with Status().
       this.#queueRefresh();
@@ -112,14 +114,16 @@ export class Panel {
       if (!change.accepted) this.#say(`config refused: ${change.problems.join('; ')}`, true);
       void this.refresh();
     });
-    on('log', ({ name, line }: { name: string; line: string }) => {
-      this.#logs.set(name, appendLog(this.#logs.get(name) ?? [], line));
-      const row = this.selectedRow;
-      if (row?.kind === 'vm' && row.vm.name === name && !this.#modal) {
-        appendLogLine(this.layout.log, line);
-        this.options.screen.render();
-      }
-    });
+    on('log', ({ name, line }: { name: string; line: string }) => this.#logLine(name, line));
+  }
+
+  #logLine(name: string, line: string): void {
+    this.#logs.set(name, appendLog(this.#logs.get(name) ?? [], line));
+    const row = this.selectedRow;
+    if (row?.kind === 'vm' && row.vm.name === name && !this.#modal) {
+      appendLogLine(this.layout.log, line);
+      this.options.screen.render();
+    }
   }
 
   /** Several signals in a row need one Status() call, not one each. */

@@ -23,8 +23,9 @@
 import type { VmState as ReportedState } from '../../api/schema.js';
 import type { PolicyConfig } from '../../config/schema.js';
 import { workspaceMatches, type WorkspaceRef } from '../../config/workspaces.js';
-import { afterReconcile, applyHostEvent, HOST_AWAKE, hostPausesVms, type HostEvent, type HostState } from './host.js';
+import { deadlinePassed, judgeAnswered, judgeFailed, openWindow, windowPaused, windowResumed, type HealthWindow, type Judgement, type WindowStart } from './health.js';
 import * as memory from './memory.js';
+import { afterReconcile, applyHostEvent, HOST_AWAKE, hostPausesVms, type HostEvent, type HostState } from './host.js';
 
 export { workspaceMatches, type WorkspaceRef };
 
@@ -75,6 +76,10 @@ export interface VmRecord {
   removed: boolean;
   lastColdBootMs: number | null;
   lastResumeMs: number | null;
+  /** A new generation of a flake VM being judged (./health.ts); null otherwise. */
+  health: HealthWindow | null;
+  /** A rollback's start is under way: its reason (cleared once it runs). */
+  rollbackReason: string | null;
   /** Memory (issue #10): hibernation, budget, prewarm (daemon/policy/memory.ts). */
   memory: memory.MemoryRecord;
 }
@@ -120,6 +125,14 @@ export type PolicyEvent =
   | { type: 'note'; name: string | null; message: string; level?: 'info' | 'warn' }
   /** The WM session ends: power every VM off, then exit. */
   | { type: 'session-end' }
+  /** A flake VM booted a generation not yet judged: its health window opens (./health.ts). */
+  | { type: 'health-watch'; name: string; window: WindowStart }
+  /** The guest agent of a VM in a health window answered `guest-ping`. */
+  | { type: 'guest-answered'; name: string; generation: number }
+  /** QMP GUEST_PANICKED (the pvpanic device). */
+  | { type: 'guest-panicked'; name: string }
+  /** An update of a flake VM (daemon/updates/updater.ts): building, built (selected for the next start), failed, up to date. */
+  | { type: 'update-progress'; name: string; kind: 'building' | 'built' | 'build-failed' | 'up-to-date'; message: string; auto: boolean; restartNow: boolean }
   /** The wake-up asked for by the last decision has come. */
   | { type: 'tick' }
   /** A hold kept by an earlier daemon (daemon/holds.ts), still valid for the QEMU adopted. */
@@ -152,10 +165,14 @@ export type Action =
   | { type: 'release-sleep-lock' }
   /** The VM runs again after the machine slept (or the session was locked): set its guest clock. */
   | { type: 'sync-clock'; name: string }
+  /** A generation's health judged: the store records it (and selects `rollbackTo`). */
+  | { type: 'judged'; name: string; generation: number; outcome: 'healthy' | 'failed'; reason: string; rollbackTo: number | null }
+  /** A flake VM's update, told (the UpdateEvent signal). */
+  | { type: 'update-event'; name: string; kind: string; message: string }
   | { type: 'exit' };
 
 /** The operations: what the loop carries out at once, before anything is announced. */
-export const OPERATIONS: ReadonlySet<Action['type']> = new Set(['start', 'resume', 'pause', 'powerdown', 'quit', 'forget', 'hibernate', 'restore']);
+export const OPERATIONS: ReadonlySet<Action['type']> = new Set(['judged', 'start', 'resume', 'pause', 'powerdown', 'quit', 'forget', 'hibernate', 'restore']);
 
 /** What a user request will do, or why it cannot be done. */
 export type Answer = { ok: true; message: string } | { ok: false; kind: 'InvalidArgument' | 'NoSuchVm'; message: string };
@@ -216,6 +233,8 @@ function newRecord(spec: VmSpec, now: number): VmRecord {
     removed: false,
     lastColdBootMs: null,
     lastResumeMs: null,
+    health: null,
+    rollbackReason: null,
     memory: memory.NEW_MEMORY_RECORD,
   };
 }
@@ -235,11 +254,12 @@ export function reportedState(vm: VmRecord): ReportedState {
 
 /**
  * A copy the decision may change freely. Cheaper than structuredClone on the
- * switch path: records are flat but for `failures` and `spec` (never mutated).
+ * switch path: records are flat; their arrays and objects (`failures`, `spec`)
+ * are replaced, never changed in place, so they are shared.
  */
 function copyState(state: PolicyState): PolicyState {
   const vms: Record<string, VmRecord> = {};
-  for (const [name, vm] of Object.entries(state.vms)) vms[name] = { ...vm, failures: [...vm.failures] };
+  for (const name in state.vms) vms[name] = { ...state.vms[name]! };
   return { ...state, vms, visible: [...state.visible] };
 }
 
@@ -374,6 +394,11 @@ function apply(turn: Turn, event: PolicyEvent): void {
       state.sessionEnding = true;
       log(turn, null, 'the WM session ended: powering VMs off');
       return;
+    case 'health-watch':
+    case 'guest-answered':
+    case 'guest-panicked':
+    case 'update-progress':
+      return healthEvent(turn, event);
     case 'tick':
       return;
     case 'memory':
@@ -464,6 +489,7 @@ function observe(turn: Turn, event: Extract<PolicyEvent, { type: 'observed' }>):
   const vm = state.vms[event.name];
   if (!vm) return;
   answered(turn, vm);
+  if (healthObserved(turn, vm, event)) return;
   // A save pauses the VM first: its STOP is part of the save, not a state of its own.
   if (vm.op === 'hibernate' && (event.state === 'running' || event.state === 'paused')) return;
   vm.memory = memory.afterObserved(vm, vm.op, event, now);
@@ -668,6 +694,7 @@ function want(state: PolicyState, vm: VmRecord, now: number): Want {
   if (workspace === null) return 'keep';
   if (state.focused && workspaceMatches(workspace, state.focused)) return 'run';
   if (vm.hiddenSince === null) return 'keep'; // visible on another output
+  if (vm.health !== null) return 'keep'; // judging an update: a paused guest cannot answer
   return now - vm.hiddenSince >= state.settings.pauseAfterMs ? 'pause' : 'keep';
 }
 
@@ -681,6 +708,7 @@ function ask(turn: Turn, vm: VmRecord, op: Operation, action: Action): void {
 function reconcile(turn: Turn, vm: VmRecord): void {
   const { state, now } = turn;
   const name = vm.spec.name;
+  if (vm.health !== null && deadlinePassed(vm.health, now)) healthFailed(turn, vm, judgeFailed(name, vm.health, now, { kind: 'deadline' }));
   if (vm.awaitingReply && vm.unresponsiveSince === null && vm.opSince !== null && now - vm.opSince >= state.settings.unresponsiveAfterMs) {
     vm.unresponsiveSince = vm.opSince;
     log(turn, name, `QEMU has not answered "${vm.op}" for ${seconds(now - vm.opSince)}`, 'warn');
@@ -761,6 +789,7 @@ function memoryOpFailed(turn: Turn, vm: VmRecord, op: memory.MemoryOp, reason: s
 }
 
 function startReason(state: PolicyState, vm: VmRecord): string {
+  if (vm.rollbackReason !== null) return vm.rollbackReason;
   const coldBoot = memory.coldBootReason(vm);
   if (coldBoot) return coldBoot;
   if (vm.runRequested) return 'started by the user';
@@ -776,6 +805,7 @@ function nextWake(state: PolicyState, now: number): number | null {
   };
   consider(state.host.sleepLockDeadline);
   for (const vm of Object.values(state.vms)) {
+    if (vm.health !== null && vm.health.pausedAt === null) consider(vm.health.deadline);
     if (vm.awaitingReply && vm.unresponsiveSince === null && vm.opSince !== null) consider(vm.opSince + state.settings.unresponsiveAfterMs);
     if (vm.op !== null && vm.state !== 'stopping') continue; // waiting for the supervisor, not the clock
     consider(memory.hibernateWakeAt(state.settings, vm));
@@ -787,4 +817,113 @@ function nextWake(state: PolicyState, now: number): number | null {
     consider(vm.retryAt);
   }
   return wake;
+}
+
+// ---- health after an update (./health.ts decides; issue #11) -------------------------------
+
+type HealthEvent = Extract<PolicyEvent, { type: 'health-watch' | 'guest-answered' | 'guest-panicked' | 'update-progress' }>;
+
+function healthEvent(turn: Turn, event: HealthEvent): void {
+  const vm = turn.state.vms[event.name];
+  if (!vm) return;
+  const name = vm.spec.name;
+  switch (event.type) {
+    case 'health-watch': {
+      const window = openWindow(event.window, turn.now, event.window.restored);
+      if (!event.window.running) return healthFailed(turn, vm, judgeFailed(name, window, turn.now, { kind: 'away' }));
+      vm.health = window;
+      log(turn, name, `generation ${window.generation} booted: healthy once its guest agent answers (by ${new Date(window.deadline).toISOString()})`);
+      return;
+    }
+    case 'guest-answered': {
+      if (vm.health === null || vm.health.generation !== event.generation) return;
+      const judgement = judgeAnswered(name, vm.health, turn.now);
+      vm.health = null;
+      tellJudgement(turn, vm, judgement);
+      return;
+    }
+    case 'guest-panicked':
+      if (vm.health === null) return log(turn, name, 'the guest panicked', 'warn');
+      return healthFailed(turn, vm, judgeFailed(name, vm.health, turn.now, { kind: 'panic' }));
+    case 'update-progress': {
+      turn.actions.push({ type: 'update-event', name, kind: event.kind, message: event.message });
+      log(turn, name, event.message, event.kind === 'build-failed' ? 'warn' : 'info');
+      if (event.kind === 'build-failed') {
+        turn.actions.push({ type: 'notify', summary: `hiboss: ${name}: update failed to build`, body: event.message, urgency: 'normal' });
+      }
+      if (event.kind === 'built' && event.auto) {
+        turn.actions.push({ type: 'notify', summary: `hiboss: ${name}: update ready`, body: event.message, urgency: 'low' });
+      }
+      const up = vm.state === 'running' || vm.state === 'paused' || vm.state === 'starting';
+      if (event.kind === 'built' && event.restartNow && up) vm.restartRequested = true; // graceful: the member's disk stays
+      return;
+    }
+  }
+}
+
+function tellJudgement(turn: Turn, vm: VmRecord, judgement: Judgement): void {
+  const name = vm.spec.name;
+  const { generation, outcome, why, rollbackTo, message } = judgement;
+  turn.actions.push({ type: 'judged', name, generation, outcome, reason: why, rollbackTo });
+  const kind = outcome === 'healthy' ? 'healthy' : rollbackTo !== null ? 'rolled-back' : 'failed';
+  turn.actions.push({ type: 'update-event', name, kind, message });
+  log(turn, name, message, outcome === 'healthy' ? 'info' : 'warn');
+}
+
+/**
+ * A failed generation is recorded; with a healthy one before it, its QEMU goes
+ * (if still there) and the VM boots that one by itself. Without one it is left
+ * as it is: a guest without an agent still serves its member.
+ */
+function healthFailed(turn: Turn, vm: VmRecord, judgement: Judgement): void {
+  vm.health = null;
+  tellJudgement(turn, vm, judgement);
+  turn.actions.push({ type: 'notify', summary: `hiboss: ${vm.spec.name}: update failed`, body: judgement.message, urgency: 'critical' });
+  if (judgement.rollbackTo === null) return;
+  vm.rollbackReason = `rolling back to generation ${judgement.rollbackTo}: ${judgement.why}`;
+  if (isDown(vm.state)) {
+    vm.runRequested = true;
+    return;
+  }
+  clearOp(vm);
+  ask(turn, vm, 'stop', { type: 'quit', name: vm.spec.name });
+  vm.awaitingReply = false; // quit ends QEMU: its exit is the answer
+  vm.quitAt = null;
+  vm.restartRequested = true;
+  setState(turn, vm, 'stopping', vm.rollbackReason);
+}
+
+/** Observations during a health window; true when the window's judgement took the observation over. */
+function healthObserved(turn: Turn, vm: VmRecord, event: Extract<PolicyEvent, { type: 'observed' }>): boolean {
+  if (event.state === 'running') vm.rollbackReason = null;
+  if (vm.health === null) return false;
+  switch (event.state) {
+    case 'paused':
+      vm.health = windowPaused(vm.health, turn.now);
+      return false;
+    case 'running':
+      vm.health = windowResumed(vm.health, turn.now);
+      return false;
+    case 'stopped':
+    case 'failed': {
+      // Stopped by the member or the session: no judgement; the next boot opens a new window.
+      if (vm.op === 'stop' || turn.state.sessionEnding || vm.removed) {
+        vm.health = null;
+        return false;
+      }
+      // Powered off or died within its window: a failed generation, not the member's shutdown.
+      const judgement = judgeFailed(vm.spec.name, vm.health, turn.now, { kind: 'exit', reason: event.reason ?? 'QEMU ended' });
+      if (judgement.rollbackTo === null) {
+        healthFailed(turn, vm, judgement);
+        return false; // the usual handling of an exit follows
+      }
+      clearOp(vm);
+      vm.quitAt = null;
+      setState(turn, vm, 'stopped', `${judgement.why}; rolling back to generation ${judgement.rollbackTo}`);
+      healthFailed(turn, vm, judgement);
+      return true;
+    }
+    default:
+      return false;
+  }
 }

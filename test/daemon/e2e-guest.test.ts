@@ -7,7 +7,7 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WmClient } from '../../wm-ipc/client.js';
-import type { RunningDaemon } from '../harness/daemon.js';
+import { after, type RunningDaemon } from '../harness/daemon.js';
 import { startDesktop, type DesktopSession } from '../harness/session.js';
 import { ensureGuest, guestQemuArgv, tickCount, type Guest } from '../harness/guest.js';
 import { alive, pidsWithArg } from '../harness/inspect.js';
@@ -79,8 +79,7 @@ for (const kind of ['sway', 'i3'] as const) {
     await wmc.command('workspace 2');
     await familyUp;
     const acmePaused = daemon.client.waitForState('acme', (c) => c.state === 'paused', 30_000);
-    await wmc.command('workspace 3');
-    await daemon.client.waitForState('acme', (c) => c.state === 'running', 20_000);
+    await after(() => wmc.command('workspace 3'), daemon.client.waitForState('acme', (c) => c.state === 'running', 20_000));
     await wmc.command('workspace 2');
     await acmePaused;
     const pids = pidsWithArg(path.join(sandbox.runtimeDir, 'hiboss'));
@@ -100,8 +99,7 @@ for (const kind of ['sway', 'i3'] as const) {
         vms: { family: { workspace: '2', qemu: guestQemuArgv(guest, serial('family')) } },
         policy: { pauseAfterMs: 60_000 },
       });
-      await wmc.command('workspace 2');
-      await daemon.client.waitForState('family', (c) => c.state === 'running', 20_000);
+      await after(() => wmc.command('workspace 2'), daemon.client.waitForState('family', (c) => c.state === 'running', 20_000));
       const [pid] = pidsWithArg(path.join(sandbox.runtimeDir, 'hiboss', 'family'));
       track(pid!);
       const before = tickCount(await waitForContent(serial('family'), (text) => tickCount(text) >= 1, 30_000));
@@ -117,8 +115,9 @@ for (const kind of ['sway', 'i3'] as const) {
       assert.is(status.vms[0]!.state, 'running');
       assert.equal(pidsWithArg(path.join(sandbox.runtimeDir, 'hiboss', 'family')), [pid]);
       // And it is controlled again.
+      const paused = daemon.client.waitForState('family', (c) => c.state === 'paused', 10_000);
       await daemon.client.pause('family');
-      await daemon.client.waitForState('family', (c) => c.state === 'paused', 10_000);
+      await paused;
     });
 
     t('QEMU killed -9: failed with the reason, then restarted per policy', async () => {
@@ -126,8 +125,7 @@ for (const kind of ['sway', 'i3'] as const) {
         vms: { family: { workspace: '2', qemu: guestQemuArgv(guest, serial('family')) } },
         policy: { restartDelayMs: 200 },
       });
-      await wmc.command('workspace 2');
-      await daemon.client.waitForState('family', (c) => c.state === 'running', 20_000);
+      await after(() => wmc.command('workspace 2'), daemon.client.waitForState('family', (c) => c.state === 'running', 20_000));
       const [pid] = pidsWithArg(path.join(sandbox.runtimeDir, 'hiboss', 'family'));
       const failed = daemon.client.waitForState('family', (c) => c.state === 'failed', 10_000);
       const restarted = daemon.client.waitForState('family', (c) => c.state === 'running', 20_000);

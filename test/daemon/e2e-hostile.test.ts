@@ -13,7 +13,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DaemonClient } from '../../api/client.js';
 import type { VmStatus } from '../../api/schema.js';
-import type { RunningDaemon } from '../harness/daemon.js';
+import { after, type RunningDaemon } from '../harness/daemon.js';
 import { pidsWithArg } from '../harness/inspect.js';
 import { BARE_QEMU } from '../harness/qemu.js';
 import { startDesktop, type DesktopSession } from '../harness/session.js';
@@ -56,8 +56,7 @@ function renameOver(configPath: string, make: (temp: string) => void): void {
 
 async function runningVm(): Promise<number> {
   daemon = await session.startDaemon({ vms: { web: { workspace: '2', qemu: BARE_QEMU } } });
-  await session.wmc.command('workspace 2');
-  await daemon.client.waitForState('web', (c) => c.state === 'running', 15_000);
+  await after(() => session.wmc.command('workspace 2'), daemon.client.waitForState('web', (c) => c.state === 'running', 15_000));
   const [pid] = pidsWithArg(vmDir('web'));
   assert.ok(pid);
   return pid!;
@@ -148,10 +147,8 @@ t('a QEMU stopped by SIGSTOP: unresponsive within two seconds, requests say they
     vms: { web: { workspace: '2', qemu: BARE_QEMU }, mail: { workspace: '3', qemu: BARE_QEMU } },
     policy: { pauseAfterMs: 60_000 },
   });
-  await session.wmc.command('workspace 3');
-  await daemon.client.waitForState('mail', (c) => c.state === 'running', 15_000);
-  await session.wmc.command('workspace 2');
-  await daemon.client.waitForState('web', (c) => c.state === 'running', 15_000);
+  await after(() => session.wmc.command('workspace 3'), daemon.client.waitForState('mail', (c) => c.state === 'running', 15_000));
+  await after(() => session.wmc.command('workspace 2'), daemon.client.waitForState('web', (c) => c.state === 'running', 15_000));
   const [qemu] = pidsWithArg(vmDir('web'));
   process.kill(qemu!, 'SIGSTOP');
   try {
@@ -167,8 +164,9 @@ t('a QEMU stopped by SIGSTOP: unresponsive within two seconds, requests say they
     assert.match(await daemon.client.resume('web'), /^web: resume queued: QEMU has not answered for \d/);
     await answersWithinASecond();
     // The other VM is unaffected.
+    const mailPaused = daemon.client.waitForState('mail', (c) => c.state === 'paused', 10_000);
     await daemon.client.pause('mail');
-    await daemon.client.waitForState('mail', (c) => c.state === 'paused', 5000);
+    await mailPaused;
   } finally {
     process.kill(qemu!, 'SIGCONT');
   }
@@ -182,14 +180,13 @@ t('Stop, Start, Pause while the guest ignores ACPI: each reply says what will ha
     vms: { web: { workspace: '2', qemu: BARE_QEMU } },
     policy: { powerdownTimeoutMs: 1000 },
   });
-  await session.wmc.command('workspace 2');
-  await daemon.client.waitForState('web', (c) => c.state === 'running', 15_000);
+  await after(() => session.wmc.command('workspace 2'), daemon.client.waitForState('web', (c) => c.state === 'running', 15_000));
   const [first] = pidsWithArg(vmDir('web'));
+  const paused = daemon.client.waitForState('web', (c) => c.state === 'paused', 20_000);
   assert.is(await daemon.client.stop('web'), 'web: stop (stopping: ACPI powerdown, quit after 1 s)');
   assert.is(await daemon.client.start('web'), 'web: start queued: it starts again once its shutdown completes');
   assert.is(await daemon.client.pause('web'), 'web: pause queued: it starts again once its shutdown completes');
-  const paused = await daemon.client.waitForState('web', (c) => c.state === 'paused', 20_000);
-  assert.is(paused.reason, 'paused by the user');
+  assert.is((await paused).reason, 'paused by the user');
   const [second] = pidsWithArg(vmDir('web'));
   assert.ok(second !== undefined && second !== first, 'a new QEMU');
   assert.is((await vmOf('web')).heldByUser, true);

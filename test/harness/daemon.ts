@@ -100,3 +100,13 @@ export async function startDaemon(
     },
   };
 }
+
+/**
+ * Awaits `expected` — a wait already listening — after `act` is done: the event a
+ * test waits for can never slip in between the act and the wait.
+ *   await after(() => wmc.command('workspace 2'), daemon.client.waitForState('web', running));
+ */
+export async function after<T>(act: () => Promise<unknown>, expected: Promise<T>): Promise<T> {
+  await act();
+  return expected;
+}
