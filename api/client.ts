@@ -6,7 +6,7 @@
 import dbus from 'dbus-next';
 import { EventEmitter } from 'node:events';
 import { BUS_NAME, Errors, INTERFACE, OBJECT_PATH } from './names.js';
-import { DaemonStatus, Diagnostics, VmState, type Verb } from './schema.js';
+import { DaemonStatus, Diagnostics, GenerationsReport, VmState, type Verb } from './schema.js';
 
 export class DaemonUnavailableError extends Error {
   override name = 'DaemonUnavailableError';
@@ -39,6 +39,8 @@ type ClientEvents = {
   focus: [{ workspace: string; vm: string }];
   config: [{ accepted: boolean; problems: string[] }];
   log: [{ name: string; line: string }];
+  /** A flake VM's update (kind: building, built, build-failed, up-to-date, healthy, failed, rolled-back). */
+  update: [{ name: string; kind: string; message: string }];
   /** The daemon appeared (or re-appeared after a restart). */
   up: [];
   /** The daemon's bus name lost its owner. */
@@ -56,6 +58,9 @@ interface DaemonInterface extends dbus.ClientInterface {
   Act(verb: string, name: string): Promise<string>;
   Log(name: string, lines: number): Promise<string[]>;
   Diagnostics(): Promise<string>;
+  Generations(name: string): Promise<string>;
+  Update(name: string, now: boolean): Promise<string>;
+  Rollback(name: string, generation: number, now: boolean): Promise<string>;
 }
 
 export interface DaemonClientOptions {
@@ -159,6 +164,21 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     return Diagnostics.parse(JSON.parse(text));
   }
 
+  /** A flake VM's generations, newest first, and the one its next start boots. */
+  async generations(name: string): Promise<GenerationsReport> {
+    const text = await this.#call((d) => d.Generations(name));
+    if (text.length > MAX_STATUS_BYTES) throw new DaemonCallError(Errors.Failed, `the daemon's generations reply is over ${MAX_STATUS_BYTES} bytes`);
+    return GenerationsReport.parse(JSON.parse(text));
+  }
+  /** Starts an update (a build of the flake's newest revision); `now`: restart into it once built. */
+  update(name: string, now = false) {
+    return this.#call((d) => d.Update(name, now));
+  }
+  /** Selects `generation` (0: the last healthy one before the selected); `now`: restart into it. */
+  rollback(name: string, generation = 0, now = false) {
+    return this.#call((d) => d.Rollback(name, generation, now));
+  }
+
   /** Resolves with the next state change of `name` that satisfies `predicate`. */
   waitForState(name: string, predicate: (change: StateChange) => boolean, timeoutMs: number): Promise<StateChange> {
     return new Promise((resolve, reject) => {
@@ -240,6 +260,7 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     iface.on('FocusChanged', (workspace: string, vm: string) => this.emit('focus', { workspace, vm }));
     iface.on('ConfigChanged', (accepted: boolean, problems: string[]) => this.emit('config', { accepted, problems }));
     iface.on('VmLog', (name: string, line: string) => this.emit('log', { name, line }));
+    iface.on('UpdateEvent', (name: string, kind: string, message: string) => this.emit('update', { name, kind, message }));
     this.#iface = iface;
     this.emit('up');
   }

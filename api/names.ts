@@ -29,12 +29,17 @@ export function daemonInterfaceMembers() {
       Act: { inSignature: 'ss', outSignature: 's' },
       Log: { inSignature: 'su', outSignature: 'as' },
       Diagnostics: { outSignature: 's' },
+      // Flake VMs' generations and updates (issue #11).
+      Generations: { inSignature: 's', outSignature: 's' },
+      Update: { inSignature: 'sb', outSignature: 's' },
+      Rollback: { inSignature: 'sub', outSignature: 's' },
     },
     signals: {
       StateChanged: { signature: 'sss' },
       FocusChanged: { signature: 'ss' },
       ConfigChanged: { signature: 'bas' },
       VmLog: { signature: 'ss' },
+      UpdateEvent: { signature: 'sss' },
     },
   };
 }

@@ -86,3 +86,42 @@ export const STATE_GLYPHS: Record<VmState | 'down' | 'none', string> = {
   down: '⚠',
   none: '·',
 };
+
+// ---- generations of flake VMs (issue #11) ----------------------------------------------
+
+/** One build of a flake VM, as kept in its state dir and reported by `Generations(name)`. */
+export const Generation = z.strictObject({
+  number: z.number().int().positive(),
+  /** The flake reference it was built from (the config's `flake`). */
+  flake: z.string().max(2048),
+  /** The locked revision (git rev) or, for a flake without one, its narHash. */
+  revision: z.string().max(256),
+  /** The locked URL that was built (nix flake metadata's `url`). */
+  lockedUrl: z.string().max(4096),
+  /** The flake's last-modified time (epoch s), when nix knows it. */
+  lastModified: z.number().int().nullable(),
+  outPath: z.string().max(4096),
+  /** Epoch ms. */
+  builtAt: z.number(),
+  /** `new`: not booted to the end of a health window yet. */
+  outcome: z.enum(['new', 'healthy', 'failed']),
+  /** Why it failed ("kernel panic 12 s after boot"). */
+  failure: z.string().max(4000).nullable(),
+  judgedAt: z.number().nullable(),
+});
+export type Generation = z.infer<typeof Generation>;
+
+/** `Generations(name)`: a flake VM's kept generations, newest first, and the one its next start boots. */
+export const GenerationsReport = z.object({
+  name: z.string(),
+  selected: z.number().int().nullable(),
+  generations: z.array(Generation.extend({ gcRoot: z.string().nullable() })).max(1000),
+  /** A build running now (manual or automatic), or null. */
+  updating: z.object({ since: z.number(), auto: z.boolean() }).nullable(),
+});
+export type GenerationsReport = z.infer<typeof GenerationsReport>;
+
+/** Short form of a revision for people: `3f2c1ab` (a narHash: its first characters). */
+export function shortRevision(revision: string): string {
+  return revision.replace(/^sha256-/, '').replace(/[^A-Za-z0-9]/g, '').slice(0, 7);
+}

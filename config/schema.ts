@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { workspaceOwners } from './workspaces.js';
+import { Color } from './colors.js';
 
 /** A VM name can never escape its directory nor mean anything to a shell. */
 export const VmName = z
@@ -54,8 +55,14 @@ export const VmConfig = z
     flake: z.string().min(1).max(2048).optional(),
     /** Memory budget shown by the bar and panel, MiB. */
     memoryMiB: z.number().int().positive().max(1 << 22).optional(),
+    /** The network's colour (#RRGGBB) on its windows, in the bar and the panel. */
+    color: Color.optional(),
     /** Restart after QEMU dies unexpectedly (bounded, with backoff). */
     restart: z.enum(['on-failure', 'never']).default('on-failure'),
+    /** Memory (issue #10): save it to disk when hidden long (or over the budget); false: never (default true). */
+    hibernate: z.boolean().optional(),
+    /** Memory (issue #10): hiboss adds a virtio-balloon with free-page reporting; false: none (default true). */
+    balloon: z.boolean().optional(),
     /** Flake VMs only: updates and health (issue #11). */
     updates: UpdatesConfig.optional(),
   })
@@ -89,6 +96,16 @@ export const PolicyConfig = z.strictObject({
   unresponsiveAfterMs: z.number().int().min(100).max(600_000).default(1000),
   /** A new generation of a flake VM must answer the guest agent this soon after boot, or it is rolled back. */
   healthTimeoutMs: z.number().int().min(1000).max(3_600_000).default(120_000),
+  /** Memory (issue #10): a VM hidden this long is saved to disk and its QEMU ends (0: never). */
+  hibernateAfterMs: z.number().int().min(0).max(7 * 24 * 3_600_000).default(900_000),
+  /** Memory (issue #10): over this much resident memory, hidden VMs are hibernated, least recently focused first. */
+  memoryBudgetMiB: z.number().int().positive().max(1 << 24).nullable().default(null),
+  /** Memory (issue #10): restore a hibernated VM as soon as its workspace is created. */
+  prewarmOnInit: z.boolean().default(true),
+  /** Memory (issue #10): restore the next/previous VM workspace's hibernated VM while the budget allows. */
+  prewarmNeighbours: z.boolean().default(false),
+  /** Memory (issue #10): before pausing a hidden VM, shrink it to its working set (balloon, dropped caches). */
+  balloonBeforePause: z.boolean().default(false),
 });
 export type PolicyConfig = z.infer<typeof PolicyConfig>;
 

@@ -78,6 +78,32 @@ export class DaemonInterface extends Interface {
     }
   }
 
+  /** A flake VM's generations (api/schema.ts GenerationsReport), as JSON. */
+  Generations(name: string): string {
+    checkName(name);
+    try {
+      return JSON.stringify(this.daemon.generations(name));
+    } catch (error) {
+      throw toDbusError(error);
+    }
+  }
+
+  /** Starts building the flake's newest revision; `now`: restart into it once built. Replies at once. */
+  Update(name: string, now: boolean): string {
+    checkName(name);
+    try {
+      return this.daemon.update(name, now);
+    } catch (error) {
+      throw toDbusError(error);
+    }
+  }
+
+  /** Selects a generation (0: the last healthy one before the selected); `now`: restart into it. */
+  Rollback(name: string, generation: number, now: boolean): Promise<string> {
+    checkName(name);
+    return this.daemon.rollback(name, generation, now).catch((error) => Promise.reject(toDbusError(error)));
+  }
+
   // Signals: calling the method emits it with the returned values.
   StateChanged(name: string, state: string, reason: string) {
     return [name, state, reason];
@@ -90,6 +116,9 @@ export class DaemonInterface extends Interface {
   }
   VmLog(name: string, line: string) {
     return [name, line];
+  }
+  UpdateEvent(name: string, kind: string, message: string) {
+    return [name, kind, message];
   }
 }
 

@@ -60,6 +60,7 @@ export async function runDaemon({ configPath }: { configPath: string }): Promise
         focusChanged: (workspace, vm) => iface!.FocusChanged(workspace, vm),
         configChanged: (accepted, problems) => iface!.ConfigChanged(accepted, problems),
         vmLog: (name, line) => iface!.VmLog(name, line),
+        updateEvent: (name, kind, message) => iface!.UpdateEvent(name, kind, message),
       },
     notify: (summary, body, urgency) => void notifier.notify(summary, body, urgency),
   });

@@ -7,7 +7,7 @@
 import type { Config } from '../../config/schema.js';
 import { ensureVmDirs, existingVmDirs, vmPaths, type RuntimeRoots, type VmPaths } from '../../config/paths.js';
 import { QmpTimeoutError } from '../../qmp/errors.js';
-import type { Launcher } from '../launch/launcher.js';
+import type { LaunchCommand, Launcher } from '../launch/launcher.js';
 import { QemuLauncher } from '../launch/qemu.js';
 import type { Action, PolicyEvent } from '../policy/policy.js';
 import { VmProcess } from './vm-process.js';
@@ -24,6 +24,8 @@ export interface VmSupervisorOptions {
   launchers?: { qemu?: Launcher; flake?: Launcher };
   /** Called right after a `cont` or a start command is handed to the kernel (latency marks). */
   onRunWritten?: () => void;
+  /** A QEMU was launched from `command` and is watched (flake VMs: a health window may open). */
+  onLaunched?: (name: string, vm: VmProcess, command: LaunchCommand) => void;
 }
 
 export class VmSupervisor {
@@ -123,6 +125,7 @@ export class VmSupervisor {
       this.options.onRunWritten?.();
       if (this.#detached) return vm.detach();
       this.#watch(name, vm);
+      this.options.onLaunched?.(name, vm, command);
       const state = await vm.status();
       post({ type: 'observed', name, state, reason: state === 'running' ? 'QEMU is up' : 'QEMU is up, paused' });
     } catch (error) {

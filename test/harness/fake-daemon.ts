@@ -7,7 +7,7 @@
  */
 import dbus from 'dbus-next';
 import { BUS_NAME, daemonInterfaceMembers, Errors, INTERFACE, OBJECT_PATH } from '../../api/names.js';
-import type { DaemonStatus, VmState, VmStatus } from '../../api/schema.js';
+import type { DaemonStatus, GenerationsReport, VmState, VmStatus } from '../../api/schema.js';
 
 export function vmFixture(name: string, over: Partial<VmStatus> = {}): VmStatus {
   return {
@@ -110,6 +110,26 @@ class FakeInterface extends dbus.interface.Interface {
   Diagnostics(): string {
     this.calls.push(['Diagnostics']);
     return JSON.stringify({ eventToWriteMs: [], memory: {} });
+  }
+  /** Generations(name): what the test put in `generations` (an empty report otherwise). */
+  generations = new Map<string, GenerationsReport>();
+  Generations(name: string): string {
+    this.calls.push(['Generations', name]);
+    this.#vm(name);
+    return JSON.stringify(this.generations.get(name) ?? { name, selected: null, generations: [], updating: null });
+  }
+  Update(name: string, now: boolean): string {
+    this.calls.push(['Update', name, now]);
+    this.#vm(name);
+    return `${name}: updating`;
+  }
+  Rollback(name: string, generation: number, now: boolean): string {
+    this.calls.push(['Rollback', name, generation, now]);
+    this.#vm(name);
+    return `${name}: generation ${generation} selected`;
+  }
+  UpdateEvent(name: string, kind: string, message: string): [string, string, string] {
+    return [name, kind, message];
   }
   // Signals: dbus-next sends what these return.
   StateChanged(name: string, state: string, reason: string): [string, string, string] {

@@ -1,0 +1,343 @@
+/**
+ * Updates of flake VMs (issue #11), the I/O side: builds new generations
+ * (`hiboss update`, automatic updates), opens health windows when a generation
+ * not yet judged boots (and finds them again after a daemon restart), records
+ * judgements in the generations store, and selects generations by hand
+ * (`hiboss rollback`). Every decision about health and rollback is the policy's
+ * (daemon/policy/health.ts); this module reports to it through `post`.
+ */
+import { shortRevision, type GenerationsReport } from '../../api/schema.js';
+import { vmPaths, type RuntimeRoots } from '../../config/paths.js';
+import type { Config, VmConfig } from '../../config/schema.js';
+import type { FlakeLauncher } from '../launch/flake.js';
+import type { LaunchCommand } from '../launch/launcher.js';
+import type { Action, PolicyEvent } from '../policy/policy.js';
+import type { VmProcess } from '../vm/vm-process.js';
+import { DEFAULT_KEEP_GENERATIONS, findGeneration, gcRootAlive, GenerationStore, lastHealthy } from './generations.js';
+import { HealthProbe } from './health-probe.js';
+
+/** A request refused (the D-Bus error kind). */
+export class UpdateRefusedError extends Error {
+  constructor(readonly kind: 'NoSuchVm' | 'InvalidArgument' | 'Failed', message: string) {
+    super(message);
+  }
+}
+
+export interface UpdaterOptions {
+  roots: RuntimeRoots;
+  config: () => Config;
+  post: (event: PolicyEvent) => void;
+  /** The flake launcher (loaded when first needed: it brings execa). */
+  flakeLauncher: () => Promise<FlakeLauncher>;
+  now?: () => number;
+}
+
+interface Build {
+  since: number;
+  auto: boolean;
+  controller: AbortController;
+}
+
+/** setTimeout's limit; longer waits are taken in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class Updater {
+  readonly #builds = new Map<string, Build>();
+  readonly #probes = new Map<string, HealthProbe>();
+  #autoTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  readonly #now: () => number;
+
+  constructor(private readonly options: UpdaterOptions) {
+    this.#now = options.now ?? Date.now;
+  }
+
+  #store(name: string): GenerationStore {
+    return new GenerationStore(vmPaths(this.options.roots, name).stateDir);
+  }
+
+  #flakeVm(name: string): VmConfig & { flake: string } {
+    const vm = this.options.config().vms[name];
+    if (!vm) throw new UpdateRefusedError('NoSuchVm', `no VM named "${name}"`);
+    if (vm.flake === undefined) throw new UpdateRefusedError('InvalidArgument', `${name} is a QEMU VM, not a flake VM: it has no generations`);
+    return vm as VmConfig & { flake: string };
+  }
+
+  #timeoutMs(name: string): number {
+    const config = this.options.config();
+    return config.vms[name]?.updates?.healthTimeoutMs ?? config.policy.healthTimeoutMs;
+  }
+
+  // ---- what clients read --------------------------------------------------------------
+
+  generations(name: string): GenerationsReport {
+    this.#flakeVm(name);
+    const store = this.#store(name);
+    let data;
+    try {
+      data = store.read();
+    } catch (error) {
+      throw new UpdateRefusedError('Failed', (error as Error).message);
+    }
+    const build = this.#builds.get(name);
+    return {
+      name,
+      selected: data.selected,
+      generations: [...data.generations]
+        .sort((a, b) => b.number - a.number)
+        .map((g) => ({ ...g, gcRoot: gcRootAlive(store.gcRoot(g.number)) ? store.gcRoot(g.number) : null })),
+      updating: build ? { since: build.since, auto: build.auto } : null,
+    };
+  }
+
+  // ---- updates -------------------------------------------------------------------------
+
+  /**
+   * Starts building the flake's newest revision; returns at once with what
+   * happens. Progress goes to the VM's log; the outcome comes as an
+   * `update-progress` event. Two updates of one VM at once are refused.
+   */
+  update(name: string, options: { now: boolean; auto: boolean }): string {
+    const vm = this.#flakeVm(name);
+    const running = this.#builds.get(name);
+    if (running) {
+      throw new UpdateRefusedError(
+        'InvalidArgument',
+        `${name}: an update is already running (${running.auto ? 'automatic, ' : ''}started ${Math.round((this.#now() - running.since) / 1000)} s ago)`,
+      );
+    }
+    const build: Build = { since: this.#now(), auto: options.auto, controller: new AbortController() };
+    this.#builds.set(name, build);
+    const message = `${name}: updating: building the newest revision of ${vm.flake}${options.now ? ', then restarting into it' : ' (used at its next start)'}`;
+    this.#progress(name, 'building', message, options);
+    void this.#build(name, vm, build, options).finally(() => {
+      if (this.#builds.get(name) === build) this.#builds.delete(name);
+    });
+    return message;
+  }
+
+  async #build(name: string, vm: VmConfig & { flake: string }, build: Build, options: { now: boolean; auto: boolean }): Promise<void> {
+    const store = this.#store(name);
+    const post = this.options.post;
+    try {
+      const before = store.read();
+      const current = findGeneration(before, before.selected);
+      const launcher = await this.options.flakeLauncher();
+      const generation = await launcher.build({
+        name,
+        flakeRef: vm.flake,
+        store,
+        progress: (line) => post({ type: 'note', name, message: line }),
+        signal: build.controller.signal,
+        refresh: true,
+        lowPriority: options.auto,
+      });
+      const from = current ? shortRevision(current.revision) : 'nothing';
+      const to = shortRevision(generation.revision);
+      const failedBefore = before.generations.find((g) => g.revision === generation.revision && g.outcome === 'failed');
+      if (current && current.revision === generation.revision && current.outcome !== 'failed') {
+        store.discard(generation.number);
+        this.#progress(name, 'up-to-date', `${name}: already up to date (${to}, generation ${current.number})`, options);
+        return;
+      }
+      if (failedBefore && options.auto) {
+        // Not retried by itself until a newer revision exists.
+        store.discard(generation.number);
+        this.#progress(name, 'up-to-date', `${name}: ${to} failed before (${failedBefore.failure ?? 'unhealthy'}); waiting for a newer revision`, options);
+        return;
+      }
+      store.add(generation, vm.updates?.keepGenerations ?? DEFAULT_KEEP_GENERATIONS);
+      const when = options.now ? 'restarting into it' : 'used at its next start';
+      this.#progress(name, 'built', `${name}: update built: ${from} → ${to} (generation ${generation.number}; ${when})`, options);
+    } catch (error) {
+      if (this.#closed) return;
+      this.#progress(name, 'build-failed', `${(error as Error).message}\n(the current generation stays in use)`, options);
+    }
+  }
+
+  #progress(name: string, kind: 'building' | 'built' | 'build-failed' | 'up-to-date', message: string, options: { now: boolean; auto: boolean }): void {
+    this.options.post({ type: 'update-progress', name, kind, message, auto: options.auto, restartNow: options.now });
+  }
+
+  /**
+   * Selects a generation for the next start: `generation`, or (0) the newest
+   * healthy one before the selected. Returns what was selected.
+   */
+  rollback(name: string, generation: number): string {
+    this.#flakeVm(name);
+    const store = this.#store(name);
+    let chosen: number | undefined;
+    const data = store.update((data) => {
+      const target =
+        generation === 0
+          ? lastHealthy(data, data.selected ?? undefined) ?? undefined
+          : findGeneration(data, generation);
+      if (!target) {
+        const kept = data.generations.map((g) => g.number).join(', ') || 'none';
+        throw new UpdateRefusedError(
+          'InvalidArgument',
+          generation === 0 ? `${name}: no healthy generation before generation ${data.selected ?? '-'} (kept: ${kept})` : `${name}: no generation ${generation} (kept: ${kept})`,
+        );
+      }
+      if (!gcRootAlive(store.gcRoot(target.number))) throw new UpdateRefusedError('Failed', `${name}: generation ${target.number}'s GC root is gone (collected?)`);
+      data.selected = target.number;
+      chosen = target.number;
+    });
+    const target = findGeneration(data, chosen!)!;
+    const message = `${name}: generation ${target.number} (${shortRevision(target.revision)}, ${target.outcome}) selected`;
+    this.options.post({ type: 'note', name, message: `rollback by hand: ${message}` });
+    return message;
+  }
+
+  // ---- health windows --------------------------------------------------------------------
+
+  /** A QEMU was launched: a generation not yet healthy opens a health window. */
+  onLaunched(name: string, vm: VmProcess, command: LaunchCommand): void {
+    if (command.generation === undefined) return;
+    const store = this.#store(name);
+    try {
+      const now = this.#now();
+      let window = null;
+      store.update((data) => {
+        const generation = findGeneration(data, command.generation!);
+        if (!generation || generation.outcome === 'healthy') {
+          data.window = null;
+          return;
+        }
+        const previous = lastHealthy(data, generation.number);
+        window = { generation: generation.number, bootedAt: now, deadline: now + this.#timeoutMs(name), previous: previous?.number ?? null };
+        data.window = window;
+      });
+      if (window) this.#watch(name, vm, store, false);
+    } catch (error) {
+      this.options.post({ type: 'note', name, level: 'warn', message: `cannot open the health window: ${(error as Error).message}` });
+    }
+  }
+
+  /**
+   * After the adoption of the QEMUs an earlier daemon left: a window found open
+   * is finished (the adopted QEMU is asked again), or judged at once when its
+   * QEMU is gone.
+   */
+  afterAdoption(process: (name: string) => VmProcess | undefined): void {
+    for (const [name, vm] of Object.entries(this.options.config().vms)) {
+      if (vm.flake === undefined) continue;
+      const store = this.#store(name);
+      let open;
+      try {
+        open = store.read().window;
+      } catch {
+        continue;
+      }
+      if (!open) continue;
+      const adopted = process(name);
+      if (adopted) this.#watch(name, adopted, store, true);
+      else this.#postWindow(name, store, false, true);
+    }
+  }
+
+  #watch(name: string, vm: VmProcess, store: GenerationStore, restored: boolean): void {
+    const window = this.#postWindow(name, store, true, restored);
+    if (!window) return;
+    this.#probes.get(name)?.stop();
+    const { agentSocket } = this.#agentPaths(name);
+    this.#probes.set(name, new HealthProbe(name, window.generation, vm, agentSocket, this.options.post));
+  }
+
+  #agentPaths(name: string): { agentSocket: string } {
+    return { agentSocket: `${vmPaths(this.options.roots, name).runDir}/qga.sock` };
+  }
+
+  #postWindow(name: string, store: GenerationStore, running: boolean, restored: boolean) {
+    const data = store.read();
+    const open = data.window;
+    const generation = findGeneration(data, open?.generation ?? null);
+    if (!open || !generation) return undefined;
+    const previous = findGeneration(data, open.previous);
+    this.options.post({
+      type: 'health-watch',
+      name,
+      window: {
+        generation: generation.number,
+        revision: generation.revision,
+        previous: previous ? { generation: previous.number, revision: previous.revision } : null,
+        bootedAt: open.bootedAt,
+        deadline: open.deadline,
+        running,
+        restored,
+      },
+    });
+    return open;
+  }
+
+  /** The policy's `judged` action: recorded, and a failed generation's predecessor selected. */
+  carryOut(action: Action): void {
+    if (action.type !== 'judged') return;
+    this.#probes.get(action.name)?.stop();
+    this.#probes.delete(action.name);
+    try {
+      const keep = this.options.config().vms[action.name]?.updates?.keepGenerations ?? DEFAULT_KEEP_GENERATIONS;
+      const store = this.#store(action.name);
+      store.update((data) => {
+        const generation = findGeneration(data, action.generation);
+        if (generation) {
+          generation.outcome = action.outcome;
+          generation.failure = action.outcome === 'failed' ? action.reason : null;
+          generation.judgedAt = this.#now();
+        }
+        if (data.window?.generation === action.generation) data.window = null;
+        if (action.rollbackTo !== null && findGeneration(data, action.rollbackTo)) data.selected = action.rollbackTo;
+      });
+      store.prune(keep); // a healthy generation may let an older one go
+    } catch (error) {
+      this.options.post({ type: 'note', name: action.name, level: 'warn', message: `cannot record the judgement: ${(error as Error).message}` });
+    }
+  }
+
+  // ---- automatic updates ---------------------------------------------------------------
+
+  /** (Re)plans automatic updates from the config in force; call at start and after each reload. */
+  schedule(): void {
+    clearTimeout(this.#autoTimer);
+    if (this.#closed) return;
+    let next: number | null = null;
+    const now = this.#now();
+    for (const [name, vm] of Object.entries(this.options.config().vms)) {
+      if (vm.flake === undefined || !vm.updates?.auto) continue;
+      let last: number | null = null;
+      try {
+        last = this.#store(name).read().lastCheckAt;
+      } catch {
+        /* an unreadable store: the update says why */
+      }
+      const due = (last ?? 0) + vm.updates.everyHours * 3_600_000;
+      next = next === null ? due : Math.min(next, due);
+    }
+    if (next === null) return;
+    this.#autoTimer = setTimeout(() => this.#autoUpdate(), Math.min(Math.max(0, next - now), MAX_TIMER_MS));
+    this.#autoTimer.unref();
+  }
+
+  #autoUpdate(): void {
+    const now = this.#now();
+    for (const [name, vm] of Object.entries(this.options.config().vms)) {
+      if (vm.flake === undefined || !vm.updates?.auto || this.#builds.has(name)) continue;
+      const store = this.#store(name);
+      try {
+        if ((store.read().lastCheckAt ?? 0) + vm.updates.everyHours * 3_600_000 > now) continue;
+        store.update((data) => void (data.lastCheckAt = now));
+        this.update(name, { now: false, auto: true });
+      } catch (error) {
+        this.options.post({ type: 'note', name, level: 'warn', message: `automatic update: ${(error as Error).message}` });
+      }
+    }
+    this.schedule();
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#autoTimer);
+    for (const build of this.#builds.values()) build.controller.abort();
+    for (const probe of this.#probes.values()) probe.stop();
+  }
+}
