@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { workspaceOwners } from './workspaces.js';
 import { Color } from './colors.js';
+import { BackupConfig } from './backup-schema.js';
 
 /** A VM name can never escape its directory nor mean anything to a shell. */
 export const VmName = z
@@ -65,6 +66,8 @@ export const VmConfig = z
     balloon: z.boolean().optional(),
     /** Flake VMs only: updates and health (issue #11). */
     updates: UpdatesConfig.optional(),
+    /** Backups of its disk (issue #12): config/backup-schema.ts. */
+    backup: BackupConfig.optional(),
   })
   .superRefine((vm, ctx) => {
     if ((vm.qemu === undefined) === (vm.flake === undefined)) {
@@ -106,6 +109,8 @@ export const PolicyConfig = z.strictObject({
   prewarmNeighbours: z.boolean().default(false),
   /** Memory (issue #10): before pausing a hidden VM, shrink it to its working set (balloon, dropped caches). */
   balloonBeforePause: z.boolean().default(false),
+  /** Backups (issue #12): a VM with a backup setting and no backup yet is backed up this long after the daemon first sees it. */
+  firstBackupAfterMs: z.number().int().min(0).max(7 * 24 * 3_600_000).default(300_000),
 });
 export type PolicyConfig = z.infer<typeof PolicyConfig>;
 

@@ -25,6 +25,7 @@ import type { PolicyConfig } from '../../config/schema.js';
 import { workspaceMatches, type WorkspaceRef } from '../../config/workspaces.js';
 import { deadlinePassed, judgeAnswered, judgeFailed, openWindow, windowPaused, windowResumed, type HealthWindow, type Judgement, type WindowStart } from './health.js';
 import * as memory from './memory.js';
+import { applyBackupEvent, BACKUP_OPERATIONS, backupWake, copyBackups, diskHeldForStart, isBackupEvent, NO_BACKUPS, reconcileBackups, restoreHolds, type BackupAction, type BackupEvent, type BackupSpec, type BackupState } from './backup.js';
 import { afterReconcile, applyHostEvent, HOST_AWAKE, hostPausesVms, type HostEvent, type HostState } from './host.js';
 
 export { workspaceMatches, type WorkspaceRef };
@@ -39,6 +40,8 @@ export interface VmSpec {
   /** Memory (issue #10): false opts out of hibernation; the size counts for the budget until measured. */
   hibernate?: boolean;
   memoryMiB?: number | null;
+  /** Backups (issue #12): how often, and where to (./backup.ts decides). */
+  backup?: BackupSpec;
 }
 
 /** The policy's settings are the config's `policy` section, defaults included. */
@@ -98,6 +101,8 @@ export interface PolicyState {
   announcedFocus: { workspace: string; vm: string } | null;
   /** The machine's sleep and the session's lock (./host.ts). */
   host: HostState;
+  /** Backups and restores (./backup.ts). */
+  backups: BackupState;
 }
 
 export type UserVerb = 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'toggle' | 'hibernate' | 'prewarm';
@@ -138,7 +143,9 @@ export type PolicyEvent =
   /** A hold kept by an earlier daemon (daemon/holds.ts), still valid for the QEMU adopted. */
   | { type: 'hold-restored'; name: string; hold: 'paused' | 'stopped' }
   /** logind: the machine sleeps or wakes, the session locks or unlocks (./host.ts). */
-  | HostEvent;
+  | HostEvent
+  /** Backups (./backup.ts): history read, requests, jobs done or failed. */
+  | BackupEvent;
 
 export type Action =
   | { type: 'start'; name: string }
@@ -169,10 +176,12 @@ export type Action =
   | { type: 'judged'; name: string; generation: number; outcome: 'healthy' | 'failed'; reason: string; rollbackTo: number | null }
   /** A flake VM's update, told (the UpdateEvent signal). */
   | { type: 'update-event'; name: string; kind: string; message: string }
+  /** Backups (./backup.ts): run, cancel, restore; BackupChanged told. */
+  | BackupAction
   | { type: 'exit' };
 
 /** The operations: what the loop carries out at once, before anything is announced. */
-export const OPERATIONS: ReadonlySet<Action['type']> = new Set(['judged', 'start', 'resume', 'pause', 'powerdown', 'quit', 'forget', 'hibernate', 'restore']);
+export const OPERATIONS: ReadonlySet<Action['type']> = new Set(['judged', 'start', 'resume', 'pause', 'powerdown', 'quit', 'forget', 'hibernate', 'restore', ...BACKUP_OPERATIONS]);
 
 /** What a user request will do, or why it cannot be done. */
 export type Answer = { ok: true; message: string } | { ok: false; kind: 'InvalidArgument' | 'NoSuchVm'; message: string };
@@ -206,6 +215,7 @@ export function initialState(settings: PolicySettings, vms: VmSpec[], now: numbe
     configProblems: [],
     announcedFocus: null,
     host: HOST_AWAKE,
+    backups: NO_BACKUPS,
   };
   for (const spec of vms) state.vms[spec.name] = newRecord(spec, now);
   return state;
@@ -260,19 +270,22 @@ export function reportedState(vm: VmRecord): ReportedState {
 function copyState(state: PolicyState): PolicyState {
   const vms: Record<string, VmRecord> = {};
   for (const name in state.vms) vms[name] = { ...state.vms[name]! };
-  return { ...state, vms, visible: [...state.visible] };
+  return { ...state, vms, visible: [...state.visible], backups: copyBackups(state.backups) };
 }
 
 export function decide(previous: PolicyState, event: PolicyEvent, now: number): Decision {
   const turn: Turn = { state: copyState(previous), now, actions: [], transitions: [], answer: null };
   const { state, actions } = turn;
   apply(turn, event);
+  const backupAnswer = isBackupEvent(event) ? applyBackupEvent(turn, event) : null;
   memory.refreshMemory({ settings: state.settings, vms: state.vms, focused: state.focused, focusedBefore: vmOnWorkspace(previous, previous.focused), now });
   for (const vm of Object.values(state.vms)) reconcile(turn, vm);
   const host = afterReconcile(state.host, state.vms, state.settings, now, (message, level) => log(turn, null, message, level));
   state.host = host.host;
   actions.push(...host.actions);
+  reconcileBackups(turn);
   if (event.type === 'user') turn.answer = answerFor(turn, event);
+  if (backupAnswer) turn.answer = backupAnswer;
   const reported = new Map<string, { state: ReportedState; reason: string }>();
   for (const { vm, state: to, reason } of turn.transitions) {
     const name = vm.spec.name;
@@ -680,6 +693,7 @@ type Want = 'run' | 'pause' | 'stop' | 'keep';
 function want(state: PolicyState, vm: VmRecord, now: number): Want {
   if (state.sessionEnding || vm.removed || vm.hold === 'stopped') return 'stop';
   if (vm.restartRequested) return 'stop'; // then run, once it is down
+  if (restoreHolds(state.backups, vm.spec.name)) return 'stop'; // its disk is being restored
   if (hostPausesVms(state.host, state.settings)) return 'pause'; // asleep, or locked with pauseOnLock
   if (vm.hold === 'paused') return isDown(vm.state) && vm.runRequested ? 'run' : 'pause';
   if (vm.runRequested) return 'run';
@@ -731,6 +745,7 @@ function reconcile(turn: Turn, vm: VmRecord): void {
   }
   switch (memory.memoryWant(state.settings, vm, want(state, vm, now), now)) {
     case 'run':
+      if (isDown(vm.state) && diskHeldForStart(turn, name)) return; // it starts once the backup lets go of the disk
       if (isDown(vm.state)) {
         vm.restartAt = null;
         ask(turn, vm, 'start', { type: 'start', name });
@@ -804,6 +819,7 @@ function nextWake(state: PolicyState, now: number): number | null {
     if (t !== null && t > now && (wake === null || t < wake)) wake = t;
   };
   consider(state.host.sleepLockDeadline);
+  consider(backupWake(state.backups, state.settings, now));
   for (const vm of Object.values(state.vms)) {
     if (vm.health !== null && vm.health.pausedAt === null) consider(vm.health.deadline);
     if (vm.awaitingReply && vm.unresponsiveSince === null && vm.opSince !== null) consider(vm.opSince + state.settings.unresponsiveAfterMs);
@@ -847,7 +863,7 @@ function healthEvent(turn: Turn, event: HealthEvent): void {
       return healthFailed(turn, vm, judgeFailed(name, vm.health, turn.now, { kind: 'panic' }));
     case 'update-progress': {
       turn.actions.push({ type: 'update-event', name, kind: event.kind, message: event.message });
-      log(turn, name, event.message, event.kind === 'build-failed' ? 'warn' : 'info');
+      log(turn, name, withoutName(name, event.message), event.kind === 'build-failed' ? 'warn' : 'info');
       if (event.kind === 'build-failed') {
         turn.actions.push({ type: 'notify', summary: `hiboss: ${name}: update failed to build`, body: event.message, urgency: 'normal' });
       }
@@ -867,7 +883,7 @@ function tellJudgement(turn: Turn, vm: VmRecord, judgement: Judgement): void {
   turn.actions.push({ type: 'judged', name, generation, outcome, reason: why, rollbackTo });
   const kind = outcome === 'healthy' ? 'healthy' : rollbackTo !== null ? 'rolled-back' : 'failed';
   turn.actions.push({ type: 'update-event', name, kind, message });
-  log(turn, name, message, outcome === 'healthy' ? 'info' : 'warn');
+  log(turn, name, withoutName(name, message), outcome === 'healthy' ? 'info' : 'warn');
 }
 
 /**
@@ -891,6 +907,11 @@ function healthFailed(turn: Turn, vm: VmRecord, judgement: Judgement): void {
   vm.quitAt = null;
   vm.restartRequested = true;
   setState(turn, vm, 'stopping', vm.rollbackReason);
+}
+
+/** The VM's log lines carry its name already. */
+function withoutName(name: string, message: string): string {
+  return message.startsWith(`${name}: `) ? message.slice(name.length + 2) : message;
 }
 
 /** Observations during a health window; true when the window's judgement took the observation over. */
