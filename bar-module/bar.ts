@@ -56,6 +56,7 @@ export class Bar {
     client.on('state', refresh);
     client.on('focus', refresh);
     client.on('config', refresh);
+    client.on('update', refresh); // an update built or rolled back: the tooltip says so
     this.refresh();
   }
 

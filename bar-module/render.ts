@@ -107,6 +107,7 @@ export function renderTooltip(status: DaemonStatus, ctx: RenderContext): string 
     if (vm.uptimeMs !== null) parts.push(`up since ${clock(ctx.now - vm.uptimeMs)}`);
     let line = parts.join(' · ');
     if (vm.state === 'failed' && vm.reason) line += ` — ${oneLine(vm.reason, MAX_REASON)}`;
+    if (vm.lastUpdate) line += `\n    ${oneLine(vm.lastUpdate, 2 * MAX_REASON)}`;
     lines.push(line);
   }
   if (status.configProblems.length) {

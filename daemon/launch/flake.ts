@@ -11,7 +11,6 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { shortRevision, type Generation } from '../../api/schema.js';
@@ -243,8 +242,10 @@ export class FlakeLauncher implements Launcher {
       if (tail.length > this.#tailLines) tail.shift();
     };
     how.progress(how.what);
+    // Low priority from the first instruction on: `nice` execs nix, and what nix starts inherits it.
+    const [file, argv] = how.lowPriority ? ['nice', ['-n', '19', this.#nix, ...args]] : [this.#nix, args];
     const run: ResultPromise<{ reject: false; stdin: 'ignore'; cancelSignal: AbortSignal; env: Record<string, string>; stripFinalNewline: false; maxBuffer: number }> =
-      execa(this.#nix, args, {
+      execa(file, argv, {
         reject: false,
         stdin: 'ignore',
         cancelSignal: how.signal,
@@ -252,13 +253,6 @@ export class FlakeLauncher implements Launcher {
         stripFinalNewline: false,
         maxBuffer: MAX_METADATA_BYTES,
       });
-    if (how.lowPriority && run.pid !== undefined) {
-      try {
-        os.setPriority(run.pid, 19); // what nix starts afterwards inherits it
-      } catch {
-        /* already gone: its result says why */
-      }
-    }
     // nix reports progress and build logs on stderr, results on stdout.
     const streaming = (async () => {
       for await (const line of run.iterable({ from: 'stderr' })) {

@@ -70,6 +70,26 @@ export class Updater {
 
   // ---- what clients read --------------------------------------------------------------
 
+  /** The last update news of each VM (the policy's update-event), for the status and the bar's tooltip. */
+  readonly #news = new Map<string, string>();
+
+  remember(action: Action): void {
+    if (action.type === 'update-event' && action.kind !== 'building') this.#news.set(action.name, action.message);
+  }
+
+  /** What Status() adds for a flake VM: the last update news and the generation its next start boots. */
+  summary(name: string): { lastUpdate: string | null; generation: { number: number; revision: string; outcome: string } | null } {
+    const lastUpdate = this.#news.get(name) ?? null;
+    if (this.options.config().vms[name]?.flake === undefined) return { lastUpdate, generation: null };
+    try {
+      const data = this.#store(name).read();
+      const selected = findGeneration(data, data.selected);
+      return { lastUpdate, generation: selected ? { number: selected.number, revision: shortRevision(selected.revision), outcome: selected.outcome } : null };
+    } catch {
+      return { lastUpdate, generation: null };
+    }
+  }
+
   generations(name: string): GenerationsReport {
     this.#flakeVm(name);
     const store = this.#store(name);

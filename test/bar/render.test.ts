@@ -65,6 +65,14 @@ r('waybar: workspace without VM → · and none; no percentage without a budget'
   assert.ok(paused.startsWith('{"text":"web ⏸","alt":"paused","class":"paused"'), paused);
 });
 
+r('tooltip: a flake VM\'s last update news (old → new revision, or the rollback) on its own line', () => {
+  const acme = vm('acme', { kind: 'flake', state: 'running', workspace: '3', lastUpdate: 'acme: update to 3f2c1ab failed — kernel panic 12 s after boot; rolled back to 9e0d4c2' });
+  assert.is(
+    renderTooltip(daemonStatus([acme], 'acme', '3'), ctx),
+    'hiboss — workspace 3\n› ▶ acme: running · ws 3\n    acme: update to 3f2c1ab failed — kernel panic 12 s after boot; rolled back to 9e0d4c2',
+  );
+});
+
 r('tooltip: no VMs configured', () => {
   assert.is(renderTooltip(daemonStatus([], null, null), ctx), 'hiboss\nno VMs configured');
 });

@@ -131,7 +131,10 @@ t('first build healthy; update --now healthy; a panicking update rolls back by i
   assert.equal(report.generations.map((g) => [g.number, g.outcome]), [[3, 'failed'], [2, 'healthy'], [1, 'healthy']]);
   assert.match(report.generations[0]!.failure ?? '', /^kernel panic [\d.]+ s after boot$/);
   assert.is(report.selected, 2);
-  const pid = (await client.status()).vms[0]!.pid;
+  const status = (await client.status()).vms[0]!;
+  assert.is(status.lastUpdate, event.message, 'the bar\'s tooltip tells it');
+  assert.equal(status.generation, { number: 2, revision: 'b2b2b2b', outcome: 'healthy' });
+  const pid = status.pid;
 
   // A build that fails: the VM untouched, the log's tail told.
   nix.failBuilds("error: builder for '/nix/store/xyz-etc.drv' failed with exit code 1\n");

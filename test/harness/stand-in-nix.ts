@@ -31,12 +31,15 @@ export interface StandInNix {
   calls(): string[][];
   /** The pid of the last nix started. */
   lastPid(): number;
+  /** The nice value the last nix ran at. */
+  lastNice(): number;
 }
 
 const SCRIPT = `#!/bin/sh
 control="$(cd "$(dirname "$0")/../control" && pwd)"
 { printf '%s\\037' "$@"; echo; } >> "$control/calls"
 echo $$ > "$control/pid"
+cut -d' ' -f19 /proc/$$/stat > "$control/nice"
 last=""
 outlink=""
 prev=""
@@ -103,6 +106,7 @@ export function makeStandInNix(root: string): StandInNix {
       }
     },
     lastPid: () => Number(fs.readFileSync(file('pid'), 'utf8').trim()),
+    lastNice: () => Number(fs.readFileSync(file('nice'), 'utf8').trim()),
   };
 }
 
