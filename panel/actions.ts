@@ -10,12 +10,22 @@ import { ConfigError, removeVm } from '../config/file.js';
 /** The part of DaemonClient the panel uses: tests may pass a fake of it. */
 export type PanelClient = Pick<
   DaemonClient,
-  'status' | 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'act' | 'log' | 'reload' | 'on' | 'off' | 'available'
+  'status' | 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'act' | 'log' | 'reload' | 'on' | 'off' | 'available' | 'generations' | 'update' | 'rollback'
 >;
 
-export type VmAction = 'start' | 'stop' | 'pause-resume' | 'restart' | 'focus';
+export type VmAction = 'start' | 'stop' | 'pause-resume' | 'restart' | 'focus' | 'update' | 'update-now' | 'rollback';
 
-export const ACTION_KEYS: Record<string, VmAction> = { s: 'start', x: 'stop', p: 'pause-resume', r: 'restart', g: 'focus' };
+export const ACTION_KEYS: Record<string, VmAction> = {
+  s: 'start',
+  x: 'stop',
+  p: 'pause-resume',
+  r: 'restart',
+  g: 'focus',
+  // Flake VMs (issue #11): update (used at the next start), update and restart into it, back to the last healthy generation.
+  u: 'update',
+  'S-u': 'update-now', // U
+  b: 'rollback',
+};
 
 export async function runVmAction(client: PanelClient, action: VmAction, vm: VmStatus): Promise<string> {
   switch (action) {
@@ -35,6 +45,13 @@ export async function runVmAction(client: PanelClient, action: VmAction, vm: VmS
     case 'restart':
       await client.restart(vm.name);
       return `${vm.name}: restart requested`;
+    case 'update':
+    case 'update-now':
+      if (vm.kind !== 'flake') throw new Error(`${vm.name} is a QEMU VM: only flake VMs are updated`);
+      return client.update(vm.name, action === 'update-now');
+    case 'rollback':
+      if (vm.kind !== 'flake') throw new Error(`${vm.name} is a QEMU VM: it has no generations`);
+      return client.rollback(vm.name, 0, true);
     case 'focus': {
       if (vm.workspace === null) throw new Error(`${vm.name} is not bound to a workspace`);
       const done = await client.act('focus', vm.name);

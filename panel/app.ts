@@ -4,11 +4,12 @@
  * through the daemon's API (PanelClient) and, for edits, the config file the
  * daemon is then told to re-read.
  */
+import { cycleVmColor } from './colors.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type blessed from 'blessed';
 import type { StateChange } from '../api/client.js';
-import type { DaemonStatus } from '../api/schema.js';
+import type { DaemonStatus, GenerationsReport } from '../api/schema.js';
 import { ACTION_KEYS, deleteVm, runVmAction, type PanelClient } from './actions.js';
 import { appendLogLine, createLayout, showLog, type Layout } from './screens/layout.js';
 import {
@@ -18,6 +19,7 @@ import {
   applyFocus,
   applyStateChange,
   detailLines,
+  generationLines,
   escapeTags,
   networkDetailLines,
   treeRows,
@@ -47,6 +49,8 @@ export class Panel {
   /** Selection by identity (VM name or network label), so re-renders keep it. */
   #selectedKey: string | null = null;
   #logs = new Map<string, string[]>();
+  /** Flake VMs' generations (issue #11), asked for when one is selected and after each UpdateEvent. */
+  #generations = new Map<string, GenerationsReport>();
   #message: { text: string; error: boolean } | null = null;
   #modal: Modal | null = null;
   #refreshSeq = 0;
@@ -115,6 +119,7 @@ export class Panel {
       void this.refresh();
     });
     on('log', ({ name, line }: { name: string; line: string }) => this.#logLine(name, line));
+    on('update', ({ name }: { name: string }) => void this.#loadGenerations(name));
   }
 
   #logLine(name: string, line: string): void {
@@ -199,7 +204,7 @@ export class Panel {
       const row = this.selectedRow;
       this.#selectedKey = row ? rowKey(row) : null;
       if (!row) detail.setContent('No VMs configured yet. Press n to create a network, or hiboss join URI.');
-      else if (row.kind === 'vm') detail.setContent(detailLines(row.vm, this.#now() - this.#fetchedAt).join('\n'));
+      else if (row.kind === 'vm') detail.setContent([...detailLines(row.vm, this.#now() - this.#fetchedAt), ...generationLines(row.vm, this.#generations.get(row.vm.name))].join('\n'));
       else detail.setContent(networkDetailLines(row.network).join('\n'));
       if (row?.kind !== 'vm') showLog(log, []);
     }
@@ -247,7 +252,17 @@ export class Panel {
       showLog(this.layout.log, this.#logs.get(row.vm.name) ?? []);
       this.options.screen.render();
       void this.#loadLog(row.vm.name);
+      if (row.vm.kind === 'flake') void this.#loadGenerations(row.vm.name);
     }
+  }
+
+  async #loadGenerations(name: string): Promise<void> {
+    try {
+      this.#generations.set(name, await this.options.client.generations(name));
+    } catch {
+      this.#generations.delete(name); // shown as "…" until the next try
+    }
+    this.render();
   }
 
   async #mainKey(ch: string | undefined, key: { full?: string; name?: string }): Promise<void> {
@@ -259,12 +274,21 @@ export class Panel {
     if (name === 'n') return this.openWizard();
     const row = this.selectedRow;
     const action = Object.hasOwn(ACTION_KEYS, name) ? ACTION_KEYS[name] : undefined;
-    if (action === undefined && name !== 'd' && name !== 'e') return;
+    if (action === undefined && name !== 'd' && name !== 'e' && name !== 'c') return;
     if (row?.kind !== 'vm') {
       this.#say(this.status ? 'select a VM first' : 'the daemon is not running', true);
       return;
     }
     if (name === 'e') return this.openWizard(row.vm.name, row.network.localDir);
+    if (name === 'c') {
+      try {
+        this.#say(await cycleVmColor(this.options.client, this.options.configFile, row.vm.name));
+      } catch (error) {
+        this.#say((error as Error).message, true);
+      }
+      if (this.options.client.available) await this.refresh();
+      return;
+    }
     if (name === 'd') {
       const vmName = row.vm.name;
       this.#modal = {

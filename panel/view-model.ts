@@ -4,8 +4,10 @@
  * blessed screens only place these strings; tests check them without a
  * terminal.
  */
+import { colorName } from '../config/colors.js';
+import { swatch } from './colors.js';
 import path from 'node:path';
-import { STATE_GLYPHS, type DaemonStatus, type VmState, type VmStatus } from '../api/schema.js';
+import { shortRevision, STATE_GLYPHS, type DaemonStatus, type GenerationsReport, type VmState, type VmStatus } from '../api/schema.js';
 import type { StateChange } from '../api/client.js';
 import { formatDuration } from '../api/format.js';
 
@@ -86,7 +88,8 @@ export function treeRows(status: DaemonStatus, networksDir: string): TreeRow[] {
     for (const vm of network.vms) {
       const focus = vm.name === status.focusedVm ? '*' : '';
       const ws = vm.workspace === null ? '' : ` [${escapeTags(vm.workspace)}]`;
-      rows.push({ kind: 'vm', text: `  ${glyph(vm.state)} ${escapeTags(vm.name)}${focus}${ws} ${vm.state}`, vm, network });
+      const color = vm.color ? `${swatch(vm.color)} ` : '';
+      rows.push({ kind: 'vm', text: `  ${glyph(vm.state)} ${color}${escapeTags(vm.name)}${focus}${ws} ${vm.state}`, vm, network });
     }
   }
   return rows;
@@ -120,6 +123,7 @@ export function detailLines(vm: VmStatus, elapsedMs = 0): string[] {
   const rows: Array<[string, string]> = [
     ['state', `${glyph(vm.state)} ${vm.state}${vm.heldByUser ? ' (held by you: focus does not undo it)' : ''}`],
     ['reason', escapeTags(vm.reason || '-')],
+    ['colour', vm.color ? `${swatch(vm.color)} ${colorName(vm.color)}` : '- (c: choose one)'],
     ['workspace', escapeTags(vm.workspace ?? '- (not bound)')],
     ['pid', vm.pid === null ? '-' : String(vm.pid)],
     ['memory', memory],
@@ -133,6 +137,22 @@ export function detailLines(vm: VmStatus, elapsedMs = 0): string[] {
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   return [`{bold}${escapeTags(vm.name)}{/bold}`, ...rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`)];
+}
+
+/** A flake VM's generations under its details (issue #11): newest first, * the one its next start boots. */
+export function generationLines(vm: VmStatus, report: GenerationsReport | undefined): string[] {
+  if (vm.kind !== 'flake') return [];
+  const lines = ['', '{bold}generations{/bold}  (u update, U update now, b back to the last healthy)'];
+  if (vm.lastUpdate) lines.push(escapeTags(vm.lastUpdate));
+  if (!report) return [...lines, '…'];
+  if (report.updating) lines.push(`{yellow-fg}an ${report.updating.auto ? 'automatic ' : ''}update is building{/yellow-fg}`);
+  if (report.generations.length === 0) lines.push('none yet: the first start builds one');
+  for (const g of report.generations.slice(0, 8)) {
+    const mark = g.number === report.selected ? '*' : ' ';
+    const outcome = g.outcome === 'failed' ? `{red-fg}failed: ${escapeTags(g.failure ?? '?')}{/red-fg}` : g.outcome === 'healthy' ? '{green-fg}healthy{/green-fg}' : 'new';
+    lines.push(`${mark} ${String(g.number).padStart(3)}  ${shortRevision(g.revision)}  ${outcome}`);
+  }
+  return lines;
 }
 
 export function networkDetailLines(network: Network): string[] {
@@ -156,7 +176,7 @@ export function applyFocus(status: DaemonStatus, focus: { workspace: string; vm:
   return { ...status, focusedWorkspace: focus.workspace, focusedVm: focus.vm === '' ? null : focus.vm };
 }
 
-export const KEY_HELP = 's start  x stop  p pause/resume  r restart  g go to  e edit  d delete  n new network  q quit';
+export const KEY_HELP = 's start  x stop  p pause/resume  r restart  g go to  c colour  e edit  d delete  n new network  q quit';
 
 export const DAEMON_DOWN_TEXT =
   '{red-fg}⚠ the hiboss daemon is not running{/red-fg} (no owner for org.hiboss.Daemon1 on the session bus).\n' +

@@ -139,11 +139,36 @@ t('signals update the screen without a key; keys call the daemon', async (ctx) =
   await ctx.head.waitFor(/acme: start requested/);
   ctx.head.type('r');
   await ctx.head.waitFor(/acme: restart requested/);
-  const verbs = ctx.daemon!.iface.calls.filter((c) => !['Status', 'Log'].includes(c[0])).map((c) => c.join(' '));
+  const verbs = ctx.daemon!.iface.calls.filter((c) => !['Status', 'Log', 'Generations'].includes(c[0])).map((c) => c.join(' '));
   assert.equal(verbs, ['Pause acme', 'Resume acme', 'Act focus acme', 'Stop acme', 'Start acme', 'Restart acme']);
   ctx.head.type('q');
   await new Promise((resolve) => setImmediate(resolve));
   assert.is(ctx.quit, 1);
+});
+
+t('a flake VM\'s generations in its detail; u, U and b update and roll back through the daemon', async (ctx) => {
+  await open(ctx);
+  const builtAt = Date.now();
+  const generation = (number: number, revision: string, outcome: 'new' | 'healthy' | 'failed', failure: string | null = null) => ({
+    number, flake: 'github:acme/net#acme', revision, lockedUrl: `github:acme/net/${revision}`, lastModified: null, outPath: `/nix/store/${number}-vm`,
+    builtAt, outcome, failure, judgedAt: null, gcRoot: `/state/acme/generations/${number}/result`,
+  });
+  ctx.daemon!.iface.generations.set('acme', {
+    name: 'acme',
+    selected: 2,
+    generations: [generation(3, 'c3c3c3c'.padEnd(40, '3'), 'failed', 'kernel panic 6 s after boot'), generation(2, 'b2b2b2b'.padEnd(40, '2'), 'healthy')],
+    updating: null,
+  });
+  ctx.daemon!.iface.UpdateEvent('acme', 'rolled-back', 'acme: update to c3c3c3c failed — kernel panic 6 s after boot; rolled back to b2b2b2b');
+  await ctx.head.waitFor(/\* {3}2 {2}b2b2b2b {2}healthy/);
+  assert.match(ctx.head.text(), /3 {2}c3c3c3c {2}failed: kernel panic 6 s after boot/);
+  ctx.head.type('u');
+  await ctx.head.waitFor(/acme: updating/);
+  ctx.head.type('U');
+  ctx.head.type('b');
+  await ctx.head.waitFor(/acme: generation 0 selected/);
+  const verbs = ctx.daemon!.iface.calls.filter((c) => ['Update', 'Rollback'].includes(c[0])).map((c) => c.join(' '));
+  assert.equal(verbs, ['Update acme false', 'Update acme true', 'Rollback acme 0 true']);
 });
 
 t('delete asks first, then removes the VM from the config and reloads', async (ctx) => {
