@@ -96,7 +96,7 @@ within healthTimeoutMs, or it is rolled back by itself. Exit 1 when the build fa
       const finished = new Promise<number>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no outcome within ${timeoutMs} ms`)), timeoutMs);
         client.on('log', ({ name: vm, line }) => {
-          if (vm === name) console.log(line);
+          if (vm === name) console.log(`${name}: ${line}`);
         });
         client.on('update', ({ name: vm, kind }) => {
           if (vm !== name) return;
