@@ -20,11 +20,16 @@ import { initialState, OPERATIONS, vmOnWorkspace, type Action, type VmSpec } fro
 import { buildStatus, CpuBaselines } from './status.js';
 import { VmSupervisor } from './vm/supervisor.js';
 import { WmAdapter } from './wm-adapter.js';
+import { memorySpec } from './policy/memory.js';
+import { residentByVm } from './vm/memory.js';
 import { HoldKeeper } from './holds.js';
 import { LogindWatch } from './host/logind.js';
 import { correctGuestClock } from './host/guest-clock.js';
 import { workspaceCommand } from './windows.js';
 import { UpdateRefusedError, Updater } from './updates/updater.js';
+
+/** How often the resident memory of the VMs is told to the policy while a memory budget is set. */
+const MEMORY_SAMPLE_MS = 1000;
 
 export interface DaemonOptions {
   configPath: string;
@@ -52,6 +57,7 @@ export class Daemon {
   #config!: Config;
   #loop!: PolicyLoop;
   #vms!: VmSupervisor;
+  #memorySampler: NodeJS.Timeout | undefined;
   #updates!: Updater;
   #flakeBuilder: import('./launch/flake.js').FlakeLauncher | undefined;
   #holds!: HoldKeeper;
@@ -111,6 +117,10 @@ export class Daemon {
       now: this.#now,
     });
     await this.#vms.adoptAll();
+    // Memory (issue #10): with a budget, the policy hears what every QEMU holds, each second.
+    this.#memorySampler = setInterval(() => {
+      if (this.#config.policy.memoryBudgetMiB !== null) this.#loop.post({ type: 'memory', rssBytes: residentByVm(this.#vms.pids()) });
+    }, MEMORY_SAMPLE_MS).unref();
     this.#updates.afterAdoption((name) => this.#vms.process(name));
     this.#updates.schedule();
     // Before the WM is attached: no focus can undo a hold that is about to be restored.
@@ -149,6 +159,7 @@ export class Daemon {
   /** The daemon stops (SIGTERM): VMs keep running as they are, for the next daemon to adopt. */
   shutdown(): void {
     this.#stopping = true;
+    clearInterval(this.#memorySampler);
     this.#loop.stop();
     this.#watch?.close();
     this.#vms.detachAll();
@@ -345,7 +356,7 @@ export class Daemon {
 }
 
 function specsOf(config: Config): VmSpec[] {
-  return Object.entries(config.vms).map(([name, vm]) => ({ name, workspace: vm.workspace ?? null, restart: vm.restart }));
+  return Object.entries(config.vms).map(([name, vm]) => ({ name, workspace: vm.workspace ?? null, restart: vm.restart, ...memorySpec(vm) }));
 }
 
 function launchPart(vm: Config['vms'][string]): unknown {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import type { DaemonStatus, VmState, VmStatus } from '../api/schema.js';
 import type { Config } from '../config/schema.js';
 import { reportedState, vmOnWorkspace, type PolicyState } from './policy/policy.js';
+import { memoryStatus } from './policy/memory.js';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
@@ -72,6 +73,7 @@ export function buildStatus({ policy, config, processes, cpu, wm, now }: StatusI
       lastColdBootMs: record.lastColdBootMs,
       lastResumeMs: record.lastResumeMs,
       restarts: record.restarts,
+      ...memoryStatus(record),
     };
   });
   return {
@@ -80,6 +82,7 @@ export function buildStatus({ policy, config, processes, cpu, wm, now }: StatusI
     focusedVm: vmOnWorkspace(policy, policy.focused),
     wm,
     configProblems: policy.configProblems,
+    memory: { heldBytes: vms.reduce((sum, vm) => sum + (vm.rssBytes ?? 0), 0), budgetMiB: policy.settings.memoryBudgetMiB },
   };
 }
 

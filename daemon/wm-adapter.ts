@@ -49,6 +49,8 @@ export class WmAdapter {
         post({ type: 'focus', workspace: refOf(event.current) });
         this.options.marks.settled();
       }
+      // Memory (issue #10): a workspace being created is about to be shown: its VM may be prewarmed.
+      if (event.change === 'init' && event.current) post({ type: 'workspace-init', workspace: refOf(event.current) });
       this.#wantSnapshot();
     });
     wm.on('output', () => this.#wantSnapshot());

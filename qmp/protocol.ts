@@ -215,7 +215,15 @@ export const COMMANDS = {
   'query-version': { args: NoArgs, ret: QemuVersion },
   migrate: { args: z.object({ uri: z.string() }), ret: Nothing },
   'migrate-incoming': { args: z.object({ uri: z.string() }), ret: Nothing },
-  'query-migrate': { args: NoArgs, ret: z.looseObject({ status: z.string().optional() }) },
+  'query-migrate': { args: NoArgs, ret: z.looseObject({ status: z.string().optional(), 'error-desc': z.string().optional() }) },
+  // Memory (issue #10): save to / restore from an image (daemon/vm/hibernate.ts), and the balloon.
+  'query-migrate-capabilities': { args: NoArgs, ret: z.array(z.looseObject({ capability: z.string(), state: z.boolean() })) },
+  'migrate-set-capabilities': { args: z.object({ capabilities: z.array(z.object({ capability: z.string(), state: z.boolean() })) }), ret: Nothing },
+  'migrate-set-parameters': { args: z.object({ 'max-bandwidth': z.number().int().positive().optional() }), ret: Nothing },
+  migrate_cancel: { args: NoArgs, ret: Nothing },
+  balloon: { args: z.object({ value: z.number().int().positive() }), ret: Nothing },
+  'query-balloon': { args: NoArgs, ret: z.looseObject({ actual: z.number() }) },
+  'qom-set': { args: z.object({ path: z.string(), property: z.string(), value: z.unknown() }), ret: Nothing },
   // Backups (daemon/backup/): find the disk, track its changes, copy it while the VM runs.
   'query-block': { args: NoArgs, ret: z.array(BlockInfo) },
   'query-named-block-nodes': { args: z.object({ flat: z.boolean().optional() }).optional(), ret: z.array(BlockDeviceInfo.extend({ 'node-name': z.string() })) },

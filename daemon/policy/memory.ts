@@ -378,7 +378,7 @@ function prewarmNeighbours(vms: VmRecord[], focusedName: string, budget: number 
   if (index === -1 || bound.length < 2) return;
   const neighbours = new Set([bound[(index + 1) % bound.length]!, bound[(index - 1 + bound.length) % bound.length]!]);
   for (const vm of neighbours) {
-    if (vm.spec.name === focusedName || vm.state !== 'hibernated' || vm.memory.prewarmRequested) continue;
+    if (vm.spec.name === focusedName || vm.state !== 'hibernated' || vm.memory.prewarmRequested || vm.hold !== null) continue;
     const after = projected(vms, focused) + (vm.memory.rssBeforeSave ?? estimate(vm));
     if (budget !== null && after > budget) continue; // no budget to spare: it waits for its focus
     vm.memory = { ...vm.memory, prewarmRequested: true };
@@ -389,7 +389,8 @@ function prewarmNeighbours(vms: VmRecord[], focusedName: string, budget: number 
 export function prewarmOnInit(settings: PolicySettings, vms: Record<string, VmRecord>, workspace: WorkspaceRef): void {
   if (!settings.prewarmOnInit) return;
   for (const vm of Object.values(vms)) {
-    if (vm.removed || vm.spec.workspace === null || !workspaceMatches(vm.spec.workspace, workspace)) continue;
+    // Held by the user (hibernated by hand): only the user brings it back.
+    if (vm.removed || vm.hold !== null || vm.spec.workspace === null || !workspaceMatches(vm.spec.workspace, workspace)) continue;
     vm.memory = requestPrewarm(vm);
   }
 }
@@ -402,4 +403,31 @@ export function sampled(vms: Record<string, VmRecord>, rssBytes: Record<string, 
     if (rss === null && (vm.state === 'restoring' || vm.state === 'starting')) continue;
     if (vm.memory.rssBytes !== rss) vm.memory = { ...vm.memory, rssBytes: rss };
   }
+}
+
+// ---- what the status says ----------------------------------------------------------------
+
+/** The memory fields of a VM's status (api/schema.ts VmStatus). */
+export function memoryStatus(vm: VmRecord): { image: ImageInfo | null; memoryProblem: string | null; lastSaveMs: number | null; lastRestoreMs: number | null; hibernates: boolean } {
+  return {
+    image: vm.state === 'hibernated' || vm.state === 'restoring' ? vm.memory.image : null,
+    memoryProblem: vm.memory.problem,
+    lastSaveMs: vm.memory.lastSaveMs,
+    lastRestoreMs: vm.memory.lastRestoreMs,
+    hibernates: allowed(vm),
+  };
+}
+
+/** The memory part of a VM's spec, from its config: opted out, and its size (config, else `-m`) until measured. */
+export function memorySpec(vm: { hibernate?: boolean | undefined; memoryMiB?: number | undefined; qemu?: string[] | undefined }): { hibernate: boolean; memoryMiB: number | null } {
+  return { hibernate: vm.hibernate !== false, memoryMiB: vm.memoryMiB ?? memoryFromArgv(vm.qemu) };
+}
+
+/** QEMU's `-m 512`, `-m 2G`, `-m size=1024` in MiB; null when absent or unreadable. */
+export function memoryFromArgv(argv: string[] | undefined): number | null {
+  if (!argv) return null;
+  const index = argv.indexOf('-m');
+  const value = index === -1 ? undefined : argv[index + 1];
+  const mib = value ? parseInt(value.replace(/^size=/, ''), 10) : NaN;
+  return Number.isNaN(mib) ? null : /g$/i.test(value!) ? mib * 1024 : mib;
 }

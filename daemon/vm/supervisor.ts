@@ -10,7 +10,9 @@ import { QmpTimeoutError } from '../../qmp/errors.js';
 import type { LaunchCommand, Launcher } from '../launch/launcher.js';
 import { QemuLauncher } from '../launch/qemu.js';
 import type { Action, PolicyEvent } from '../policy/policy.js';
-import { VmProcess } from './vm-process.js';
+import { VmProcess, type VmEnd } from './vm-process.js';
+import { HibernateError, readLaunchRecord, recordLaunch, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type RecordedCommand } from './hibernate.js';
+import { residentBytes } from './memory.js';
 
 type Operation = 'pause' | 'resume' | 'stop';
 
@@ -32,6 +34,8 @@ export class VmSupervisor {
   #processes = new Map<string, VmProcess>();
   #launchAborts = new Map<string, AbortController>();
   #detached = false;
+  /** Memory (issue #10): VMs whose save is in flight: their QEMU's end is the save's to report. */
+  readonly #saving = new Set<string>();
   readonly #qemuLauncher: Launcher;
   #flakeLauncher: Launcher | undefined;
 
@@ -65,6 +69,12 @@ export class VmSupervisor {
         return;
       case 'quit':
         this.#processes.get(action.name)?.quit().catch(() => undefined);
+        return;
+      case 'hibernate':
+        void this.#hibernate(action.name);
+        return;
+      case 'restore':
+        void this.#restore(action.name);
         return;
       case 'forget':
         this.#processes.get(action.name)?.detach();
@@ -124,6 +134,7 @@ export class VmSupervisor {
       const vm = await VmProcess.launch(command, paths);
       this.options.onRunWritten?.();
       if (this.#detached) return vm.detach();
+      this.#recordLaunch(name, paths, command);
       this.#watch(name, vm);
       this.options.onLaunched?.(name, vm, command);
       const state = await vm.status();
@@ -144,6 +155,7 @@ export class VmSupervisor {
     vm.on('resumed', () => post({ type: 'observed', name, state: 'running' }));
     vm.once('exit', (end) => {
       if (this.#processes.get(name) === vm) this.#processes.delete(name);
+      if (this.#saving.has(name)) return; // a save reports how its QEMU ended
       post({ type: 'observed', name, state: end.kind, reason: end.reason });
     });
   }
@@ -172,10 +184,108 @@ export class VmSupervisor {
         vm.detach();
         continue;
       }
+      // Memory (issue #10): a save or restore may have been in flight when the last daemon died.
+      const settled = await settleAdopted(vm, paths).catch((error: Error) => ({ kind: 'keep' as const, note: `its image could not be checked: ${error.message}` }));
+      if (settled.note) post({ type: 'note', name, message: settled.note });
+      if (settled.kind === 'hibernated') continue;
       this.#watch(name, vm);
       const state = await vm.status();
       post({ type: 'note', name, message: `adopted QEMU pid ${vm.pid} (${state})` });
       post({ type: 'observed', name, state, reason: `adopted (${state})` });
+    }
+    this.#findHibernated();
+  }
+
+  /** Memory (issue #10): every configured VM without a QEMU whose image is complete is hibernated. */
+  #findHibernated(): void {
+    const post = this.options.post;
+    for (const name of Object.keys(this.options.config().vms)) {
+      if (this.#processes.has(name)) continue;
+      let paths: VmPaths;
+      try {
+        paths = vmPaths(this.options.roots, name);
+      } catch {
+        continue;
+      }
+      const { image, note } = settleWithoutQemu(paths);
+      if (note) post({ type: 'note', name, level: image ? 'info' : 'warn', message: note });
+      if (!image) continue;
+      const ago = Math.max(0, Math.round((Date.now() - image.savedAt) / 60_000));
+      post({
+        type: 'observed',
+        name,
+        state: 'hibernated',
+        reason: `found on disk (image of ${Math.round(image.bytes / 1048576)} MiB, saved ${ago} min ago)`,
+        image: { bytes: image.bytes, savedAt: image.savedAt },
+      });
+    }
+  }
+
+  /** The command a QEMU was started with, kept for a later save (a failure to keep it only costs that save). */
+  #recordLaunch(name: string, paths: VmPaths, command: LaunchCommand): void {
+    try {
+      recordLaunch(paths, command);
+    } catch (error) {
+      this.options.post({ type: 'note', name, level: 'warn', message: `cannot keep its launch command (it cannot be hibernated): ${(error as Error).message}` });
+    }
+  }
+
+  /** Memory (issue #10): the VM's RAM to its image, then its QEMU ends (daemon/vm/hibernate.ts does the I/O). */
+  async #hibernate(name: string): Promise<void> {
+    const post = this.options.post;
+    const vm = this.#processes.get(name);
+    if (!vm) return post({ type: 'op-failed', name, op: 'hibernate', reason: 'no QEMU process' });
+    const paths = vmPaths(this.options.roots, name);
+    const ended = new Promise<VmEnd>((resolve) => vm.once('exit', resolve));
+    this.#saving.add(name);
+    try {
+      const command = readLaunchRecord(paths) ?? (await this.#commandForSave(name));
+      const saved = await saveImage(vm, { paths, command, rssBytes: residentBytes(vm.pid) });
+      await vm.quit();
+      post({ type: 'observed', name, state: 'hibernated', image: { bytes: saved.bytes, savedAt: saved.savedAt } });
+    } catch (error) {
+      if (this.#detached) return;
+      if (vm.ended) {
+        const end = await ended; // QEMU died during the save: the guest went with it
+        post({ type: 'observed', name, state: end.kind, reason: end.reason });
+      } else post({ type: 'op-failed', name, op: 'hibernate', reason: (error as Error).message });
+    } finally {
+      this.#saving.delete(name);
+    }
+  }
+
+  /** A QEMU started by a hiboss that kept no launch record: a plain QEMU VM's command is its config's. */
+  async #commandForSave(name: string): Promise<RecordedCommand> {
+    const vmConfig = this.options.config().vms[name];
+    if (!vmConfig || vmConfig.flake !== undefined) throw new HibernateError('its launch command was not kept (started by an older hiboss): it can be saved after its next start');
+    const command = await this.#qemuLauncher.prepare({ name, vm: vmConfig, paths: vmPaths(this.options.roots, name), progress: () => {}, signal: new AbortController().signal });
+    return { file: command.file, args: command.args, ...(command.env ? { env: command.env } : {}) };
+  }
+
+  /** Memory (issue #10): QEMU from the image (same argv + `-incoming defer`); it lands paused. */
+  async #restore(name: string): Promise<void> {
+    const post = this.options.post;
+    const vmConfig = this.options.config().vms[name];
+    if (!vmConfig) return post({ type: 'op-failed', name, op: 'restore', reason: 'not in the config' });
+    if (this.#processes.has(name)) return post({ type: 'op-failed', name, op: 'restore', reason: 'a QEMU already runs for it' });
+    const controller = new AbortController();
+    this.#launchAborts.set(name, controller);
+    try {
+      const paths = vmPaths(this.options.roots, name);
+      ensureVmDirs(this.options.roots, paths);
+      const launcher = await this.#launcherFor(vmConfig.flake !== undefined ? 'flake' : 'qemu');
+      const command = await launcher.prepare({ name, vm: vmConfig, paths, progress: (line) => post({ type: 'note', name, message: line }), signal: controller.signal });
+      const restored = await restoreImage({ paths, command, launch: (incoming) => VmProcess.launch(incoming, paths) });
+      if (this.#detached) return restored.vm.detach();
+      this.#recordLaunch(name, paths, command);
+      this.#watch(name, restored.vm);
+      const state = await restored.vm.status();
+      post({ type: 'observed', name, state, reason: `restored from its image in ${(restored.durationMs / 1000).toFixed(2)} s` });
+    } catch (error) {
+      if (this.#detached) return;
+      post({ type: 'op-failed', name, op: 'restore', reason: (error as Error).message });
+    } finally {
+      this.#launchAborts.delete(name);
     }
   }
 
