@@ -34,6 +34,10 @@ export const VmStatus = z.object({
   lastColdBootMs: z.number().nullable(),
   lastResumeMs: z.number().nullable(),
   restarts: z.number().int(),
+  /** Flake VMs (issue #11): the last update news ("update ready: 9e0d4c2 → 3f2c1ab", "… rolled back to …"). */
+  lastUpdate: z.string().nullable().optional(),
+  /** Flake VMs: the generation its next start boots, and that generation's short revision. */
+  generation: z.object({ number: z.number().int(), revision: z.string(), outcome: z.string() }).nullable().optional(),
   /** Memory (issue #10): the image of a hibernated VM (bytes, epoch ms saved); null otherwise. */
   image: z.object({ bytes: z.number(), savedAt: z.number() }).nullable().optional(),
   /** Memory (issue #10): why the last save or restore failed (until the next one succeeds). */

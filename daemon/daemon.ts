@@ -178,6 +178,7 @@ export class Daemon {
       else if (action.type === 'release-sleep-lock') this.#logind?.releaseSleepLock();
       else if (action.type === 'sync-clock') void this.#correctClock(action.name);
       else if (action.type === 'judged') this.#updates.carryOut(action);
+      else if (action.type === 'update-event') (this.#updates.remember(action), this.#announcements.push(action));
       else if (OPERATIONS.has(action.type)) {
         if (action.type === 'forget') {
           this.#cpu.forget(action.name);
@@ -329,7 +330,7 @@ export class Daemon {
   // ---- what clients read ----------------------------------------------------------------
 
   status(): DaemonStatus {
-    return buildStatus({
+    const status = buildStatus({
       policy: this.#loop.state,
       config: this.#config,
       processes: (name) => this.#vms.process(name),
@@ -337,6 +338,8 @@ export class Daemon {
       wm: this.#wm?.kind ?? 'none',
       now: this.#now(),
     });
+    for (const vm of status.vms) if (vm.kind === 'flake') Object.assign(vm, this.#updates.summary(vm.name));
+    return status;
   }
 
   vmLog(name: string, lines: number): string[] {
