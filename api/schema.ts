@@ -20,6 +20,8 @@ export const VmStatus = z.object({
   workspace: z.string().nullable(),
   pid: z.number().int().nullable(),
   kind: z.enum(['qemu', 'flake']),
+  /** The network's colour (#rrggbb) from config.json; null: none. */
+  color: z.string().regex(/^#[0-9a-f]{6}$/).nullable().optional(),
   flake: z.string().nullable(),
   /** The user paused or stopped it by hand: focus does not undo that. */
   heldByUser: z.boolean(),

@@ -4,6 +4,7 @@
  * prints can be checked exactly by unit tests.
  */
 import { STATE_GLYPHS, type DaemonStatus, type VmState, type VmStatus } from '../api/schema.js';
+import { textColorOn } from '../config/colors.js';
 
 export const FORMATS = ['waybar', 'i3bar', 'i3blocks', 'i3blocks-json'] as const;
 export type Format = (typeof FORMATS)[number];
@@ -132,6 +133,9 @@ export interface WaybarLine {
 export function renderWaybar(status: DaemonStatus | null, ctx: RenderContext): WaybarLine {
   const s = summarize(status, ctx);
   const line: WaybarLine = { text: escapeMarkup(s.fullText), alt: s.state, class: s.state, tooltip: escapeMarkup(s.tooltip) };
+  // The network's colour, as on its windows' labels: the name on its colour.
+  const color = s.vm?.color;
+  if (s.vm && color) line.text = `<span background='${color}' foreground='${textColorOn(color)}'> ${escapeMarkup(s.vm.name)} </span> ${STATE_GLYPHS[s.vm.state]}`;
   if (s.percentage !== null) line.percentage = s.percentage;
   return line;
 }
@@ -144,6 +148,12 @@ export interface I3barBlock {
   color: string;
   markup: 'none';
   urgent?: true;
+  /** The network's colour, as a line under the block (i3bar ≥ 4.20 draws block borders). */
+  border?: string;
+  border_top?: number;
+  border_right?: number;
+  border_left?: number;
+  border_bottom?: number;
 }
 
 /** The i3bar protocol header: we take click events on stdin. */
@@ -161,6 +171,7 @@ export function renderI3barBlock(status: DaemonStatus | null, ctx: RenderContext
     markup: 'none',
   };
   if (s.state === 'failed') block.urgent = true;
+  if (s.vm?.color) Object.assign(block, { border: s.vm.color, border_top: 0, border_right: 0, border_left: 0, border_bottom: 3 });
   return block;
 }
 

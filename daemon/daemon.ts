@@ -25,6 +25,7 @@ import { residentByVm } from './vm/memory.js';
 import { HoldKeeper } from './holds.js';
 import { LogindWatch } from './host/logind.js';
 import { correctGuestClock } from './host/guest-clock.js';
+import { WmColors } from './wm-colors.js';
 import { workspaceCommand } from './windows.js';
 import { UpdateRefusedError, Updater } from './updates/updater.js';
 
@@ -62,6 +63,7 @@ export class Daemon {
   #flakeBuilder: import('./launch/flake.js').FlakeLauncher | undefined;
   #holds!: HoldKeeper;
   #logind: LogindWatch | undefined;
+  #colors: WmColors | undefined;
   #wm: WmAdapter | undefined;
   #watch: ConfigWatch | undefined;
   #announcements: Action[] = [];
@@ -147,12 +149,18 @@ export class Daemon {
       act: (verb, name) => this.act(verb, name),
       windows: () => {
         const pids = this.#vms.pids();
-        return Object.values(this.#loop.state.vms).map((vm) => ({ name: vm.spec.name, pid: pids.get(vm.spec.name) ?? null, workspace: vm.spec.workspace }));
+        return Object.values(this.#loop.state.vms).map((vm) => ({ name: vm.spec.name, pid: pids.get(vm.spec.name) ?? null, workspace: vm.spec.workspace, color: this.#colors?.markup ? this.#colorOf(vm.spec.name) : null }));
       },
       marks: this.#marks,
       stopping: () => this.#stopping,
     });
     this.options.logger.info(await this.#wm.attach());
+    // Network colours (issue #14): sway's focused frame follows the focused workspace's VM.
+    this.#colors = new WmColors(wm, this.#wm.kind, (message) => this.options.logger.warn(message));
+    await this.#colors.init();
+    // A window placed while the WM's config was being read got a plain label.
+    if (this.#colors.markup) this.#recolor();
+    void this.#colors.showFocused(this.#colorOf(vmOnWorkspace(this.#loop.state, this.#loop.state.focused)));
     return exited;
   }
 
@@ -165,7 +173,9 @@ export class Daemon {
     this.#vms.detachAll();
     this.#updates?.close();
     this.#logind?.close();
-    this.#wm?.wm.close();
+    const wm = this.#wm?.wm;
+    // The user's own focused colours back first (a round trip), then the connection goes.
+    void (this.#colors?.restore() ?? Promise.resolve()).finally(() => wm?.close());
     this.#exitResolve?.();
   }
 
@@ -203,6 +213,7 @@ export class Daemon {
         this.shutdown();
         continue;
       }
+      if (action.type === 'focus-changed') void this.#colors?.showFocused(this.#colorOf(action.vm));
       announce(action, {
         logger: this.options.logger,
         signals: this.options.signals,
@@ -212,6 +223,20 @@ export class Daemon {
         },
       });
     }
+  }
+
+  /** A VM's colour (#rrggbb), or null for none (or no VM). */
+  #colorOf(name: string | null | undefined): string | null {
+    return (name && this.#config.vms[name]?.color) || null;
+  }
+
+  /** Colours changed in the config: windows relabelled, the focused frame redone. */
+  #recolor(): void {
+    const state = this.#loop.state;
+    const pids = this.#vms.pids();
+    const vms = Object.values(state.vms).map((vm) => ({ name: vm.spec.name, pid: pids.get(vm.spec.name) ?? null, workspace: vm.spec.workspace, color: this.#colorOf(vm.spec.name) }));
+    void this.#colors?.relabel(vms);
+    void this.#colors?.showFocused(this.#colorOf(vmOnWorkspace(state, state.focused)));
   }
 
   async #correctClock(name: string): Promise<void> {
@@ -293,6 +318,7 @@ export class Daemon {
       }
     }
     this.#loop.post({ type: 'config', vms: specsOf(config), settings: config.policy });
+    if (Object.keys(config.vms).some((name) => before.vms[name]?.color !== config.vms[name]?.color)) this.#recolor();
     this.#updates.schedule();
     return [];
   }

@@ -62,6 +62,7 @@ export function buildStatus({ policy, config, processes, cpu, wm, now }: StatusI
       workspace: record.spec.workspace,
       pid: qemu?.pid ?? null,
       kind: vm?.flake !== undefined ? 'flake' : 'qemu',
+      color: vm?.color ?? null,
       flake: vm?.flake ?? null,
       heldByUser: record.hold !== null,
       unresponsiveSince: record.unresponsiveSince,

@@ -11,11 +11,14 @@
  *   "QEMU (NAME): LABEL…"                               a detached tab's own window
  */
 import type { Node } from '../wm-ipc/protocol.js';
+import { labelFormat } from './window-colors.js';
 
 export interface VmWindowInfo {
   name: string;
   pid: number | null;
   workspace: string | null;
+  /** The network's colour (#rrggbb) for its label; none: a plain label. */
+  color?: string | null;
 }
 
 /** Quotes a string for a sway/i3 command argument. */
@@ -79,7 +82,7 @@ export function windowToPlace(
 /** Commands for a new window of a VM: label it, and move it to the VM's workspace. */
 export function placeWindowCommands(container: Node, vm: VmWindowInfo): string {
   const target = `[con_id=${container.id}]`;
-  const label = `${target} title_format ${quoteForWm(`[${vm.name}] %title`)}`;
+  const label = `${target} title_format ${quoteForWm(labelFormat(vm.name, vm.color))}`;
   if (vm.workspace === null) return label;
   const move = /^\d+$/.test(vm.workspace)
     ? `${target} move container to workspace number ${vm.workspace}`

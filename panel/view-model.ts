@@ -123,7 +123,7 @@ export function detailLines(vm: VmStatus, elapsedMs = 0): string[] {
   const rows: Array<[string, string]> = [
     ['state', `${glyph(vm.state)} ${vm.state}${vm.heldByUser ? ' (held by you: focus does not undo it)' : ''}`],
     ['reason', escapeTags(vm.reason || '-')],
-    ['colour', vm.color ? `${swatch(vm.color)} ${colorName(vm.color)}` : '- (c: choose one)'],
+    ...(vm.color ? [['colour', `${swatch(vm.color)} ${colorName(vm.color)}`] as [string, string]] : []),
     ['workspace', escapeTags(vm.workspace ?? '- (not bound)')],
     ['pid', vm.pid === null ? '-' : String(vm.pid)],
     ['memory', memory],
@@ -176,7 +176,7 @@ export function applyFocus(status: DaemonStatus, focus: { workspace: string; vm:
   return { ...status, focusedWorkspace: focus.workspace, focusedVm: focus.vm === '' ? null : focus.vm };
 }
 
-export const KEY_HELP = 's start  x stop  p pause/resume  r restart  g go to  c colour  e edit  d delete  n new network  q quit';
+export const KEY_HELP = 's start  x stop  p pause/resume  r restart  g go to  c colour  e edit  d delete  n new network  q quit  B backup  R restore';
 
 export const DAEMON_DOWN_TEXT =
   '{red-fg}⚠ the hiboss daemon is not running{/red-fg} (no owner for org.hiboss.Daemon1 on the session bus).\n' +

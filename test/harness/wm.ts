@@ -20,6 +20,10 @@ export interface RunningWm {
 export interface WmOptions {
   /** Extra config lines (bindings, workspace names …). */
   config?: string[];
+  /** i3: Xvfb's screen (default 1024x768x24). */
+  xvfbScreen?: string;
+  /** i3: Xvfb keeps its framebuffer in DIR/Xvfb_screen0 (XWD), for pixel checks (./pixels.ts). */
+  fbdir?: string;
 }
 
 export async function startSway(sandbox: Sandbox, options: WmOptions = {}): Promise<RunningWm> {
@@ -67,7 +71,8 @@ export async function startSway(sandbox: Sandbox, options: WmOptions = {}): Prom
 }
 
 export async function startI3(sandbox: Sandbox, options: WmOptions = {}): Promise<RunningWm> {
-  const xvfb = start('Xvfb', ['-displayfd', '1', '-screen', '0', '1024x768x24', '-nolisten', 'tcp'], {
+  const screen = ['-screen', '0', options.xvfbScreen ?? '1024x768x24', ...(options.fbdir ? ['-fbdir', options.fbdir] : [])];
+  const xvfb = start('Xvfb', ['-displayfd', '1', ...screen, '-nolisten', 'tcp'], {
     env: sandbox.env,
     extendEnv: false,
     stdout: 'pipe',

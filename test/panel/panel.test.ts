@@ -100,7 +100,7 @@ t('renders networks → VMs with states, and the selected VM\'s details', async 
   for (const detail of ['state      ▶ running', 'reason     focused workspace 3', 'workspace  3', 'memory     512 MiB of 2048 MiB budget', 'CPU        12.5 %', 'uptime     2m05s', 'launcher   flake', `flake      path:${ctx.networksDir}/acme#acme`.slice(0, 50), 'cold boot  4200 ms', 'resume     35 ms', 'restarts   1']) {
     assert.ok(screen.includes(detail), `detail shows "${detail}":\n${screen}`);
   }
-  assert.match(screen, /s start {2}x stop {2}p pause\/resume {2}r restart {2}g go to {2}e edit {2}d delete {2}n new network {2}q quit/);
+  assert.match(screen, /s start {2}x stop {2}p pause\/resume {2}r restart {2}g go to {2}c colour {2}e edit {2}d delete {2}n new network {2}q quit/);
 });
 
 t('signals update the screen without a key; keys call the daemon', async (ctx) => {
