@@ -40,13 +40,15 @@ export function parseClickLine(raw: string): ParsedClickLine {
 
 export type ClickAction = { kind: 'act'; verb: Verb; name: string } | { kind: 'panel' };
 
-/** Button 1 toggles the clicked VM, 3 opens the panel, the wheel (4 up, 5 down) goes to the next/previous VM. */
+/** Button 1 toggles the clicked VM, 2 hibernates it, 3 opens the panel, the wheel (4 up, 5 down) goes to the next/previous VM. */
 export function clickAction(event: ClickEvent): ClickAction | null {
   // Our block's instance is the VM name, or 'down'/'none' when there is no VM to name.
   const vm = event.instance && event.instance !== 'down' && event.instance !== 'none' ? event.instance : '';
   switch (event.button) {
     case 1:
       return { kind: 'act', verb: 'toggle', name: vm };
+    case 2:
+      return vm ? { kind: 'act', verb: 'hibernate', name: vm } : null; // memory (issue #10): save it to disk
     case 3:
       return { kind: 'panel' };
     case 4:

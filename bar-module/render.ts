@@ -3,6 +3,7 @@
  * output of one update, for each bar format. No I/O here, so every byte the bar
  * prints can be checked exactly by unit tests.
  */
+import { formatHeld } from '../api/format.js';
 import { STATE_GLYPHS, type DaemonStatus, type VmState, type VmStatus } from '../api/schema.js';
 import { textColorOn } from '../config/colors.js';
 
@@ -83,6 +84,8 @@ export function memoryPercentage(vm: VmStatus): number | null {
 }
 
 function memoryText(vm: VmStatus): string | null {
+  // Memory (issue #10): a hibernated VM holds no RAM; its image is on disk.
+  if (vm.image) return `on disk ${Math.round(vm.image.bytes / MiB)} MiB`;
   const rss = vm.rssBytes === null ? null : Math.round(vm.rssBytes / MiB);
   if (rss === null && vm.memoryBudgetMiB === null) return null;
   if (vm.memoryBudgetMiB === null) return `${rss} MiB`;
@@ -111,6 +114,9 @@ export function renderTooltip(status: DaemonStatus, ctx: RenderContext): string 
     if (vm.lastUpdate) line += `\n    ${oneLine(vm.lastUpdate, 2 * MAX_REASON)}`;
     lines.push(line);
   }
+  // Memory (issue #10): what all VMs hold, against the budget when there is one.
+  const held = formatHeld(status.memory);
+  if (held && status.vms.length) lines.push(`memory: ${held}`);
   if (status.configProblems.length) {
     lines.push(`config refused (${status.configProblems.length} problem${status.configProblems.length === 1 ? '' : 's'}): the last good one is in force`);
   }

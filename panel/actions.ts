@@ -13,7 +13,7 @@ export type PanelClient = Pick<
   'status' | 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'act' | 'log' | 'reload' | 'on' | 'off' | 'available' | 'generations' | 'update' | 'rollback'
 >;
 
-export type VmAction = 'start' | 'stop' | 'pause-resume' | 'restart' | 'focus' | 'update' | 'update-now' | 'rollback';
+export type VmAction = 'start' | 'stop' | 'pause-resume' | 'restart' | 'focus' | 'hibernate' | 'update' | 'update-now' | 'rollback';
 
 export const ACTION_KEYS: Record<string, VmAction> = {
   s: 'start',
@@ -21,6 +21,8 @@ export const ACTION_KEYS: Record<string, VmAction> = {
   p: 'pause-resume',
   r: 'restart',
   g: 'focus',
+  // Memory (issue #10): save it to disk (its QEMU ends; p or focus brings it back).
+  h: 'hibernate',
   // Flake VMs (issue #11): update (used at the next start), update and restart into it, back to the last healthy generation.
   u: 'update',
   'S-u': 'update-now', // U
@@ -36,7 +38,7 @@ export async function runVmAction(client: PanelClient, action: VmAction, vm: VmS
       await client.stop(vm.name);
       return `${vm.name}: stop requested`;
     case 'pause-resume':
-      if (vm.state === 'paused') {
+      if (vm.state === 'paused' || vm.state === 'hibernated') {
         await client.resume(vm.name);
         return `${vm.name}: resume requested`;
       }
@@ -45,6 +47,8 @@ export async function runVmAction(client: PanelClient, action: VmAction, vm: VmS
     case 'restart':
       await client.restart(vm.name);
       return `${vm.name}: restart requested`;
+    case 'hibernate':
+      return client.act('hibernate', vm.name);
     case 'update':
     case 'update-now':
       if (vm.kind !== 'flake') throw new Error(`${vm.name} is a QEMU VM: only flake VMs are updated`);

@@ -12,6 +12,7 @@ import type { StateChange } from '../api/client.js';
 import type { DaemonStatus, GenerationsReport } from '../api/schema.js';
 import { ACTION_KEYS, deleteVm, runVmAction, type PanelClient } from './actions.js';
 import { appendLogLine, createLayout, showLog, type Layout } from './screens/layout.js';
+import { memoryLines } from './memory-view.js';
 import {
   DAEMON_DOWN_TEXT,
   KEY_HELP,
@@ -204,7 +205,7 @@ export class Panel {
       const row = this.selectedRow;
       this.#selectedKey = row ? rowKey(row) : null;
       if (!row) detail.setContent('No VMs configured yet. Press n to create a network, or hiboss join URI.');
-      else if (row.kind === 'vm') detail.setContent([...detailLines(row.vm, this.#now() - this.#fetchedAt), ...generationLines(row.vm, this.#generations.get(row.vm.name))].join('\n'));
+      else if (row.kind === 'vm') detail.setContent([...detailLines(row.vm, this.#now() - this.#fetchedAt), ...memoryLines(row.vm, this.status!), ...generationLines(row.vm, this.#generations.get(row.vm.name))].join('\n'));
       else detail.setContent(networkDetailLines(row.network).join('\n'));
       if (row?.kind !== 'vm') showLog(log, []);
     }
