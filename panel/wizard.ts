@@ -13,6 +13,7 @@ import { ConfigError, putVm, readConfig } from '../config/file.js';
 import { readFileBounded } from '../config/read-bounded.js';
 import { VmConfig, VmName, describeIssues } from '../config/schema.js';
 import { workspaceOwners } from '../config/workspaces.js';
+import { colorName, freeColor, PALETTE } from '../config/colors.js';
 import {
   ADMIN_MODES,
   APPLICATIONS,
@@ -64,6 +65,8 @@ export interface Answers {
   sharedFolders: string;
   mumbleServer: string;
   workspace: string;
+  /** The network's colour (#rrggbb) on its windows, bar and panel; '' none. */
+  color: string;
 }
 
 type StepId = keyof Answers | 'review';
@@ -71,6 +74,7 @@ export type Step =
   | { id: 'name' | 'layerSetting' | 'adminKey' | 'sharedFolders' | 'mumbleServer' | 'workspace'; kind: 'text'; title: string; hint: string }
   | { id: 'networkLayer'; kind: 'choice'; title: string; options: readonly NetworkLayer[]; labels: Record<string, string> }
   | { id: 'adminMode'; kind: 'choice'; title: string; options: readonly AdminMode[]; labels: Record<string, string> }
+  | { id: 'color'; kind: 'choice'; title: string; options: readonly string[]; labels: Record<string, string> }
   | { id: 'applications'; kind: 'multi'; title: string; options: readonly Application[]; labels: Record<string, string> }
   | { id: 'review'; kind: 'review'; title: string };
 
@@ -104,7 +108,11 @@ const EMPTY: Answers = {
   sharedFolders: '',
   mumbleServer: '',
   workspace: '',
+  color: '',
 };
+
+/** The palette as the wizard offers it: a swatch and a name per colour. */
+const COLOR_LABELS: Record<string, string> = Object.fromEntries(PALETTE.map((c) => [c.hex, `{${c.hex}-fg}██{/${c.hex}-fg} ${c.name}`]));
 
 export function stepsFor(answers: Answers, editing: boolean): Step[] {
   const steps: Step[] = [];
@@ -122,6 +130,7 @@ export function stepsFor(answers: Answers, editing: boolean): Step[] {
   }
   if (answers.applications.includes('mumbleClient')) steps.push({ id: 'mumbleServer', kind: 'text', title: 'Mumble server', hint: 'host[:port]' });
   steps.push({ id: 'workspace', kind: 'text', title: 'Workspace to bind', hint: 'e.g. 3; one VM per workspace' });
+  steps.push({ id: 'color', kind: 'choice', title: 'Colour (its windows, the bar, the panel)', options: PALETTE.map((c) => c.hex), labels: COLOR_LABELS });
   steps.push({ id: 'review', kind: 'review', title: 'Review' });
   return steps;
 }
@@ -171,6 +180,7 @@ export function answersFromConfigs(name: string, configs: Configs, workspace: st
     sharedFolders: apps.syncthing.sharedFolders.join(', '),
     mumbleServer: apps.mumbleClient.server ?? '',
     workspace,
+    color: '',
   };
 }
 
@@ -206,7 +216,15 @@ export class Wizard {
     const dir = path.join(env.networksDir, name);
     const configs = parseConfigs(readFileBounded(path.join(dir, 'configs.json'), 1024 * 1024));
     const vm = readConfig(env.configFile).vms[name];
-    return new Wizard(env, { name, answers: answersFromConfigs(name, configs, vm?.workspace ?? '') });
+    return new Wizard(env, { name, answers: { ...answersFromConfigs(name, configs, vm?.workspace ?? ''), color: vm?.color ?? '' } });
+  }
+
+  #freeColor(): string {
+    try {
+      return freeColor(Object.values(readConfig(this.env.configFile).vms).map((vm) => vm.color));
+    } catch {
+      return PALETTE[0].hex;
+    }
   }
 
   get steps(): Step[] {
@@ -221,7 +239,11 @@ export class Wizard {
     const step = this.step;
     this.error = null;
     if (step.kind === 'text') this.input = this.answers[step.id];
-    else if (step.kind === 'choice') this.cursor = Math.max(0, (step.options as readonly string[]).indexOf(this.answers[step.id]));
+    else if (step.kind === 'choice') {
+      // No colour yet: the first one no other VM has.
+      const current = step.id === 'color' && this.answers.color === '' ? this.#freeColor() : this.answers[step.id];
+      this.cursor = Math.max(0, (step.options as readonly string[]).indexOf(current));
+    }
     else this.cursor = 0;
   }
 
@@ -270,7 +292,8 @@ export class Wizard {
             const layer = step.options[this.cursor]!;
             if (layer !== this.answers.networkLayer) this.answers.layerSetting = '';
             this.answers.networkLayer = layer;
-          } else this.answers.adminMode = step.options[this.cursor]!;
+          } else if (step.id === 'color') this.answers.color = step.options[this.cursor]!;
+          else this.answers.adminMode = step.options[this.cursor]!;
         }
         this.#next();
       }
@@ -368,7 +391,7 @@ export class Wizard {
         if (!(error instanceof FlakeRefError)) throw error;
         problems.push(`the network's directory cannot be a flake reference: ${error.message}`);
       }
-      const vm = { workspace: answers.workspace, flake };
+      const vm = { workspace: answers.workspace, flake, ...(answers.color ? { color: answers.color } : {}) };
       const vmCheck = VmConfig.safeParse(vm);
       if (!vmCheck.success) problems.push(...describeIssues(vmCheck.error));
       if (problems.length) {
@@ -448,6 +471,7 @@ export class Wizard {
       `admin mode     ${a.adminMode}`,
       `applications   ${apps.join(', ') || 'none'}`,
       `workspace      ${a.workspace}`,
+      `colour         ${a.color ? colorName(a.color) : 'none'}`,
       `writes         ${path.join(dir, 'configs.json')}, ${path.join(dir, 'flake.nix')}`,
       `adds VM        ${a.name} (flake ${vmFlakeFor(this.env.networksDir, a.name)}) to ${this.env.configFile}`,
     ];

@@ -168,11 +168,13 @@ t('the wizard writes a configs.json that validates and a flake.nix that parses; 
   await tmux!.keys('BSpace');
   await tmux!.keys('-l', '7');
   await tmux!.keys('Enter');
+  await tmux!.waitFor(/step \d+\/\d+: Colour/);
+  await tmux!.keys('Enter'); // the first free colour: red
   await tmux!.waitFor(/step \d+\/\d+: Review/);
   await tmux!.keys('Enter');
   await tmux!.waitFor(/Created network "friends"/);
   // The daemon re-read its config: the new network and its VM are in the tree.
-  await tmux!.waitFor(/■ friends \[7\] stopped/);
+  await tmux!.waitFor(/■ █ friends \[7\] stopped/); // with its colour's swatch
 
   const dir = path.join(sandbox.dataHome, 'hiboss', 'networks', 'friends');
   const configs = parseConfigs(fs.readFileSync(path.join(dir, 'configs.json'), 'utf8'));
@@ -180,7 +182,7 @@ t('the wizard writes a configs.json that validates and a flake.nix that parses; 
   assert.equal(configs.friends!.applications.syncthing.sharedFolders, ['/shared/docs']);
   const parsed = await execa('nix-instantiate', ['--parse', path.join(dir, 'flake.nix')], { reject: false });
   assert.is(parsed.exitCode, 0, parsed.stderr);
-  assert.equal(readConfig(daemon.configPath).vms.friends, { workspace: '7', flake: `path:${dir}#friends`, restart: 'on-failure' });
+  assert.equal(readConfig(daemon.configPath).vms.friends, { workspace: '7', flake: `path:${dir}#friends`, color: '#c62828', restart: 'on-failure' });
   const status = await daemon.client.status();
   assert.ok(status.vms.some((vm) => vm.name === 'friends' && vm.flake === `path:${dir}#friends`));
 });

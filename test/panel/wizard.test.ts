@@ -39,7 +39,7 @@ t.after.each((ctx) => ctx.sandbox.remove());
 
 const base: Answers = {
   name: 'net', networkLayer: 'yggdrasil', layerSetting: '', adminMode: 'local', adminKey: '', applications: [],
-  sharedFolders: '', mumbleServer: '', workspace: '2',
+  sharedFolders: '', mumbleServer: '', workspace: '2', color: '',
 };
 const SETTINGS = { yggdrasil: '', wireguard: '10.77.0.2/24', zerotier: '8056c2e21c000001', tinc: '10.78.0.2/24' } as const;
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin@example';
@@ -50,8 +50,8 @@ t('the options offered are exactly networks/\'s enums', () => {
   assert.equal(byId.networkLayer!.kind === 'choice' && byId.networkLayer!.options, NETWORK_LAYERS);
   assert.equal(byId.adminMode!.kind === 'choice' && byId.adminMode!.options, ADMIN_MODES);
   assert.equal(byId.applications!.kind === 'multi' && byId.applications!.options, APPLICATIONS);
-  assert.equal(steps.map((s) => s.id), ['name', 'networkLayer', 'layerSetting', 'adminMode', 'adminKey', 'applications', 'sharedFolders', 'mumbleServer', 'workspace', 'review']);
-  assert.equal(stepsFor(base, true).map((s) => s.id), ['networkLayer', 'adminMode', 'applications', 'workspace', 'review']);
+  assert.equal(steps.map((s) => s.id), ['name', 'networkLayer', 'layerSetting', 'adminMode', 'adminKey', 'applications', 'sharedFolders', 'mumbleServer', 'workspace', 'color', 'review']);
+  assert.equal(stepsFor(base, true).map((s) => s.id), ['networkLayer', 'adminMode', 'applications', 'workspace', 'color', 'review']);
 });
 
 t('every layer × admin mode, with every application, builds a configs.json that validates', () => {
@@ -94,7 +94,12 @@ t('commit writes both files, binds the VM, reloads; edit rewrites in place', asy
   assert.not.ok(fs.existsSync(ctx.env.networksDir));
   await w.key('backspace');
   await typeText(w, '6');
+  assert.is(w.step.id, 'color');
+  assert.match(w.view().join('\n'), /> \( \) #c62828 +\{#c62828-fg\}██\{\/#c62828-fg\} red/, 'the first colour no VM has, offered');
+  await w.key('down');
+  await w.key('enter'); // green
   assert.is(w.step.id, 'review');
+  assert.ok(w.reviewLines().includes('colour         green'));
   await w.key('enter');
   assert.equal(w.result?.kind, 'done', w.error ?? '');
   assert.is(ctx.reloads, 1);
@@ -102,7 +107,7 @@ t('commit writes both files, binds the VM, reloads; edit rewrites in place', asy
   const configs = parseConfigs(fs.readFileSync(path.join(dir, 'configs.json'), 'utf8'));
   assert.is(configs.home!.zerotier.networkId, '8056c2e21c000001');
   assert.ok(configs.home!.applications.mumbleServer.enable);
-  assert.equal(readConfig(ctx.env.configFile).vms.home, { workspace: '6', flake: `path:${dir}#home`, restart: 'on-failure' });
+  assert.equal(readConfig(ctx.env.configFile).vms.home, { workspace: '6', flake: `path:${dir}#home`, color: '#2e7d32', restart: 'on-failure' });
 
   const edit = Wizard.forEdit(ctx.env, 'home');
   assert.is(edit.step.id, 'networkLayer');
@@ -114,6 +119,7 @@ t('commit writes both files, binds the VM, reloads; edit rewrites in place', asy
   await edit.key('enter'); // local
   await edit.key('enter'); // applications as they were
   await typeText(edit, ''); // workspace 6 stays (its own)
+  await edit.key('enter'); // green stays
   assert.is(edit.step.id, 'review', edit.error ?? '');
   await edit.key('enter');
   assert.equal(edit.result?.kind, 'done', edit.error ?? '');
@@ -121,6 +127,7 @@ t('commit writes both files, binds the VM, reloads; edit rewrites in place', asy
   assert.is(edited.home!.networkLayer, 'wireguard');
   assert.is(edited.home!.wireguard.address, '10.77.0.9/24');
   assert.is(edited.home!.zerotier.networkId, null);
+  assert.is(readConfig(ctx.env.configFile).vms.home!.color, '#2e7d32', 'the colour is kept by an edit');
 });
 
 t('a config that changed meanwhile is caught at commit; nothing is written', async (ctx) => {
@@ -130,6 +137,7 @@ t('a config that changed meanwhile is caught at commit; nothing is written', asy
   await w.key('enter');
   await w.key('enter');
   await typeText(w, '4');
+  await w.key('enter'); // the colour offered
   assert.is(w.step.id, 'review');
   // Someone binds workspace 4 before the user confirms.
   writeFileAtomic(ctx.env.configFile, JSON.stringify({ vms: { work: { workspace: '1', flake: 'github:me/work#work' }, other: { workspace: '4', flake: 'github:o/o#other' } } }));
