@@ -39,7 +39,7 @@ function boot(cmdline = ''): { socket: string; serial: string } {
   return { socket, serial };
 }
 
-/** QEMU binds the socket a moment before it listens: connect once it does. */
+/** QEMU binds the socket a moment before it listens, and serves one client at a time: connect once it takes us. */
 async function connect(socket: string): Promise<AgentClient> {
   await waitForFile(socket, 15_000, 'agent socket');
   for (let attempt = 0; ; attempt++) {
@@ -97,7 +97,8 @@ t('garbage in the channel before the sync is skipped', async () => {
     const raw = net.createConnection(socket, () => raw.end('{"execute": "guest-ping"}\n{"exec', () => resolve()));
     raw.on('error', reject);
   });
-  const client = await AgentClient.connect(socket);
+  // QEMU serves one client at a time: the next connection may be refused (EAGAIN) until it took the last.
+  const client = await connect(socket);
   try {
     await pingUntilAnswered(client, Date.now() + 40_000);
   } finally {
