@@ -579,13 +579,19 @@ async function streamInto(image: string, socketPath: string, guard: ReturnType<t
       const chunk = Buffer.from(buffer.subarray(0, read));
       if (!socket.write(chunk)) {
         await new Promise<void>((resolve, reject) => {
-          const onError = (error: Error) => reject(new HibernateError(`QEMU stopped reading the image: ${error.message}`));
-          socket.once('error', onError);
-          socket.once('drain', () => {
+          const onError = (error: Error) => done(new HibernateError(`QEMU stopped reading the image: ${error.message}`));
+          const onClose = () => done(new HibernateError('QEMU closed the image stream'));
+          const onDrain = () => done();
+          const done = (error?: Error) => {
             socket.off('error', onError);
-            resolve();
-          });
-          socket.once('close', () => reject(new HibernateError('QEMU closed the image stream')));
+            socket.off('close', onClose);
+            socket.off('drain', onDrain);
+            if (error) reject(error);
+            else resolve();
+          };
+          socket.once('error', onError);
+          socket.once('close', onClose);
+          socket.once('drain', onDrain);
         });
       }
     }
