@@ -7,6 +7,7 @@ import dbus from 'dbus-next';
 import { EventEmitter } from 'node:events';
 import { BUS_NAME, Errors, INTERFACE, OBJECT_PATH } from './names.js';
 import { DaemonStatus, Diagnostics, GenerationsReport, VmState, type Verb } from './schema.js';
+import { BackupList } from './backup-schema.js';
 
 export class DaemonUnavailableError extends Error {
   override name = 'DaemonUnavailableError';
@@ -41,6 +42,8 @@ type ClientEvents = {
   log: [{ name: string; line: string }];
   /** A flake VM's update (kind: building, built, build-failed, up-to-date, healthy, failed, rolled-back). */
   update: [{ name: string; kind: string; message: string }];
+  /** Backups (issue #12): started, done, failed, unbacked, restoring, restored, restore-failed. */
+  backup: [{ name: string; kind: string; message: string }];
   /** The daemon appeared (or re-appeared after a restart). */
   up: [];
   /** The daemon's bus name lost its owner. */
@@ -61,6 +64,9 @@ interface DaemonInterface extends dbus.ClientInterface {
   Generations(name: string): Promise<string>;
   Update(name: string, now: boolean): Promise<string>;
   Rollback(name: string, generation: number, now: boolean): Promise<string>;
+  Backup(name: string): Promise<string>;
+  Backups(name: string): Promise<string>;
+  Restore(name: string, id: string): Promise<string>;
 }
 
 export interface DaemonClientOptions {
@@ -179,6 +185,21 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     return this.#call((d) => d.Rollback(name, generation, now));
   }
 
+  /** Backs the VM's disk up now (the outcome comes as a `backup` event: done or failed). */
+  backup(name: string) {
+    return this.#call((d) => d.Backup(name));
+  }
+  /** The VM's restore points, oldest first. */
+  async backups(name: string): Promise<BackupList> {
+    const text = await this.#call((d) => d.Backups(name));
+    if (text.length > MAX_STATUS_BYTES) throw new DaemonCallError(Errors.Failed, `the daemon's backup list is over ${MAX_STATUS_BYTES} bytes`);
+    return BackupList.parse(JSON.parse(text));
+  }
+  /** Restores point `id` (null: the latest): the VM is stopped, restored, started again (outcome: a `backup` event). */
+  restoreBackup(name: string, id: string | null) {
+    return this.#call((d) => d.Restore(name, id ?? ''));
+  }
+
   /** Resolves with the next state change of `name` that satisfies `predicate`. */
   waitForState(name: string, predicate: (change: StateChange) => boolean, timeoutMs: number): Promise<StateChange> {
     return new Promise((resolve, reject) => {
@@ -261,6 +282,7 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     iface.on('ConfigChanged', (accepted: boolean, problems: string[]) => this.emit('config', { accepted, problems }));
     iface.on('VmLog', (name: string, line: string) => this.emit('log', { name, line }));
     iface.on('UpdateEvent', (name: string, kind: string, message: string) => this.emit('update', { name, kind, message }));
+    iface.on('BackupChanged', (name: string, kind: string, message: string) => this.emit('backup', { name, kind, message }));
     this.#iface = iface;
     this.emit('up');
   }

@@ -33,6 +33,10 @@ export function daemonInterfaceMembers() {
       Generations: { inSignature: 's', outSignature: 's' },
       Update: { inSignature: 'sb', outSignature: 's' },
       Rollback: { inSignature: 'sub', outSignature: 's' },
+      // Backups (issue #12): run one now, list the restore points (JSON), restore one ('' = the latest).
+      Backup: { inSignature: 's', outSignature: 's' },
+      Backups: { inSignature: 's', outSignature: 's' },
+      Restore: { inSignature: 'ss', outSignature: 's' },
     },
     signals: {
       StateChanged: { signature: 'sss' },
@@ -40,6 +44,7 @@ export function daemonInterfaceMembers() {
       ConfigChanged: { signature: 'bas' },
       VmLog: { signature: 'ss' },
       UpdateEvent: { signature: 'sss' },
+      BackupChanged: { signature: 'sss' },
     },
   };
 }

@@ -3,6 +3,7 @@
  * writes it and for every client (CLI, bar, panel) that reads it.
  */
 import { z } from 'zod';
+import { VmBackupStatus } from './backup-schema.js';
 
 /**
  * `unresponsive`: QEMU has not answered a command for a while (policy.unresponsiveAfterMs).
@@ -25,6 +26,8 @@ export const VmStatus = z.object({
   flake: z.string().nullable(),
   /** The user paused or stopped it by hand: focus does not undo that. */
   heldByUser: z.boolean(),
+  /** Which hold (issue #14): paused or stopped by hand; null: none. */
+  hold: z.enum(['paused', 'stopped']).nullable().optional(),
   /** Since when QEMU has not answered (epoch ms), while `state` is `unresponsive`. */
   unresponsiveSince: z.number().nullable(),
   /** Epoch ms of the last state change. */
@@ -48,6 +51,8 @@ export const VmStatus = z.object({
   lastRestoreMs: z.number().nullable().optional(),
   /** Memory (issue #10): saved to disk when hidden long or over the budget (false: opted out). */
   hibernates: z.boolean().optional(),
+  /** Backups (issue #12): api/backup-schema.ts. */
+  backup: VmBackupStatus.optional(),
 });
 export type VmStatus = z.infer<typeof VmStatus>;
 

@@ -6,6 +6,7 @@
 import { formatHeld } from '../api/format.js';
 import { STATE_GLYPHS, type DaemonStatus, type VmState, type VmStatus } from '../api/schema.js';
 import { textColorOn } from '../config/colors.js';
+import { BACKUP_MARK, unbackedLine, unbackedVms } from '../api/backup-format.js';
 
 export const FORMATS = ['waybar', 'i3bar', 'i3blocks', 'i3blocks-json'] as const;
 export type Format = (typeof FORMATS)[number];
@@ -114,6 +115,8 @@ export function renderTooltip(status: DaemonStatus, ctx: RenderContext): string 
     if (vm.lastUpdate) line += `\n    ${oneLine(vm.lastUpdate, 2 * MAX_REASON)}`;
     lines.push(line);
   }
+  // Backups (issue #12): every VM not backed up, whichever workspace is focused.
+  for (const vm of unbackedVms(status.vms)) lines.push(`⚠ ${unbackedLine(vm.name, vm.backup!, ctx.now)}`);
   // Memory (issue #10): what all VMs hold, against the budget when there is one.
   const held = formatHeld(status.memory);
   if (held && status.vms.length) lines.push(`memory: ${held}`);
@@ -131,7 +134,8 @@ export function escapeMarkup(text: string): string {
 export interface WaybarLine {
   text: string;
   alt: BarState;
-  class: BarState;
+  /** The state; with a VM not backed up, also `unbacked` (waybar takes an array of classes). */
+  class: BarState | [BarState, 'unbacked'];
   tooltip: string;
   percentage?: number;
 }
@@ -143,6 +147,10 @@ export function renderWaybar(status: DaemonStatus | null, ctx: RenderContext): W
   const color = s.vm?.color;
   if (s.vm && color) line.text = `<span background='${color}' foreground='${textColorOn(color)}'> ${escapeMarkup(s.vm.name)} </span> ${STATE_GLYPHS[s.vm.state]}`;
   if (s.percentage !== null) line.percentage = s.percentage;
+  if (status && unbackedVms(status.vms).length) {
+    line.class = [s.state, 'unbacked'];
+    line.text += ` ${BACKUP_MARK}`;
+  }
   return line;
 }
 
@@ -178,6 +186,7 @@ export function renderI3barBlock(status: DaemonStatus | null, ctx: RenderContext
   };
   if (s.state === 'failed') block.urgent = true;
   if (s.vm?.color) Object.assign(block, { border: s.vm.color, border_top: 0, border_right: 0, border_left: 0, border_bottom: 3 });
+  if (status && unbackedVms(status.vms).length) block.full_text += ` ${BACKUP_MARK}`;
   return block;
 }
 
@@ -193,7 +202,7 @@ export function renderUpdate(format: Format, status: DaemonStatus | null, ctx: R
       return `[${JSON.stringify(renderI3barBlock(status, ctx))}],`;
     case 'i3blocks':
       // interval=persist: each line replaces the block's full_text.
-      return summarize(status, ctx).fullText;
+      return withBackupMark(summarize(status, ctx).fullText, status);
     case 'i3blocks-json':
       // interval=persist with format=json: each line is the block's properties.
       return JSON.stringify(renderI3barBlock(status, ctx));
@@ -203,5 +212,10 @@ export function renderUpdate(format: Format, status: DaemonStatus | null, ctx: R
 /** i3blocks' classic three lines (full_text, short_text, color), for `--once` under an interval or signal. */
 export function renderI3blocksOnce(status: DaemonStatus | null, ctx: RenderContext): string {
   const s = summarize(status, ctx);
-  return [s.fullText, s.shortText, STATE_COLOURS[s.state]].join('\n');
+  return [withBackupMark(s.fullText, status), s.shortText, STATE_COLOURS[s.state]].join('\n');
+}
+
+/** Bars without CSS classes say "not backed up" in their text. */
+function withBackupMark(text: string, status: DaemonStatus | null): string {
+  return status && unbackedVms(status.vms).length ? `${text} ${BACKUP_MARK}` : text;
 }

@@ -15,6 +15,8 @@ export interface Signals {
   vmLog(name: string, line: string): void;
   /** A flake VM's update: building, built, build-failed, up-to-date, healthy, failed, rolled-back. */
   updateEvent?(name: string, kind: string, message: string): void;
+  /** Backups (issue #12): started, done, failed, unbacked, restoring, restored, restore-failed. */
+  backupChanged?(name: string, kind: string, message: string): void;
 }
 
 export interface AnnouncerOptions {
@@ -47,6 +49,9 @@ export function announce(action: Action, options: AnnouncerOptions): void {
       return;
     case 'update-event':
       signals?.updateEvent?.(action.name, action.kind, action.message);
+      return;
+    case 'backup-changed':
+      signals?.backupChanged?.(action.name, action.kind, action.message);
       return;
     case 'log':
       if (action.name === null) {

@@ -28,6 +28,9 @@ import { correctGuestClock } from './host/guest-clock.js';
 import { WmColors } from './wm-colors.js';
 import { workspaceCommand } from './windows.js';
 import { UpdateRefusedError, Updater } from './updates/updater.js';
+import { BackupRunner } from './backup/runner.js';
+import { backupStatusPart } from './policy/backup.js';
+import type { BackupList } from '../api/backup-schema.js';
 
 /** How often the resident memory of the VMs is told to the policy while a memory budget is set. */
 const MEMORY_SAMPLE_MS = 1000;
@@ -60,6 +63,7 @@ export class Daemon {
   #vms!: VmSupervisor;
   #memorySampler: NodeJS.Timeout | undefined;
   #updates!: Updater;
+  #backups!: BackupRunner;
   #flakeBuilder: import('./launch/flake.js').FlakeLauncher | undefined;
   #holds!: HoldKeeper;
   #logind: LogindWatch | undefined;
@@ -118,7 +122,17 @@ export class Daemon {
       pidOf: (name) => this.#vms.pids().get(name) ?? null,
       now: this.#now,
     });
+    this.#backups = new BackupRunner({
+      roots: this.options.roots,
+      config: () => this.#config,
+      post: (event) => this.#loop.post(event),
+      process: (name) => this.#vms.process(name),
+      now: () => Date.now(),
+    });
     await this.#vms.adoptAll();
+    // Backups (issue #12): what a daemon that died mid-backup left is settled before any new one.
+    await this.#backups.recover();
+    this.#backups.load();
     // Memory (issue #10): with a budget, the policy hears what every QEMU holds, each second.
     this.#memorySampler = setInterval(() => {
       if (this.#config.policy.memoryBudgetMiB !== null) this.#loop.post({ type: 'memory', rssBytes: residentByVm(this.#vms.pids()) });
@@ -172,6 +186,7 @@ export class Daemon {
     this.#watch?.close();
     this.#vms.detachAll();
     this.#updates?.close();
+    this.#backups?.shutdown();
     this.#logind?.close();
     const wm = this.#wm?.wm;
     // The user's own focused colours back first (a round trip), then the connection goes.
@@ -189,6 +204,7 @@ export class Daemon {
       else if (action.type === 'sync-clock') void this.#correctClock(action.name);
       else if (action.type === 'judged') this.#updates.carryOut(action);
       else if (action.type === 'update-event') (this.#updates.remember(action), this.#announcements.push(action));
+      else if (action.type === 'backup-run' || action.type === 'backup-cancel' || action.type === 'backup-restore') this.#backups.carryOut(action);
       else if (OPERATIONS.has(action.type)) {
         if (action.type === 'forget') {
           this.#cpu.forget(action.name);
@@ -320,6 +336,7 @@ export class Daemon {
     this.#loop.post({ type: 'config', vms: specsOf(config), settings: config.policy });
     if (Object.keys(config.vms).some((name) => before.vms[name]?.color !== config.vms[name]?.color)) this.#recolor();
     this.#updates.schedule();
+    this.#backups.load();
     return [];
   }
 
@@ -353,6 +370,32 @@ export class Daemon {
     }
   }
 
+  // ---- backups (daemon/backup/, issue #12) ------------------------------------------------
+
+  /** A backup now; replies with what will happen (the outcome: BackupChanged). */
+  async backupNow(name: string): Promise<string> {
+    const { answer } = await this.#loop.ask({ type: 'backup-request', name });
+    if (answer && !answer.ok) throw new RequestError(answer.kind, answer.message);
+    return answer?.message ?? `${name}: backup`;
+  }
+
+  async backupList(name: string): Promise<BackupList> {
+    if (!this.hasVm(name)) throw new RequestError('NoSuchVm', `no VM named "${name}"`);
+    if (!this.#config.vms[name]?.backup) throw new RequestError('InvalidArgument', `${name} has no backup setting`);
+    try {
+      return await this.#backups.list(name);
+    } catch (error) {
+      throw new RequestError('Failed', (error as Error).message);
+    }
+  }
+
+  /** Restores point `id` (null: the latest): the VM is stopped, restored, started again. */
+  async restoreBackup(name: string, id: string | null): Promise<string> {
+    const { answer } = await this.#loop.ask({ type: 'restore-request', name, id });
+    if (answer && !answer.ok) throw new RequestError(answer.kind, answer.message);
+    return answer?.message ?? `${name}: restore`;
+  }
+
   // ---- what clients read ----------------------------------------------------------------
 
   status(): DaemonStatus {
@@ -365,6 +408,8 @@ export class Daemon {
       now: this.#now(),
     });
     for (const vm of status.vms) if (vm.kind === 'flake') Object.assign(vm, this.#updates.summary(vm.name));
+    const { backups, settings } = this.#loop.state;
+    for (const vm of status.vms) vm.backup = this.#backups.status(vm.name, backupStatusPart(backups.vms[vm.name], settings, Date.now()));
     return status;
   }
 
@@ -385,7 +430,13 @@ export class Daemon {
 }
 
 function specsOf(config: Config): VmSpec[] {
-  return Object.entries(config.vms).map(([name, vm]) => ({ name, workspace: vm.workspace ?? null, restart: vm.restart, ...memorySpec(vm) }));
+  return Object.entries(config.vms).map(([name, vm]) => ({
+    name,
+    workspace: vm.workspace ?? null,
+    restart: vm.restart,
+    ...memorySpec(vm),
+    ...(vm.backup ? { backup: { everyHours: vm.backup.everyHours, target: vm.backup.target } } : {}),
+  }));
 }
 
 function launchPart(vm: Config['vms'][string]): unknown {

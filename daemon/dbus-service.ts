@@ -104,6 +104,25 @@ export class DaemonInterface extends Interface {
     return this.daemon.rollback(name, generation, now).catch((error) => Promise.reject(toDbusError(error)));
   }
 
+  /** Backs the VM's disk up now; replies with what will happen (the outcome: BackupChanged). */
+  Backup(name: string): Promise<string> {
+    checkName(name);
+    return this.daemon.backupNow(name).catch((error) => Promise.reject(toDbusError(error)));
+  }
+
+  /** The VM's restore points (api/backup-schema.ts BackupList), as JSON. */
+  Backups(name: string): Promise<string> {
+    checkName(name);
+    return this.daemon.backupList(name).then((list) => JSON.stringify(list), (error) => Promise.reject(toDbusError(error)));
+  }
+
+  /** Restores point `id` ('' = the latest): the VM is stopped, restored, started again. */
+  Restore(name: string, id: string): Promise<string> {
+    checkName(name);
+    if (id.length > 64 || /[^0-9A-Za-z]/.test(id)) throw new dbus.DBusError(Errors.InvalidArgument, `invalid backup id "${id.slice(0, 64)}"`);
+    return this.daemon.restoreBackup(name, id === '' ? null : id).catch((error) => Promise.reject(toDbusError(error)));
+  }
+
   // Signals: calling the method emits it with the returned values.
   StateChanged(name: string, state: string, reason: string) {
     return [name, state, reason];
@@ -118,6 +137,9 @@ export class DaemonInterface extends Interface {
     return [name, line];
   }
   UpdateEvent(name: string, kind: string, message: string) {
+    return [name, kind, message];
+  }
+  BackupChanged(name: string, kind: string, message: string) {
     return [name, kind, message];
   }
 }

@@ -61,6 +61,7 @@ export async function runDaemon({ configPath }: { configPath: string }): Promise
         configChanged: (accepted, problems) => iface!.ConfigChanged(accepted, problems),
         vmLog: (name, line) => iface!.VmLog(name, line),
         updateEvent: (name, kind, message) => iface!.UpdateEvent(name, kind, message),
+        backupChanged: (name, kind, message) => iface!.BackupChanged(name, kind, message),
       },
     notify: (summary, body, urgency) => void notifier.notify(summary, body, urgency),
   });

@@ -10,10 +10,10 @@ import { ConfigError, removeVm } from '../config/file.js';
 /** The part of DaemonClient the panel uses: tests may pass a fake of it. */
 export type PanelClient = Pick<
   DaemonClient,
-  'status' | 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'act' | 'log' | 'reload' | 'on' | 'off' | 'available' | 'generations' | 'update' | 'rollback'
+  'status' | 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'act' | 'log' | 'reload' | 'on' | 'off' | 'available' | 'generations' | 'update' | 'rollback' | 'backup' | 'restoreBackup'
 >;
 
-export type VmAction = 'start' | 'stop' | 'pause-resume' | 'restart' | 'focus' | 'hibernate' | 'update' | 'update-now' | 'rollback';
+export type VmAction = 'start' | 'stop' | 'pause-resume' | 'restart' | 'focus' | 'hibernate' | 'update' | 'update-now' | 'rollback' | 'backup';
 
 export const ACTION_KEYS: Record<string, VmAction> = {
   s: 'start',
@@ -27,6 +27,8 @@ export const ACTION_KEYS: Record<string, VmAction> = {
   u: 'update',
   'S-u': 'update-now', // U
   b: 'rollback',
+  // Backups (issue #12): back up now (R, restore, asks first: panel/app.ts).
+  'S-b': 'backup', // B
 };
 
 export async function runVmAction(client: PanelClient, action: VmAction, vm: VmStatus): Promise<string> {
@@ -53,6 +55,8 @@ export async function runVmAction(client: PanelClient, action: VmAction, vm: VmS
     case 'update-now':
       if (vm.kind !== 'flake') throw new Error(`${vm.name} is a QEMU VM: only flake VMs are updated`);
       return client.update(vm.name, action === 'update-now');
+    case 'backup':
+      return client.backup(vm.name);
     case 'rollback':
       if (vm.kind !== 'flake') throw new Error(`${vm.name} is a QEMU VM: it has no generations`);
       return client.rollback(vm.name, 0, true);

@@ -11,6 +11,7 @@ import type blessed from 'blessed';
 import type { StateChange } from '../api/client.js';
 import type { DaemonStatus, GenerationsReport } from '../api/schema.js';
 import { ACTION_KEYS, deleteVm, runVmAction, type PanelClient } from './actions.js';
+import { backupLines } from './backup-view.js';
 import { appendLogLine, createLayout, showLog, type Layout } from './screens/layout.js';
 import { memoryLines } from './memory-view.js';
 import {
@@ -121,6 +122,8 @@ export class Panel {
     });
     on('log', ({ name, line }: { name: string; line: string }) => this.#logLine(name, line));
     on('update', ({ name }: { name: string }) => void this.#loadGenerations(name));
+    // Backups (issue #12): started, done, failed, unbacked, restored — Status() has the details.
+    on('backup', () => this.#queueRefresh());
   }
 
   #logLine(name: string, line: string): void {
@@ -205,7 +208,7 @@ export class Panel {
       const row = this.selectedRow;
       this.#selectedKey = row ? rowKey(row) : null;
       if (!row) detail.setContent('No VMs configured yet. Press n to create a network, or hiboss join URI.');
-      else if (row.kind === 'vm') detail.setContent([...detailLines(row.vm, this.#now() - this.#fetchedAt), ...memoryLines(row.vm, this.status!), ...generationLines(row.vm, this.#generations.get(row.vm.name))].join('\n'));
+      else if (row.kind === 'vm') detail.setContent([...detailLines(row.vm, this.#now() - this.#fetchedAt), ...memoryLines(row.vm, this.status!), ...generationLines(row.vm, this.#generations.get(row.vm.name)), ...backupLines(row.vm, this.#now())].join('\n'));
       else detail.setContent(networkDetailLines(row.network).join('\n'));
       if (row?.kind !== 'vm') showLog(log, []);
     }
@@ -275,7 +278,7 @@ export class Panel {
     if (name === 'n') return this.openWizard();
     const row = this.selectedRow;
     const action = Object.hasOwn(ACTION_KEYS, name) ? ACTION_KEYS[name] : undefined;
-    if (action === undefined && name !== 'd' && name !== 'e' && name !== 'c') return;
+    if (action === undefined && name !== 'd' && name !== 'e' && name !== 'c' && name !== 'S-r') return;
     if (row?.kind !== 'vm') {
       this.#say(this.status ? 'select a VM first' : 'the daemon is not running', true);
       return;
@@ -288,6 +291,19 @@ export class Panel {
         this.#say((error as Error).message, true);
       }
       if (this.options.client.available) await this.refresh();
+      return;
+    }
+    if (name === 'S-r') {
+      const vmName = row.vm.name;
+      this.#modal = {
+        kind: 'confirm',
+        text: `{bold}Restore ${escapeTags(vmName)} from its latest backup?{/bold}\n\nThe VM is stopped (ACPI powerdown), its current disk is kept aside (never deleted),\n` +
+          `the backup is written in its place, and it starts again.\n\nPress y to restore, n or esc to keep it as it is.`,
+        onYes: async () => {
+          this.#say(await this.options.client.restoreBackup(vmName, null));
+        },
+      };
+      this.render();
       return;
     }
     if (name === 'd') {

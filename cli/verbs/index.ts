@@ -22,6 +22,7 @@ export const verbs: Record<string, { summary: string; load: VerbLoader }> = {
   generations: { summary: 'list a flake VM\'s generations', load: async () => (await import('./updates.js')).generationsVerb },
   update: { summary: 'build a flake VM\'s newest revision (--now: restart into it)', load: async () => (await import('./updates.js')).updateVerb },
   rollback: { summary: 'select an earlier generation of a flake VM', load: async () => (await import('./updates.js')).rollbackVerb },
+  backup: { summary: 'list|run|restore NAME [ID]: a VM\'s disk backups', load: async () => (await import('./backup.js')).backupVerb },
   bar: { summary: 'status bar module (waybar, i3bar, i3blocks)', load: async () => (await import('./bar.js')).barVerb },
   'wm-config': { summary: 'print the sway/i3 key binding snippet', load: async () => (await import('./wm-config.js')).wmConfigVerb },
   panel: { summary: 'the terminal VM manager and network wizard', load: async () => (await import('./panel.js')).panelVerb },

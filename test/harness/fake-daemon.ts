@@ -131,6 +131,26 @@ class FakeInterface extends dbus.interface.Interface {
   UpdateEvent(name: string, kind: string, message: string): [string, string, string] {
     return [name, kind, message];
   }
+  /** Backups (issue #12): Backup/Restore record the call; Backups answers what the test put in `backupLists`. */
+  backupLists = new Map<string, unknown>();
+  Backup(name: string): string {
+    this.calls.push(['Backup', name]);
+    this.#vm(name);
+    return `${name}: backup started`;
+  }
+  Backups(name: string): string {
+    this.calls.push(['Backups', name]);
+    this.#vm(name);
+    return JSON.stringify(this.backupLists.get(name) ?? { name, target: '/srv/backups', points: [] });
+  }
+  Restore(name: string, id: string): string {
+    this.calls.push(['Restore', name, id]);
+    this.#vm(name);
+    return `${name}: restore of ${id || 'the latest backup'} asked`;
+  }
+  BackupChanged(name: string, kind: string, message: string): [string, string, string] {
+    return [name, kind, message];
+  }
   // Signals: dbus-next sends what these return.
   StateChanged(name: string, state: string, reason: string): [string, string, string] {
     return [name, state, reason];
