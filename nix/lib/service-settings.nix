@@ -315,6 +315,8 @@ let
         };
       };
 
+      # The nextcloud module trusts hostName itself (settings.trusted_domains), and
+      # requires dbtype and adminpassFile: neither has a default.
       services.nextcloud = mkIf apps.nextcloud.enable {
         enable = true;
         hostName = reachableHost;
@@ -322,7 +324,6 @@ let
           dbtype = "sqlite";
           adminpassFile = apps.nextcloud.adminPasswordFile;
         };
-        settings.trusted_domains = [ reachableHost ];
       };
       services.nginx.defaultListenAddresses = mkIf (apps.nextcloud.enable && listenAddress != null) [ (bracketed listenAddress) ];
     }

@@ -1,167 +1,178 @@
-# Development-time stand-in for the parts of NixOS whose module files are not
-# in .cache/nixpkgs (see check-real.mjs). Two kinds of declaration:
-#   - typed: options hiboss sets in modules that were not read, declared with
-#     the types those modules have in nixpkgs (recorded as `stub` in
-#     options.json, so they are told apart from facts read from real files);
-#   - freeform: whatever the real modules set elsewhere in NixOS.
+# Development-time stand-in for "the rest of NixOS": the options that the real
+# module files in .cache/nixpkgs (see check-real.mjs) define or read but that
+# are declared by NixOS modules not read here (systemd units, /etc, packages,
+# boot, PAM, …). No service option lives here: every option of a service hiboss
+# configures is declared by a real module file. hiboss itself sets only these
+# stubbed ones: assertions, warnings, environment.etc, environment.systemPackages,
+# systemd.services (hiboss-nextcloud-password, zerotierone's preStart) and
+# nixpkgs.hostPlatform. Recorded as `stub` in options.json.
+#
+# Leaves are declared exactly where the real modules need them (a coarser
+# stub would collide with the real declarations below it), with a permissive
+# type (`loose`: attribute sets merge, lists and strings concatenate) and the
+# default NixOS gives them.
 { lib, ... }:
 let
   inherit (lib) mkOption types;
-  any = types.attrsOf types.anything;
-  # A group of options hiboss does not set: anything goes.
-  free = mkOption { type = types.submodule { freeformType = any; }; default = { }; };
-  opt = type: default: mkOption { inherit type default; };
-  req = type: mkOption { inherit type; };
-  sub = options: types.submodule { inherit options; };
-  freeSub = options: types.submodule { inherit options; freeformType = any; };
-  ports = opt (types.listOf types.port) [ ];
-  addressList = opt (types.listOf (sub { address = req types.str; prefixLength = req types.int; })) [ ];
+
+  # Merges like NixOS's own types for these places would: attribute sets
+  # recursively (honouring mkIf/mkDefault inside), lists and strings (lines)
+  # concatenated, anything else must agree.
+  loose = types.mkOptionType {
+    name = "loose";
+    description = "anything (stub)";
+    check = _: true;
+    merge = loc: defs:
+      let values = map (def: def.value) defs; in
+      if builtins.all (v: builtins.isAttrs v && !lib.isDerivation v) values then (types.attrsOf loose).merge loc defs
+      else if builtins.all builtins.isList values then builtins.concatLists values
+      else if builtins.all builtins.isString values then lib.concatStringsSep "\n" values
+      else lib.mergeEqualOption loc defs;
+  };
+  stub = default: mkOption { type = loose; inherit default; };
+  units = mkOption { type = types.attrsOf loose; default = { }; };
+
+  # "a.b.c" = default
+  leaves = {
+    # misc/assertions.nix, misc/meta.nix, misc/ids.nix, misc/nixpkgs.nix
+    "assertions" = mkOption { type = types.listOf types.unspecified; default = [ ]; };
+    "warnings" = mkOption { type = types.listOf types.str; default = [ ]; };
+    "meta" = stub { };
+    "ids" = stub { };
+    # misc/nixpkgs.nix (hiboss's generateNixosModules sets nixpkgs.hostPlatform)
+    "nixpkgs.hostPlatform" = stub "x86_64-linux";
+    "nixpkgs.pkgs" = mkOption { type = types.pkgs; };
+    "lib" = stub {
+      # system/boot/kernel_config.nix
+      kernelConfig = { isEnabled = option: { assertion = _: true; }; isYes = option: { assertion = _: true; }; };
+    };
+    "documentation" = stub { nixos.enable = true; doc.enable = true; };
+    "console.enable" = stub true;
+    "hardware.graphics.enable" = stub false;
+    "nix.enable" = stub true;
+    "nix.package" = stub null;
+
+    # system/activation, system/build
+    "system.build" = mkOption { type = types.lazyAttrsOf loose; default = { }; };
+    "system.activationScripts" = stub { };
+    "system.checks" = stub [ ];
+    "system.path" = stub { ignoreCollisions = false; postBuild = ""; };
+    "system.nssModules" = stub { path = ""; };
+    "system.name" = stub "nixos";
+    "system.switch.enable" = stub true;
+    "system.requiredKernelConfig" = stub [ ];
+    "system.boot.loader.initrdFile" = stub "initrd";
+
+    # config/system-path.nix, system/etc/etc.nix, config/shells-environment.nix
+    "environment.systemPackages" = mkOption { type = types.listOf loose; default = [ ]; };
+    # hiboss writes /etc files: the entry options it uses are typed as etc.nix types them.
+    "environment.etc" = mkOption {
+      default = { };
+      type = types.attrsOf (types.submodule {
+        freeformType = types.attrsOf loose;
+        options = {
+          text = mkOption { type = types.nullOr types.lines; default = null; };
+          mode = mkOption { type = types.str; default = "symlink"; };
+          source = mkOption { type = loose; };
+        };
+      });
+    };
+    "environment.profiles" = stub [ ];
+    "environment.pathsToLink" = stub [ ];
+    "environment.extraOutputsToInstall" = stub [ ];
+    "users.defaultUserShell" = stub null;
+
+    # system/boot/systemd.nix and friends
+    "systemd.package" = stub null;
+    "systemd.services" = units;
+    "systemd.sockets" = units;
+    "systemd.timers" = units;
+    "systemd.targets" = units;
+    "systemd.slices" = units;
+    "systemd.packages" = stub [ ];
+    "systemd.defaultUnit" = stub "multi-user.target";
+    "systemd.additionalUpstreamSystemUnits" = stub [ ];
+    "systemd.additionalUpstreamUserUnits" = stub [ ];
+    "systemd.sysusers.enable" = stub false;
+    "systemd.network.enable" = stub false;
+    "systemd.network.links" = units;
+    "systemd.network.netdevs" = units;
+    "systemd.network.networks" = units;
+
+    # system/boot/kernel.nix, stage-1, systemd initrd
+    "boot.isContainer" = stub false;
+    "boot.kernelModules" = stub [ ];
+    "boot.extraModulePackages" = stub [ ];
+    "boot.extraModprobeConfig" = stub "";
+    "boot.kernel.sysctl" = stub { };
+    "boot.kernelPackages" = stub { };
+    "boot.initrd.systemd.enable" = stub false;
+    "boot.initrd.systemd.contents" = units;
+    "boot.initrd.systemd.storePaths" = stub [ ];
+    "boot.initrd.systemd.services" = units;
+    "boot.initrd.systemd.additionalUpstreamUnits" = stub [ ];
+    "boot.initrd.availableKernelModules" = stub [ ];
+    "boot.initrd.kernelModules" = stub [ ];
+    "boot.initrd.luks.devices" = units;
+    "boot.postBootCommands" = stub "";
+    "boot.tmp" = stub { useTmpfs = false; tmpfsSize = "50%"; };
+    "boot.loader" = stub { efi = { efiSysMountPoint = "/boot"; canTouchEfiVariables = false; }; systemd-boot.enable = false; };
+    # tasks/filesystems.nix, config/swap.nix
+    "fileSystems" = units;
+    "swapDevices" = stub [ ];
+
+    # security/pam.nix, wrappers, polkit, apparmor, ca.nix, google-oslogin
+    "security.pam.services" = units;
+    "security.wrappers" = units;
+    "security.polkit.enable" = stub false;
+    "security.apparmor.policies" = units;
+    "security.pki.caBundle" = stub "/etc/ssl/certs/ca-certificates.crt";
+    "security.pki.installCACerts" = stub true;
+    "security.googleOsLogin.enable" = stub false;
+
+    # programs/ssh.nix, programs/{fish,xonsh,zsh}.nix
+    "programs.ssh.package" = stub null;
+    "programs.ssh.setXAuthLocation" = stub false;
+    "programs.ssh.knownHosts" = units;
+    "programs.fish.enable" = stub false;
+    "programs.xonsh.enable" = stub false;
+    "programs.zsh.enable" = stub false;
+
+    # services/system/dbus.nix, hardware/udev.nix, display-managers, mstpd
+    "services.dbus.packages" = stub [ ];
+    "services.udev.extraRules" = stub "";
+    "services.udev.packages" = stub [ ];
+    "services.displayManager" = stub { enable = false; };
+    "services.mstpd" = stub { };
+    # what qemu-vm.nix sets in the VM build (timesyncd, connman, X11)
+    "services.timesyncd.enable" = stub true;
+    "services.connman.enable" = stub false;
+    "services.xserver.resolutions" = mkOption { type = types.listOf (types.attrsOf types.ints.positive); default = [ ]; };
+    "services.xserver.videoDrivers" = stub [ ];
+    "services.xserver.defaultDepth" = stub 0;
+    "services.xserver.monitorSection" = stub "";
+    # databases the real service modules can provision (hiboss uses sqlite)
+    "services.postgresql" = stub { settings.port = 5432; };
+    "services.mysql" = stub { };
+    "services.redis.servers" = mkOption { type = types.attrsOf loose; default = { }; apply = builtins.mapAttrs (name: server: { unixSocket = "/run/redis-${name}/redis.sock"; } // server); };
+    # services/web-apps/nextcloud-notify_push.nix, services/logging/logrotate.nix, security/acme
+    "services.nextcloud.notify_push.enable" = stub false;
+    "services.logrotate.settings" = units;
+    "security.acme.certs" = units;
+
+    # networking: dhcpcd.nix, proxy (config/networking.nix), nftables.nix, wireless (wpa_supplicant.nix)
+    "networking.dhcpcd" = stub { };
+    "networking.proxy" = stub { envVars = { }; };
+    "networking.nftables.enable" = stub false;
+    "networking.nftables.rulesetFile" = stub null;
+    "networking.nftables.tables" = units;
+    "networking.wireless.enable" = stub false;
+    "networking.usePredictableInterfaceNames" = stub true;
+
+    # virtualisation/openvswitch.nix
+    "virtualisation.vswitch" = stub { };
+  };
 in
 {
-  options = {
-    assertions = opt (types.listOf types.unspecified) [ ];
-    warnings = opt (types.listOf types.str) [ ];
-    meta = free;
-    ids = free;
-    boot = free;
-    documentation = free;
-    hardware = free;
-    nixpkgs = free;
-    programs = free;
-    security = mkOption {
-      default = { };
-      type = freeSub {
-        sudo.wheelNeedsPassword = opt types.bool true;
-      };
-    };
-    system = mkOption {
-      default = { };
-      type = freeSub { stateVersion = opt types.str "25.05"; };
-    };
-    environment = {
-      systemPackages = opt (types.listOf types.anything) [ ];
-      etc = opt (types.attrsOf (freeSub {
-        text = opt (types.nullOr types.lines) null;
-        mode = opt types.str "symlink";
-      })) { };
-    };
-    systemd = mkOption {
-      default = { };
-      type = freeSub {
-        services = opt (types.attrsOf (types.submodule { freeformType = any; })) { };
-        tmpfiles.rules = opt (types.listOf types.str) [ ];
-      };
-    };
-    users = {
-      groups = opt (types.attrsOf (types.submodule { freeformType = any; })) { };
-      users = opt (types.attrsOf (freeSub {
-        isNormalUser = opt types.bool false;
-        extraGroups = opt (types.listOf types.str) [ ];
-        openssh.authorizedKeys.keys = opt (types.listOf types.singleLineStr) [ ];
-      })) { };
-    };
-    networking = {
-      hostName = opt (types.strMatching "^$|^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$") "nixos";
-      enableIPv6 = opt types.bool true;
-      dhcpcd = free;
-      firewall = {
-        enable = opt types.bool true;
-        allowedTCPPorts = ports;
-        allowedUDPPorts = ports;
-        interfaces = opt (types.attrsOf (sub { allowedTCPPorts = ports; allowedUDPPorts = ports; })) { };
-      };
-      interfaces = opt (types.attrsOf (sub { ipv4.addresses = addressList; ipv6.addresses = addressList; })) { };
-      wireguard.interfaces = opt (types.attrsOf (sub {
-        ips = opt (types.listOf types.str) [ ];
-        listenPort = opt (types.nullOr types.int) null;
-        privateKeyFile = opt (types.nullOr types.str) null;
-        generatePrivateKeyFile = opt types.bool false;
-        peers = opt (types.listOf (sub {
-          publicKey = req types.singleLineStr;
-          allowedIPs = opt (types.listOf types.str) [ ];
-          endpoint = opt (types.nullOr types.str) null;
-          persistentKeepalive = opt (types.nullOr types.int) null;
-        })) [ ];
-      })) { };
-    };
-    virtualisation.vmVariant = mkOption {
-      default = { };
-      type = freeSub { virtualisation.graphics = opt types.bool true; };
-    };
-    services = {
-      dbus = free;
-      displayManager = free;
-      yggdrasil = {
-        enable = opt types.bool false;
-        persistentKeys = opt types.bool false;
-        settings = opt (types.attrsOf types.anything) { };
-      };
-      tinc.networks = opt (types.attrsOf (freeSub {
-        name = opt (types.nullOr types.str) null;
-        interfaceType = opt (types.enum [ "tun" "tap" ]) "tun";
-        hostSettings = opt (types.attrsOf (sub {
-          addresses = opt (types.listOf (sub { address = req types.str; port = opt (types.nullOr types.port) null; })) [ ];
-          subnets = opt (types.listOf (sub {
-            address = req types.str;
-            prefixLength = opt (types.nullOr (types.ints.between 0 128)) null;
-            weight = opt types.ints.unsigned 10;
-          })) [ ];
-          settings = opt (types.submodule { freeformType = any; }) { };
-        })) { };
-      })) { };
-      openssh = {
-        enable = opt types.bool false;
-        openFirewall = opt types.bool true;
-        listenAddresses = opt (types.listOf (sub { addr = opt (types.nullOr types.str) null; port = opt (types.nullOr types.port) null; })) [ ];
-        settings = opt (freeSub {
-          PasswordAuthentication = opt (types.nullOr types.bool) true;
-          KbdInteractiveAuthentication = opt (types.nullOr types.bool) true;
-          PermitRootLogin = opt (types.enum [ "yes" "without-password" "prohibit-password" "forced-commands-only" "no" ]) "prohibit-password";
-        }) { };
-      };
-      syncthing = {
-        enable = opt types.bool false;
-        openDefaultPorts = opt types.bool false;
-        user = opt types.str "syncthing";
-        group = opt types.str "syncthing";
-        dataDir = opt types.path "/var/lib/syncthing";
-        guiAddress = opt types.str "127.0.0.1:8384";
-        overrideDevices = opt types.bool true;
-        overrideFolders = opt types.bool true;
-        settings = opt (freeSub {
-          options = opt (types.submodule { freeformType = any; }) { };
-          devices = opt (types.attrsOf (freeSub { id = req types.str; })) { };
-          folders = opt (types.attrsOf (freeSub {
-            path = req types.str;
-            id = req types.str;
-            devices = opt (types.listOf types.str) [ ];
-          })) { };
-        }) { };
-      };
-      forgejo = {
-        enable = opt types.bool false;
-        database.type = opt (types.enum [ "sqlite3" "mysql" "postgres" ]) "sqlite3";
-        settings = opt (freeSub {
-          server = opt (freeSub {
-            HTTP_ADDR = opt types.str "0.0.0.0";
-            HTTP_PORT = opt types.port 3000;
-            DOMAIN = opt types.str "localhost";
-            ROOT_URL = opt types.str "http://localhost:3000/";
-            DISABLE_SSH = opt types.bool false;
-          }) { };
-          session = opt (freeSub { COOKIE_SECURE = opt types.bool false; }) { };
-        }) { };
-      };
-      nextcloud = {
-        enable = opt types.bool false;
-        hostName = opt types.str "";
-        config = {
-          dbtype = opt (types.enum [ "sqlite" "pgsql" "mysql" ]) "sqlite";
-          adminpassFile = opt (types.nullOr types.str) null;
-        };
-        settings = opt (freeSub { trusted_domains = opt (types.listOf types.str) [ ]; }) { };
-      };
-      nginx.defaultListenAddresses = opt (types.listOf types.str) [ "0.0.0.0" ];
-    };
-  };
+  options = builtins.foldl' lib.recursiveUpdate { } (lib.mapAttrsToList (path: option: lib.setAttrByPath (lib.splitString "." path) option) leaves);
 }

@@ -67,7 +67,8 @@ t('wireguard with peers, shared admin, every application bound to the wireguard 
   });
   assert.equal(s.services.syncthing.settings.options.listenAddresses, ['tcp://10.77.0.2:22000', 'quic://10.77.0.2:22000']);
   assert.is(s.services.murmur.hostName, '10.77.0.2', "murmur's real bind option");
-  assert.equal(s.services.nextcloud.settings.trusted_domains, ['10.77.0.2']);
+  assert.is(s.services.nextcloud.hostName, '10.77.0.2');
+  assert.not.ok('settings' in s.services.nextcloud, 'the nextcloud module trusts its hostName itself');
   assert.is(s.services.forgejo.settings.server.ROOT_URL, 'http://10.77.0.2:3000/');
   assert.not.ok('package' in s.services.nextcloud, "nextcloud's package is left to its module");
   assert.is(s.services.forgejo.settings.server.HTTP_ADDR, '10.77.0.2');

@@ -35,6 +35,48 @@ t('the facts come from real module files at a recorded commit', () => {
   assert.is(declared('services.murmur.bindAddress'), undefined, 'no such option upstream');
 });
 
+t('every option hiboss sets is declared by a real NixOS module, not by the stub', () => {
+  const real: [string, string, string][] = [
+    ['services.nextcloud.config.adminpassFile', 'nixos/modules/services/web-apps/nextcloud.nix', 'string'],
+    ['services.nextcloud.config.dbtype', 'nixos/modules/services/web-apps/nextcloud.nix', 'one of "sqlite", "pgsql", "mysql"'],
+    ['services.forgejo.settings.server.HTTP_PORT', 'nixos/modules/services/misc/forgejo.nix', '16 bit unsigned integer; between 0 and 65535 (both inclusive)'],
+    ['services.syncthing.settings.folders.<name>.path', 'nixos/modules/services/networking/syncthing.nix', 'string starting with / or ~/'],
+    ['services.openssh.listenAddresses.*.addr', 'nixos/modules/services/networking/ssh/sshd.nix', 'null or string'],
+    ['services.tinc.networks.<name>.hostSettings.<name>.subnets.*.prefixLength', 'nixos/modules/services/networking/tinc.nix', 'null or signed integer'],
+    ['services.yggdrasil.persistentKeys', 'nixos/modules/services/networking/yggdrasil.nix', 'boolean'],
+    ['services.nginx.defaultListenAddresses', 'nixos/modules/services/web-servers/nginx/default.nix', 'list of string'],
+    ['networking.wireguard.interfaces.<name>.generatePrivateKeyFile', 'nixos/modules/services/networking/wireguard.nix', 'boolean'],
+    ['networking.firewall.interfaces.<name>.allowedUDPPorts', 'nixos/modules/services/networking/firewall.nix', 'list of 16 bit unsigned integer; between 0 and 65535 (both inclusive)'],
+    ['networking.interfaces.<name>.ipv6.addresses.*.address', 'nixos/modules/tasks/network-interfaces.nix', 'string'],
+    ['networking.hostName', 'nixos/modules/tasks/network-interfaces.nix', 'string matching the pattern ^$|^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$'],
+    ['users.users.<name>.openssh.authorizedKeys.keys', 'nixos/modules/services/networking/ssh/sshd.nix', 'list of (optionally newline-terminated) single-line string'],
+    ['users.users.<name>.isNormalUser', 'nixos/modules/config/users-groups.nix', 'boolean'],
+    ['security.sudo.wheelNeedsPassword', 'nixos/modules/security/sudo.nix', 'boolean'],
+    ['systemd.tmpfiles.rules', 'nixos/modules/system/boot/systemd/tmpfiles.nix', 'list of string'],
+    ['system.stateVersion', 'nixos/modules/misc/version.nix', 'string'],
+    ['virtualisation.vmVariant.virtualisation.graphics', 'nixos/modules/virtualisation/qemu-vm.nix', 'boolean'],
+    ['services.qemuGuest.enable', 'nixos/modules/virtualisation/qemu-guest-agent.nix', 'boolean'],
+  ];
+  for (const [name, file, type] of real) {
+    assert.ok(declared(name), `${name} is recorded`);
+    assert.equal(declared(name).declaredIn, [file], name);
+    assert.is(declared(name).type, type, name);
+  }
+  // What stays stubbed is the rest of NixOS (assertions, /etc, packages, systemd units), nothing of a service.
+  const stubbed = recorded.options.filter((option: Json) => option.declaredIn.includes('stub')).map((option: Json) => option.name);
+  assert.equal(stubbed.sort(), [
+    'assertions',
+    'environment.etc',
+    'environment.etc.<name>.mode',
+    'environment.etc.<name>.source',
+    'environment.etc.<name>.text',
+    'environment.systemPackages',
+    'services.nextcloud.notify_push.enable',
+    'systemd.services',
+    'warnings',
+  ]);
+});
+
 t('every wizard-producible config sets only declared options, with values of their types', async () => {
   const count = (await nixEval('{ dir }: builtins.length (builtins.attrNames (import (dir + "/wizard-configs.nix")))', { dir: UPSTREAM })) as number;
   assert.ok(count > 150, `${count} configs`);
