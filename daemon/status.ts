@@ -65,6 +65,7 @@ export function buildStatus({ policy, config, processes, cpu, wm, now }: StatusI
       color: vm?.color ?? null,
       flake: vm?.flake ?? null,
       heldByUser: record.hold !== null,
+      hold: record.hold,
       unresponsiveSince: record.unresponsiveSince,
       since: record.since,
       uptimeMs: qemu ? now - qemu.startedAt : null,

@@ -1,13 +1,16 @@
-import { formatDuration, formatHeld, formatVmMemory } from '../../api/format.js';
+import { formatHeld } from '../../api/format.js';
 import { connectToDaemon } from '../daemon-connection.js';
-import { STATE_GLYPHS, type DaemonStatus } from '../../api/schema.js';
+import type { DaemonStatus } from '../../api/schema.js';
 import { parseArgs, UsageError, type Verb } from '../args.js';
+import { ansiWanted, layoutTable, statusRows } from '../status-table.js';
 
 export const statusVerb: Verb = {
   summary: 'list VMs',
   usage: `usage: hiboss status [--json]
 
-Every configured VM, stopped ones too, as the daemon sees it (through its D-Bus API).
+Every configured VM, stopped ones too, as the daemon sees it (through its D-Bus API): its
+network colour, state, hold (paused/stopped by you), memory (resident/budget), uptime, last
+backup and why it is in its state. Colours are shown in a terminal unless NO_COLOR is set.
   --json   {"vms": [{"name", "state", "workspace", "pid", "reason", …}], "focusedVm", …}`,
   async run(argv) {
     const { flags, positional } = parseArgs(argv, { boolean: ['json'] });
@@ -24,21 +27,8 @@ Every configured VM, stopped ones too, as the daemon sees it (through its D-Bus 
 };
 
 function renderTable(status: DaemonStatus): string {
-  const rows = [
-    ['', 'NAME', 'STATE', 'WORKSPACE', 'PID', 'MEMORY', 'UPTIME', 'REASON'],
-    ...status.vms.map((vm) => [
-      vm.name === status.focusedVm ? '*' : ' ',
-      vm.name,
-      `${STATE_GLYPHS[vm.state]} ${vm.state}${vm.heldByUser ? ' (held)' : ''}`,
-      vm.workspace ?? '-',
-      vm.pid === null ? '-' : String(vm.pid),
-      formatVmMemory(vm),
-      formatDuration(vm.uptimeMs),
-      vm.reason,
-    ]),
-  ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => [...r[i]!].length)));
-  const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+  // The VMs (cli/status-table.ts): colour, state, hold, memory, uptime, last backup.
+  const lines = layoutTable(statusRows(status, { now: Date.now(), ansi: ansiWanted(process.stdout) }));
   const held = formatHeld(status.memory);
   if (held && status.memory?.budgetMiB !== null) lines.push('', `memory: ${held}`);
   if (status.configProblems.length) {

@@ -41,7 +41,7 @@ let wmc: WmClient | undefined;
 
 const config = {
   vms: {
-    alpha: { workspace: '1', qemu: [...BARE_QEMU] },
+    alpha: { workspace: '1', qemu: [...BARE_QEMU], color: '#2e7d32' },
     beta: { workspace: '2', qemu: [...BARE_QEMU] },
   },
   policy: { pauseAfterMs: 60_000, powerdownTimeoutMs: 500 },
@@ -112,6 +112,12 @@ t('status --json lists both VMs; vm pause holds, vm resume runs; the table names
   assert.is(paused.state, 'paused');
   assert.is(paused.heldByUser, true);
   assert.is(paused.pid, alpha.pid, 'pausing keeps the same QEMU');
+  assert.is(paused.hold, 'paused');
+  // The table: colour (its name: stdout is no terminal), state, the hold, memory of its budget.
+  const heldTable = await hiboss(['status']);
+  const heldRow = heldTable.stdout.split('\n').find((l) => /^\*\s+alpha\s/.test(l));
+  assert.match(heldRow ?? heldTable.stdout, /^\*\s+alpha\s+green\s+⏸ paused\s+paused\s+1\s+\d+\s+\d+\/64 MiB\s+\d+s\s+-\s+paused by the user$/);
+  assert.not.match(heldTable.stdout, /\x1b\[/, 'no escape sequences into a pipe');
 
   const resume = await hiboss(['vm', 'resume', 'alpha']);
   assert.is(resume.code, 0, resume.stderr);
@@ -123,7 +129,7 @@ t('status --json lists both VMs; vm pause holds, vm resume runs; the table names
   const table = await hiboss(['status']);
   assert.is(table.code, 0, table.stderr);
   const rows = table.stdout.split('\n');
-  assert.match(rows[0]!, /NAME\s+STATE\s+WORKSPACE\s+PID/);
+  assert.match(rows[0]!, /NAME\s+COLOUR\s+STATE\s+HOLD\s+WORKSPACE\s+PID\s+MEMORY\s+UPTIME\s+LAST BACKUP\s+REASON/);
   const alphaRow = rows.find((l) => /^\*\s+alpha\s/.test(l));
   const betaRow = rows.find((l) => /^\s+beta\s/.test(l));
   assert.ok(alphaRow, table.stdout);
