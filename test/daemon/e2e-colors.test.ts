@@ -18,7 +18,8 @@ import { ensureGuest, guestQemuArgv, type Guest } from '../harness/guest.js';
 import { capture, gtkEnv, laidOutTitleBar, screenshot, viewsOf, waitForTree, withGtkDisplay, findNode, type Rect } from '../harness/gui.js';
 import { pidsWithArg } from '../harness/inspect.js';
 import { countColor, readPpm, readXvfbScreen, writePng, type Image } from '../harness/pixels.js';
-import { track } from '../harness/processes.js';
+import { start, track, type Started } from '../harness/processes.js';
+import { BARE_QEMU } from '../harness/qemu.js';
 import { startDesktop, type DesktopSession } from '../harness/session.js';
 import type { Node } from '../../wm-ipc/protocol.js';
 
@@ -29,6 +30,8 @@ const COLORS = { family: GREEN, acme: RED } as const;
 type Name = keyof typeof COLORS;
 /** A label "[family]" in 10 px text on its colour is hundreds of pixels; 100 is far above noise. */
 const LABEL_PIXELS = 100;
+/** The user's own client.focused in the sway config: what a workspace without a VM shows again. */
+const USER_FOCUSED = ['#111111', '#222222', '#ffffff', '#333333', '#444444'] as const;
 
 for (const kind of (process.env.HIBOSS_ONLY_WM ? [process.env.HIBOSS_ONLY_WM] : ['sway', 'i3']) as ('sway' | 'i3')[]) {
   const t = suite(`network colours on real ${kind} windows`);
@@ -37,6 +40,7 @@ for (const kind of (process.env.HIBOSS_ONLY_WM ? [process.env.HIBOSS_ONLY_WM] : 
   let session: DesktopSession;
   let daemon: RunningDaemon;
   let fbdir: string;
+  let stranger: Started | undefined;
   const second = kind === 'sway' ? 'HEADLESS-2' : 'fake-1';
 
   /** The whole screen as pixels: grim (sway), the Xvfb framebuffer (i3). */
@@ -96,7 +100,7 @@ for (const kind of (process.env.HIBOSS_ONLY_WM ? [process.env.HIBOSS_ONLY_WM] : 
     guest = await ensureGuest();
     // Both WMs render markup in titles only with a Pango font (the i3 harness has one already).
     session = await startDesktop(kind, `colors-${kind}`, {
-      ...(kind === 'i3' ? { xvfbScreen: '2048x768x24', config: ['fake-outputs 1024x768+0+0,1024x768+1024+0'] } : { config: ['font pango:monospace 10'] }),
+      ...(kind === 'i3' ? { xvfbScreen: '2048x768x24', config: ['fake-outputs 1024x768+0+0,1024x768+1024+0'] } : { config: ['font pango:monospace 10', `client.focused ${USER_FOCUSED.join(' ')}`] }),
       ...(kind === 'i3' ? { fbdir: (fbdir = fs.mkdtempSync('/tmp/fb-')) } : {}),
     });
     await session.wmc.subscribe(['window', 'workspace']);
@@ -116,6 +120,7 @@ for (const kind of (process.env.HIBOSS_ONLY_WM ? [process.env.HIBOSS_ONLY_WM] : 
     );
   });
   t.after(async () => {
+    await stranger?.stop();
     await session?.end();
     if (fbdir) fs.rmSync(fbdir, { recursive: true, force: true });
   });
@@ -173,8 +178,26 @@ for (const kind of (process.env.HIBOSS_ONLY_WM ? [process.env.HIBOSS_ONLY_WM] : 
         if (red > 0) return `acme (unfocused) still has ${red} red pixels in its frame`;
         return null;
       }, 'the frame colour followed the focus to family');
-      // A workspace without a VM: the user's own colours again (sway's defaults here).
+      // A window on a workspace without a VM (a QEMU hiboss does not manage): the user's own colours.
       await session.wmc.command('workspace number 6');
+      const [file, ...args] = withGtkDisplay(BARE_QEMU);
+      stranger = start(file!, [...args, '-name', 'stranger'], { env: { ...session.wm.env, ...gtkEnv(session.wm) }, extendEnv: false, stdout: 'ignore', stderr: 'ignore' });
+      const other = await waitForTree(
+        session.wmc,
+        (tree) => viewsOf(tree).find((v) => v.workspace === '6' && (v.node.name ?? '').startsWith('QEMU (stranger)')),
+        WAIT_MS,
+        'the stranger window on workspace 6',
+      );
+      const bar = await titleBar(other.node.id);
+      await screenUntil((img) => {
+        const own = countColor(img, USER_FOCUSED[1], bar);
+        const vmColors = countColor(img, GREEN, bar) + countColor(img, RED, bar);
+        if (own < bar.width * 10) return `the title bar has ${own} pixels of the user's ${USER_FOCUSED[1]}`;
+        if (vmColors > 0) return `the title bar has ${vmColors} pixels of a network's colour`;
+        return null;
+      }, 'the user\'s client.focused back on a workspace without a VM');
+      await stranger.stop();
+      stranger = undefined;
     });
   }
 

@@ -238,6 +238,8 @@ t('wizard: inline errors, then writes configs.json + flake.nix and binds the VM'
   await ctx.head.waitFor(/✖ workspace "4" is already bound to VM "family"/);
   assert.not.ok(fs.existsSync(ctx.networksDir), 'nothing written on error');
   ctx.head.type('\x15' + '5' + ENTER);
+  await ctx.head.waitFor(/Colour \(its windows, the bar, the panel\)/);
+  ctx.head.type(ENTER); // the colour offered
   const review = await ctx.head.waitFor(/Review/);
   assert.match(review, /network layer\s+wireguard \(10\.77\.0\.2\/24\)/);
   assert.match(review, /applications\s+syncthing \(folders: \/shared\/docs, \/shared\/photos\), mumbleClient/);
@@ -258,7 +260,7 @@ t('wizard: inline errors, then writes configs.json + flake.nix and binds the VM'
   assert.ok(configs.friends!.applications.gitServer.enable);
   assert.not.ok(configs.friends!.applications.nextcloud.enable);
   assert.match(fs.readFileSync(path.join(dir, 'flake.nix'), 'utf8'), /generateNixosModules/);
-  assert.equal(readConfig(ctx.configFile).vms.friends, { workspace: '5', flake: `path:${dir}#friends`, restart: 'on-failure' });
+  assert.equal(readConfig(ctx.configFile).vms.friends, { workspace: '5', flake: `path:${dir}#friends`, color: '#c62828', restart: 'on-failure' });
   assert.ok(ctx.daemon!.iface.calls.some((c) => c[0] === 'Reload'));
 });
 
