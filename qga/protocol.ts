@@ -32,6 +32,10 @@ export const COMMANDS = {
   'guest-fsfreeze-status': { args: z.undefined(), ret: z.enum(['thawed', 'frozen']) },
   'guest-fsfreeze-freeze': { args: z.undefined(), ret: z.number().int() },
   'guest-fsfreeze-thaw': { args: z.undefined(), ret: z.number().int() },
+  /** Memory (issue #10): "3" into /proc/sys/vm/drop_caches before a pause — a file write, no shell. */
+  'guest-file-open': { args: z.object({ path: z.string(), mode: z.string().optional() }), ret: z.number().int() },
+  'guest-file-write': { args: z.object({ handle: z.number().int(), 'buf-b64': z.string() }), ret: z.looseObject({ count: z.number().int() }) },
+  'guest-file-close': { args: z.object({ handle: z.number().int() }), ret: Nothing },
   /** Runs a program in the guest (tests write records on its disk with it). */
   'guest-exec': {
     args: z.object({ path: z.string(), arg: z.array(z.string()).optional(), 'capture-output': z.boolean().optional(), 'input-data': z.string().optional() }),

@@ -224,6 +224,7 @@ export const COMMANDS = {
   balloon: { args: z.object({ value: z.number().int().positive() }), ret: Nothing },
   'query-balloon': { args: NoArgs, ret: z.looseObject({ actual: z.number() }) },
   'qom-set': { args: z.object({ path: z.string(), property: z.string(), value: z.unknown() }), ret: Nothing },
+  'query-memory-size-summary': { args: NoArgs, ret: z.looseObject({ 'base-memory': z.number() }) },
   // Backups (daemon/backup/): find the disk, track its changes, copy it while the VM runs.
   'query-block': { args: NoArgs, ret: z.array(BlockInfo) },
   'query-named-block-nodes': { args: z.object({ flat: z.boolean().optional() }).optional(), ret: z.array(BlockDeviceInfo.extend({ 'node-name': z.string() })) },

@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { shortRevision, type Generation } from '../../api/schema.js';
 import { parseFlakeVmRef } from '../../networks/flake-ref.js';
 import { DEFAULT_KEEP_GENERATIONS, findGeneration, gcRootAlive, GenerationStore } from '../updates/generations.js';
+import { balloonArgs } from './balloon.js';
 import { controlArgs, type LaunchCommand, type LaunchContext, type Launcher, type VmPaths } from './launcher.js';
 
 export interface FlakeLauncherOptions {
@@ -133,7 +134,7 @@ export class FlakeLauncher implements Launcher {
       throw new Error(`${name}: ${(error as Error).message}`);
     }
 
-    const qemuOpts = [...controlArgs(name, paths), ...healthArgs(paths)];
+    const qemuOpts = [...controlArgs(name, paths), ...healthArgs(paths), ...balloonArgs(vm)];
     const unsplittable = qemuOpts.find((arg) => UNSPLITTABLE.test(arg));
     if (unsplittable !== undefined) {
       throw new Error(`${name}: "${unsplittable}" has whitespace or glob characters, which the NixOS run script cannot pass to QEMU`);

@@ -47,6 +47,8 @@ export interface MemoryRecord {
   coldBootBecause: string | null;
   lastSaveMs: number | null;
   lastRestoreMs: number | null;
+  /** Its balloon was inflated to its working set before a pause (balloonBeforePause): a resume deflates it. */
+  shrunk: boolean;
 }
 
 export interface ImageInfo {
@@ -70,14 +72,15 @@ export const NEW_MEMORY_RECORD: MemoryRecord = Object.freeze({
   coldBootBecause: null,
   lastSaveMs: null,
   lastRestoreMs: null,
+  shrunk: false,
 });
 
 /** The memory operations; `awaitingReply` does not apply (a save takes as long as the RAM is large). */
-export const MEMORY_OPS = ['hibernate', 'restore'] as const;
+export const MEMORY_OPS = ['hibernate', 'restore', 'shrink'] as const;
 export type MemoryOp = (typeof MEMORY_OPS)[number];
 
 export function isMemoryOp(op: string | null): op is MemoryOp {
-  return op === 'hibernate' || op === 'restore';
+  return op === 'hibernate' || op === 'restore' || op === 'shrink';
 }
 
 /** States in which a VM holds no QEMU and needs nothing more (the session may end, a removed VM be forgotten). */
@@ -184,11 +187,14 @@ export function afterObserved(vm: VmRecord, op: string | null, observed: Observe
         saveFailed: false,
         image: observed.image ?? memory.image,
         problem: op === 'hibernate' ? null : memory.problem,
+        shrunk: false,
         lastSaveMs: op === 'hibernate' && vm.opSince !== null ? now - vm.opSince : memory.lastSaveMs,
       };
     case 'running':
     case 'paused':
       if (op === 'start') return memory.coldBootBecause === null ? memory : { ...memory, coldBootBecause: null };
+      // A resume deflates the balloon again (the supervisor's `resume` does it after `cont`).
+      if (op === 'resume' && observed.state === 'running' && memory.shrunk) return { ...memory, shrunk: false };
       if (op !== 'restore') return memory;
       return {
         ...memory,
@@ -202,7 +208,7 @@ export function afterObserved(vm: VmRecord, op: string | null, observed: Observe
     case 'stopped':
     case 'failed':
       // QEMU is gone: nothing is held, nothing is being saved.
-      return { ...memory, rssBytes: null, hibernateRequested: false, budgetPicked: false, saveWhy: null, prewarmRequested: false, image: op === 'restore' ? null : memory.image };
+      return { ...memory, rssBytes: null, hibernateRequested: false, budgetPicked: false, saveWhy: null, prewarmRequested: false, shrunk: false, image: op === 'restore' ? null : memory.image };
   }
 }
 
@@ -216,7 +222,7 @@ export interface MemoryFailure {
   memory: MemoryRecord;
   state: VmState;
   reason: string;
-  notify: { summary: string; body: string; urgency: 'normal' | 'critical' };
+  notify: { summary: string; body: string; urgency: 'normal' | 'critical' } | null;
 }
 
 /**
@@ -226,6 +232,8 @@ export interface MemoryFailure {
  */
 export function memoryOpFailed(vm: VmRecord, op: MemoryOp, reason: string): MemoryFailure {
   const name = vm.spec.name;
+  // A balloon that could not be inflated only costs memory: the pause goes on as usual.
+  if (op === 'shrink') return { memory: { ...vm.memory, shrunk: true }, state: vm.state, reason: vm.reason, notify: null };
   if (op === 'hibernate') {
     return {
       memory: { ...vm.memory, saveFailed: true, hibernateRequested: false, budgetPicked: false, saveWhy: null, problem: `could not save to disk: ${reason}` },
@@ -240,6 +248,19 @@ export function memoryOpFailed(vm: VmRecord, op: MemoryOp, reason: string): Memo
     reason: `could not restore: ${reason}`,
     notify: { summary: `hiboss: ${name} could not be restored`, body: `${reason}; it boots afresh`, urgency: 'critical' },
   };
+}
+
+/**
+ * Before a hidden VM is paused (balloonBeforePause): shrink it to its working
+ * set first — not for a pause by hand (the user wants it now), not twice.
+ */
+export function shouldShrink(settings: PolicySettings, vm: VmRecord): boolean {
+  return settings.balloonBeforePause && vm.spec.balloon !== false && !vm.memory.shrunk && hidden(vm) && vm.hold === null;
+}
+
+/** The shrink landed (or was given up): the pause follows. */
+export function afterShrink(memory: MemoryRecord): MemoryRecord {
+  return { ...memory, shrunk: true };
 }
 
 /** The reason of the cold boot that follows a failed restore, or null. */
@@ -419,8 +440,8 @@ export function memoryStatus(vm: VmRecord): { image: ImageInfo | null; memoryPro
 }
 
 /** The memory part of a VM's spec, from its config: opted out, and its size (config, else `-m`) until measured. */
-export function memorySpec(vm: { hibernate?: boolean | undefined; memoryMiB?: number | undefined; qemu?: string[] | undefined }): { hibernate: boolean; memoryMiB: number | null } {
-  return { hibernate: vm.hibernate !== false, memoryMiB: vm.memoryMiB ?? memoryFromArgv(vm.qemu) };
+export function memorySpec(vm: { hibernate?: boolean | undefined; balloon?: boolean | undefined; memoryMiB?: number | undefined; qemu?: string[] | undefined }): { hibernate: boolean; balloon: boolean; memoryMiB: number | null } {
+  return { hibernate: vm.hibernate !== false, balloon: vm.balloon !== false, memoryMiB: vm.memoryMiB ?? memoryFromArgv(vm.qemu) };
 }
 
 /** QEMU's `-m 512`, `-m 2G`, `-m size=1024` in MiB; null when absent or unreadable. */

@@ -39,6 +39,8 @@ export interface VmSpec {
   restart: 'on-failure' | 'never';
   /** Memory (issue #10): false opts out of hibernation; the size counts for the budget until measured. */
   hibernate?: boolean;
+  /** Memory (issue #10): false: no balloon of ours (nothing to shrink before a pause). */
+  balloon?: boolean;
   memoryMiB?: number | null;
   /** Backups (issue #12): how often, and where to (./backup.ts decides). */
   backup?: BackupSpec;
@@ -158,6 +160,8 @@ export type Action =
   | { type: 'hibernate'; name: string }
   /** Memory (issue #10): start QEMU from the image; it lands paused. */
   | { type: 'restore'; name: string }
+  /** Memory (issue #10): before a pause, inflate the balloon to the guest's working set (balloonBeforePause). */
+  | { type: 'shrink'; name: string }
   /** Tell the world (D-Bus signal, log, bar). */
   | { type: 'changed'; name: string; state: ReportedState; reason: string }
   | { type: 'focus-changed'; workspace: string; vm: string }
@@ -181,7 +185,7 @@ export type Action =
   | { type: 'exit' };
 
 /** The operations: what the loop carries out at once, before anything is announced. */
-export const OPERATIONS: ReadonlySet<Action['type']> = new Set(['judged', 'start', 'resume', 'pause', 'powerdown', 'quit', 'forget', 'hibernate', 'restore', ...BACKUP_OPERATIONS]);
+export const OPERATIONS: ReadonlySet<Action['type']> = new Set(['judged', 'start', 'resume', 'pause', 'powerdown', 'quit', 'forget', 'hibernate', 'restore', 'shrink', ...BACKUP_OPERATIONS]);
 
 /** What a user request will do, or why it cannot be done. */
 export type Answer = { ok: true; message: string } | { ok: false; kind: 'InvalidArgument' | 'NoSuchVm'; message: string };
@@ -360,6 +364,11 @@ function apply(turn: Turn, event: PolicyEvent): void {
       if (!vm) return;
       answered(turn, vm);
       if (vm.op !== event.op) return;
+      if (event.op === 'shrink') {
+        clearOp(vm);
+        vm.memory = memory.afterShrink(vm.memory);
+        return;
+      }
       // A command that changes nothing sends no event (`stop` on a VM already paused):
       // its answer alone says the operation landed.
       if (event.op === 'pause') observe(turn, { type: 'observed', name: event.name, state: 'paused' });
@@ -754,12 +763,14 @@ function reconcile(turn: Turn, vm: VmRecord): void {
         ask(turn, vm, 'resume', { type: 'resume', name });
       } else if (vm.state === 'hibernated') {
         restore(turn, vm, 'run');
+      } else if (vm.state === 'running' && vm.memory.shrunk) {
+        ask(turn, vm, 'resume', { type: 'resume', name }); // shrunk, then wanted again before the pause: the balloon deflates
       } else if (vm.state === 'running') {
         vm.runRequested = false; // already running: the request is met, focus rules again
       }
       return;
     case 'pause':
-      if (vm.state === 'running') ask(turn, vm, 'pause', { type: 'pause', name });
+      if (vm.state === 'running') pauseOrShrink(turn, vm);
       return;
     case 'stop':
       if (vm.state === 'running' || vm.state === 'paused') {
@@ -774,7 +785,7 @@ function reconcile(turn: Turn, vm: VmRecord): void {
       return;
     case 'hibernate':
       // Saved from paused only: a running VM is paused first.
-      if (vm.state === 'running') ask(turn, vm, 'pause', { type: 'pause', name });
+      if (vm.state === 'running') pauseOrShrink(turn, vm);
       else if (vm.state === 'paused') {
         vm.memory = memory.saving(state.settings, vm);
         ask(turn, vm, 'hibernate', { type: 'hibernate', name });
@@ -789,6 +800,13 @@ function reconcile(turn: Turn, vm: VmRecord): void {
   }
 }
 
+/** Memory (issue #10): a hidden VM is shrunk to its working set first when the policy says so. */
+function pauseOrShrink(turn: Turn, vm: VmRecord): void {
+  const name = vm.spec.name;
+  if (memory.shouldShrink(turn.state.settings, vm)) ask(turn, vm, 'shrink', { type: 'shrink', name });
+  else ask(turn, vm, 'pause', { type: 'pause', name });
+}
+
 function restore(turn: Turn, vm: VmRecord, why: 'run' | 'prewarm' | 'stop'): void {
   ask(turn, vm, 'restore', { type: 'restore', name: vm.spec.name });
   setState(turn, vm, 'restoring', memory.restoreReason(vm, why, turn.state.focused));
@@ -799,8 +817,8 @@ function memoryOpFailed(turn: Turn, vm: VmRecord, op: memory.MemoryOp, reason: s
   const failure = memory.memoryOpFailed(vm, op, reason);
   vm.memory = failure.memory;
   log(turn, vm.spec.name, `${op} failed: ${reason}`, 'warn');
-  setState(turn, vm, failure.state, failure.reason);
-  turn.actions.push({ type: 'notify', ...failure.notify });
+  if (failure.state !== vm.state || failure.reason !== vm.reason) setState(turn, vm, failure.state, failure.reason);
+  if (failure.notify) turn.actions.push({ type: 'notify', ...failure.notify });
 }
 
 function startReason(state: PolicyState, vm: VmRecord): string {

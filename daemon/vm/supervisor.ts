@@ -12,9 +12,9 @@ import { QemuLauncher } from '../launch/qemu.js';
 import type { Action, PolicyEvent } from '../policy/policy.js';
 import { VmProcess, type VmEnd } from './vm-process.js';
 import { HibernateError, readLaunchRecord, recordLaunch, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type RecordedCommand } from './hibernate.js';
-import { residentBytes } from './memory.js';
+import { growBack, residentBytes, shrinkToWorkingSet } from './memory.js';
 
-type Operation = 'pause' | 'resume' | 'stop';
+type Operation = 'pause' | 'resume' | 'stop' | 'shrink';
 
 export interface VmSupervisorOptions {
   roots: RuntimeRoots;
@@ -58,7 +58,19 @@ export class VmSupervisor {
         this.#operate(action.name, 'resume', (vm, timeoutMs) => {
           const reply = vm.resume(timeoutMs);
           this.options.onRunWritten?.();
+          // Memory (issue #10): a balloon inflated before the pause deflates once the guest runs (off the resume's path).
+          void reply
+            .then(() => growBack(vm.qmp))
+            .then((grown) => grown && this.options.post({ type: 'note', name: action.name, message: 'its balloon deflated: all its memory is the guest\'s again' }))
+            .catch(() => undefined);
           return reply;
+        });
+        return;
+      case 'shrink':
+        this.#operate(action.name, 'shrink', async (vm) => {
+          const shrunk = await shrinkToWorkingSet(vm.qmp, vm.paths.runDir);
+          const what = shrunk.toBytes === null ? 'its balloon stays as it was' : `balloon to ${Math.round(shrunk.toBytes / 1048576)} MiB (from ${Math.round(shrunk.fromBytes! / 1048576)} MiB)`;
+          this.options.post({ type: 'note', name: action.name, message: `shrunk before the pause: ${shrunk.cachesDropped ? 'caches dropped, ' : ''}${what}` });
         });
         return;
       case 'pause':

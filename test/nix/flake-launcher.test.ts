@@ -99,7 +99,8 @@ t('builds FLAKE#nixosConfigurations.NAME…vm and runs its run script, which ans
       QEMU_OPTS:
         `-name acme,process=hiboss-acme -qmp unix:${sandbox.paths.qmpSocket},server=on,wait=off -pidfile ${sandbox.paths.pidFile}` +
         ` -device virtio-serial-pci -chardev socket,id=qga0,path=${agent},server=on,wait=off` +
-        ' -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0 -device pvpanic-pci',
+        ' -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0 -device pvpanic-pci' +
+        ' -device virtio-balloon-pci,id=hiboss-balloon,free-page-reporting=on,deflate-on-oom=on',
       NIX_DISK_IMAGE: path.join(sandbox.paths.stateDir, 'acme.qcow2'),
     },
     generation: 1,

@@ -121,8 +121,9 @@ const LANDS: Record<string, string[]> = {
   powerdown: ['stopped', 'failed'],
   hibernate: ['hibernated', 'failed', 'stopped'],
   restore: ['paused', 'running', 'failed', 'stopped'],
+  shrink: ['answered', 'failed', 'stopped'],
 };
-const OPERATION_ACTION: Record<string, string> = { start: 'start', resume: 'resume', pause: 'pause', stop: 'powerdown', hibernate: 'hibernate', restore: 'restore' };
+const OPERATION_ACTION: Record<string, string> = { start: 'start', resume: 'resume', pause: 'pause', stop: 'powerdown', hibernate: 'hibernate', restore: 'restore', shrink: 'shrink' };
 
 interface Entry {
   at: number;
@@ -285,7 +286,7 @@ export class Driver {
       assert.is(this.inFlight.get(action.name), 'powerdown', `quit ${action.name} without a powerdown in flight`);
       return;
     }
-    if (action.type !== 'start' && action.type !== 'pause' && action.type !== 'resume' && action.type !== 'powerdown' && action.type !== 'hibernate' && action.type !== 'restore') return;
+    if (action.type !== 'start' && action.type !== 'pause' && action.type !== 'resume' && action.type !== 'powerdown' && action.type !== 'hibernate' && action.type !== 'restore' && action.type !== 'shrink') return;
     const busy = this.inFlight.get(action.name);
     if (busy !== undefined) {
       assert.unreachable(`${action.type} ${action.name} at ${Date.now() - T0} while ${busy} is in flight`);

@@ -258,6 +258,67 @@ memory('a QEMU that dies during a save is a failure like any other (restarted wh
   ]);
 });
 
+// ---- the balloon before a pause ---------------------------------------------------------
+
+const SHRINK: PolicySettings = { ...SETTINGS, balloonBeforePause: true };
+
+memory('balloonBeforePause: a hidden VM is shrunk to its working set, then paused; a resume deflates it', () => {
+  const d = new Driver([DEV, MAIL], SHRINK);
+  d.bootFocused('1');
+  d.switchTo('2');
+  d.observe('mail', 'running');
+  d.take();
+  clock.tick(1500);
+  assert.equal(d.takeTimed(), ['1500 shrink dev']);
+  assert.is(d.vm('dev').awaitingReply, false, 'a guest giving pages back takes its time: not "unresponsive"');
+  clock.tick(800);
+  assert.equal(d.send({ type: 'op-done', name: 'dev', op: 'shrink' }), [{ type: 'pause', name: 'dev' }]);
+  d.observe('dev', 'paused');
+  assert.is(d.vm('dev').memory.shrunk, true);
+  assert.equal(d.switchTo('1'), [{ type: 'resume', name: 'dev' }]);
+  d.observe('dev', 'running');
+  assert.is(d.vm('dev').memory.shrunk, false);
+  d.switchTo('2');
+  clock.tick(1500);
+  assert.equal(d.takeOps().slice(-1), ['3800 shrink dev'], 'shrunk again before the next pause');
+});
+
+memory('balloonBeforePause: focus back during the shrink — it stays running and its balloon deflates (a resume)', () => {
+  const d = new Driver([DEV, MAIL], SHRINK);
+  d.bootFocused('1');
+  d.switchTo('2');
+  d.observe('mail', 'running');
+  clock.tick(1500);
+  d.take();
+  assert.equal(d.switchTo('1'), [], 'the shrink is in flight');
+  assert.equal(d.send({ type: 'op-done', name: 'dev', op: 'shrink' }), [{ type: 'resume', name: 'dev' }]);
+  d.send({ type: 'op-done', name: 'dev', op: 'resume' });
+  assert.is(d.vm('dev').memory.shrunk, false);
+  assert.is(d.vm('dev').state, 'running');
+});
+
+memory('balloonBeforePause: not for a pause by hand, not for a VM without our balloon; a failed shrink only logs, the pause follows', () => {
+  const d = new Driver([DEV, { ...MAIL, balloon: false }], SHRINK);
+  d.bootFocused('1');
+  d.take();
+  assert.equal(d.user('pause', 'dev'), [{ type: 'pause', name: 'dev' }]);
+  d.observe('dev', 'paused');
+  d.user('resume', 'dev');
+  d.observe('dev', 'running');
+  d.switchTo('2');
+  d.observe('mail', 'running');
+  d.switchTo('1');
+  d.take();
+  clock.tick(1500);
+  assert.equal(d.takeOps(), ['1500 pause mail'], 'mail has no balloon of ours: paused at once');
+  d.observe('mail', 'paused');
+  d.switchTo('2');
+  clock.tick(1500);
+  assert.equal(d.takeOps(), ['1500 resume mail', '3000 shrink dev']);
+  assert.equal(d.send({ type: 'op-failed', name: 'dev', op: 'shrink', reason: 'qom-get: no balloon' }), [{ type: 'pause', name: 'dev' }]);
+  assert.ok(d.takeTold().includes('log dev shrink failed: qom-get: no balloon'));
+});
+
 // ---- the budget -------------------------------------------------------------------------
 
 const A = vm('a', '1');

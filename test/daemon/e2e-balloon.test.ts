@@ -1,0 +1,121 @@
+/**
+ * Memory given back while VMs run (issue #10), end to end: the real daemon on
+ * headless sway, real QEMU and the real guest (its agent allocates and frees
+ * memory on command). hiboss gives the VMs it starts a balloon with free-page
+ * reporting: memory the guest frees is off QEMU's RSS within seconds (and stays
+ * on without it); with `balloonBeforePause` a hidden VM is shrunk to its working
+ * set before it is paused, and its balloon deflates when it runs again.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { AgentClient } from '../../qga/client.js';
+import type { RunningDaemon } from '../harness/daemon.js';
+import { ensureGuest, guestQemuArgv, tickCount, type Guest } from '../harness/guest.js';
+import { waitForContent } from '../harness/processes.js';
+import { startDesktop, type DesktopSession } from '../harness/session.js';
+
+const MiB = 1024 * 1024;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const t = suite('balloon and free-page reporting with the real guest');
+let guest: Guest;
+let session: DesktopSession;
+let daemon: RunningDaemon;
+
+t.before(async () => {
+  guest = await ensureGuest();
+});
+t.before.each(async () => {
+  session = await startDesktop('sway', 'bal');
+});
+t.after.each(() => session?.end());
+
+const serial = (name: string) => path.join(session.sandbox.root, `${name}.serial`);
+const runDir = (name: string) => path.join(session.sandbox.runtimeDir, 'hiboss', name);
+
+/** The real guest with 512 MiB and its agent on the VM's runtime dir (where hiboss looks for it). */
+function vmConfig(name: string, workspace: string, extra: Record<string, unknown> = {}) {
+  return { workspace, qemu: guestQemuArgv(guest, serial(name), '', { agentSocket: path.join(runDir(name), 'qga.sock'), memoryMiB: 512 }), ...extra };
+}
+
+async function rssOf(name: string): Promise<number> {
+  return (await daemon.client.status()).vms.find((vm) => vm.name === name)!.rssBytes!;
+}
+
+/** Runs a program in the guest and waits for it (busybox's sh; the test's own commands). */
+async function inGuest(name: string, argv: string[]): Promise<void> {
+  const agent = await AgentClient.connect(path.join(runDir(name), 'qga.sock'));
+  try {
+    await agent.ping(15_000);
+    const { pid } = await agent.execute('guest-exec', { path: argv[0]!, arg: argv.slice(1) });
+    for (;;) {
+      const status = await agent.execute('guest-exec-status', { pid });
+      if (status.exited) {
+        assert.is(status.exitcode, 0, `${argv.join(' ')} failed in the guest`);
+        return;
+      }
+      await sleep(100);
+    }
+  } finally {
+    agent.close();
+  }
+}
+
+async function bootOn(name: string, workspace: string): Promise<void> {
+  const running = daemon.client.waitForState(name, (c) => c.state === 'running', 30_000);
+  await session.wmc.command(`workspace ${workspace}`);
+  await running;
+  await waitForContent(serial(name), (text) => /GUEST-AGENT-UP/.test(text) && tickCount(text) >= 2, 30_000);
+}
+
+/** Allocates 200 MiB in the guest, frees it, and returns RSS before the free and the lowest within 5 s after. */
+async function allocateAndFree(name: string): Promise<{ full: number; after: number }> {
+  await inGuest(name, ['/bin/dd', 'if=/dev/zero', 'of=/tmp/fill', 'bs=1M', 'count=200']);
+  const full = await rssOf(name);
+  await inGuest(name, ['/bin/rm', '/tmp/fill']);
+  let after = full;
+  for (const deadline = Date.now() + 5000; Date.now() < deadline && after > full - 150 * MiB; await sleep(250)) after = Math.min(after, await rssOf(name));
+  return { full, after };
+}
+
+t('free-page reporting: 200 MiB freed in the guest leave QEMU within 5 s; without the balloon they stay', async () => {
+  daemon = await session.startDaemon({
+    vms: { reporting: vmConfig('reporting', '1'), plain: vmConfig('plain', '2', { balloon: false }) },
+    policy: { pauseAfterMs: 60_000 },
+  });
+  await bootOn('reporting', '1');
+  assert.match(fs.readFileSync(path.join(runDir('reporting'), 'qemu.log'), 'utf8'), /virtio-balloon-pci,id=hiboss-balloon,free-page-reporting=on/);
+  const reporting = await allocateAndFree('reporting');
+  assert.ok(reporting.after <= reporting.full - 150 * MiB, `RSS ${reporting.full / MiB} → ${reporting.after / MiB} MiB`);
+
+  await bootOn('plain', '2');
+  assert.not.match(fs.readFileSync(path.join(runDir('plain'), 'qemu.log'), 'utf8'), /virtio-balloon/);
+  const plain = await allocateAndFree('plain');
+  assert.ok(plain.after > plain.full - 50 * MiB, `without reporting the freed memory stays: ${plain.full / MiB} → ${plain.after / MiB} MiB`);
+});
+
+t('balloonBeforePause: hidden, it is shrunk to its working set before the pause; running again, its balloon deflates', async () => {
+  daemon = await session.startDaemon({
+    vms: { family: vmConfig('family', '2') },
+    policy: { pauseAfterMs: 200, balloonBeforePause: true, hibernateAfterMs: 0 },
+  });
+  await bootOn('family', '2');
+  const before = await rssOf('family');
+  const paused = daemon.client.waitForState('family', (c) => c.state === 'paused', 20_000);
+  await session.wmc.command('workspace 5');
+  await paused;
+  const line = await daemon.waitForLog(/family: shrunk before the pause: /, 1000);
+  assert.match(line, /shrunk before the pause: caches dropped, balloon to \d+ MiB \(from 512 MiB\)/);
+  const shrunk = await rssOf('family');
+  assert.ok(shrunk < before, `RSS ${before / MiB} → ${shrunk / MiB} MiB`);
+  const running = daemon.client.waitForState('family', (c) => c.state === 'running', 10_000);
+  await session.wmc.command('workspace 2');
+  await running;
+  await daemon.waitForLog(/family: its balloon deflated/, 10_000);
+  // And the guest goes on using its memory (its /tmp holds at most half of it).
+  await inGuest('family', ['/bin/dd', 'if=/dev/zero', 'of=/tmp/fill', 'bs=1M', 'count=200']);
+});
+
+t.run();
