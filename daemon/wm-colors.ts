@@ -20,7 +20,10 @@ export class WmColors {
     private readonly wm: WmClient,
     private readonly kind: 'sway' | 'i3',
     private readonly warn: (message: string) => void,
-  ) {}
+  ) {
+    // A restarted WM starts from its config's colours: ours are sent again at the next focus.
+    wm.on('reconnected', () => (this.#shown = undefined));
+  }
 
   /** Reads the WM's config: does it render markup; the user's client.focused (sway), to give it back. */
   async init(): Promise<void> {
@@ -49,10 +52,12 @@ export class WmColors {
     }
   }
 
-  /** The daemon stops: the user's own colours again. */
-  async restore(): Promise<void> {
+  /** The daemon stops: the user's own colours again (bounded: a WM that does not answer is left as it is). */
+  async restore(timeoutMs = 1000): Promise<void> {
     if (this.#shown === undefined || this.#shown === null) return;
-    await this.showFocused(null);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.showFocused(null), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   /** Labels every VM window again (a colour or a name changed); one command for all. */
