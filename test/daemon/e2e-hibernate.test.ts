@@ -104,7 +104,9 @@ t('hidden long enough: saved to disk, QEMU gone (0 bytes held); focus restores i
   assert.is(status.image?.bytes, stat.size);
   assert.ok(status.lastSaveMs! > 0);
   const { stdout } = await run(process.execPath, [HIBOSS, 'status'], { env: daemon.env });
-  assert.match(stdout, new RegExp(`family\\s+❄ hibernated\\s+2\\s+-\\s+disk ${Math.round(stat.size / 1048576)} MiB`));
+  const row = stdout.split('\n').find((line) => /\bfamily\b/.test(line)) ?? '';
+  assert.match(row, /❄ hibernated/);
+  assert.match(row, new RegExp(`\\bdisk ${Math.round(stat.size / 1048576)} MiB\\b`), row);
 
   const before = fs.readFileSync(serial(), 'utf8');
   await focusAndProveContinuity(before);
@@ -137,6 +139,22 @@ t('hibernate by hand (a hold): focus leaves it on disk; resume brings it back', 
   await running;
   const now = await waitForContent(serial(), (text) => tickCount(printedSince(before, text)) >= tickCount(before) + 1, 15_000);
   assert.is(firstTick(printedSince(before, now)), tickCount(before) + 1);
+});
+
+t('prewarm (hiboss prewarm NAME): restored from its image but left paused; focus then only resumes it', async () => {
+  daemon = await session.startDaemon(config({ hibernateAfterMs: 400 }));
+  await boot();
+  await hideUntilHibernated();
+  const before = fs.readFileSync(serial(), 'utf8');
+  const paused = daemon.client.waitForState('family', (c) => c.state === 'paused', 30_000);
+  const { stdout } = await run(process.execPath, [HIBOSS, 'prewarm', 'family'], { env: daemon.env });
+  assert.match(stdout, /^family: prewarm \((hibernated|restoring)/);
+  assert.match((await paused).reason, /^restored from its image in \d+\.\d\d s$/);
+  assert.is(pidsWithArg(runDir()).length, 1, 'its QEMU is back');
+  assert.is(fs.existsSync(image()), false);
+  assert.is(tickCount(printedSince(before, fs.readFileSync(serial(), 'utf8'))), 0, 'prewarmed, not running');
+  await focusAndProveContinuity(before);
+  assert.match(daemon.log(), /family: running: workspace 2 focused/);
 });
 
 t('the daemon killed -9 in the middle of a save: the next one finds the guest in RAM, paused, and nothing half-written', async () => {
