@@ -107,6 +107,13 @@ export interface BuildRequest {
   refresh?: boolean;
   /** Run nix at the lowest CPU priority (automatic updates must not starve the focused VM). */
   lowPriority?: boolean;
+  /** Asked with the locked revision before building: a reason not to build it (already in use …), or null. */
+  unless?: (revision: string) => string | null;
+}
+
+/** A build not made: `unless` said why. */
+export interface BuildSkipped {
+  skipped: string;
 }
 
 export class FlakeLauncher implements Launcher {
@@ -155,7 +162,9 @@ export class FlakeLauncher implements Launcher {
     if (generation) {
       progress(`booting generation ${generation.number} (${shortRevision(generation.revision)}, ${generation.outcome})`);
     } else {
-      generation = await this.build({ name, flakeRef: vm.flake, store, progress, signal });
+      const built = await this.build({ name, flakeRef: vm.flake, store, progress, signal });
+      if ('skipped' in built) throw new Error(`${name}: ${built.skipped}`); // no `unless` here: never
+      generation = built;
       store.add(generation, vm.updates?.keepGenerations ?? DEFAULT_KEEP_GENERATIONS);
     }
     const script = await findRunScript(name, store.gcRoot(generation.number));
@@ -176,7 +185,7 @@ export class FlakeLauncher implements Launcher {
    * records it; on failure its directory is gone and the error carries the
    * tail of the build log.
    */
-  async build(request: BuildRequest): Promise<Generation> {
+  async build(request: BuildRequest): Promise<Generation | BuildSkipped> {
     const { name, flakeRef, store, progress, signal } = request;
     const { flake, configuration } = parseFlakeVmRef(flakeRef, name);
     const local = flake.startsWith('path:') || flake.startsWith('/') || flake.startsWith('git+file:');
@@ -191,6 +200,8 @@ export class FlakeLauncher implements Launcher {
     const metadata = parseMetadata(name, metadataText);
     const revision = metadata.revision ?? metadata.locked?.rev ?? metadata.locked?.narHash ?? 'unknown';
     progress(`${flake} is at ${shortRevision(revision)}`);
+    const skip = request.unless?.(revision) ?? null;
+    if (skip !== null) return { skipped: skip };
 
     const { number, outLink } = store.prepareNext();
     const target = `${flake}#${configuration}`;

@@ -143,7 +143,7 @@ export class Updater {
       const before = store.read();
       const current = findGeneration(before, before.selected);
       const launcher = await this.options.flakeLauncher();
-      const generation = await launcher.build({
+      const built = await launcher.build({
         name,
         flakeRef: vm.flake,
         store,
@@ -151,21 +151,25 @@ export class Updater {
         signal: build.controller.signal,
         refresh: true,
         lowPriority: options.auto,
+        // Decided on the locked revision, before anything is built.
+        unless: (revision) => {
+          const short = shortRevision(revision);
+          if (current && current.flake === vm.flake && current.revision === revision && current.outcome !== 'failed') {
+            return `already up to date (${short}, generation ${current.number})`;
+          }
+          const failedBefore = before.generations.find((g) => g.flake === vm.flake && g.revision === revision && g.outcome === 'failed');
+          // Not retried by itself until a newer revision exists.
+          if (failedBefore && options.auto) return `${short} failed before (${failedBefore.failure ?? 'unhealthy'}); waiting for a newer revision`;
+          return null;
+        },
       });
+      if ('skipped' in built) {
+        this.#progress(name, 'up-to-date', `${name}: ${built.skipped}`, options);
+        return;
+      }
+      const generation = built;
       const from = current ? shortRevision(current.revision) : 'nothing';
       const to = shortRevision(generation.revision);
-      const failedBefore = before.generations.find((g) => g.revision === generation.revision && g.outcome === 'failed');
-      if (current && current.revision === generation.revision && current.outcome !== 'failed') {
-        store.discard(generation.number);
-        this.#progress(name, 'up-to-date', `${name}: already up to date (${to}, generation ${current.number})`, options);
-        return;
-      }
-      if (failedBefore && options.auto) {
-        // Not retried by itself until a newer revision exists.
-        store.discard(generation.number);
-        this.#progress(name, 'up-to-date', `${name}: ${to} failed before (${failedBefore.failure ?? 'unhealthy'}); waiting for a newer revision`, options);
-        return;
-      }
       store.add(generation, vm.updates?.keepGenerations ?? DEFAULT_KEEP_GENERATIONS);
       const when = options.now ? 'restarting into it' : 'used at its next start';
       this.#progress(name, 'built', `${name}: update built: ${from} → ${to} (generation ${generation.number}; ${when})`, options);

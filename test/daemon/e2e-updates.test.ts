@@ -1,104 +1,45 @@
 /**
  * Updates of a flake VM end to end (issue #11): the real daemon on headless
- * sway, the stand-in nix (test/harness/stand-in-nix.ts) producing generations
+ * sway, the stand-in nix (test/harness/stand-in-desk.nix.ts) producing generations
  * whose run scripts start real QEMU with the real guest (good, panicking), the
  * real guest agent answering on the channel the launcher adds.
  */
-import dbus from 'dbus-next';
 import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { DaemonClient } from '../../api/client.js';
 import type { RunningDaemon } from '../harness/daemon.js';
-import { ensureGuest, guestQemuArgv, tickCount, type Guest } from '../harness/guest.js';
+import { REV, nextUpdate, startFlakeDesktop, type FlakeDesktop } from '../harness/flake-updates.js';
+import { tickCount } from '../harness/guest.js';
 import { pidsWithArg } from '../harness/inspect.js';
 import { waitForContent } from '../harness/processes.js';
-import { startDesktop, type DesktopSession } from '../harness/session.js';
-import { makeStandInNix, runScriptFor, type StandInNix } from '../harness/stand-in-nix.js';
-
-const REV = { a: 'a1a1a1a'.padEnd(40, '1'), b: 'b2b2b2b'.padEnd(40, '2'), c: 'c3c3c3c'.padEnd(40, '3'), d: 'd4d4d4d'.padEnd(40, '4') };
-
-class FakeNotifications extends dbus.interface.Interface {
-  calls: { summary: string; body: string }[] = [];
-  constructor() {
-    super('org.freedesktop.Notifications');
-  }
-  Notify(_app: string, _replaces: number, _icon: string, summary: string, body: string): number {
-    this.calls.push({ summary, body });
-    return this.calls.length;
-  }
-}
-FakeNotifications.configureMembers({ methods: { Notify: { inSignature: 'susssasa{sv}i', outSignature: 'u' } } });
-
-/** Resolves with the next UpdateEvent of `name` whose kind is one of `kinds`. */
-function nextUpdate(client: DaemonClient, name: string, kinds: string[], timeoutMs: number): Promise<{ kind: string; message: string }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      client.off('update', listener);
-      reject(new Error(`${name}: no update event ${kinds.join('|')} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const listener = (event: { name: string; kind: string; message: string }) => {
-      if (event.name !== name || !kinds.includes(event.kind)) return;
-      clearTimeout(timer);
-      client.off('update', listener);
-      resolve(event);
-    };
-    client.on('update', listener);
-  });
-}
 
 const t = suite('flake VM updates with the real guest');
-let guest: Guest;
-let session: DesktopSession;
-let nix: StandInNix;
-let notifications: FakeNotifications;
-let notifyBus: dbus.MessageBus;
-
-t.before(async () => {
-  guest = await ensureGuest();
-});
+let desk: FlakeDesktop;
 t.before.each(async () => {
-  session = await startDesktop('sway', 'upd');
-  nix = makeStandInNix(path.join(session.sandbox.root, 'nix'));
-  notifyBus = dbus.sessionBus({ busAddress: session.bus.address });
-  notifyBus.on('error', () => {});
-  notifications = new FakeNotifications();
-  notifyBus.export('/org/freedesktop/Notifications', notifications);
-  await notifyBus.requestName('org.freedesktop.Notifications', dbus.NameFlag.DO_NOT_QUEUE);
+  desk = await startFlakeDesktop('upd');
 });
-t.after.each(async () => {
-  notifyBus?.disconnect();
-  await session?.end();
-});
-
-const serial = (rev: string) => path.join(session.sandbox.root, `serial-${rev.slice(0, 7)}`);
-
-/** The next build is revision `rev`, booting the real guest with `cmdline`. */
-function nextBuild(rev: string, cmdline = ''): void {
-  nix.setRevision(rev);
-  nix.setRunScript(runScriptFor(guestQemuArgv(guest, serial(rev), cmdline)));
-}
+t.after.each(() => desk?.end());
 
 async function startWith(keepGenerations: number): Promise<RunningDaemon> {
-  return session.startDaemon(
+  return desk.session.startDaemon(
     {
       vms: { acme: { workspace: '3', flake: 'github:acme/net#acme', updates: { healthTimeoutMs: 40_000, keepGenerations } } },
       policy: { pauseAfterMs: 60_000, powerdownTimeoutMs: 500 },
     },
-    { env: { PATH: `${nix.binDir}:${process.env.PATH}` } },
+    { env: desk.env },
   );
 }
 
 t('first build healthy; update --now healthy; a panicking update rolls back by itself; a failed build changes nothing; one update at a time; GC roots pruned', async () => {
   const daemon = await startWith(3);
   const { client } = daemon;
-  const gcRoot = (n: number) => path.join(session.sandbox.stateHome, 'hiboss', 'acme', 'generations', String(n), 'result');
+  const gcRoot = (n: number) => path.join(desk.session.sandbox.stateHome, 'hiboss', 'acme', 'generations', String(n), 'result');
 
   // The first start builds generation 1 and judges it.
-  nextBuild(REV.a);
+  desk.nextBuild(REV.a);
   let healthy = nextUpdate(client, 'acme', ['healthy', 'failed'], 60_000);
-  await session.wmc.command('workspace 3');
+  await desk.session.wmc.command('workspace 3');
   assert.match((await healthy).message, /^acme: generation 1 \(a1a1a1a\) is healthy — the guest agent answered [\d.]+ s after boot$/);
   let report = await client.generations('acme');
   assert.equal(report.generations.map((g) => [g.number, g.outcome, g.revision]), [[1, 'healthy', REV.a]]);
@@ -106,27 +47,27 @@ t('first build healthy; update --now healthy; a panicking update rolls back by i
   assert.is(fs.readlinkSync(gcRoot(1)), report.generations[0]!.outPath, 'the GC root nix made');
 
   // An update to a good revision, at once: built, a graceful restart, healthy.
-  nextBuild(REV.b);
+  desk.nextBuild(REV.b);
   healthy = nextUpdate(client, 'acme', ['healthy', 'failed', 'rolled-back'], 60_000);
   const built = nextUpdate(client, 'acme', ['built', 'build-failed', 'up-to-date'], 30_000);
   assert.match(await client.update('acme', true), /acme: updating: building the newest revision of github:acme\/net#acme, then restarting into it/);
   assert.match((await built).message, /acme: update built: a1a1a1a → b2b2b2b \(generation 2; restarting into it\)/);
   assert.match((await healthy).message, /^acme: updated to b2b2b2b \(generation 2\) — the guest agent answered/);
-  await waitForContent(serial(REV.b), (text) => tickCount(text) >= 2, 20_000);
+  await waitForContent(desk.serial(REV.b), (text) => tickCount(text) >= 2, 20_000);
   assert.match(daemon.log(), /acme: looking for the newest revision of github:acme\/net/, 'build progress in the log');
-  assert.ok(nix.calls().some((argv) => argv.includes('--refresh')), 'nix flake metadata --refresh');
+  assert.ok(desk.nix.calls().some((argv) => argv.includes('--refresh')), 'nix flake metadata --refresh');
 
   // A panicking revision: rolled back to b2b2b2b by itself, the guest counting again, the member told.
-  nextBuild(REV.c, 'hiboss.no_agent=1 hiboss.panic_after=2');
+  desk.nextBuild(REV.c, 'hiboss.no_agent=1 hiboss.panic_after=2');
   const rolledBack = nextUpdate(client, 'acme', ['healthy', 'failed', 'rolled-back'], 60_000);
   await client.update('acme', true);
   const event = await rolledBack;
   assert.is(event.kind, 'rolled-back');
   assert.match(event.message, /^acme: update to c3c3c3c failed — kernel panic [\d.]+ s after boot; rolled back to b2b2b2b$/);
   await client.waitForState('acme', (c) => c.state === 'running', 30_000);
-  const after = tickCount(fs.readFileSync(serial(REV.b), 'utf8'));
-  await waitForContent(serial(REV.b), (text) => tickCount(text) > after + 2, 20_000);
-  assert.ok(notifications.calls.some((n) => n.body === event.message), `notified: ${JSON.stringify(notifications.calls)}`);
+  const after = tickCount(fs.readFileSync(desk.serial(REV.b), 'utf8'));
+  await waitForContent(desk.serial(REV.b), (text) => tickCount(text) > after + 2, 20_000);
+  await desk.notifications.received((n) => n.summary === 'hiboss: acme: update failed' && n.body === event.message);
   report = await client.generations('acme');
   assert.equal(report.generations.map((g) => [g.number, g.outcome]), [[3, 'failed'], [2, 'healthy'], [1, 'healthy']]);
   assert.match(report.generations[0]!.failure ?? '', /^kernel panic [\d.]+ s after boot$/);
@@ -137,23 +78,23 @@ t('first build healthy; update --now healthy; a panicking update rolls back by i
   const pid = status.pid;
 
   // A build that fails: the VM untouched, the log's tail told.
-  nix.failBuilds("error: builder for '/nix/store/xyz-etc.drv' failed with exit code 1\n");
+  desk.nix.failBuilds("error: builder for '/nix/store/xyz-etc.drv' failed with exit code 1\n");
   const failed = nextUpdate(client, 'acme', ['built', 'build-failed', 'up-to-date'], 30_000);
   await client.update('acme', false);
   assert.match((await failed).message, /nix build of github:acme\/net#acme failed \(exit code 1\).*\n.*builder for '\/nix\/store\/xyz-etc\.drv' failed/s);
   assert.is((await client.generations('acme')).selected, 2);
   assert.is((await client.status()).vms[0]!.pid, pid, 'the same QEMU runs');
-  nix.failBuilds(null);
+  desk.nix.failBuilds(null);
 
   // Two updates at once are refused; the first completes. Generation 1 is pruned (keep 3 + the last healthy).
-  nix.blockBuilds(true);
-  nextBuild(REV.d);
+  desk.nix.blockBuilds(true);
+  desk.nextBuild(REV.d);
   const fourth = nextUpdate(client, 'acme', ['built', 'build-failed', 'up-to-date'], 30_000);
   await client.update('acme', false);
   const refused = await client.update('acme', false).then(() => undefined, (e: Error) => e);
   assert.match(refused?.message ?? '', /acme: an update is already running \(started \d+ s ago\)/);
   assert.ok((await client.generations('acme')).updating, 'reported as updating');
-  nix.blockBuilds(false);
+  desk.nix.blockBuilds(false);
   assert.match((await fourth).message, /acme: update built: b2b2b2b → d4d4d4d \(generation 4; used at its next start\)/);
   report = await client.generations('acme');
   assert.equal(report.generations.map((g) => [g.number, g.outcome]), [[4, 'new'], [3, 'failed'], [2, 'healthy']]);
@@ -164,7 +105,7 @@ t('first build healthy; update --now healthy; a panicking update rolls back by i
 
   // Back by hand: rollback selects the last healthy generation before the selected one.
   assert.match(await client.rollback('acme', 0, false), /acme: generation 2 \(b2b2b2b, healthy\) selected; it boots at acme's next start/);
-  assert.equal(pidsWithArg(path.join(session.sandbox.runtimeDir, 'hiboss', 'acme')).length, 1, 'never a second QEMU');
+  assert.equal(pidsWithArg(path.join(desk.session.sandbox.runtimeDir, 'hiboss', 'acme')).length, 1, 'never a second QEMU');
 });
 
 t.run();

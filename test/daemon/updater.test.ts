@@ -83,7 +83,7 @@ t('an automatic update that is due builds at low priority, records when it looke
   assert.is(nix.calls().length, calls, 'not again before everyHours');
 });
 
-t('the same revision again: up to date, no new generation', async () => {
+t('the same revision again: up to date, nothing built, no new generation', async () => {
   makeUpdater({});
   nix.setRevision(REV_A);
   let done = buildDone();
@@ -95,7 +95,8 @@ t('the same revision again: up to date, no new generation', async () => {
   assert.is(again.kind, 'up-to-date');
   assert.match(again.message, /acme: already up to date \(aaaaaaa, generation 1\)/);
   assert.equal(store().read().generations.map((g) => g.number), [1]);
-  assert.not.ok(fs.existsSync(path.join(root, 'state', 'acme', 'generations', '2')), 'the extra build\'s GC root is gone');
+  assert.is(nix.calls().filter((argv) => argv[0] === 'build').length, 1, 'decided on the locked revision: nothing built');
+  assert.not.ok(fs.existsSync(path.join(root, 'state', 'acme', 'generations', '2')));
 });
 
 t('a judgement is recorded; an automatic update does not retry a revision that failed', async () => {
