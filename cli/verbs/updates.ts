@@ -91,6 +91,9 @@ within healthTimeoutMs, or it is rolled back by itself. Exit 1 when the build fa
     const timeoutMs = integerFlag(flags, 'timeout', 3_600_000, 1, 86_400_000);
     const now = flags.has('now');
     return withDaemon('update', async (client) => {
+      // A VM that is down only gets the new generation selected: there is no judgement to wait for.
+      const vm = (await client.status()).vms.find((v) => v.name === name);
+      const judgedNow = now && vm !== undefined && ['running', 'paused', 'starting'].includes(vm.state);
       let stage: 'build' | 'health' = 'build';
       let builtKind = '';
       const finished = new Promise<number>((resolve, reject) => {
@@ -102,7 +105,7 @@ within healthTimeoutMs, or it is rolled back by itself. Exit 1 when the build fa
           if (vm !== name) return;
           if (stage === 'build' && BUILD_DONE.has(kind)) {
             builtKind = kind;
-            if (kind !== 'built' || !now) return void (clearTimeout(timer), resolve(kind === 'build-failed' ? 1 : 0));
+            if (kind !== 'built' || !judgedNow) return void (clearTimeout(timer), resolve(kind === 'build-failed' ? 1 : 0));
             stage = 'health';
             return;
           }
@@ -120,7 +123,7 @@ within healthTimeoutMs, or it is rolled back by itself. Exit 1 when the build fa
         return 0;
       }
       const code = await finished;
-      if (builtKind === 'built' && !now) console.log(`${name}: the new generation boots at its next start (hiboss update --now, or hiboss vm restart ${name})`);
+      if (builtKind === 'built' && !judgedNow) console.log(`${name}: the new generation boots at its next start (hiboss update --now, or hiboss vm restart ${name})`);
       return code;
     });
   },

@@ -74,6 +74,7 @@ t('rollback: GENERATION and --now go to the daemon; a bad GENERATION is a usage 
 });
 
 t('update --now: the build log streamed, then the judgement; rolled back is exit 1', async () => {
+  daemon.setState('acme', 'running');
   const run = hiboss(['update', 'acme', '--now']);
   // The fake daemon answers Update at once; the test then plays the daemon's signals.
   for (let i = 0; i < 200 && !daemon.iface.calls.some((c) => c[0] === 'Update'); i++) await new Promise((resolve) => setTimeout(resolve, 25));
@@ -85,6 +86,15 @@ t('update --now: the build log streamed, then the judgement; rolled back is exit
   const r = await run;
   assert.is(r.exitCode, 1, String(r.stderr));
   assert.match(String(r.stdout), /acme: building github:acme\/net#acme \(generation 4\)\nacme: update to 3f2c1ab failed — kernel panic 12 s after boot; rolled back to 9e0d4c2/);
+});
+
+t('update --now of a VM that is down: done once built (the next start boots it)', async () => {
+  const run = hiboss(['update', 'acme', '--now']);
+  for (let i = 0; i < 200 && !daemon.iface.calls.some((c) => c[0] === 'Update'); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  daemon.iface.UpdateEvent('acme', 'built', 'acme: update built: 9e0d4c2 → 3f2c1ab (generation 4; restarting into it)');
+  const r = await run;
+  assert.is(r.exitCode, 0, String(r.stderr));
+  assert.match(String(r.stdout), /acme: the new generation boots at its next start/);
 });
 
 t.run();
