@@ -174,6 +174,9 @@ export class Daemon {
     await this.#colors.init();
     // A window placed while the WM's config was being read got a plain label.
     if (this.#colors.markup) this.#recolor();
+    else if (Object.values(this.#config.vms).some((vm) => vm.color)) {
+      this.options.logger.info(`VM windows get plain labels: ${this.#wm.kind} renders markup in titles only with a Pango font (add "font pango:monospace 10" to its config for labels in the networks' colours)`);
+    }
     void this.#colors.showFocused(this.#colorOf(vmOnWorkspace(this.#loop.state, this.#loop.state.focused)));
     return exited;
   }

@@ -149,6 +149,19 @@ test('pauseOnLock: LockedHint and Lock pause the running VM; unlocking resumes t
   await waitForContent(serial('acme'), (text) => tickCount(text) > frozen + 1, 10_000);
 });
 
+test('with XDG_SESSION_ID the daemon follows that session (GetSession): its LockedHint pauses the VM', async () => {
+  await daemon.stop();
+  daemon = await session.startDaemon(undefined, { env: { DBUS_SYSTEM_BUS_ADDRESS: logind.address, XDG_SESSION_ID: 'c1' } });
+  await daemon.waitForLog(/following logind: sleep, and the lock of session c1/);
+  assert.is(await state('acme'), 'running', 'adopted, running');
+  const paused = daemon.client.waitForState('acme', (c) => c.state === 'paused', 10_000);
+  logind.send('hint 1');
+  assert.is((await paused).reason, 'the session is locked');
+  const resumed = daemon.client.waitForState('acme', (c) => c.state === 'running', 10_000);
+  logind.send('hint 0');
+  await resumed;
+});
+
 test('no system bus: the daemon says so once and carries on', async () => {
   await daemon.stop();
   daemon = await session.startDaemon(undefined, { env: { DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${path.join(session.sandbox.root, 'no-such-bus')}` } });
