@@ -54,9 +54,9 @@ export function nixBuildArgs(flake: string, configuration: string, outLink: stri
     // Flakes may be off in the user's nix.conf; these builds need them regardless.
     '--extra-experimental-features',
     'nix-command flakes',
+    // The GC root; it also says where the build is (--print-out-paths needs Nix ≥ 2.11).
     '--out-link',
     outLink,
-    '--print-out-paths',
     // Build logs on stderr, so progress shows more than "building …".
     '--print-build-logs',
     `${flake}#nixosConfigurations.${configuration}.config.system.build.vm`,
@@ -205,9 +205,8 @@ export class FlakeLauncher implements Launcher {
 
     const { number, outLink } = store.prepareNext();
     const target = `${flake}#${configuration}`;
-    let stdout: string;
     try {
-      stdout = await this.#nixRun(name, nixBuildArgs(metadata.url, configuration, outLink), {
+      await this.#nixRun(name, nixBuildArgs(metadata.url, configuration, outLink), {
         what: `building ${target} (generation ${number})`,
         failure: (how, log) => `${name}: nix build of ${target} failed (${how}); last lines of the build log:\n${log}`,
         progress,
@@ -218,12 +217,8 @@ export class FlakeLauncher implements Launcher {
       store.discard(number);
       throw error;
     }
-    const outPath = stdout.split('\n').map((line) => line.trim()).filter(Boolean).at(-1);
+    const outPath = gcRootAlive(outLink) ? await fs.readlink(outLink) : undefined;
     if (!outPath || !path.isAbsolute(outPath)) {
-      store.discard(number);
-      throw new Error(`${name}: nix build of ${target} printed no store path (stdout: ${JSON.stringify(stdout.slice(0, 200))})`);
-    }
-    if (!gcRootAlive(outLink)) {
       store.discard(number);
       throw new Error(`${name}: nix build of ${target} made no GC root at ${outLink}`);
     }

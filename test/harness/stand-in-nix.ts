@@ -4,9 +4,9 @@
  *
  *   nix flake metadata … --json [--refresh] [--recreate-lock-file] FLAKE
  *       → {"url": "FLAKE?rev=REV", "revision": REV, "locked": {…}} (REV from the control dir)
- *   nix build … --out-link LINK --print-out-paths --print-build-logs URL#nixosConfigurations.X.config.system.build.vm
- *       → "builds" STORE/N-REV-nixos-vm/bin/run-X-vm (the run script the test wrote), makes LINK
- *         point at it as nix does for a GC root, and prints the out path
+ *   nix build … --out-link LINK --print-build-logs URL#nixosConfigurations.X.config.system.build.vm
+ *       → "builds" STORE/N-REV-nixos-vm/bin/run-X-vm (the run script the test wrote) and makes LINK
+ *         point at it, as nix does for a GC root
  *
  * The test steers it through files in its control dir: `revision`, `run-script`
  * (the generation's run script: e.g. QEMU with the real guest, good or panicking

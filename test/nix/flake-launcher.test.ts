@@ -4,6 +4,7 @@
  * (tiny) QEMU with $QEMU_OPTS, which must then answer QMP on the daemon's socket;
  * each build is a generation with its GC root where nix's --out-link puts it.
  */
+import { execa } from 'execa';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,7 +84,6 @@ t('builds FLAKE#nixosConfigurations.NAME…vm and runs its run script, which ans
       'nix-command flakes',
       '--out-link',
       gcRoot(1),
-      '--print-out-paths',
       '--print-build-logs',
       `git+https://git.acme.example/net?rev=${rev}#nixosConfigurations.acme.config.system.build.vm`,
     ],
@@ -251,6 +251,48 @@ t('unsafe flake references are refused before anything runs', async () => {
     }
   }
   assert.equal(sandbox.nix.calls(), [], 'nix never ran');
+});
+
+t('with the real nix: the locked revision read, the build a generation whose GC root nix registers, pruned roots released', async () => {
+  // A flake that builds offline: its "VM" is the run script from the flake's own source.
+  const flakeDir = path.join(sandbox.root, 'net');
+  fs.mkdirSync(flakeDir);
+  const writeFlake = (label: string) => {
+    fs.writeFileSync(path.join(flakeDir, 'run-acme-vm'), `#!/bin/sh\n# ${label}\nexec qemu-system-x86_64 -M q35 -m 64 -nodefaults -display none -nic none $QEMU_OPTS\n`);
+    fs.writeFileSync(
+      path.join(flakeDir, 'flake.nix'),
+      `{ outputs = { self }: { nixosConfigurations.acme.config.system.build.vm = derivation {
+          name = "acme-vm"; system = "x86_64-linux"; builder = "/bin/sh";
+          args = [ "-c" "/bin/mkdir -p $out/bin && /bin/cp \${./run-acme-vm} $out/bin/run-acme-vm && /bin/chmod +x $out/bin/run-acme-vm" ];
+        }; }; }\n`,
+    );
+  };
+  writeFlake('one');
+  // No sandbox (the builder uses the host's coreutils), no binary cache (offline).
+  const real = new FlakeLauncher({ env: { NIX_CONFIG: 'sandbox = false\nsubstituters =\n' } });
+  const flake = `path:${flakeDir}#acme`;
+  const command = await real.prepare(context(flake));
+  const store = new GenerationStore(sandbox.paths.stateDir);
+  const first = store.read().generations[0]!;
+  assert.match(first.revision, /^sha256-/, 'a path flake is known by its narHash');
+  assert.match(first.lockedUrl, /^path:.*narHash=/);
+  assert.ok(first.outPath.startsWith('/nix/store/'), first.outPath);
+  assert.is(fs.readlinkSync(gcRoot(1)), first.outPath);
+  assert.is(command.file, path.join(gcRoot(1), 'bin', 'run-acme-vm'));
+  const roots = async (outPath: string) => String((await execa('nix-store', ['--query', '--roots', outPath])).stdout);
+  assert.match(await roots(first.outPath), new RegExp(`^${gcRoot(1)} -> ${first.outPath}$`, 'm'), 'nix counts the GC root');
+
+  // The flake changes: an update builds a new generation; keeping one releases the first's root.
+  writeFlake('two');
+  const second = await real.build({ name: 'acme', flakeRef: flake, store, progress: () => {}, signal: new AbortController().signal, refresh: true });
+  assert.ok(!('skipped' in second));
+  if ('skipped' in second) return;
+  assert.is.not(second.revision, first.revision);
+  assert.is.not(second.outPath, first.outPath);
+  store.add(second, 1);
+  assert.not.ok(fs.existsSync(path.dirname(gcRoot(1))));
+  assert.not.match(await roots(first.outPath), new RegExp(gcRoot(1)), 'no root of ours holds the first build');
+  assert.match(await roots(second.outPath), new RegExp(`^${gcRoot(2)} -> ${second.outPath}$`, 'm'));
 });
 
 t.run();
