@@ -87,15 +87,17 @@ export class Chain {
         // unreadable metadata: not a restore point (it shows in the log when a run trips on it)
       }
     }
+    // A full starts a chain; an incremental counts only on top of a point that counts.
     const sorted = [...metas.values()].sort((a, b) => a.at - b.at);
-    const chain: PointMeta[] = [];
+    const kept = new Set<string>();
+    const points: PointMeta[] = [];
     for (const meta of sorted) {
-      if (chain.length === 0 ? meta.kind === 'full' : meta.parent === chain.at(-1)!.id || meta.kind === 'full') {
-        // A newer full starts the chain again (its predecessors stay listed until retention drops them).
-        chain.push(meta);
+      if (meta.kind === 'full' || (meta.parent !== null && kept.has(meta.parent))) {
+        kept.add(meta.id);
+        points.push(meta);
       }
     }
-    return chain;
+    return points;
   }
 
   last(): PointMeta | undefined {
@@ -136,26 +138,20 @@ export class Chain {
   }
 
   /**
-   * Keeps the newest `keep` points of the current chain: the full absorbs the
-   * oldest incremental (which then becomes the full) until few enough remain.
-   * Older chains (before a newer full) are dropped whole.
+   * Keeps the newest `keep` restore points: the oldest (always a full) is
+   * merged into the incremental on top of it (which then becomes the full), or
+   * dropped when nothing builds on it (a newer full started a chain of its own).
    */
   async retain(keep: number): Promise<string[]> {
     const dropped: string[] = [];
     await this.finishMerge();
-    let points = this.points();
-    const chainStart = points.map((p) => p.kind).lastIndexOf('full');
-    for (const old of points.slice(0, Math.max(chainStart, 0))) {
-      this.#drop(old.id);
-      dropped.push(old.id);
-    }
-    points = this.points();
-    while (points.length > keep && points.length >= 2) {
-      const [base, top] = points as [PointMeta, PointMeta];
-      writeFileAtomic(path.join(this.dir, 'merge.json'), JSON.stringify({ base: base.id, top: top.id }) + '\n');
-      await this.finishMerge();
-      dropped.push(base.id);
-      points = this.points();
+    for (let points = this.points(); points.length > keep; points = this.points()) {
+      const [oldest, next] = points as [PointMeta, PointMeta | undefined];
+      if (next && next.parent === oldest.id) {
+        writeFileAtomic(path.join(this.dir, 'merge.json'), JSON.stringify({ base: oldest.id, top: next.id }) + '\n');
+        await this.finishMerge();
+      } else this.#drop(oldest.id);
+      dropped.push(oldest.id);
     }
     return dropped;
   }

@@ -191,7 +191,10 @@ export async function backupOnce(ctx: EngineContext, source: BackupSource): Prom
       chain.removePartials();
       history.removeMarker();
     }
-    const reason = error instanceof BackupCancelledError ? `cancelled: ${error.message}` : (error as Error).message;
+    let reason = error instanceof BackupCancelledError ? `cancelled: ${error.message}` : (error as Error).message;
+    // QEMU says "No space left on device": say which target, and how full.
+    const left = error instanceof BackupCancelledError ? null : freeBytesAt(chain.dir);
+    if (left !== null && markerWritten && left < TARGET_MARGIN_BYTES) reason = `the target is full (${formatBytes(left)} left at ${chain.dir}): ${reason}`;
     history.addRun({ ...run, ok: false, message: reason, durationMs: ctx.now() - startedAt });
     if (error instanceof BackupCancelledError) throw error;
     throw error instanceof BackupError ? error : new BackupError(reason, { cause: error });

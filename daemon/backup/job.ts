@@ -108,14 +108,15 @@ export interface JobResult {
   why: string | null;
 }
 
-/** The bitmap part of the transaction: a full starts the bitmap afresh at the instant it copies. */
+/**
+ * The bitmap part of the transaction: a full starts the bitmap afresh at the
+ * instant it copies. (An old one is removed before: QEMU 7.2 removes bitmaps in
+ * a transaction's commit phase, after the add has seen the name taken.)
+ */
 function bitmapActions(plan: JobPlan): TransactionAction[] {
   const { disk, kind } = plan;
   if (kind === 'incremental' || disk.format !== 'qcow2') return [];
-  const actions: TransactionAction[] = [];
-  if (disk.bitmap) actions.push({ type: 'block-dirty-bitmap-remove', data: { node: disk.node, name: BITMAP } });
-  actions.push({ type: 'block-dirty-bitmap-add', data: { node: disk.node, name: BITMAP, persistent: true } });
-  return actions;
+  return [{ type: 'block-dirty-bitmap-add', data: { node: disk.node, name: BITMAP, persistent: true } }];
 }
 
 export async function runBackupJob(qmp: QmpClient, plan: JobPlan, hooks: JobHooks): Promise<JobResult> {
@@ -128,6 +129,9 @@ export async function runBackupJob(qmp: QmpClient, plan: JobPlan, hooks: JobHook
     file: { driver: 'file', filename: plan.image },
     ...(plan.backing !== undefined ? { backing: null } : {}),
   });
+  // A full replaces the bitmap (inconsistent, or not where the chain ends): what it
+  // recorded is not needed, the copy takes everything.
+  if (kind === 'full' && disk.format === 'qcow2' && disk.bitmap) await qmp.execute('block-dirty-bitmap-remove', { node: disk.node, name: BITMAP });
   const outcome = watchJob(qmp, hooks.signal);
   let consistency: Consistency = 'crash-consistent';
   try {

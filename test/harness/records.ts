@@ -61,6 +61,7 @@ export async function startRecords(agent: AgentClient, options: { format?: boole
     'mkdir -p /mnt',
     'mount /dev/vda /mnt',
     'rm -f /mnt/stop /tmp/records-stopped',
+    'touch /mnt/records',
     options.bigMiB ? `dd if=/dev/urandom of=/mnt/big bs=1M count=${options.bigMiB} 2>/dev/null && sync` : 'true',
     // The loop outlives this script: the agent's child exits, the loop runs on.
     '(i=$(($(wc -c < /mnt/records 2>/dev/null || echo 0) / 64)); while [ ! -e /mnt/stop ]; do i=$((i+1)); printf "%063d\\n" $i >> /mnt/records; sync; done; touch /tmp/records-stopped) </dev/null >/dev/null 2>&1 &',
