@@ -165,9 +165,15 @@ export function findGeneration(data: GenerationsFile, number: number | null): Ge
   return number === null ? undefined : data.generations.find((g) => g.number === number);
 }
 
-/** The newest healthy generation other than `except`. */
-export function lastHealthy(data: GenerationsFile, except?: number): Generation | undefined {
-  return [...data.generations].sort((a, b) => b.number - a.number).find((g) => g.outcome === 'healthy' && g.number !== except);
+/**
+ * The newest healthy generation other than `except`, built from `flake` (a
+ * generation of another flake is never booted for this one: the launcher
+ * builds the configured flake instead).
+ */
+export function lastHealthy(data: GenerationsFile, except: number | undefined, flake: string): Generation | undefined {
+  return [...data.generations]
+    .sort((a, b) => b.number - a.number)
+    .find((g) => g.outcome === 'healthy' && g.number !== except && g.flake === flake);
 }
 
 /** A GC root that still points into the store (the link exists and its target does). */

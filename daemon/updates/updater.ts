@@ -188,13 +188,13 @@ export class Updater {
    * healthy one before the selected. Returns what was selected.
    */
   rollback(name: string, generation: number): string {
-    this.#flakeVm(name);
+    const vm = this.#flakeVm(name);
     const store = this.#store(name);
     let chosen: number | undefined;
     const data = store.update((data) => {
       const target =
         generation === 0
-          ? lastHealthy(data, data.selected ?? undefined) ?? undefined
+          ? lastHealthy(data, data.selected ?? undefined, vm.flake)
           : findGeneration(data, generation);
       if (!target) {
         const kept = data.generations.map((g) => g.number).join(', ') || 'none';
@@ -202,6 +202,9 @@ export class Updater {
           'InvalidArgument',
           generation === 0 ? `${name}: no healthy generation before generation ${data.selected ?? '-'} (kept: ${kept})` : `${name}: no generation ${generation} (kept: ${kept})`,
         );
+      }
+      if (target.flake !== vm.flake) {
+        throw new UpdateRefusedError('InvalidArgument', `${name}: generation ${target.number} was built from ${target.flake}; the config names ${vm.flake}`);
       }
       if (!gcRootAlive(store.gcRoot(target.number))) throw new UpdateRefusedError('Failed', `${name}: generation ${target.number}'s GC root is gone (collected?)`);
       data.selected = target.number;
@@ -228,7 +231,7 @@ export class Updater {
           data.window = null;
           return;
         }
-        const previous = lastHealthy(data, generation.number);
+        const previous = lastHealthy(data, generation.number, generation.flake);
         window = { generation: generation.number, bootedAt: now, deadline: now + this.#timeoutMs(name), previous: previous?.number ?? null };
         data.window = window;
       });

@@ -135,6 +135,12 @@ t('rollback by hand: a generation that is not kept, or none healthy before, is r
   assert.throws(() => updater.rollback('acme', 0), /acme: no healthy generation before generation 1 \(kept: 1\)/);
   assert.match(updater.rollback('acme', 1), /acme: generation 1 \(aaaaaaa, new\) selected/);
   assert.throws(() => updater.generations('nope'), /no VM named "nope"/);
+
+  // The config now names another flake: the old flake's generations are not booted for it.
+  updater.carryOut({ type: 'judged', name: 'acme', generation: 1, outcome: 'healthy', reason: 'answered', rollbackTo: null });
+  config = Config.parse({ vms: { acme: { workspace: '3', flake: 'github:acme/other#acme' } } });
+  assert.throws(() => updater.rollback('acme', 1), /acme: generation 1 was built from github:acme\/net#acme; the config names github:acme\/other#acme/);
+  assert.throws(() => updater.rollback('acme', 0), /acme: no healthy generation before generation 1/);
 });
 
 t('a store file that is not JSON, or not of its schema, is refused with its path', () => {
