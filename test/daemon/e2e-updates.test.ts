@@ -24,7 +24,7 @@ t.after.each(() => desk?.end());
 async function startWith(keepGenerations: number): Promise<RunningDaemon> {
   return desk.session.startDaemon(
     {
-      vms: { acme: { workspace: '3', flake: 'github:acme/net#acme', updates: { healthTimeoutMs: 40_000, keepGenerations } } },
+      vms: { acme: { workspace: '3', flake: 'github:acme/net#acme', updates: { healthTimeoutMs: 90_000, keepGenerations } } },
       policy: { pauseAfterMs: 60_000, powerdownTimeoutMs: 500 },
     },
     { env: desk.env },
@@ -38,7 +38,7 @@ t('first build healthy; update --now healthy; a panicking update rolls back by i
 
   // The first start builds generation 1 and judges it.
   desk.nextBuild(REV.a);
-  let healthy = nextUpdate(client, 'acme', ['healthy', 'failed'], 60_000);
+  let healthy = nextUpdate(client, 'acme', ['healthy', 'failed'], 90_000);
   await desk.session.wmc.command('workspace 3');
   assert.match((await healthy).message, /^acme: generation 1 \(a1a1a1a\) is healthy — the guest agent answered [\d.]+ s after boot$/);
   let report = await client.generations('acme');
@@ -48,7 +48,7 @@ t('first build healthy; update --now healthy; a panicking update rolls back by i
 
   // An update to a good revision, at once: built, a graceful restart, healthy.
   desk.nextBuild(REV.b);
-  healthy = nextUpdate(client, 'acme', ['healthy', 'failed', 'rolled-back'], 60_000);
+  healthy = nextUpdate(client, 'acme', ['healthy', 'failed', 'rolled-back'], 90_000);
   const built = nextUpdate(client, 'acme', ['built', 'build-failed', 'up-to-date'], 30_000);
   assert.match(await client.update('acme', true), /acme: updating: building the newest revision of github:acme\/net#acme, then restarting into it/);
   assert.match((await built).message, /acme: update built: a1a1a1a → b2b2b2b \(generation 2; restarting into it\)/);
@@ -59,7 +59,7 @@ t('first build healthy; update --now healthy; a panicking update rolls back by i
 
   // A panicking revision: rolled back to b2b2b2b by itself, the guest counting again, the member told.
   desk.nextBuild(REV.c, 'hiboss.no_agent=1 hiboss.panic_after=2');
-  const rolledBack = nextUpdate(client, 'acme', ['healthy', 'failed', 'rolled-back'], 60_000);
+  const rolledBack = nextUpdate(client, 'acme', ['healthy', 'failed', 'rolled-back'], 90_000);
   await client.update('acme', true);
   const event = await rolledBack;
   assert.is(event.kind, 'rolled-back');
