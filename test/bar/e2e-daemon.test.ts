@@ -105,11 +105,14 @@ t('down → none → starting/running on focus → paused when hidden; click tog
   await waybarLine(waybar.out, (l) => l.class === 'down', 10_000);
   await i3bar.out.next((l) => l.includes('"instance":"down"'), 10_000, 0);
   daemon = await startDaemon(sandbox, wm, bus);
-  await waybarLine(waybar.out, (l) => l.class !== 'down', 20_000);
-  // Signals from the new daemon reach the running bar: leave and come back to workspace 2.
+  // The pause was the user's (a click): the new daemon keeps it held, and the bar says so.
+  await waybarLine(waybar.out, (l) => l.text === 'web ⏸', 20_000);
   await wmc!.command('workspace 1');
   await wmc!.command('workspace 2');
-  await waybarLine(waybar.out, (l) => l.text === 'web ▶', 20_000);
+  // Signals from the new daemon reach the running bar; a click releases the hold.
+  const resumedByClick = waybarLine(waybar.out, (l) => l.text === 'web ▶', 20_000);
+  i3bar.proc.child.stdin!.write(',{"name":"hiboss","instance":"web","button":1,"x":5,"y":5}\n');
+  await resumedByClick;
   // Status() must answer as soon as the daemon's name is on the bus: clients ask right then.
   assert.is(waybar.stderr(), '', 'the daemon failed a Status() call (asked on NameOwnerChanged)');
 });

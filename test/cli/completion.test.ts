@@ -96,7 +96,7 @@ for (const [shell, complete] of [['bash', bash], ['fish', fish]] as const) {
   t(`${shell}: verbs from the table, subcommands, flags, flag values`, async () => {
     assert.equal(await complete('hiboss '), verbNames);
     assert.equal(await complete('hiboss st'), ['start', 'status', 'stop']);
-    assert.equal(await complete('hiboss vm p'), ['pause']);
+    assert.equal(await complete('hiboss vm p'), ['pause', 'prewarm']);
     assert.equal(await complete('hiboss vm --timeout 5 res'), ['restart', 'resume']);
     assert.equal(await complete('hiboss status --j'), ['--json']);
     assert.equal(await complete('hiboss bar --format i3b'), ['i3bar', 'i3blocks', 'i3blocks-json']);
@@ -121,8 +121,8 @@ for (const [shell, complete] of [['bash', bash], ['fish', fish]] as const) {
 }
 
 t('loaded as the README says: source <(hiboss completion bash), hiboss completion fish | source', async () => {
-  assert.equal(await bash('hiboss vm p', BASH_README), ['pause']);
-  assert.equal(await fish('hiboss vm p', FISH_README), ['pause']);
+  assert.equal(await bash('hiboss vm p', BASH_README), ['pause', 'prewarm']);
+  assert.equal(await fish('hiboss vm p', FISH_README), ['pause', 'prewarm']);
 });
 
 t('bash: every flag of every verb\'s synopsis completes after "--"', async () => {
@@ -163,7 +163,7 @@ async function zsh(line: string): Promise<string[]> {
 
 t('zsh: what _hiboss offers for each position', async () => {
   assert.equal(await zsh('hiboss '), verbNames);
-  assert.equal(await zsh('hiboss vm --timeout 5 '), ['pause', 'restart', 'resume', 'start', 'stop']);
+  assert.equal(await zsh('hiboss vm --timeout 5 '), ['hibernate', 'pause', 'prewarm', 'restart', 'resume', 'start', 'stop']);
   assert.equal(await zsh('hiboss status --'), ['--help', '--json']);
   assert.equal(await zsh('hiboss bar --format '), ['i3bar', 'i3blocks', 'i3blocks-json', 'waybar']);
   assert.equal(await zsh('hiboss daemon --config '), ['<files>']);
