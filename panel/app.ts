@@ -208,7 +208,7 @@ export class Panel {
       const row = this.selectedRow;
       this.#selectedKey = row ? rowKey(row) : null;
       if (!row) detail.setContent('No VMs configured yet. Press n to create a network, or hiboss join URI.');
-      else if (row.kind === 'vm') detail.setContent([...detailLines(row.vm, this.#now() - this.#fetchedAt), ...memoryLines(row.vm, this.status!), ...generationLines(row.vm, this.#generations.get(row.vm.name)), ...backupLines(row.vm, this.#now())].join('\n'));
+      else if (row.kind === 'vm') detail.setContent([...detailLines(row.vm, this.#now() - this.#fetchedAt), ...memoryLines(row.vm, this.status!), ...generationLines(row.vm, this.#generations.get(row.vm.name)), ...backupLines(row.vm, this.#now()), ''].join('\n')); // '': blessed's bordered scroll box hides its last line
       else detail.setContent(networkDetailLines(row.network).join('\n'));
       if (row?.kind !== 'vm') showLog(log, []);
     }
@@ -276,6 +276,12 @@ export class Panel {
       return;
     }
     if (name === 'n') return this.openWizard();
+    // The detail pane outgrows small terminals (memory, generations, backups): it scrolls.
+    if (name === 'pagedown' || name === 'pageup') {
+      this.layout.detail.scroll((name === 'pagedown' ? 1 : -1) * Math.max(1, Number(this.layout.detail.height) - 3));
+      this.options.screen.render();
+      return;
+    }
     const row = this.selectedRow;
     const action = Object.hasOwn(ACTION_KEYS, name) ? ACTION_KEYS[name] : undefined;
     if (action === undefined && name !== 'd' && name !== 'e' && name !== 'c' && name !== 'S-r') return;

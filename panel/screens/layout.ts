@@ -42,6 +42,11 @@ export function createLayout(screen: blessed.Widgets.Screen): Layout {
     border: { type: 'line' },
     tags: true,
     style: { border: { fg: 'blue' } },
+    // Scrolled with PageUp/PageDown and the mouse wheel: it holds more than a small terminal shows.
+    scrollable: true,
+    alwaysScroll: true,
+    mouse: true,
+    scrollbar: { ch: ' ', style: { bg: 'blue' } },
   });
   const log = blessed.log({
     parent: screen,

@@ -160,6 +160,9 @@ t('a flake VM\'s generations in its detail; u, U and b update and roll back thro
     updating: null,
   });
   ctx.daemon!.iface.UpdateEvent('acme', 'rolled-back', 'acme: update to c3c3c3c failed — kernel panic 6 s after boot; rolled back to b2b2b2b');
+  await ctx.head.waitFor(/generations {2}\(u update/);
+  // The detail is longer than this 32-row terminal: scroll it down to the generations.
+  ctx.head.type('\x1b[6~'); // PageDown
   await ctx.head.waitFor(/\* {3}2 {2}b2b2b2b {2}healthy/);
   assert.match(ctx.head.text(), /3 {2}c3c3c3c {2}failed: kernel panic 6 s after boot/);
   ctx.head.type('u');
