@@ -120,6 +120,7 @@ export class Daemon {
       roots: this.options.roots,
       post: (event) => this.#loop.post(event),
       pidOf: (name) => this.#vms.pids().get(name) ?? null,
+      hibernated: (name) => this.#loop.state.vms[name]?.state === 'hibernated',
       now: this.#now,
     });
     this.#backups = new BackupRunner({
@@ -337,6 +338,8 @@ export class Daemon {
       }
     }
     this.#loop.post({ type: 'config', vms: specsOf(config), settings: config.policy });
+    // Memory (issue #10): a VM added back to the config may have been left hibernated: it is not booted afresh.
+    this.#vms.findHibernated(Object.keys(config.vms).filter((name) => !before.vms[name]));
     if (Object.keys(config.vms).some((name) => before.vms[name]?.color !== config.vms[name]?.color)) this.#recolor();
     this.#updates.schedule();
     this.#backups.load();

@@ -102,10 +102,12 @@ export type Restored = { kind: 'none' } | { kind: 'restore'; hold: Hold; since: 
  * Whether a hold found at start-up still means what the user decided, given the
  * QEMU adopted for the VM (its pid, or null when none runs).
  */
-export function holdToRestore(found: ReadHold, adoptedPid: number | null): Restored {
+export function holdToRestore(found: ReadHold, adoptedPid: number | null, hibernated = false): Restored {
   if (found.kind === 'none') return found;
   if (found.kind === 'unusable') return { kind: 'ignore', problem: `${found.problem}; ignored` };
   const { hold, pid, since } = found.file;
+  // Memory (issue #10): hibernated by hand, the guest is in its image: no QEMU, and still held.
+  if (hold === 'paused' && adoptedPid === null && hibernated) return { kind: 'restore', hold, since };
   if (hold === 'paused') {
     if (adoptedPid === null) return { kind: 'ignore', problem: 'a stale hold (paused by the user, but its QEMU is gone); ignored' };
     if (pid !== null && pid !== adoptedPid) {
@@ -134,6 +136,8 @@ export interface HoldKeeperOptions {
   post: (event: PolicyEvent) => void;
   /** The QEMU pid running for a VM, if any. */
   pidOf: (name: string) => number | null;
+  /** Memory (issue #10): the VM's guest is in its image (no QEMU, and yet a pause by hand holds). */
+  hibernated?: (name: string) => boolean;
   now: () => number;
 }
 
@@ -161,7 +165,7 @@ export class HoldKeeper {
       } catch {
         continue;
       }
-      const restored = holdToRestore(readHold(paths), this.options.pidOf(name));
+      const restored = holdToRestore(readHold(paths), this.options.pidOf(name), this.options.hibernated?.(name) ?? false);
       if (restored.kind === 'restore') this.options.post({ type: 'hold-restored', name, hold: restored.hold });
       if (restored.kind === 'ignore') {
         this.options.post({ type: 'note', name, level: 'warn', message: `hold file: ${restored.problem}` });

@@ -205,13 +205,13 @@ export class VmSupervisor {
       post({ type: 'note', name, message: `adopted QEMU pid ${vm.pid} (${state})` });
       post({ type: 'observed', name, state, reason: `adopted (${state})` });
     }
-    this.#findHibernated();
+    this.findHibernated();
   }
 
-  /** Memory (issue #10): every configured VM without a QEMU whose image is complete is hibernated. */
-  #findHibernated(): void {
+  /** Memory (issue #10): every configured VM (or those named) without a QEMU whose image is complete is hibernated. */
+  findHibernated(only?: readonly string[]): void {
     const post = this.options.post;
-    for (const name of Object.keys(this.options.config().vms)) {
+    for (const name of only ?? Object.keys(this.options.config().vms)) {
       if (this.#processes.has(name)) continue;
       let paths: VmPaths;
       try {

@@ -134,6 +134,12 @@ t('hibernate by hand (a hold): focus leaves it on disk; resume brings it back', 
   await session.wmc.command('workspace 2');
   await new Promise((resolve) => setTimeout(resolve, 500)); // proving that nothing happens takes a moment
   assert.is((await daemon.client.status()).vms[0]!.state, 'hibernated');
+  // The hold outlives the daemon: the next one finds it hibernated, and still held.
+  await daemon.stop();
+  daemon = await session.startDaemon();
+  await daemon.waitForLog(/family: still paused by the user/, 10_000);
+  const again = (await daemon.client.status()).vms[0]!;
+  assert.equal([again.state, again.heldByUser], ['hibernated', true]);
   const running = daemon.client.waitForState('family', (c) => c.state === 'running', 30_000);
   await daemon.client.resume('family');
   await running;

@@ -1,0 +1,385 @@
+/**
+ * Memory (issue #10), measured in one run on real headless sway, real QEMU 7.2
+ * (TCG) and the real guest (Debian's kernel + busybox, counting on its serial):
+ *
+ *   npm run build && npm run bench:memory            (-- --rounds=N: restore rounds, default 8)
+ *
+ *  1. restore latency: focus → RESUME of a hibernated VM, seen on the bench's own
+ *     QMP monitor of the restored QEMU; against the floor measured in the same run
+ *     (the same QEMU argv started with `-incoming defer` until QMP answers, plus
+ *     `cat IMAGE` into /dev/null) and against a cold boot of the same guest
+ *     (focus → its first "tick" on the serial console); prewarmed (`hiboss
+ *     prewarm`, then focus) against not; save time and image size.
+ *  2. host RSS held by N hidden VMs: pause only, hibernate, balloon + pause.
+ *  3. a guest frees 200 MiB: its QEMU's RSS with free-page reporting, and without.
+ *  4. the budget: 6 VMs, a budget of 2 VMs' worth, switching among them: the RSS
+ *     all QEMUs hold, sampled every 50 ms.
+ *
+ * Goals are informative (printed with their ratios): the bench exits 0 either way,
+ * 1 only when it broke.
+ */
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { AgentClient } from '../qga/client.js';
+import { QmpClient } from '../qmp/client.js';
+import { residentBytes } from '../daemon/vm/memory.js';
+import { balloonArgs } from '../daemon/launch/balloon.js';
+import { HIBOSS, type RunningDaemon } from '../test/harness/daemon.js';
+import { ensureGuest, guestQemuArgv, tickCount, type Guest } from '../test/harness/guest.js';
+import { pidsWithArg } from '../test/harness/inspect.js';
+import { waitForContent } from '../test/harness/processes.js';
+import { startDesktop, type DesktopSession } from '../test/harness/session.js';
+import { QmpObserver } from './raw.js';
+
+const run = promisify(execFile);
+const MiB = 1024 * 1024;
+const ROUNDS = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length) ?? 8);
+const GUEST_MIB = 256;
+const HIDDEN_VMS = 4;
+const BUDGET_VMS = 6;
+const COLD = ['c1', 'c2', 'c3'];
+const GOALS = { restoreVsFloor: 1.5, coldVsRestore: 10, reportingWithinMs: 5000 };
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const mib = (bytes: number) => `${(bytes / MiB).toFixed(0)} MiB`;
+const ms = (value: number) => (value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(0)} ms`);
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+let guest: Guest;
+let session: DesktopSession;
+let daemon: RunningDaemon;
+
+const root = () => session.sandbox.root;
+const serial = (name: string) => path.join(root(), `${name}.serial`);
+const benchSocket = (name: string) => path.join(root(), `${name}.bench.sock`);
+const runDir = (name: string) => path.join(session.sandbox.runtimeDir, 'hiboss', name);
+const imageOf = (name: string) => path.join(session.sandbox.stateHome, 'hiboss', name, 'memory-image.bin');
+
+/** The real guest with its agent (where hiboss looks for it) and a QMP monitor of the bench's own. */
+function vmConfig(name: string, workspace: string, extra: Record<string, unknown> = {}) {
+  return {
+    workspace,
+    qemu: [
+      ...guestQemuArgv(guest, serial(name), '', { agentSocket: path.join(runDir(name), 'qga.sock'), memoryMiB: GUEST_MIB }),
+      ...['-chardev', `socket,id=bench,path=${benchSocket(name)},server=on,wait=off`, '-mon', 'chardev=bench,mode=control'],
+    ],
+    restart: 'never',
+    ...extra,
+  };
+}
+
+async function fresh(config: unknown): Promise<void> {
+  session = await startDesktop('sway', 'bmem');
+  daemon = await session.startDaemon(config);
+}
+
+async function end(): Promise<void> {
+  await session?.end();
+}
+
+async function stateOf(name: string): Promise<string> {
+  return (await daemon.client.status()).vms.find((vm) => vm.name === name)!.state;
+}
+
+/** Resolves once `name` is in `state` (already, or by a later change). */
+async function reach(name: string, state: string, timeoutMs = 60_000): Promise<void> {
+  const changed = daemon.client.waitForState(name, (c) => c.state === state, timeoutMs);
+  changed.catch(() => {});
+  if ((await stateOf(name)) === state) return;
+  await changed;
+}
+
+async function focus(workspace: string): Promise<number> {
+  const t0 = performance.now();
+  await session.wmc.command(`workspace ${workspace}`);
+  return t0;
+}
+
+/** The next RESUME of the QEMU behind `socket` (a new one after a restore): its arrival time. */
+async function nextResume(socket: string, sinceMs: number): Promise<{ at: number; late: boolean }> {
+  for (;;) {
+    if (performance.now() - sinceMs > 60_000) throw new Error(`no RESUME on ${socket}`);
+    try {
+      const observer = await QmpObserver.connect(socket);
+      try {
+        if (observer.running) return { at: performance.now(), late: true }; // it ran before we could watch: an upper bound
+        return { at: await observer.next('RESUME'), late: false };
+      } finally {
+        observer.close();
+      }
+    } catch {
+      await sleep(2); // not there yet: QEMU is starting
+    }
+  }
+}
+
+async function bootVisit(name: string, workspace: string): Promise<void> {
+  await focus(workspace);
+  await reach(name, 'running');
+  await waitForContent(serial(name), (text) => /GUEST-AGENT-UP/.test(text) && tickCount(text) >= 2, 60_000);
+}
+
+async function inGuest(name: string, argv: string[]): Promise<void> {
+  const agent = await AgentClient.connect(path.join(runDir(name), 'qga.sock'));
+  try {
+    await agent.ping(30_000);
+    const { pid } = await agent.execute('guest-exec', { path: argv[0]!, arg: argv.slice(1) });
+    for (;;) {
+      const status = await agent.execute('guest-exec-status', { pid });
+      if (status.exited) {
+        if (status.exitcode !== 0) throw new Error(`${argv.join(' ')} failed in ${name}`);
+        return;
+      }
+      await sleep(50);
+    }
+  } finally {
+    agent.close();
+  }
+}
+
+function qemuRss(names: string[]): number {
+  let total = 0;
+  for (const name of names) for (const pid of pidsWithArg(`${runDir(name)}/`)) total += residentBytes(pid) ?? 0;
+  return total;
+}
+
+// ---- 1. restore latency, floor, cold boot, prewarm, save ------------------------------------
+
+interface RestoreFigures {
+  restore: number[];
+  prewarmed: number[];
+  lateObservations: number;
+  floorQemu: number[];
+  floorCat: number[];
+  cold: number[];
+  save: number[];
+  imageBytes: number[];
+}
+
+async function measureRestore(): Promise<RestoreFigures> {
+  const figures: RestoreFigures = { restore: [], prewarmed: [], lateObservations: 0, floorQemu: [], floorCat: [], cold: [], save: [], imageBytes: [] };
+  await fresh({
+    vms: { r: vmConfig('r', '1'), ...Object.fromEntries(COLD.map((name, i) => [name, vmConfig(name, String(i + 2), { hibernate: false })])) },
+    policy: { pauseAfterMs: 100, hibernateAfterMs: 300 },
+  });
+  try {
+    await bootVisit('r', '1');
+    for (let round = 0; round < ROUNDS; round++) {
+      // Hidden: paused, then saved; the figures come from the daemon after the fact.
+      await focus('9');
+      await reach('r', 'hibernated');
+      const status = (await daemon.client.status()).vms.find((vm) => vm.name === 'r')!;
+      figures.save.push(status.lastSaveMs!);
+      figures.imageBytes.push(status.image!.bytes);
+      const image = imageOf('r');
+
+      // The floor, same argv: QEMU with -incoming defer until QMP answers; reading the image.
+      figures.floorQemu.push(await qemuStartFloor());
+      figures.floorCat.push(await catFloor(image));
+
+      const prewarm = round % 2 === 1;
+      if (prewarm) {
+        await run(process.execPath, [HIBOSS, 'prewarm', 'r'], { env: daemon.env });
+        await reach('r', 'paused');
+      }
+      const t0 = await focus('1');
+      const { at, late } = await nextResume(benchSocket('r'), t0);
+      if (late) figures.lateObservations++;
+      (prewarm ? figures.prewarmed : figures.restore).push(at - t0);
+      await reach('r', 'running');
+    }
+    // Cold boots of the same guest (VMs never started yet): focus → its first tick.
+    for (const [i, name] of COLD.entries()) {
+      const t0 = await focus(String(i + 2));
+      await waitForContent(serial(name), (text) => /tick 1\b/.test(text), 120_000);
+      figures.cold.push(performance.now() - t0);
+    }
+  } finally {
+    await end();
+  }
+  return figures;
+}
+
+/** The same guest's QEMU argv (devices and all) with -incoming defer: spawn → QMP greeting and capabilities, then quit. */
+async function qemuStartFloor(): Promise<number> {
+  const socket = path.join(root(), 'floor.qmp');
+  fs.rmSync(socket, { force: true });
+  fs.mkdirSync(runDir('floor'), { recursive: true, mode: 0o700 });
+  const [file, ...args] = vmConfig('floor', '99').qemu;
+  const t0 = performance.now();
+  const child = spawn(file!, [...args, ...balloonArgs({}), '-incoming', 'defer', '-qmp', `unix:${socket},server=on,wait=off`], { stdio: 'ignore' });
+  let client: QmpClient | undefined;
+  while (!client) {
+    try {
+      client = await QmpClient.connect(socket);
+    } catch {
+      await sleep(1);
+    }
+  }
+  const elapsed = performance.now() - t0;
+  await client.execute('quit').catch(() => undefined);
+  client.close();
+  await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
+  return elapsed;
+}
+
+/** `cat IMAGE > /dev/null`, without a shell: cat's stdout is /dev/null. */
+async function catFloor(image: string): Promise<number> {
+  const devNull = fs.openSync('/dev/null', 'w');
+  try {
+    const t0 = performance.now();
+    const child = spawn('cat', [image], { stdio: ['ignore', devNull, 'inherit'] });
+    await new Promise((resolve) => child.once('exit', resolve));
+    return performance.now() - t0;
+  } finally {
+    fs.closeSync(devNull);
+  }
+}
+
+// ---- 2. RSS held by hidden VMs ----------------------------------------------------------------
+
+type HiddenMode = 'pause only' | 'hibernate' | 'balloon + pause';
+
+async function measureHidden(mode: HiddenMode): Promise<{ held: number; perVm: number[] }> {
+  const names = Array.from({ length: HIDDEN_VMS }, (_, i) => `h${i + 1}`);
+  await fresh({
+    vms: Object.fromEntries(names.map((name, i) => [name, vmConfig(name, String(i + 1))])),
+    policy: { pauseAfterMs: 200, hibernateAfterMs: mode === 'hibernate' ? 500 : 0, balloonBeforePause: mode === 'balloon + pause' },
+  });
+  try {
+    for (const [i, name] of names.entries()) {
+      await bootVisit(name, String(i + 1));
+      // A working set of its own: 64 MiB kept in its /tmp.
+      await inGuest(name, ['/bin/dd', 'if=/dev/zero', 'of=/tmp/keep', 'bs=1M', 'count=64']);
+    }
+    await focus('9');
+    for (const name of names) await reach(name, mode === 'hibernate' ? 'hibernated' : 'paused');
+    await sleep(1500); // free-page reporting has its say
+    const perVm = names.map((name) => qemuRss([name]));
+    return { held: perVm.reduce((a, b) => a + b, 0), perVm };
+  } finally {
+    await end();
+  }
+}
+
+// ---- 3. free-page reporting ---------------------------------------------------------------------
+
+async function measureReporting(balloon: boolean): Promise<{ full: number; after: number; backWithinMs: number | null }> {
+  await fresh({ vms: { f: vmConfig('f', '1', { balloon }) }, policy: { pauseAfterMs: 60_000, hibernateAfterMs: 0 } });
+  try {
+    await bootVisit('f', '1');
+    await inGuest('f', ['/bin/dd', 'if=/dev/zero', 'of=/tmp/fill', 'bs=1M', 'count=200']);
+    const full = qemuRss(['f']);
+    const t0 = performance.now();
+    await inGuest('f', ['/bin/rm', '/tmp/fill']);
+    let after = full;
+    let backWithinMs: number | null = null;
+    while (performance.now() - t0 < 8000) {
+      after = Math.min(after, qemuRss(['f']));
+      if (backWithinMs === null && after <= full - 190 * MiB) backWithinMs = performance.now() - t0;
+      await sleep(50);
+    }
+    return { full, after, backWithinMs };
+  } finally {
+    await end();
+  }
+}
+
+// ---- 4. the budget ------------------------------------------------------------------------------
+
+async function measureBudget(): Promise<{ budgetMiB: number; samples: number[]; switches: number }> {
+  const names = Array.from({ length: BUDGET_VMS }, (_, i) => `b${i + 1}`);
+  // One VM's worth, measured first on a booted guest of the same kind.
+  await fresh({ vms: { one: vmConfig('one', '1') }, policy: { pauseAfterMs: 60_000, hibernateAfterMs: 0 } });
+  let one: number;
+  try {
+    await bootVisit('one', '1');
+    one = qemuRss(['one']);
+  } finally {
+    await end();
+  }
+  const budgetMiB = Math.round((2 * one) / MiB);
+  await fresh({
+    vms: Object.fromEntries(names.map((name, i) => [name, vmConfig(name, String(i + 1))])),
+    policy: { pauseAfterMs: 100, hibernateAfterMs: 0, memoryBudgetMiB: budgetMiB },
+  });
+  const samples: number[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      samples.push(qemuRss(names));
+      await sleep(50);
+    }
+  })();
+  let switches = 0;
+  try {
+    for (let lap = 0; lap < 2; lap++) {
+      for (const [i, name] of names.entries()) {
+        await focus(String(i + 1));
+        await reach(name, 'running', 120_000);
+        await waitForContent(serial(name), (text) => tickCount(text) >= 2, 60_000);
+        switches++;
+      }
+    }
+  } finally {
+    sampling = false;
+    await sampler;
+    await end();
+  }
+  return { budgetMiB, samples, switches };
+}
+
+// ---- the run ------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  guest = await ensureGuest();
+  console.log(`memory bench: real guest (${GUEST_MIB} MiB), QEMU 7.2 TCG, headless sway; ${ROUNDS} restore rounds`);
+
+  const r = await measureRestore();
+  const floor = r.floorQemu.map((q, i) => q + r.floorCat[i]!);
+  const restoreP50 = percentile(r.restore, 50);
+  const floorP50 = percentile(floor, 50);
+  const coldP50 = percentile(r.cold, 50);
+  console.log('\n1. restore (focus → RESUME)');
+  console.log(`   restore p50 ${ms(restoreP50)}  p90 ${ms(percentile(r.restore, 90))}  (${r.restore.length} rounds${r.lateObservations ? `, ${r.lateObservations} seen late` : ''})`);
+  console.log(`   floor p50 ${ms(floorP50)}  = QEMU -incoming defer to QMP ${ms(percentile(r.floorQemu, 50))} + cat image ${ms(percentile(r.floorCat, 50))}`);
+  console.log(`   cold boot p50 ${ms(coldP50)}  (focus → first tick, ${r.cold.length} boots)`);
+  console.log(`   prewarmed then focused p50 ${ms(percentile(r.prewarmed, 50))}  (${r.prewarmed.length} rounds)`);
+  console.log(`   save p50 ${ms(percentile(r.save, 50))}  image ${mib(percentile(r.imageBytes, 50))} (guest ${GUEST_MIB} MiB)`);
+  console.log(`   ratio restore/floor ${(restoreP50 / floorP50).toFixed(2)}× (goal ≤ ${GOALS.restoreVsFloor}×: ${restoreP50 / floorP50 <= GOALS.restoreVsFloor ? 'met' : 'not met'})`);
+  console.log(`   cold/restore ${(coldP50 / restoreP50).toFixed(1)}× (goal ≥ ${GOALS.coldVsRestore}×: ${coldP50 / restoreP50 >= GOALS.coldVsRestore ? 'met' : 'not met'})`);
+
+  console.log(`\n2. host RSS held by ${HIDDEN_VMS} hidden VMs (each ${GUEST_MIB} MiB, 64 MiB in use)`);
+  for (const mode of ['pause only', 'balloon + pause', 'hibernate'] as const) {
+    const h = await measureHidden(mode);
+    console.log(`   ${mode.padEnd(16)} ${mib(h.held).padStart(8)}  (per VM: ${h.perVm.map(mib).join(', ')})`);
+  }
+
+  console.log('\n3. a guest frees 200 MiB');
+  for (const balloon of [true, false]) {
+    const f = await measureReporting(balloon);
+    const back = f.backWithinMs === null ? 'not back within 8 s' : `back within ${ms(f.backWithinMs)}`;
+    console.log(`   ${balloon ? 'free-page reporting' : 'no balloon         '}  RSS ${mib(f.full)} → ${mib(f.after)}  (${back})`);
+  }
+
+  const b = await measureBudget();
+  const over = b.samples.filter((s) => s > b.budgetMiB * MiB).length;
+  console.log(`\n4. budget ${b.budgetMiB} MiB (2 VMs' worth), ${BUDGET_VMS} VMs, ${b.switches} switches`);
+  console.log(`   held p50 ${mib(percentile(b.samples, 50))}  p95 ${mib(percentile(b.samples, 95))}  max ${mib(Math.max(...b.samples))}; over the budget in ${((100 * over) / b.samples.length).toFixed(0)}% of ${b.samples.length} samples`);
+}
+
+main().then(
+  () => process.exit(0),
+  async (error: Error) => {
+    console.error(`bench failed: ${error.stack ?? error.message}`);
+    await end().catch(() => undefined);
+    process.exit(1);
+  },
+);
