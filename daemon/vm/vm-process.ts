@@ -250,7 +250,8 @@ export class VmProcess extends EventEmitter<VmProcessEvents> {
       for (const file of [this.paths.qmpSocket, this.paths.pidFile]) fs.rmSync(file, { force: true });
       if (code === 0) {
         const why = this.#sawShutdown ? shutdownWords(this.#shutdownReason) : 'QEMU exited';
-        this.emit('exit', { kind: 'stopped', reason: why });
+        // A panic ends QEMU cleanly (pvpanic's default action), but it is a failure, not the member's shutdown.
+        this.emit('exit', { kind: this.#shutdownReason === 'guest-panic' ? 'failed' : 'stopped', reason: why });
         return;
       }
       const how = signal ? `QEMU killed by ${signal}` : `QEMU exited with code ${code}`;
@@ -269,7 +270,7 @@ export class VmProcess extends EventEmitter<VmProcessEvents> {
     if (this.#ended) return;
     this.#ended = true;
     for (const file of [this.paths.qmpSocket, this.paths.pidFile]) fs.rmSync(file, { force: true });
-    if (this.#sawShutdown) this.emit('exit', { kind: 'stopped', reason: shutdownWords(this.#shutdownReason) });
+    if (this.#sawShutdown) this.emit('exit', { kind: this.#shutdownReason === 'guest-panic' ? 'failed' : 'stopped', reason: shutdownWords(this.#shutdownReason) });
     else this.emit('exit', { kind: 'failed', reason: 'QEMU (adopted) went away without a shutdown' });
   }
 }
@@ -282,6 +283,8 @@ function shutdownWords(reason: string): string {
       return 'quit';
     case 'host-signal':
       return 'QEMU got a signal and shut down';
+    case 'guest-panic':
+      return 'the guest panicked';
     default:
       return `shut down (${reason || 'unknown'})`;
   }
