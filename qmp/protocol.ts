@@ -129,16 +129,30 @@ export const BlockInfo = z.looseObject({
 });
 export type BlockInfo = z.infer<typeof BlockInfo>;
 
-/** The blockdev-add shapes hiboss uses: a qcow2 image on a file (a backup target, or an offline disk). */
+/** The blockdev-add shapes hiboss uses: a qcow2 image on a file (a backup target, or an offline disk), and a file node. */
 export const Qcow2BlockdevOptions = z.object({
   driver: z.literal('qcow2'),
   'node-name': z.string(),
-  file: z.object({ driver: z.literal('file'), filename: z.string() }),
+  /** The file: inline, or a file node added before (by name). */
+  file: z.union([z.object({ driver: z.literal('file'), filename: z.string() }), z.string()]),
   /** null: do not open the backing chain (an incremental target writes only what changed). */
   backing: z.null().optional(),
   'read-only': z.boolean().optional(),
 });
 export type Qcow2BlockdevOptions = z.infer<typeof Qcow2BlockdevOptions>;
+export const FileBlockdevOptions = z.object({ driver: z.literal('file'), 'node-name': z.string(), filename: z.string() });
+
+/** blockdev-create's options (a job): an empty file, then a qcow2 image on its node (no qemu-img process). */
+export const BlockdevCreateOptions = z.discriminatedUnion('driver', [
+  z.object({ driver: z.literal('file'), filename: z.string(), size: z.number() }),
+  z.object({
+    driver: z.literal('qcow2'),
+    file: z.string(),
+    size: z.number(),
+    'backing-file': z.string().optional(),
+    'backing-fmt': z.literal('qcow2').optional(),
+  }),
+]);
 
 export const BitmapAddArgs = z.object({
   node: z.string(),
@@ -228,7 +242,8 @@ export const COMMANDS = {
   // Backups (daemon/backup/): find the disk, track its changes, copy it while the VM runs.
   'query-block': { args: NoArgs, ret: z.array(BlockInfo) },
   'query-named-block-nodes': { args: z.object({ flat: z.boolean().optional() }).optional(), ret: z.array(BlockDeviceInfo.extend({ 'node-name': z.string() })) },
-  'blockdev-add': { args: Qcow2BlockdevOptions, ret: Nothing },
+  'blockdev-add': { args: z.union([Qcow2BlockdevOptions, FileBlockdevOptions]), ret: Nothing },
+  'blockdev-create': { args: z.object({ 'job-id': z.string(), options: BlockdevCreateOptions }), ret: Nothing },
   'blockdev-del': { args: z.object({ 'node-name': z.string() }), ret: Nothing },
   'block-dirty-bitmap-add': { args: BitmapAddArgs, ret: Nothing },
   'block-dirty-bitmap-remove': { args: BitmapRefArgs, ret: Nothing },

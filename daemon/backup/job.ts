@@ -16,13 +16,17 @@
  */
 import type { QmpClient } from '../../qmp/client.js';
 import { QmpCommandError } from '../../qmp/errors.js';
-import type { BlockDeviceInfo, DirtyBitmapInfo, JobInfo, TransactionAction } from '../../qmp/protocol.js';
+import type { BlockdevCreateOptions, BlockDeviceInfo, DirtyBitmapInfo, JobInfo, TransactionAction } from '../../qmp/protocol.js';
+import type { z } from 'zod';
+
+type BlockdevCreate = z.input<typeof BlockdevCreateOptions>;
 import type { Consistency, GuestFreeze } from './agent.js';
-import { createImage } from './qemu-img.js';
 
 export const BITMAP = 'hiboss-backup';
 export const JOB_ID = 'hiboss-backup';
 export const TARGET_NODE = 'hiboss-backup-target';
+export const TARGET_FILE_NODE = 'hiboss-backup-target-file';
+const CREATE_JOB_ID = 'hiboss-backup-create';
 
 export class BackupJobError extends Error {
   override name = 'BackupJobError';
@@ -122,13 +126,7 @@ function bitmapActions(plan: JobPlan): TransactionAction[] {
 export async function runBackupJob(qmp: QmpClient, plan: JobPlan, hooks: JobHooks): Promise<JobResult> {
   const { disk, kind } = plan;
   hooks.signal.throwIfAborted();
-  await createImage(plan.image, disk.virtualSize, plan.backing);
-  await qmp.execute('blockdev-add', {
-    driver: 'qcow2',
-    'node-name': TARGET_NODE,
-    file: { driver: 'file', filename: plan.image },
-    ...(plan.backing !== undefined ? { backing: null } : {}),
-  });
+  await addTarget(qmp, plan);
   // A full replaces the bitmap (inconsistent, or not where the chain ends): what it
   // recorded is not needed, the copy takes everything.
   if (kind === 'full' && disk.format === 'qcow2' && disk.bitmap) await qmp.execute('block-dirty-bitmap-remove', { node: disk.node, name: BITMAP });
@@ -181,8 +179,48 @@ export async function runBackupJob(qmp: QmpClient, plan: JobPlan, hooks: JobHook
     throw error;
   } finally {
     outcome.dispose();
-    await qmp.execute('blockdev-del', { 'node-name': TARGET_NODE }).catch(() => undefined);
+    await removeTarget(qmp);
   }
+}
+
+/**
+ * The target image made and opened by QEMU itself (blockdev-create: no qemu-img
+ * process to start, a few QMP round trips): an empty file, a qcow2 image on it
+ * (an incremental's backed by the previous point, by relative name), then the
+ * qcow2 node — without its backing chain: the job writes only what changed.
+ */
+async function addTarget(qmp: QmpClient, plan: JobPlan): Promise<void> {
+  await create(qmp, { driver: 'file', filename: plan.image, size: 0 });
+  await qmp.execute('blockdev-add', { driver: 'file', 'node-name': TARGET_FILE_NODE, filename: plan.image });
+  await create(qmp, {
+    driver: 'qcow2',
+    file: TARGET_FILE_NODE,
+    size: plan.disk.virtualSize,
+    ...(plan.backing !== undefined ? { 'backing-file': plan.backing, 'backing-fmt': 'qcow2' as const } : {}),
+  });
+  await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': TARGET_NODE, file: TARGET_FILE_NODE, ...(plan.backing !== undefined ? { backing: null } : {}) });
+}
+
+/** One blockdev-create job, waited for and dismissed; its error thrown. */
+async function create(qmp: QmpClient, options: BlockdevCreate): Promise<void> {
+  const concluded = new Promise<void>((resolve) => {
+    const off = qmp.onEvent('JOB_STATUS_CHANGE', (event) => {
+      if (event.data.id === CREATE_JOB_ID && event.data.status === 'concluded') {
+        off();
+        resolve();
+      }
+    });
+  });
+  await qmp.execute('blockdev-create', { 'job-id': CREATE_JOB_ID, options });
+  await concluded;
+  const info = (await qmp.execute('query-jobs')).find((job) => job.id === CREATE_JOB_ID);
+  await qmp.execute('job-dismiss', { id: CREATE_JOB_ID });
+  if (info?.error) throw new BackupJobError(`creating the backup image: ${info.error}`);
+}
+
+async function removeTarget(qmp: QmpClient): Promise<void> {
+  await qmp.execute('blockdev-del', { 'node-name': TARGET_NODE }).catch(() => undefined);
+  await qmp.execute('blockdev-del', { 'node-name': TARGET_FILE_NODE }).catch(() => undefined);
 }
 
 type JobEnd = { kind: 'pending'; progress: number } | { kind: 'failed'; reason: string } | { kind: 'cancelled'; reason: string };
@@ -267,6 +305,8 @@ export async function cancelJob(qmp: QmpClient): Promise<boolean> {
 export async function cleanUpOrphanJob(qmp: QmpClient): Promise<{ jobFound: boolean; status: string | null }> {
   const info = await jobInfo(qmp);
   const found = await cancelJob(qmp);
-  await qmp.execute('blockdev-del', { 'node-name': TARGET_NODE }).catch(() => undefined);
+  // A create job left concluded (the daemon died while making the target), and the target's nodes.
+  await qmp.execute('job-dismiss', { id: CREATE_JOB_ID }).catch(() => undefined);
+  await removeTarget(qmp);
   return { jobFound: found, status: info?.status ?? null };
 }

@@ -1,7 +1,8 @@
 /**
  * qemu-img, as typed calls (argv only; its JSON parsed with one schema): what an
- * image is, new backup images (full, or backed by the previous one), merging a
- * chain's oldest step into its base, and flattening a chain for a restore.
+ * image is, merging a chain's oldest step into its base, checking an image, and
+ * flattening a chain for a restore. (Backup images themselves are made by QEMU:
+ * blockdev-create, daemon/backup/job.ts.)
  */
 import { execa } from 'execa';
 import { z } from 'zod';
@@ -51,13 +52,6 @@ export async function imageInfo(file: string, options: { shared?: boolean } = {}
   return parsed.data;
 }
 
-/** A qcow2 image of `bytes`, empty, or on top of `backing` (a name in the same directory: chains stay relocatable). */
-export async function createImage(file: string, bytes: number, backing?: string): Promise<void> {
-  const args = ['create', '-q', '-f', 'qcow2'];
-  if (backing !== undefined) args.push('-b', backing, '-F', 'qcow2');
-  await run([...args, '--', file, String(bytes)], `qemu-img create ${file}`);
-}
-
 /** Writes `top`'s data into its backing image (the base then holds top's state; top is emptied). */
 export async function commitIntoBacking(top: string): Promise<void> {
   await run(['commit', '-q', '--', top], `qemu-img commit ${top}`);
@@ -71,9 +65,4 @@ export async function flatten(top: string, out: string): Promise<void> {
 /** The image's metadata is sound (no leaks or corruption that matter). */
 export async function checkImage(file: string): Promise<void> {
   await run(['check', '-q', '--', file], `qemu-img check ${file}`);
-}
-
-/** Removes a persistent bitmap from a closed image. */
-export async function removeBitmap(file: string, name: string): Promise<void> {
-  await run(['bitmap', '--remove', '--', file, name], `qemu-img bitmap --remove ${file} ${name}`);
 }
