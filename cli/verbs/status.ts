@@ -1,5 +1,6 @@
 import { formatHeld } from '../../api/format.js';
 import { connectToDaemon } from '../daemon-connection.js';
+import { backupStatusLine } from '../../api/backup-format.js';
 import type { DaemonStatus } from '../../api/schema.js';
 import { parseArgs, UsageError, type Verb } from '../args.js';
 import { ansiWanted, layoutTable, statusRows } from '../status-table.js';
@@ -31,6 +32,8 @@ function renderTable(status: DaemonStatus): string {
   const lines = layoutTable(statusRows(status, { now: Date.now(), ansi: ansiWanted(process.stdout) }));
   const held = formatHeld(status.memory);
   if (held && status.memory?.budgetMiB !== null) lines.push('', `memory: ${held}`);
+  const backups = status.vms.filter((vm) => vm.backup?.configured).map((vm) => backupStatusLine(vm.name, vm.backup!, Date.now()));
+  if (backups.length) lines.push('', 'Backups:', ...backups);
   if (status.configProblems.length) {
     lines.push('', 'The config file on disk was refused; the last good one is in force:', ...status.configProblems.map((p) => `  ${p}`));
   }

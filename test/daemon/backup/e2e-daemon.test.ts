@@ -105,6 +105,7 @@ test('backup run (full, then incremental), list, status, restore of the full int
   assert.is(after.backup.last, list.points[1]!.at);
   assert.is(after.backup.lastKind, 'incremental');
   assert.is(after.backup.recent.length, 2);
+  assert.match((await cli('status')).stdout, /Backups:\n {2}acme: last backup just now · incremental, /);
 
   const inFull = checkRecords(recordsInImage(path.join(backups, 'acme', `${list.points[0]!.id}.qcow2`)));
   const restored = await cli('backup', 'restore', 'acme', list.points[0]!.id);
@@ -149,6 +150,7 @@ test('a VM not backed up: the bar (class unbacked, tooltip), status and the fail
   assert.is(failed.last, new Date(tenDaysAgo).toISOString());
   await waitFor(async () => (await status()).backup?.lastError !== null, 30_000);
   assert.match((await status()).backup!.lastError!, /not-a-dir/);
+  assert.match((await cli('status')).stdout, /⚠ acme: last backup 10 days ago · full, .* · last attempt failed: .*not-a-dir/);
 
   // The target reachable again: a backup now (the VM is stopped: from its disk file) clears the flag.
   fs.rmSync(blocker);
