@@ -23,6 +23,7 @@ import { BackupCancelledError, cleanUpOrphanJob } from './job.js';
 import { checkImage } from './qemu-img.js';
 import { adoptOffline } from './storage-daemon.js';
 import { targetFor, type Target } from './targets.js';
+import { findImage, setImageAside } from '../vm/hibernate.js';
 
 export interface BackupRunnerOptions {
   roots: RuntimeRoots;
@@ -153,9 +154,26 @@ export class BackupRunner {
       if (this.options.process(name)) return post({ type: 'restore-failed', name, reason: 'its QEMU still runs' });
       const disk = diskPathFor(name, this.options.config().vms[name]!, ctx.paths, ctx.history.read().disk);
       const outcome = await restoreOnce(ctx, disk, id);
+      // A hibernated VM's memory image belongs to the disk that was replaced: resuming it on the
+      // restored disk would corrupt it. Kept aside (never deleted); the VM boots cold.
+      const aside = this.#setMemoryImageAside(name);
+      if (aside) {
+        this.#note(name, `its memory image (hibernated) belonged to the replaced disk: kept aside as ${aside}; it boots cold`, 'warn');
+        post({ type: 'observed', name, state: 'stopped', reason: 'restored from a backup (its hibernated memory image set aside)' });
+      }
       post({ type: 'restore-done', name, id: outcome.id, message: `${name}: ${outcome.message}` });
     } catch (error) {
       post({ type: 'restore-failed', name, reason: (error as Error).message });
+    }
+  }
+
+  #setMemoryImageAside(name: string): string | null {
+    const paths = vmPaths(this.options.roots, name);
+    try {
+      return findImage(paths) ? setImageAside(paths) : null;
+    } catch (error) {
+      this.#note(name, `could not set its memory image aside: ${(error as Error).message}`, 'warn');
+      return null;
     }
   }
 

@@ -754,7 +754,7 @@ function reconcile(turn: Turn, vm: VmRecord): void {
   }
   switch (memory.memoryWant(state.settings, vm, want(state, vm, now), now)) {
     case 'run':
-      if (isDown(vm.state) && diskHeldForStart(turn, name)) return; // it starts once the backup lets go of the disk
+      if ((isDown(vm.state) || vm.state === 'hibernated') && diskHeldForStart(turn, name)) return; // it starts once the backup lets go of the disk
       if (isDown(vm.state)) {
         vm.restartAt = null;
         ask(turn, vm, 'start', { type: 'start', name });
@@ -776,10 +776,10 @@ function reconcile(turn: Turn, vm: VmRecord): void {
       if (vm.state === 'running' || vm.state === 'paused') {
         ask(turn, vm, 'stop', { type: 'powerdown', name });
         vm.quitAt = now + state.settings.powerdownTimeoutMs;
-        const why = state.sessionEnding ? 'session ended' : vm.removed ? 'removed from the config' : vm.restartRequested ? 'restarting' : 'stopped by the user';
+        const why = state.sessionEnding ? 'session ended' : vm.removed ? 'removed from the config' : vm.restartRequested ? 'restarting' : restoreHolds(state.backups, name) ? 'stopping for a restore from backup' : 'stopped by the user';
         setState(turn, vm, 'stopping', why);
         log(turn, name, 'ACPI powerdown');
-      } else if (vm.state === 'hibernated' && !state.sessionEnding && !vm.removed) {
+      } else if (vm.state === 'hibernated' && !state.sessionEnding && !vm.removed && !diskHeldForStart(turn, name)) {
         restore(turn, vm, 'stop'); // to power it down cleanly; at the session's end it stays on disk
       }
       return;
@@ -793,7 +793,7 @@ function reconcile(turn: Turn, vm: VmRecord): void {
       }
       return;
     case 'prewarm':
-      if (vm.state === 'hibernated') restore(turn, vm, 'prewarm');
+      if (vm.state === 'hibernated' && !diskHeldForStart(turn, name)) restore(turn, vm, 'prewarm');
       return;
     case 'keep':
       return;

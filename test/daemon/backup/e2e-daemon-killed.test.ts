@@ -110,6 +110,9 @@ test('a live incremental: the orphaned job in QEMU is cancelled, the partial rem
   assert.equal(await daemon.client.reload(), []);
   assert.match(await daemon.client.backup('acme'), /backup started/);
   await copying(vm.marker);
+  const second = await cli('backup', 'run', 'acme');
+  assert.is(second.code, 1, 'two backups of one VM at once are refused');
+  assert.match(second.stderr, /hiboss backup run: a backup of acme is already running \(since .*\): one at a time/);
   await killDaemon();
 
   // QEMU runs on, its job orphaned.

@@ -186,6 +186,21 @@ backups('an offline backup holds the disk: the VM that must start cancels it, an
   assert.equal(take(d), [`${FIRST + 60_000} backup-run acme live`, `${FIRST + 60_000} backup-changed started: acme: backup started`], 'again a minute later, live');
 });
 
+backups('a hibernated VM is backed up from its disk file; bringing it back (focus) cancels that backup first', () => {
+  const d = new Driver([ACME]);
+  d.startUp('1');
+  d.send({ type: 'observed', name: 'acme', state: 'hibernated', reason: 'found on disk', image: { bytes: 1, savedAt: T0 } });
+  known(d, 'acme');
+  take(d);
+  clock.tick(FIRST);
+  assert.equal(take(d), [`${FIRST} backup-run acme offline`, `${FIRST} backup-changed started: acme: backup started`]);
+  d.switchTo('3');
+  assert.equal(take(d), [`${FIRST} backup-cancel acme: the VM is starting`]);
+  assert.equal(d.opsFor('acme').split(' ').filter((op) => op === 'restore'), [], 'its memory is not restored while the disk is held');
+  d.send({ type: 'backup-failed', name: 'acme', reason: 'cancelled: the VM is starting', cancelled: true });
+  assert.ok(d.opsFor('acme').endsWith('restore'), 'then restored from its image');
+});
+
 backups('restore: the VM is powered down, restored, started again; a backup meanwhile is refused', () => {
   const d = new Driver([ACME]);
   d.bootFocused('3');
