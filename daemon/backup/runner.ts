@@ -38,6 +38,7 @@ export class BackupRunner {
   #jobs = new Map<string, AbortController>();
   /** VMs whose history the policy has been told, by target (a new target is told again). */
   #told = new Map<string, string>();
+  #recentCache = new Map<string, { mtime: number; recent: BackupRunInfo[] }>();
 
   constructor(private readonly options: BackupRunnerOptions) {}
 
@@ -66,7 +67,10 @@ export class BackupRunner {
       const context = this.#context(name)!;
       let state = context.history.read();
       try {
-        if (state.configuredSince === null) state = context.history.update((s) => void (s.configuredSince = this.options.now()));
+        if (state.configuredSince === null) {
+          ensureVmDirs(this.options.roots, context.paths); // a real directory of ours, never through a symlink
+          state = context.history.update((s) => void (s.configuredSince = this.options.now()));
+        }
       } catch (error) {
         this.#note(name, `cannot write its backup state in ${context.paths.stateDir}: ${(error as Error).message}`, 'warn');
       }
@@ -195,13 +199,24 @@ export class BackupRunner {
     let recent: BackupRunInfo[] = [];
     let free: number | null = null;
     if (context) {
-      recent = context.history
-        .read()
-        .runs.slice(-5)
-        .map((run) => ({ at: new Date(run.startedAt).toISOString(), ok: run.ok, kind: run.kind, bytes: run.bytes, durationMs: run.durationMs, message: run.message }));
+      recent = this.#recent(name, context.history);
       free = context.target.freeBytes();
     }
     return { ...part, targetFreeBytes: free, recent };
+  }
+
+  /** The last runs, read again only when the state file changed (Status() is asked on every signal). */
+  #recent(name: string, history: BackupHistory): BackupRunInfo[] {
+    const stat = fs.statSync(history.file, { throwIfNoEntry: false });
+    const mtime = stat ? stat.mtimeMs * 1e6 + stat.size : 0; // a rename replaces the file: a new mtime, size and inode
+    const cached = this.#recentCache.get(name);
+    if (cached && cached.mtime === mtime) return cached.recent;
+    const recent = history
+      .read()
+      .runs.slice(-5)
+      .map((run) => ({ at: new Date(run.startedAt).toISOString(), ok: run.ok, kind: run.kind, bytes: run.bytes, durationMs: run.durationMs, message: run.message }));
+    this.#recentCache.set(name, { mtime, recent });
+    return recent;
   }
 
   /** The daemon stops: an offline job is cancelled cleanly (a live one is left for the next daemon to settle). */
