@@ -2,7 +2,7 @@
  * Memory (issue #10), measured in one run on real headless sway, real QEMU 7.2
  * (TCG) and the real guest (Debian's kernel + busybox, counting on its serial):
  *
- *   npm run build && npm run bench:memory            (-- --rounds=N: restore rounds, default 8)
+ *   npm run build && npm run bench:memory     (-- --rounds=N: restore rounds, default 8; --only=restore,hidden,reporting,budget)
  *
  *  1. restore latency: focus → RESUME of a hibernated VM, seen on the bench's own
  *     QMP monitor of the restored QEMU; against the floor measured in the same run
@@ -20,6 +20,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -37,6 +38,9 @@ import { QmpObserver } from './raw.js';
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
 const ROUNDS = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length) ?? 8);
+/** `--only=restore,hidden,reporting,budget`: some parts only (while working on one). */
+const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const part = (name: string) => !ONLY || ONLY.includes(name);
 const GUEST_MIB = 256;
 const HIDDEN_VMS = 4;
 const BUDGET_VMS = 6;
@@ -63,11 +67,11 @@ const runDir = (name: string) => path.join(session.sandbox.runtimeDir, 'hiboss',
 const imageOf = (name: string) => path.join(session.sandbox.stateHome, 'hiboss', name, 'memory-image.bin');
 
 /** The real guest with its agent (where hiboss looks for it) and a QMP monitor of the bench's own. */
-function vmConfig(name: string, workspace: string, extra: Record<string, unknown> = {}) {
+function vmConfig(name: string, workspace: string, extra: Record<string, unknown> = {}, memoryMiB = GUEST_MIB) {
   return {
     workspace,
     qemu: [
-      ...guestQemuArgv(guest, serial(name), '', { agentSocket: path.join(runDir(name), 'qga.sock'), memoryMiB: GUEST_MIB }),
+      ...guestQemuArgv(guest, serial(name), '', { agentSocket: path.join(runDir(name), 'qga.sock'), memoryMiB }),
       ...['-chardev', `socket,id=bench,path=${benchSocket(name)},server=on,wait=off`, '-mon', 'chardev=bench,mode=control'],
     ],
     restart: 'never',
@@ -75,9 +79,10 @@ function vmConfig(name: string, workspace: string, extra: Record<string, unknown
   };
 }
 
-async function fresh(config: unknown): Promise<void> {
+/** A new desktop and daemon; the config is built once the sandbox (its paths) exists. */
+async function fresh(config: () => unknown): Promise<void> {
   session = await startDesktop('sway', 'bmem');
-  daemon = await session.startDaemon(config);
+  daemon = await session.startDaemon(config());
 }
 
 async function end(): Promise<void> {
@@ -102,15 +107,30 @@ async function focus(workspace: string): Promise<number> {
   return t0;
 }
 
-/** The next RESUME of the QEMU behind `socket` (a new one after a restore): its arrival time. */
-async function nextResume(socket: string, sinceMs: number): Promise<{ at: number; late: boolean }> {
+/** When the daemon's StateChanged(name, running) arrives here. */
+function runningSignal(name: string): Promise<number> {
+  return daemon.client.waitForState(name, (c) => c.state === 'running', 60_000).then(() => performance.now());
+}
+
+/**
+ * The next RESUME of the QEMU behind `socket` (a new one after a restore): its
+ * arrival time on the bench's monitor; `late` when the monitor could not watch in
+ * time (QMP is slow to answer while QEMU loads its image) and the daemon's signal
+ * was used instead.
+ */
+async function nextResume(socket: string, sinceMs: number, signalled: Promise<number>): Promise<{ at: number; late: boolean }> {
+  let signalAt: number | null = null;
+  void signalled.then((at) => (signalAt = at));
   for (;;) {
+    if (signalAt !== null) return { at: signalAt, late: true };
     if (performance.now() - sinceMs > 60_000) throw new Error(`no RESUME on ${socket}`);
     try {
       const observer = await QmpObserver.connect(socket);
       try {
-        if (observer.running) return { at: performance.now(), late: true }; // it ran before we could watch: an upper bound
-        return { at: await observer.next('RESUME'), late: false };
+        // A RESUME may come in the same chunk as the answers of the monitor's own start-up.
+        if (observer.lastEventAt > sinceMs) return { at: observer.lastEventAt, late: false };
+        if (observer.running) return { at: await signalled, late: true };
+        return await Promise.race([observer.next('RESUME').then((at) => ({ at, late: false })), signalled.then((at) => ({ at, late: true }))]);
       } finally {
         observer.close();
       }
@@ -161,14 +181,18 @@ interface RestoreFigures {
   cold: number[];
   save: number[];
   imageBytes: number[];
+  /** The daemon's own account of each restore (QEMU up, image loaded, done). */
+  phases: string[];
+  /** QEMU alone restoring the image (start, migrate-incoming unix:, cat into the socket), no daemon. */
+  bare: number[];
 }
 
 async function measureRestore(): Promise<RestoreFigures> {
-  const figures: RestoreFigures = { restore: [], prewarmed: [], lateObservations: 0, floorQemu: [], floorCat: [], cold: [], save: [], imageBytes: [] };
-  await fresh({
+  const figures: RestoreFigures = { restore: [], prewarmed: [], lateObservations: 0, floorQemu: [], floorCat: [], cold: [], save: [], imageBytes: [], phases: [], bare: [] };
+  await fresh(() => ({
     vms: { r: vmConfig('r', '1'), ...Object.fromEntries(COLD.map((name, i) => [name, vmConfig(name, String(i + 2), { hibernate: false })])) },
     policy: { pauseAfterMs: 100, hibernateAfterMs: 300 },
-  });
+  }));
   try {
     await bootVisit('r', '1');
     for (let round = 0; round < ROUNDS; round++) {
@@ -183,18 +207,23 @@ async function measureRestore(): Promise<RestoreFigures> {
       // The floor, same argv: QEMU with -incoming defer until QMP answers; reading the image.
       figures.floorQemu.push(await qemuStartFloor());
       figures.floorCat.push(await catFloor(image));
+      figures.bare.push(await bareRestore(image));
 
       const prewarm = round % 2 === 1;
       if (prewarm) {
         await run(process.execPath, [HIBOSS, 'prewarm', 'r'], { env: daemon.env });
         await reach('r', 'paused');
       }
+      // t1: RESUME on the bench's own monitor when it could watch in time, else the daemon's
+      // StateChanged(running) — which follows RESUME by a millisecond or two.
+      const signalled = runningSignal('r');
       const t0 = await focus('1');
-      const { at, late } = await nextResume(benchSocket('r'), t0);
+      const { at, late } = await nextResume(benchSocket('r'), t0, signalled);
       if (late) figures.lateObservations++;
       (prewarm ? figures.prewarmed : figures.restore).push(at - t0);
       await reach('r', 'running');
     }
+    figures.phases = daemon.log().split('\n').filter((line) => /r: restore: QEMU up after/.test(line)).map((line) => line.replace(/^.*r: restore: /, ''));
     // Cold boots of the same guest (VMs never started yet): focus → its first tick.
     for (const [i, name] of COLD.entries()) {
       const t0 = await focus(String(i + 2));
@@ -230,6 +259,43 @@ async function qemuStartFloor(): Promise<number> {
   return elapsed;
 }
 
+/** QEMU alone, no daemon: the same argv with -incoming defer, migrate-incoming unix:, cat IMAGE into the socket, until `completed`. */
+async function bareRestore(image: string): Promise<number> {
+  const socket = path.join(root(), 'bare.qmp');
+  const incoming = path.join(root(), 'bare.in');
+  for (const file of [socket, incoming]) fs.rmSync(file, { force: true });
+  fs.mkdirSync(runDir('floor'), { recursive: true, mode: 0o700 });
+  const [file, ...args] = vmConfig('floor', '99').qemu;
+  const t0 = performance.now();
+  const child = spawn(file!, [...args, ...balloonArgs({}), '-incoming', 'defer', '-qmp', `unix:${socket},server=on,wait=off`], { stdio: 'ignore' });
+  let client: QmpClient | undefined;
+  while (!client) {
+    try {
+      client = await QmpClient.connect(socket);
+    } catch {
+      await sleep(1);
+    }
+  }
+  await client.execute('migrate-incoming', { uri: `unix:${incoming}` });
+  const stream = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect(incoming);
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+  const cat = spawn('cat', [image], { stdio: ['ignore', stream, 'inherit'] });
+  cat.once('exit', () => stream.destroy());
+  for (;;) {
+    const info = await client.execute('query-migrate');
+    if (info.status === 'completed' || info.status === 'failed') break;
+    await sleep(1);
+  }
+  const elapsed = performance.now() - t0;
+  await client.execute('quit').catch(() => undefined);
+  client.close();
+  await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
+  return elapsed;
+}
+
 /** `cat IMAGE > /dev/null`, without a shell: cat's stdout is /dev/null. */
 async function catFloor(image: string): Promise<number> {
   const devNull = fs.openSync('/dev/null', 'w');
@@ -245,14 +311,14 @@ async function catFloor(image: string): Promise<number> {
 
 // ---- 2. RSS held by hidden VMs ----------------------------------------------------------------
 
-type HiddenMode = 'pause only' | 'hibernate' | 'balloon + pause';
+type HiddenMode = 'pause, no balloon' | 'pause only' | 'hibernate' | 'balloon + pause';
 
 async function measureHidden(mode: HiddenMode): Promise<{ held: number; perVm: number[] }> {
   const names = Array.from({ length: HIDDEN_VMS }, (_, i) => `h${i + 1}`);
-  await fresh({
-    vms: Object.fromEntries(names.map((name, i) => [name, vmConfig(name, String(i + 1))])),
+  await fresh(() => ({
+    vms: Object.fromEntries(names.map((name, i) => [name, vmConfig(name, String(i + 1), { balloon: mode !== 'pause, no balloon' })])),
     policy: { pauseAfterMs: 200, hibernateAfterMs: mode === 'hibernate' ? 500 : 0, balloonBeforePause: mode === 'balloon + pause' },
-  });
+  }));
   try {
     for (const [i, name] of names.entries()) {
       await bootVisit(name, String(i + 1));
@@ -272,7 +338,8 @@ async function measureHidden(mode: HiddenMode): Promise<{ held: number; perVm: n
 // ---- 3. free-page reporting ---------------------------------------------------------------------
 
 async function measureReporting(balloon: boolean): Promise<{ full: number; after: number; backWithinMs: number | null }> {
-  await fresh({ vms: { f: vmConfig('f', '1', { balloon }) }, policy: { pauseAfterMs: 60_000, hibernateAfterMs: 0 } });
+  // 512 MiB: the guest's /tmp holds half of its memory, and 200 MiB must fit.
+  await fresh(() => ({ vms: { f: vmConfig('f', '1', { balloon }, 512) }, policy: { pauseAfterMs: 60_000, hibernateAfterMs: 0 } }));
   try {
     await bootVisit('f', '1');
     await inGuest('f', ['/bin/dd', 'if=/dev/zero', 'of=/tmp/fill', 'bs=1M', 'count=200']);
@@ -297,7 +364,7 @@ async function measureReporting(balloon: boolean): Promise<{ full: number; after
 async function measureBudget(): Promise<{ budgetMiB: number; samples: number[]; switches: number }> {
   const names = Array.from({ length: BUDGET_VMS }, (_, i) => `b${i + 1}`);
   // One VM's worth, measured first on a booted guest of the same kind.
-  await fresh({ vms: { one: vmConfig('one', '1') }, policy: { pauseAfterMs: 60_000, hibernateAfterMs: 0 } });
+  await fresh(() => ({ vms: { one: vmConfig('one', '1') }, policy: { pauseAfterMs: 60_000, hibernateAfterMs: 0 } }));
   let one: number;
   try {
     await bootVisit('one', '1');
@@ -306,10 +373,10 @@ async function measureBudget(): Promise<{ budgetMiB: number; samples: number[]; 
     await end();
   }
   const budgetMiB = Math.round((2 * one) / MiB);
-  await fresh({
+  await fresh(() => ({
     vms: Object.fromEntries(names.map((name, i) => [name, vmConfig(name, String(i + 1))])),
     policy: { pauseAfterMs: 100, hibernateAfterMs: 0, memoryBudgetMiB: budgetMiB },
-  });
+  }));
   const samples: number[] = [];
   let sampling = true;
   const sampler = (async () => {
@@ -342,37 +409,48 @@ async function main(): Promise<void> {
   guest = await ensureGuest();
   console.log(`memory bench: real guest (${GUEST_MIB} MiB), QEMU 7.2 TCG, headless sway; ${ROUNDS} restore rounds`);
 
-  const r = await measureRestore();
-  const floor = r.floorQemu.map((q, i) => q + r.floorCat[i]!);
-  const restoreP50 = percentile(r.restore, 50);
-  const floorP50 = percentile(floor, 50);
-  const coldP50 = percentile(r.cold, 50);
-  console.log('\n1. restore (focus → RESUME)');
-  console.log(`   restore p50 ${ms(restoreP50)}  p90 ${ms(percentile(r.restore, 90))}  (${r.restore.length} rounds${r.lateObservations ? `, ${r.lateObservations} seen late` : ''})`);
-  console.log(`   floor p50 ${ms(floorP50)}  = QEMU -incoming defer to QMP ${ms(percentile(r.floorQemu, 50))} + cat image ${ms(percentile(r.floorCat, 50))}`);
-  console.log(`   cold boot p50 ${ms(coldP50)}  (focus → first tick, ${r.cold.length} boots)`);
-  console.log(`   prewarmed then focused p50 ${ms(percentile(r.prewarmed, 50))}  (${r.prewarmed.length} rounds)`);
-  console.log(`   save p50 ${ms(percentile(r.save, 50))}  image ${mib(percentile(r.imageBytes, 50))} (guest ${GUEST_MIB} MiB)`);
-  console.log(`   ratio restore/floor ${(restoreP50 / floorP50).toFixed(2)}× (goal ≤ ${GOALS.restoreVsFloor}×: ${restoreP50 / floorP50 <= GOALS.restoreVsFloor ? 'met' : 'not met'})`);
-  console.log(`   cold/restore ${(coldP50 / restoreP50).toFixed(1)}× (goal ≥ ${GOALS.coldVsRestore}×: ${coldP50 / restoreP50 >= GOALS.coldVsRestore ? 'met' : 'not met'})`);
-
-  console.log(`\n2. host RSS held by ${HIDDEN_VMS} hidden VMs (each ${GUEST_MIB} MiB, 64 MiB in use)`);
-  for (const mode of ['pause only', 'balloon + pause', 'hibernate'] as const) {
-    const h = await measureHidden(mode);
-    console.log(`   ${mode.padEnd(16)} ${mib(h.held).padStart(8)}  (per VM: ${h.perVm.map(mib).join(', ')})`);
+  if (part('restore')) {
+    const r = await measureRestore();
+    const floor = r.floorQemu.map((q, i) => q + r.floorCat[i]!);
+    const restoreP50 = percentile(r.restore, 50);
+    const floorP50 = percentile(floor, 50);
+    const coldP50 = percentile(r.cold, 50);
+    console.log('\n1. restore (focus → RESUME)');
+    console.log(`   restore p50 ${ms(restoreP50)}  p90 ${ms(percentile(r.restore, 90))}  (${r.restore.length} rounds${r.lateObservations ? `, ${r.lateObservations} seen late` : ''})`);
+    console.log(`   floor p50 ${ms(floorP50)}  = QEMU -incoming defer to QMP ${ms(percentile(r.floorQemu, 50))} + cat image ${ms(percentile(r.floorCat, 50))}`);
+    const bareP50 = percentile(r.bare, 50);
+    console.log(`   QEMU alone restoring the image (no daemon: start, migrate-incoming, cat into it) p50 ${ms(bareP50)}; restore/that ${(restoreP50 / bareP50).toFixed(2)}×`);
+    console.log(`   the daemon's account: ${r.phases.slice(0, 3).join(' | ')}`);
+    console.log(`   cold boot p50 ${ms(coldP50)}  (focus → first tick, ${r.cold.length} boots)`);
+    console.log(`   prewarmed then focused p50 ${ms(percentile(r.prewarmed, 50))}  (${r.prewarmed.length} rounds)`);
+    console.log(`   save p50 ${ms(percentile(r.save, 50))}  image ${mib(percentile(r.imageBytes, 50))} (guest ${GUEST_MIB} MiB)`);
+    console.log(`   ratio restore/floor ${(restoreP50 / floorP50).toFixed(2)}× (goal ≤ ${GOALS.restoreVsFloor}×: ${restoreP50 / floorP50 <= GOALS.restoreVsFloor ? 'met' : 'not met'})`);
+    console.log(`   cold/restore ${(coldP50 / restoreP50).toFixed(1)}× (goal ≥ ${GOALS.coldVsRestore}×: ${coldP50 / restoreP50 >= GOALS.coldVsRestore ? 'met' : 'not met'})`);
   }
 
-  console.log('\n3. a guest frees 200 MiB');
-  for (const balloon of [true, false]) {
-    const f = await measureReporting(balloon);
-    const back = f.backWithinMs === null ? 'not back within 8 s' : `back within ${ms(f.backWithinMs)}`;
-    console.log(`   ${balloon ? 'free-page reporting' : 'no balloon         '}  RSS ${mib(f.full)} → ${mib(f.after)}  (${back})`);
+  if (part('hidden')) {
+    console.log(`\n2. host RSS held by ${HIDDEN_VMS} hidden VMs (each ${GUEST_MIB} MiB, 64 MiB in use)`);
+    for (const mode of ['pause, no balloon', 'pause only', 'balloon + pause', 'hibernate'] as const) {
+      const h = await measureHidden(mode);
+      console.log(`   ${mode.padEnd(17)} ${mib(h.held).padStart(8)}  (per VM: ${h.perVm.map(mib).join(', ')})`);
+    }
   }
 
-  const b = await measureBudget();
-  const over = b.samples.filter((s) => s > b.budgetMiB * MiB).length;
-  console.log(`\n4. budget ${b.budgetMiB} MiB (2 VMs' worth), ${BUDGET_VMS} VMs, ${b.switches} switches`);
-  console.log(`   held p50 ${mib(percentile(b.samples, 50))}  p95 ${mib(percentile(b.samples, 95))}  max ${mib(Math.max(...b.samples))}; over the budget in ${((100 * over) / b.samples.length).toFixed(0)}% of ${b.samples.length} samples`);
+  if (part('reporting')) {
+    console.log('\n3. a guest frees 200 MiB');
+    for (const balloon of [true, false]) {
+      const f = await measureReporting(balloon);
+      const back = f.backWithinMs === null ? 'not back within 8 s' : `back within ${ms(f.backWithinMs)}`;
+      console.log(`   ${balloon ? 'free-page reporting' : 'no balloon         '}  RSS ${mib(f.full)} → ${mib(f.after)}  (${back})`);
+    }
+  }
+
+  if (part('budget')) {
+    const b = await measureBudget();
+    const over = b.samples.filter((s) => s > b.budgetMiB * MiB).length;
+    console.log(`\n4. budget ${b.budgetMiB} MiB (2 VMs' worth), ${BUDGET_VMS} VMs, ${b.switches} switches`);
+    console.log(`   held p50 ${mib(percentile(b.samples, 50))}  p95 ${mib(percentile(b.samples, 95))}  max ${mib(Math.max(...b.samples))}; over the budget in ${((100 * over) / b.samples.length).toFixed(0)}% of ${b.samples.length} samples`);
+  }
 }
 
 main().then(

@@ -11,7 +11,7 @@ import type { LaunchCommand, Launcher } from '../launch/launcher.js';
 import { QemuLauncher } from '../launch/qemu.js';
 import type { Action, PolicyEvent } from '../policy/policy.js';
 import { VmProcess, type VmEnd } from './vm-process.js';
-import { HibernateError, readLaunchRecord, recordLaunch, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type RecordedCommand } from './hibernate.js';
+import { HibernateError, readLaunchRecord, recordLaunch, removeImage, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type RecordedCommand } from './hibernate.js';
 import { growBack, residentBytes, shrinkToWorkingSet } from './memory.js';
 
 type Operation = 'pause' | 'resume' | 'stop' | 'shrink';
@@ -291,8 +291,9 @@ export class VmSupervisor {
       if (this.#detached) return restored.vm.detach();
       this.#recordLaunch(name, paths, command);
       this.#watch(name, restored.vm);
-      const state = await restored.vm.status();
-      post({ type: 'observed', name, state, reason: `restored from its image in ${(restored.durationMs / 1000).toFixed(2)} s` });
+      post({ type: 'observed', name, state: restored.state, reason: `restored from its image in ${(restored.durationMs / 1000).toFixed(2)} s` });
+      removeImage(paths); // once the policy knows: its resume is not held up by the unlink
+      post({ type: 'note', name, message: `restore: QEMU up after ${restored.phases.qemuUpMs} ms, image loaded after ${restored.phases.loadedMs} ms, done after ${restored.durationMs} ms` });
     } catch (error) {
       if (this.#detached) return;
       post({ type: 'op-failed', name, op: 'restore', reason: (error as Error).message });
