@@ -104,14 +104,15 @@ failures('a failure during a powerdown is a stop, not something to restart', () 
 });
 
 failures('a VM failed while its workspace is hidden restarts when it is next focused', () => {
-  // Documents the current choice: the restart delay passes, but a hidden VM is not
-  // brought back until someone looks at it.
+  // The choice: the restart delay passes, but a hidden VM is not brought back until
+  // someone looks at it (booting it only to pause it would cost a boot for nothing).
   const d = new Driver([DEV, MAIL]);
   d.bootFocused('1');
   d.switchTo('2');
   d.observe('mail', 'running');
   d.take();
   d.observe('dev', 'failed', 'oops');
+  assert.equal(d.take(), ['notify hiboss: VM dev failed: oops (restart 1/3 when workspace 1 is shown)', 'changed dev failed: oops (restart 1/3 when workspace 1 is shown)']);
   clock.tick(30_000);
   assert.equal(d.takeOps(), []);
   assert.equal(d.switchTo('1').map(describe), ['start dev', 'changed dev starting: restarting after a failure (1/3)']);
