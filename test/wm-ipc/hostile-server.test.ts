@@ -286,10 +286,12 @@ test('pipelined requests, replies one byte at a time: each gets its own', async 
   });
   let settled = false;
   void results.then(() => (settled = true), () => (settled = true));
+  // One watch for the whole loop: a watch per byte would leave a `close` listener per byte on the peer.
+  const hungUp = peerClosed(session.peer);
   for (let i = 0; i < bytes.length; i++) {
     const read = new Promise<void>((resolve) => (consumed = resolve));
     session.peer.write(bytes.subarray(i, i + 1));
-    await Promise.race([read, peerClosed(session.peer)]);
+    await Promise.race([read, hungUp]);
     if (session.peer.destroyed) break; // the client hung up: `results` says why
     // Nothing resolves before its last byte arrived.
     if (i < bytes.length - 1) assert.is(settled, false, `settled early at byte ${i}`);
