@@ -103,6 +103,8 @@ export const PolicyConfig = z.strictObject({
   hibernateAfterMs: z.number().int().min(0).max(7 * 24 * 3_600_000).default(900_000),
   /** Memory (issue #10): over this much resident memory, hidden VMs are hibernated, least recently focused first. */
   memoryBudgetMiB: z.number().int().positive().max(1 << 24).nullable().default(null),
+  /** Memory (issue #10): a restore or cold start that would go over the budget waits until the saves that make room are done. */
+  memoryBudgetStrict: z.boolean().default(true),
   /** Memory (issue #10): restore a hibernated VM as soon as its workspace is created. */
   prewarmOnInit: z.boolean().default(true),
   /** Memory (issue #10): restore the next/previous VM workspace's hibernated VM while the budget allows. */

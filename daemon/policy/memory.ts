@@ -49,6 +49,23 @@ export interface MemoryRecord {
   lastRestoreMs: number | null;
   /** Its balloon was inflated to its working set before a pause (balloonBeforePause): a resume deflates it. */
   shrunk: boolean;
+  /** Its restore (or cold start) waits for saves to free memory (the budget, memoryBudgetStrict); null otherwise. */
+  waiting: MemoryWait | null;
+}
+
+/**
+ * A restore or cold start held back by the budget. The VM shows `restoring` (or
+ * `starting`) meanwhile; `from` is what it was, what it goes back to when the
+ * wait is called off (focus moved on, a later request).
+ */
+export interface MemoryWait {
+  from: VmState;
+  fromReason: string;
+  fromSince: number;
+  /** When the wait began (epoch ms). */
+  since: number;
+  /** The VMs whose saves it waits for: one that fails lets it go on. */
+  saves: string[];
 }
 
 export interface ImageInfo {
@@ -73,6 +90,7 @@ export const NEW_MEMORY_RECORD: MemoryRecord = Object.freeze({
   lastSaveMs: null,
   lastRestoreMs: null,
   shrunk: false,
+  waiting: null,
 });
 
 /** The memory operations; `awaitingReply` does not apply (a save takes as long as the RAM is large). */
@@ -277,12 +295,13 @@ export function canHibernateByHand(vm: VmRecord): boolean {
 }
 
 export function requestHibernate(vm: VmRecord): MemoryRecord {
-  return { ...vm.memory, hibernateRequested: vm.state !== 'hibernated', prewarmRequested: false, saveFailed: false };
+  return { ...vm.memory, hibernateRequested: effectiveState(vm) !== 'hibernated', prewarmRequested: false, saveFailed: false };
 }
 
 /** Prewarm: restore a hibernated (or saving) VM now, without running it. */
 export function requestPrewarm(vm: VmRecord): MemoryRecord {
-  if (vm.state !== 'hibernated' && vm.state !== 'saving') return vm.memory;
+  const state = effectiveState(vm);
+  if (state !== 'hibernated' && state !== 'saving') return vm.memory;
   return { ...vm.memory, prewarmRequested: true };
 }
 
@@ -297,7 +316,7 @@ export function memoryAnswer(vm: VmRecord, verb: string): { ok: true; message: s
   if (verb === 'hibernate') {
     if (!allowed(vm)) return { ok: false, kind: 'InvalidArgument', message: `${name} has "hibernate": false in its config` };
     if (!canHibernateByHand(vm)) return { ok: false, kind: 'InvalidArgument', message: `${name} is ${vm.state}: nothing to hibernate (start it first)` };
-    if (vm.state === 'hibernated') return { ok: true, message: `${name}: hibernate (already hibernated)` };
+    if (effectiveState(vm) === 'hibernated') return { ok: true, message: `${name}: hibernate (already hibernated)` };
     return { ok: true, message: `${name}: hibernate (${vm.op !== null ? `${vm.op} in flight, then ` : ''}saving to disk)` };
   }
   if (verb === 'prewarm') {
@@ -322,6 +341,8 @@ export interface RefreshInput {
 /** Resident memory a VM holds or is about to hold (a restore brings its image back). */
 export function heldBytes(vm: VmRecord, focused: WorkspaceRef | null = null): number {
   const { memory } = vm;
+  // Waiting for memory: it counts as long as it is still wanted back (its need drives the budget's picks).
+  if (memory.waiting) return comingBack(vm, focused) ? needs(vm) : 0;
   switch (vm.state) {
     case 'hibernated':
       return comingBack(vm, focused) ? (memory.rssBeforeSave ?? estimate(vm)) : 0;
@@ -333,6 +354,10 @@ export function heldBytes(vm: VmRecord, focused: WorkspaceRef | null = null): nu
     case 'starting':
     case 'restoring':
       return Math.max(memory.rssBytes ?? 0, memory.rssBeforeSave ?? estimate(vm));
+    case 'stopped':
+    case 'failed':
+      // About to boot (focused, or asked to run): it counts before it starts, as a restore does.
+      return vm.hold === null && comingBack(vm, focused) ? needs(vm) : 0;
     default:
       return 0;
   }
@@ -345,6 +370,96 @@ function comingBack(vm: VmRecord, focused: WorkspaceRef | null): boolean {
 
 function estimate(vm: VmRecord): number {
   return (vm.spec.memoryMiB ?? 0) * MiB;
+}
+
+/** What a restore (or cold start) of a VM will hold: what it held when saved, else its size. */
+function needs(vm: VmRecord): number {
+  return vm.memory.rssBeforeSave ?? estimate(vm);
+}
+
+// ---- the budget as a limit: a restore waits for the saves that make room ------------------
+
+/** Resident memory held now: by a QEMU, or one on its way (a restore or start in flight); none by a waiter. */
+function heldNow(vm: VmRecord): number {
+  if (vm.memory.waiting) return 0;
+  const { memory } = vm;
+  switch (vm.state) {
+    case 'running':
+    case 'paused':
+    case 'stopping':
+    case 'saving':
+      return memory.rssBytes ?? memory.rssBeforeSave ?? estimate(vm);
+    case 'starting':
+    case 'restoring':
+      return vm.op === null ? 0 : Math.max(memory.rssBytes ?? 0, needs(vm));
+    default:
+      return 0;
+  }
+}
+
+/** Its QEMU is being saved, or will be (picked by the budget, hibernated by hand): its memory is on its way back. */
+function releasing(vm: VmRecord): boolean {
+  if (vm.state === 'saving') return true;
+  return (vm.state === 'running' || vm.state === 'paused') && allowed(vm) && (vm.memory.budgetPicked || vm.memory.hibernateRequested);
+}
+
+export type Admission =
+  /** Go on; `overBudget` says why it goes over the budget (for the log), or null when it fits. */
+  | { go: true; overBudget: string | null }
+  /** Wait until these saves have ended their QEMUs: then it fits. */
+  | { go: false; saves: string[] };
+
+/**
+ * May a VM be restored (or cold-started) now? With a budget, what the other VMs
+ * hold now plus what it needs must fit. When it does not, and saves in flight
+ * (or picked, about to start) would make it fit once their QEMUs are gone, it
+ * waits for them (memoryBudgetStrict) — the budget is a limit, not an average.
+ * When nothing can make it fit (the others are visible, focused, held or opted
+ * out; it alone needs more than the budget), or a save it waited for failed, it
+ * goes on over the budget and says why: it never waits for what cannot come.
+ */
+export function admit(settings: PolicySettings, vms: Record<string, VmRecord>, vm: VmRecord): Admission {
+  if (settings.memoryBudgetMiB === null) return { go: true, overBudget: null };
+  const budget = settings.memoryBudgetMiB * MiB;
+  const need = needs(vm);
+  let held = 0;
+  let freed = 0;
+  const saves: string[] = [];
+  for (const other of Object.values(vms)) {
+    if (other === vm) continue;
+    const bytes = heldNow(other);
+    held += bytes;
+    if (bytes > 0 && releasing(other)) {
+      freed += bytes;
+      saves.push(other.spec.name);
+    }
+  }
+  if (held + need <= budget) return { go: true, overBudget: null };
+  const over = `over the memory budget (${settings.memoryBudgetMiB} MiB): ${mib(held + need)} with it`;
+  const failed = vm.memory.waiting?.saves.find((name) => vms[name]?.memory.saveFailed);
+  if (failed !== undefined) return { go: true, overBudget: `${over}; the save of ${failed} it waited for failed` };
+  if (saves.length > 0 && held - freed + need <= budget) {
+    if (settings.memoryBudgetStrict) return { go: false, saves };
+    return { go: true, overBudget: `${over} until ${saves.join(', ')} ${saves.length === 1 ? 'is' : 'are'} saved (memoryBudgetStrict is off)` };
+  }
+  if (need > budget) return { go: true, overBudget: `${over}; it alone needs ${mib(need)}` };
+  return { go: true, overBudget: `${over}; nothing more can be freed (the other VMs are visible, held, saving or have "hibernate": false)` };
+}
+
+/** The reason a VM waiting for memory shows. */
+export function waitReason(saves: string[]): string {
+  return `waiting for memory: saving ${saves.join(', ')}`;
+}
+
+/** Starts (or renews) a wait: the record it keeps; `shown` is the state it is shown in meanwhile. */
+export function waitFor(vm: VmRecord, saves: string[], now: number): MemoryRecord {
+  const before = vm.memory.waiting;
+  return { ...vm.memory, waiting: { from: vm.state, fromReason: vm.reason, fromSince: vm.since, since: before?.since ?? now, saves } };
+}
+
+/** What a VM is apart from a wait for memory (a waiter is shown `restoring`/`starting` but is still what it was). */
+export function effectiveState(vm: VmRecord): VmState {
+  return vm.memory.waiting?.from ?? vm.state;
 }
 
 /**

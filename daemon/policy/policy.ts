@@ -748,17 +748,29 @@ function reconcile(turn: Turn, vm: VmRecord): void {
     if (now < vm.retryAt) return;
     vm.retryAt = null;
   }
+  // Memory (issue #10): a restore or start waiting for memory is decided afresh, from what the VM was.
+  const waited = vm.memory.waiting;
+  if (waited) [vm.state, vm.reason, vm.since] = [waited.from, waited.fromReason, waited.fromSince];
   if (vm.restartRequested && isDown(vm.state)) {
     vm.restartRequested = false;
     vm.runRequested = true;
   }
+  reconcileWish(turn, vm);
+  if (waited && vm.memory.waiting === waited) endWait(turn, vm, waited);
+}
+
+function reconcileWish(turn: Turn, vm: VmRecord): void {
+  const { state, now } = turn;
+  const name = vm.spec.name;
   switch (memory.memoryWant(state.settings, vm, want(state, vm, now), now)) {
     case 'run':
       if ((isDown(vm.state) || vm.state === 'hibernated') && diskHeldForStart(turn, name)) return; // it starts once the backup lets go of the disk
       if (isDown(vm.state)) {
+        const overBudget = admitted(turn, vm, 'starting');
+        if (overBudget === null) return; // it waits for memory
         vm.restartAt = null;
         ask(turn, vm, 'start', { type: 'start', name });
-        setState(turn, vm, 'starting', startReason(state, vm));
+        setState(turn, vm, 'starting', startReason(state, vm) + overBudget);
       } else if (vm.state === 'paused') {
         ask(turn, vm, 'resume', { type: 'resume', name });
       } else if (vm.state === 'hibernated') {
@@ -808,8 +820,42 @@ function pauseOrShrink(turn: Turn, vm: VmRecord): void {
 }
 
 function restore(turn: Turn, vm: VmRecord, why: 'run' | 'prewarm' | 'stop'): void {
+  const overBudget = admitted(turn, vm, 'restoring');
+  if (overBudget === null) return; // it waits for memory
   ask(turn, vm, 'restore', { type: 'restore', name: vm.spec.name });
-  setState(turn, vm, 'restoring', memory.restoreReason(vm, why, turn.state.focused));
+  setState(turn, vm, 'restoring', memory.restoreReason(vm, why, turn.state.focused) + overBudget);
+}
+
+/**
+ * Memory (issue #10): may this restore or start go on now (./memory.ts admit)?
+ * null: it waits for memory, shown as `shown` with what it waits for; else what
+ * its reason adds ('' when it fits the budget).
+ */
+function admitted(turn: Turn, vm: VmRecord, shown: 'restoring' | 'starting'): string | null {
+  const name = vm.spec.name;
+  const what = shown === 'restoring' ? 'restore' : 'start';
+  const waiting = vm.memory.waiting;
+  const admission = memory.admit(turn.state.settings, turn.state.vms, vm);
+  if (admission.go) {
+    if (waiting) log(turn, name, `waited ${seconds(turn.now - waiting.since)} for memory: its ${what} goes on`);
+    if (admission.overBudget === null) return '';
+    log(turn, name, `${what}: ${admission.overBudget}`, 'warn');
+    return `; ${admission.overBudget}`;
+  }
+  const reason = memory.waitReason(admission.saves);
+  if (!waiting) log(turn, name, `its ${what} waits until their QEMUs are gone: ${reason}`);
+  vm.memory = memory.waitFor(vm, admission.saves, turn.now);
+  setState(turn, vm, shown, reason);
+  vm.since = vm.memory.waiting!.since;
+  return null;
+}
+
+/** Memory (issue #10): a wait for memory this decision did not renew: it went on, or it is called off (back to what it was). */
+function endWait(turn: Turn, vm: VmRecord, waited: memory.MemoryWait): void {
+  vm.memory = { ...vm.memory, waiting: null };
+  if (vm.op !== null) return; // it went on
+  log(turn, vm.spec.name, `no longer waiting for memory after ${seconds(turn.now - waited.since)}: not wanted now`);
+  turn.transitions.push({ vm, state: reportedState(vm), reason: vm.reason });
 }
 
 /** Memory (issue #10): a save or restore failed; the VM's state says what it is now, and the user is told. */
