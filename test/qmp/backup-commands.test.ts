@@ -7,40 +7,27 @@
  * qemu-io (no guest needed) and checked with qemu-img.
  */
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { QmpClient } from '../../qmp/client.js';
+import type { QmpClient } from '../../qmp/client.js';
 import { QmpCommandError } from '../../qmp/errors.js';
 import type { JobStatus } from '../../qmp/protocol.js';
-import { startQemu, type RunningQemu } from '../harness/qemu.js';
+import { createDisk, sameImage, startDiskQemu } from '../harness/backup-vms.js';
 import { bounded, rejection } from '../harness/bounded.js';
+import { scratchPerTest } from '../harness/scratch.js';
 
 const t = suite('qmp: blockdev-backup, dirty bitmaps, jobs on real QEMU');
 const test = bounded(t, 30_000);
 const MiB = 1024 * 1024;
 
-let dir: string;
-let qemu: RunningQemu | undefined;
+const scratch = scratchPerTest(t, 'hb-qmpbk-');
 let client: QmpClient;
 let disk: string;
 
 t.before.each(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hb-qmpbk-'));
-  disk = path.join(dir, 'disk.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M']);
-  // No guest device on the drive, so HMP's qemu-io may write to it.
-  qemu = await startQemu(dir, ['-drive', `file=${disk},if=none,id=drive0,format=qcow2,node-name=disk0`]);
-  client = await QmpClient.connect(qemu.qmpSocket);
-});
-
-t.after.each(async () => {
-  client?.close();
-  await qemu?.process.stop();
-  qemu = undefined;
-  fs.rmSync(dir, { recursive: true, force: true });
+  disk = createDisk(scratch, 'disk.qcow2', 64);
+  ({ qmp: client } = await startDiskQemu(scratch, disk));
 });
 
 function write(pattern: number, offset: number, length: number): Promise<string> {
@@ -80,12 +67,7 @@ function allocatedBytes(file: string): number {
 /** QEMU keeps qcow2 metadata in its own cache: flush before another process reads the disk. */
 async function sameContent(a: string, b: string): Promise<boolean> {
   await client.hmp('qemu-io drive0 "flush"');
-  try {
-    execFileSync('qemu-img', ['compare', '-U', a, b], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+  return sameImage(a, b);
 }
 
 test('query-block names the disk node with its file, format and size', async () => {
@@ -102,7 +84,7 @@ test('query-block names the disk node with its file, format and size', async () 
 
 test('a full backup with its bitmap in one transaction, then an incremental of only what changed', async () => {
   await write(0x11, 0, 8 * MiB);
-  const full = path.join(dir, 'full.qcow2');
+  const full = path.join(scratch.root, 'full.qcow2');
   createTarget(full);
   await client.execute('blockdev-add', { driver: 'qcow2', 'node-name': 'target-full', file: { driver: 'file', filename: full } });
   const pending = jobReaches('backup-1', 'pending');
@@ -125,7 +107,7 @@ test('a full backup with its bitmap in one transaction, then an incremental of o
   assert.is(bitmap?.count, MiB, 'the bitmap holds exactly the changed MiB');
   assert.is(bitmap?.persistent, true);
 
-  const incremental = path.join(dir, 'inc.qcow2');
+  const incremental = path.join(scratch.root, 'inc.qcow2');
   createTarget(incremental, full);
   await client.execute('blockdev-add', { driver: 'qcow2', 'node-name': 'target-inc', file: { driver: 'file', filename: incremental }, backing: null });
   const incPending = jobReaches('backup-2', 'pending');
@@ -143,7 +125,7 @@ test('a full backup with its bitmap in one transaction, then an incremental of o
 test('a cancelled job keeps every dirty bit; a second job on the same node is refused', async () => {
   await client.execute('block-dirty-bitmap-add', { node: 'disk0', name: 'hiboss-backup', persistent: true });
   await write(0x33, 0, 4 * MiB);
-  const target = path.join(dir, 'slow.qcow2');
+  const target = path.join(scratch.root, 'slow.qcow2');
   createTarget(target);
   await client.execute('blockdev-add', { driver: 'qcow2', 'node-name': 'target-slow', file: { driver: 'file', filename: target }, backing: null });
   const running = jobReaches('backup-slow', 'running');

@@ -10,114 +10,52 @@
  * the disk file (the bitmap survived QEMU's clean exit); and a restore into a
  * fresh VM shows exactly the records of the latest backup, nothing torn.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AgentClient } from '../../../qga/client.js';
-import { QmpClient } from '../../../qmp/client.js';
 import { BackupConfig } from '../../../config/backup-schema.js';
-import { backupOnce, restoreOnce, type EngineContext } from '../../../daemon/backup/engine.js';
+import { backupOnce, restoreOnce } from '../../../daemon/backup/engine.js';
 import { BackupHistory } from '../../../daemon/backup/history.js';
 import { LocalTarget } from '../../../daemon/backup/targets.js';
+import { bootGuestOnDisk, createDisk, engineContext } from '../../harness/backup-vms.js';
 import { bounded } from '../../harness/bounded.js';
-import { ensureGuest, guestQemuArgv, type Guest } from '../../harness/guest.js';
-import { start, waitForFile, waitUntilAccepting, type Started } from '../../harness/processes.js';
-import { checkRecords, connectAgent, guestSh, recordsInGuest, recordsInImage, startRecords, stopRecords, waitForRecords } from '../../harness/records.js';
+import { ensureGuest, type Guest } from '../../harness/guest.js';
+import { checkRecords, guestSh, recordsInGuest, recordsInImage, startRecords, stopRecords, waitForRecords } from '../../harness/records.js';
+import { scratchPerTest } from '../../harness/scratch.js';
 
 const t = suite('backups of the real guest: full, incremental, offline, restore (engine)');
 const test = bounded(t, 120_000);
 
 let guest: Guest;
-let root: string;
-let vm: { qemu: Started; qmp: QmpClient; agentSocket: string } | undefined;
-
 t.before(async () => {
   guest = await ensureGuest();
 });
-t.before.each(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'hb-bk-'));
-});
-t.after.each(async () => {
-  await shutDown();
-  fs.rmSync(root, { recursive: true, force: true });
-});
-
-async function boot(disk: string, name: string): Promise<NonNullable<typeof vm>> {
-  const qmpSocket = path.join(root, `${name}.qmp`);
-  const agentSocket = path.join(root, `${name}.qga`);
-  const [file, ...args] = guestQemuArgv(guest, path.join(root, `${name}.serial`), '', { agentSocket, disk });
-  const qemu = start(file!, [...args, '-qmp', `unix:${qmpSocket},server=on,wait=off`]);
-  await waitForFile(qmpSocket, 15_000);
-  await waitUntilAccepting(qmpSocket);
-  const qmp = await QmpClient.connect(qmpSocket);
-  (await connectAgent(agentSocket)).close();
-  vm = { qemu, qmp, agentSocket };
-  return vm;
-}
-
-/**
- * QEMU serves the agent's channel to one client at a time: the test talks to the
- * guest between backups, never during one (the backup freezes through its own connection).
- */
-async function inGuest<T>(fn: (agent: AgentClient) => Promise<T>): Promise<T> {
-  const agent = await connectAgent(vm!.agentSocket);
-  try {
-    return await fn(agent);
-  } finally {
-    agent.close();
-  }
-}
-
-/** quit: QEMU closes the disk cleanly (the persistent bitmap is written into the qcow2 file). */
-async function shutDown(): Promise<void> {
-  if (!vm) return;
-  const { qemu, qmp } = vm;
-  vm = undefined;
-  await qmp.execute('quit').catch(() => undefined);
-  qmp.close();
-  await qemu.exited;
-}
-
-function context(history: BackupHistory, target: LocalTarget): EngineContext {
-  return {
-    vm: 'acme',
-    backup: BackupConfig.parse({ target: target.root }),
-    paths: { runDir: path.join(root, 'run'), stateDir: path.join(root, 'state') },
-    target,
-    history,
-    signal: new AbortController().signal,
-    log: () => {},
-    now: Date.now,
-  };
-}
+const scratch = scratchPerTest(t, 'hb-bk-');
 
 test('full, then a much smaller incremental, while the guest writes; offline incremental; restore into a fresh VM', async () => {
-  const disk = path.join(root, 'acme.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '128M']);
-  fs.mkdirSync(path.join(root, 'run'), { mode: 0o700 });
-  const backups = path.join(root, 'backups');
+  const disk = createDisk(scratch, 'acme.qcow2', 128);
+  const backups = path.join(scratch.root, 'backups');
   fs.mkdirSync(backups);
   const target = new LocalTarget(backups, 'acme', 7);
-  const history = new BackupHistory(path.join(root, 'state'));
-  const ctx = context(history, target);
+  const history = new BackupHistory(path.join(scratch.root, 'state'));
+  const ctx = engineContext(scratch, { backup: BackupConfig.parse({ target: target.root }), target, history });
 
-  const { qmp, qemu } = await boot(disk, 'acme');
-  await inGuest(async (agent) => {
+  const acme = await bootGuestOnDisk(scratch, guest, disk, 'acme');
+  await acme.inGuest(async (agent) => {
     await startRecords(agent, { format: true, bigMiB: 24 });
     await waitForRecords(agent, 100);
   });
 
-  const full = await backupOnce(ctx, { live: true, qmp, pid: qemu.pid });
+  const full = await backupOnce(ctx, acme.source);
   assert.is(full.point.kind, 'full');
   assert.is(full.point.consistency, 'frozen', full.message);
   assert.match(full.point.why, /no earlier backup/);
   const inFull = checkRecords(recordsInImage(target.chain.image(full.point.id)));
   assert.ok(inFull >= 100, `the full backup holds ${inFull} records`);
-  await inGuest((agent) => waitForRecords(agent, inFull + 150));
-  const incremental = await backupOnce(ctx, { live: true, qmp, pid: qemu.pid });
+  await acme.inGuest((agent) => waitForRecords(agent, inFull + 150));
+  const incremental = await backupOnce(ctx, acme.source);
   assert.is(incremental.point.kind, 'incremental', incremental.message);
   assert.is(incremental.point.parent, full.point.id);
   assert.is(incremental.point.consistency, 'frozen');
@@ -125,11 +63,11 @@ test('full, then a much smaller incremental, while the guest writes; offline inc
   const inIncremental = checkRecords(recordsInImage(target.chain.image(incremental.point.id)));
   assert.ok(inIncremental >= inFull + 150, `${inIncremental} records after ${inFull}`);
 
-  await inGuest(async (agent) => {
+  await acme.inGuest(async (agent) => {
     await stopRecords(agent);
     assert.is(await recordsInGuest(agent).catch(() => null), null, 'unmounted');
   });
-  await shutDown();
+  await acme.quit();
 
   // Stopped: from the disk file, through qemu-storage-daemon; the bitmap carried the chain on.
   const offline = await backupOnce(ctx, { live: false, disk });
@@ -144,8 +82,8 @@ test('full, then a much smaller incremental, while the guest writes; offline inc
   const restored = await restoreOnce(ctx, disk, incremental.point.id);
   assert.ok(restored.keptAside && fs.existsSync(restored.keptAside), 'the disk it replaced is kept');
   assert.is(checkRecords(recordsInImage(restored.keptAside!)), final, 'the kept disk is the one before the restore');
-  await boot(disk, 'fresh');
-  const mounted = await inGuest(readRecordsReadOnly);
+  const fresh = await bootGuestOnDisk(scratch, guest, disk, 'fresh');
+  const mounted = await fresh.inGuest(readRecordsReadOnly);
   assert.is(checkRecords(mounted), inIncremental, 'the restored VM holds exactly the incremental backup\'s records');
 });
 

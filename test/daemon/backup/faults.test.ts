@@ -12,87 +12,43 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { AgentClient } from '../../../qga/client.js';
-import { QmpClient } from '../../../qmp/client.js';
+import type { QmpClient } from '../../../qmp/client.js';
 import { BackupConfig } from '../../../config/backup-schema.js';
-import { backupOnce, type EngineContext } from '../../../daemon/backup/engine.js';
+import { backupOnce } from '../../../daemon/backup/engine.js';
 import { BackupHistory } from '../../../daemon/backup/history.js';
 import { BITMAP } from '../../../daemon/backup/job.js';
 import { LocalTarget } from '../../../daemon/backup/targets.js';
+import { bootGuestOnDisk, createDisk, engineContext } from '../../harness/backup-vms.js';
 import { bounded, rejection } from '../../harness/bounded.js';
-import { ensureGuest, guestQemuArgv, type Guest } from '../../harness/guest.js';
-import { start, waitForFile, waitUntilAccepting, type Started } from '../../harness/processes.js';
-import { checkRecords, connectAgent, guestSh, recordsInGuest, recordsInImage, startRecords, stopRecords, waitForRecords } from '../../harness/records.js';
+import { ensureGuest, type Guest } from '../../harness/guest.js';
+import { waitForFile } from '../../harness/processes.js';
+import { checkRecords, guestSh, recordsInGuest, recordsInImage, startRecords, stopRecords, waitForRecords } from '../../harness/records.js';
+import { scratchPerTest, type Scratch } from '../../harness/scratch.js';
 
 const t = suite('backups: faults (target full mid-job, bitmap missing or inconsistent, disk format changed)');
 const test = bounded(t, 120_000);
 const MiB = 1024 * 1024;
 
 let guest: Guest;
-let root: string;
-let tmpfs: string | null = null;
-let vm: { qemu: Started; qmp: QmpClient; agentSocket: string } | undefined;
-
 t.before(async () => {
   guest = await ensureGuest();
 });
-t.before.each(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'hb-bkf-'));
-  fs.mkdirSync(path.join(root, 'run'), { mode: 0o700 });
-});
-t.after.each(async () => {
-  await quit();
-  if (tmpfs) execFileSync('umount', [tmpfs]);
-  tmpfs = null;
-  fs.rmSync(root, { recursive: true, force: true });
-});
+const scratch = scratchPerTest(t, 'hb-bkf-');
 
-async function boot(disk: string): Promise<NonNullable<typeof vm>> {
-  const qmpSocket = path.join(root, 'qmp.sock');
-  const agentSocket = path.join(root, 'qga.sock');
-  const [file, ...args] = guestQemuArgv(guest, path.join(root, 'serial.log'), '', { agentSocket, disk });
-  const qemu = start(file!, [...args, '-qmp', `unix:${qmpSocket},server=on,wait=off`]);
-  await waitForFile(qmpSocket, 15_000);
-  await waitUntilAccepting(qmpSocket);
-  const qmp = await QmpClient.connect(qmpSocket);
-  (await connectAgent(agentSocket)).close();
-  vm = { qemu, qmp, agentSocket };
-  return vm;
+function context(target: LocalTarget, history: BackupHistory, over: Record<string, unknown> = {}) {
+  return engineContext(scratch, { backup: BackupConfig.parse({ target: target.root, ...over }), target, history });
 }
 
-async function quit(): Promise<void> {
-  if (!vm) return;
-  const { qemu, qmp } = vm;
-  vm = undefined;
-  await qmp.execute('quit').catch(() => undefined);
-  qmp.close();
-  await qemu.exited;
-}
-
-async function inGuest<T>(fn: (agent: AgentClient) => Promise<T>): Promise<T> {
-  const agent = await connectAgent(vm!.agentSocket);
-  try {
-    return await fn(agent);
-  } finally {
-    agent.close();
-  }
-}
-
-function context(target: LocalTarget, history: BackupHistory, over: Record<string, unknown> = {}): EngineContext {
-  return {
-    vm: 'acme',
-    backup: BackupConfig.parse({ target: target.root, ...over }),
-    paths: { runDir: path.join(root, 'run'), stateDir: path.join(root, 'state') },
-    target,
-    history,
-    signal: new AbortController().signal,
-    log: () => {},
-    now: Date.now,
-  };
+/** A tmpfs of `sizeMiB` in the scratch dir (a small target that fills up), unmounted after the test. */
+function mountTmpfs(scratch: Scratch, sizeMiB: number): string {
+  const dir = path.join(scratch.root, 'tmpfs');
+  fs.mkdirSync(dir);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m`, 'tmpfs', dir]);
+  scratch.defer(() => execFileSync('umount', [dir]));
+  return dir;
 }
 
 async function dirtyBytes(qmp: QmpClient): Promise<number> {
@@ -101,19 +57,15 @@ async function dirtyBytes(qmp: QmpClient): Promise<number> {
 }
 
 test('the target fills up mid-job: cancelled cleanly, the VM undisturbed, the bitmap kept; the next run is incremental and complete', async () => {
-  tmpfs = path.join(root, 'tmpfs');
-  fs.mkdirSync(tmpfs);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=72m', 'tmpfs', tmpfs]);
+  const tmpfs = mountTmpfs(scratch, 72);
   const target = new LocalTarget(tmpfs, 'acme', 7);
-  const history = new BackupHistory(path.join(root, 'state'));
-  const disk = path.join(root, 'acme.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '128M']);
-  const { qmp, qemu } = await boot(disk);
+  const history = new BackupHistory(path.join(scratch.root, 'state'));
+  const disk = createDisk(scratch, 'acme.qcow2', 128);
+  const { qmp, source, inGuest } = await bootGuestOnDisk(scratch, guest, disk);
   await inGuest(async (agent) => {
     await startRecords(agent, { format: true, bigMiB: 16 });
     await waitForRecords(agent, 50);
   });
-  const source = { live: true as const, qmp, pid: qemu.pid };
   const full = await backupOnce(context(target, history), source);
   assert.is(full.point.kind, 'full');
 
@@ -151,29 +103,26 @@ test('the target fills up mid-job: cancelled cleanly, the VM undisturbed, the bi
 });
 
 test('no bitmap (disk replaced by hand), an inconsistent one (QEMU killed), a disk now raw: a full backup each time, saying why', async () => {
-  const target = new LocalTarget(path.join(root, 'backups'), 'acme', 7);
-  const history = new BackupHistory(path.join(root, 'state'));
-  const disk = path.join(root, 'acme.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M']);
-  const { qmp, qemu } = await boot(disk);
-  await inGuest(async (agent) => {
+  const target = new LocalTarget(path.join(scratch.root, 'backups'), 'acme', 7);
+  const history = new BackupHistory(path.join(scratch.root, 'state'));
+  const disk = createDisk(scratch, 'acme.qcow2', 64);
+  const first = await bootGuestOnDisk(scratch, guest, disk);
+  await first.inGuest(async (agent) => {
     await startRecords(agent, { format: true });
     await waitForRecords(agent, 20);
     await stopRecords(agent);
   });
-  const source = { live: true as const, qmp, pid: qemu.pid };
-  assert.is((await backupOnce(context(target, history), source)).point.kind, 'full');
-  assert.is((await backupOnce(context(target, history), source)).point.kind, 'incremental');
+  assert.is((await backupOnce(context(target, history), first.source)).point.kind, 'full');
+  assert.is((await backupOnce(context(target, history), first.source)).point.kind, 'incremental');
   // Quit (the bitmap is written into the image), booted again: the chain goes on live.
-  await quit();
-  const again = await boot(disk);
-  assert.is((await backupOnce(context(target, history), { live: true, qmp: again.qmp, pid: again.qemu.pid })).point.kind, 'incremental');
+  await first.quit();
+  const again = await bootGuestOnDisk(scratch, guest, disk);
+  assert.is((await backupOnce(context(target, history), again.source)).point.kind, 'incremental');
 
   // Killed: the persistent bitmap it loaded stays marked in use in the image.
   process.kill(again.qemu.pid, 'SIGKILL');
   await again.qemu.exited;
   again.qmp.close();
-  vm = undefined;
   const inconsistent = await backupOnce(context(target, history), { live: false, disk });
   assert.is(inconsistent.point.kind, 'full');
   assert.match(inconsistent.point.why, /^full: the change bitmap was left inconsistent \(QEMU did not close the disk cleanly\)/, inconsistent.point.why);

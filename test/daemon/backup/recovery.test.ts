@@ -7,65 +7,41 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BackupConfig } from '../../../config/backup-schema.js';
 import { Config } from '../../../config/schema.js';
 import { vmPaths } from '../../../config/paths.js';
-import { backupOnce, type EngineContext } from '../../../daemon/backup/engine.js';
+import { backupOnce } from '../../../daemon/backup/engine.js';
 import { BackupHistory } from '../../../daemon/backup/history.js';
 import { BackupRunner } from '../../../daemon/backup/runner.js';
 import { LocalTarget } from '../../../daemon/backup/targets.js';
 import { BITMAP, JOB_ID, TARGET_NODE } from '../../../daemon/backup/job.js';
 import type { PolicyEvent } from '../../../daemon/policy/policy.js';
 import type { VmProcess } from '../../../daemon/vm/vm-process.js';
-import { QmpClient } from '../../../qmp/client.js';
+import { createDisk, engineContext, sameImage, startDiskQemu } from '../../harness/backup-vms.js';
 import { bounded } from '../../harness/bounded.js';
-import { startQemu, type RunningQemu } from '../../harness/qemu.js';
+import { scratchPerTest } from '../../harness/scratch.js';
 
 const t = suite('backups: recovery of a job that had copied everything');
 const test = bounded(t, 60_000);
 const MiB = 1024 * 1024;
-let root: string;
-let qemu: RunningQemu | undefined;
-let qmp: QmpClient;
-
-t.before.each(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'hb-bkrec-'));
-});
-t.after.each(async () => {
-  qmp?.close();
-  await qemu?.process.stop();
-  qemu = undefined;
-  fs.rmSync(root, { recursive: true, force: true });
-});
-
-function same(a: string, b: string): boolean {
-  try {
-    execFileSync('qemu-img', ['compare', '-U', a, b], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const scratch = scratchPerTest(t, 'hb-bkrec-');
 
 test('pending job + complete image left behind: cancelled, the image kept as a point, the next incremental correct', async () => {
+  const { root } = scratch;
   const roots = { runRoot: path.join(root, 'run'), stateRoot: path.join(root, 'state') };
   const paths = vmPaths(roots, 'acme');
-  fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
-  const disk = path.join(root, 'acme.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M']);
-  qemu = await startQemu(path.join(root, 'q'), ['-drive', `file=${disk},if=none,id=drive0,format=qcow2,node-name=disk0`]);
-  qmp = await QmpClient.connect(qemu.qmpSocket);
+  const disk = createDisk(scratch, 'acme.qcow2', 64);
+  const { qemu, qmp, source } = await startDiskQemu(scratch, disk);
   const backups = path.join(root, 'backups');
   const backup = BackupConfig.parse({ target: backups });
   const target = new LocalTarget(backups, 'acme', 7);
   const history = new BackupHistory(paths.stateDir);
-  const ctx: EngineContext = { vm: 'acme', backup, paths, target, history, signal: new AbortController().signal, log: () => {}, now: Date.now };
+  const ctx = engineContext(scratch, { backup, target, history, paths });
   await qmp.hmp('qemu-io drive0 "write -P 0x11 0 8M"');
-  const full = await backupOnce(ctx, { live: true, qmp, pid: qemu.process.pid });
+  const full = await backupOnce(ctx, source);
 
   // What a daemon leaves when it dies right after the job reached `pending`.
   await qmp.hmp('qemu-io drive0 "write -P 0x22 16M 2M"');
@@ -88,7 +64,7 @@ test('pending job + complete image left behind: cancelled, the image kept as a p
     roots,
     config: () => Config.parse({ vms: { acme: { qemu: ['qemu-system-x86_64'], backup: { target: backups } } } }),
     post: (event) => events.push(event),
-    process: () => ({ qmp, pid: qemu!.process.pid, ended: false }) as unknown as VmProcess,
+    process: () => ({ qmp, pid: qemu.process.pid, ended: false }) as unknown as VmProcess,
     now: Date.now,
   });
   await runner.recover();
@@ -102,11 +78,11 @@ test('pending job + complete image left behind: cancelled, the image kept as a p
 
   // Not finalized: the bitmap kept the 2 MiB (a superset now): the next incremental is still correct.
   await qmp.hmp('qemu-io drive0 "write -P 0x33 32M 1M"');
-  const next = await backupOnce(ctx, { live: true, qmp, pid: qemu.process.pid });
+  const next = await backupOnce(ctx, source);
   assert.is(next.point.kind, 'incremental');
   assert.is(next.point.parent, id);
   await qmp.hmp('qemu-io drive0 "flush"');
-  assert.ok(same(target.chain.image(next.point.id), disk), 'full + recovered + next equal the disk');
+  assert.ok(sameImage(target.chain.image(next.point.id), disk), 'full + recovered + next equal the disk');
   assert.ok(next.point.bytes >= 3 * MiB, 'the superset: 2 + 1 MiB');
 });
 

@@ -7,62 +7,39 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BackupConfig } from '../../../config/backup-schema.js';
-import { backupOnce, restoreOnce, type EngineContext } from '../../../daemon/backup/engine.js';
+import { backupOnce, restoreOnce } from '../../../daemon/backup/engine.js';
 import { BackupHistory } from '../../../daemon/backup/history.js';
 import { ResticTarget } from '../../../daemon/backup/targets.js';
-import { QmpClient } from '../../../qmp/client.js';
+import type { QmpClient } from '../../../qmp/client.js';
+import { createDisk, engineContext, sameImage, startDiskQemu } from '../../harness/backup-vms.js';
 import { bounded, rejection } from '../../harness/bounded.js';
-import { startQemu, type RunningQemu } from '../../harness/qemu.js';
+import { scratchPerTest } from '../../harness/scratch.js';
 
 const t = suite('backups: restic target (real restic, real QEMU)');
 const test = bounded(t, 90_000);
 const MiB = 1024 * 1024;
-
-let root: string;
-let qemu: RunningQemu | undefined;
-let qmp: QmpClient;
-
-t.before.each(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'hb-restic-'));
-});
-t.after.each(async () => {
-  qmp?.close();
-  await qemu?.process.stop();
-  qemu = undefined;
-  fs.rmSync(root, { recursive: true, force: true });
-});
+const scratch = scratchPerTest(t, 'hb-restic-');
 
 function restic(repo: string, passwordFile: string, ...args: string[]): string {
   return execFileSync('restic', ['--repo', repo, '--password-file', passwordFile, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** The disk's content now, as a raw file (QEMU's metadata cache flushed first). */
-async function snapshotOfDisk(disk: string, name: string): Promise<string> {
+async function snapshotOfDisk(qmp: QmpClient, disk: string, name: string): Promise<string> {
   await qmp.hmp('qemu-io drive0 "flush"');
-  const out = path.join(root, `${name}.raw`);
+  const out = path.join(scratch.root, `${name}.raw`);
   execFileSync('qemu-img', ['convert', '-U', '-O', 'raw', disk, out]);
   return out;
 }
 
-function same(a: string, b: string): boolean {
-  try {
-    execFileSync('qemu-img', ['compare', '-U', a, b], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test('backup, backup, backup: forget keeps the last 2; restore a kept point and the latest', async () => {
-  const disk = path.join(root, 'acme.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M']);
-  qemu = await startQemu(path.join(root, 'q'), ['-drive', `file=${disk},if=none,id=drive0,format=qcow2,node-name=disk0`]);
-  qmp = await QmpClient.connect(qemu.qmpSocket);
+  const { root } = scratch;
+  const disk = createDisk(scratch, 'acme.qcow2', 64);
+  const { qmp, source } = await startDiskQemu(scratch, disk);
   const repo = path.join(root, 'repo');
   const passwordFile = path.join(root, 'restic-pass');
   fs.writeFileSync(passwordFile, 'correct horse battery staple\n', { mode: 0o600 });
@@ -72,11 +49,7 @@ test('backup, backup, backup: forget keeps the last 2; restore a kept point and 
   const stateDir = path.join(root, 'state');
   const target = new ResticTarget('acme', backup, stateDir);
   const history = new BackupHistory(stateDir);
-  const ctx: EngineContext = {
-    vm: 'acme', backup, paths: { runDir: path.join(root, 'q'), stateDir }, target, history,
-    signal: new AbortController().signal, log: () => {}, now: Date.now,
-  };
-  const source = { live: true as const, qmp, pid: qemu.process.pid };
+  const ctx = engineContext(scratch, { backup, target, history });
 
   const states: string[] = [];
   const points: string[] = [];
@@ -85,7 +58,7 @@ test('backup, backup, backup: forget keeps the last 2; restore a kept point and 
     const outcome = await backupOnce(ctx, source);
     assert.is(outcome.point.kind, i === 0 ? 'full' : 'incremental', outcome.message);
     assert.match(outcome.message, /restic snapshot [0-9a-f]{8}/);
-    states.push(await snapshotOfDisk(disk, `state-${i}`));
+    states.push(await snapshotOfDisk(qmp, disk, `state-${i}`));
     points.push(outcome.point.id);
     // The cache keeps one image: the latest state, which the next incremental builds on.
     assert.equal(target.chain.points().map((p) => p.id), [outcome.point.id]);
@@ -99,21 +72,20 @@ test('backup, backup, backup: forget keeps the last 2; restore a kept point and 
 
   const restoredDisk = path.join(root, 'restored.qcow2');
   await restoreOnce(ctx, restoredDisk, kept[0]!.id);
-  assert.ok(same(restoredDisk, states[1]!), 'the kept older point, byte for byte');
+  assert.ok(sameImage(restoredDisk, states[1]!), 'the kept older point, byte for byte');
   const again = await restoreOnce(ctx, restoredDisk, null);
-  assert.ok(same(restoredDisk, states[2]!), 'the latest');
-  assert.ok(again.keptAside && same(again.keptAside, states[1]!), 'the disk it replaced is kept aside');
+  assert.ok(sameImage(restoredDisk, states[2]!), 'the latest');
+  assert.ok(again.keptAside && sameImage(again.keptAside, states[1]!), 'the disk it replaced is kept aside');
 
   const gone = await rejection(restoreOnce(ctx, restoredDisk, 'deadbeef'));
   assert.match(gone.message, /no backup deadbeef of acme/);
-  assert.ok(same(restoredDisk, states[2]!), 'a failed restore leaves the disk as it was');
+  assert.ok(sameImage(restoredDisk, states[2]!), 'a failed restore leaves the disk as it was');
 });
 
 test('a repository that cannot be opened (wrong password): the backup fails and says why; the next one still builds on the cache', async () => {
-  const disk = path.join(root, 'acme.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M']);
-  qemu = await startQemu(path.join(root, 'q'), ['-drive', `file=${disk},if=none,id=drive0,format=qcow2,node-name=disk0`]);
-  qmp = await QmpClient.connect(qemu.qmpSocket);
+  const { root } = scratch;
+  const disk = createDisk(scratch, 'acme.qcow2', 64);
+  const { qmp, source } = await startDiskQemu(scratch, disk);
   const repo = path.join(root, 'repo');
   const passwordFile = path.join(root, 'restic-pass');
   fs.writeFileSync(passwordFile, 'right\n', { mode: 0o600 });
@@ -123,14 +95,10 @@ test('a repository that cannot be opened (wrong password): the backup fails and 
 
   const stateDir = path.join(root, 'state');
   const history = new BackupHistory(stateDir);
-  const make = (pf: string): EngineContext => {
+  const make = (pf: string) => {
     const backup = BackupConfig.parse({ target: `restic:${repo}`, passwordFile: pf, keep: 3 });
-    return {
-      vm: 'acme', backup, paths: { runDir: path.join(root, 'q'), stateDir }, target: new ResticTarget('acme', backup, stateDir), history,
-      signal: new AbortController().signal, log: () => {}, now: Date.now,
-    };
+    return engineContext(scratch, { backup, target: new ResticTarget('acme', backup, stateDir), history });
   };
-  const source = { live: true as const, qmp, pid: qemu.process.pid };
   await qmp.hmp('qemu-io drive0 "write -P 0x44 0 4M"');
   const failed = await rejection(backupOnce(make(wrongFile), source));
   assert.match(failed.message, new RegExp(`restic backup \\(${repo}\\)`));
@@ -139,10 +107,10 @@ test('a repository that cannot be opened (wrong password): the backup fails and 
   await qmp.hmp('qemu-io drive0 "write -P 0x55 8M 1M"');
   const ok = await backupOnce(make(passwordFile), source);
   assert.is(ok.point.kind, 'incremental', 'the image made before restic refused is in the cache: only the change is copied');
-  const state = await snapshotOfDisk(disk, 'now');
+  const state = await snapshotOfDisk(qmp, disk, 'now');
   const restored = path.join(root, 'restored.qcow2');
   await restoreOnce(make(passwordFile), restored, null);
-  assert.ok(same(restored, state));
+  assert.ok(sameImage(restored, state));
 });
 
 t.run();
