@@ -51,6 +51,8 @@ export interface MemoryRecord {
   shrunk: boolean;
   /** Its restore (or cold start) waits for saves to free memory (the budget, memoryBudgetStrict); null otherwise. */
   waiting: MemoryWait | null;
+  /** Focus just left it and the WM has not said yet whether its workspace is out of sight: the budget may yet take it. */
+  mayBeHidden: boolean;
 }
 
 /**
@@ -91,6 +93,7 @@ export const NEW_MEMORY_RECORD: MemoryRecord = Object.freeze({
   lastRestoreMs: null,
   shrunk: false,
   waiting: null,
+  mayBeHidden: false,
 });
 
 /** The memory operations; `awaitingReply` does not apply (a save takes as long as the RAM is large). */
@@ -335,6 +338,8 @@ export interface RefreshInput {
   focused: WorkspaceRef | null;
   /** The focused VM before this decision (neighbours are prewarmed when it changes). */
   focusedBefore: string | null;
+  /** The event is the WM's snapshot: what is visible is known (a focus event alone does not say what it hid). */
+  snapshot: boolean;
   now: number;
 }
 
@@ -403,11 +408,16 @@ function releasing(vm: VmRecord): boolean {
   return (vm.state === 'running' || vm.state === 'paused') && allowed(vm) && (vm.memory.budgetPicked || vm.memory.hibernateRequested);
 }
 
+/** Focus just left it (the WM's snapshot will say whether it is hidden), and the budget could take it then. */
+function mayBeTaken(vm: VmRecord): boolean {
+  return vm.memory.mayBeHidden && (vm.state === 'running' || vm.state === 'paused') && allowed(vm) && vm.hold === null && !vm.memory.saveFailed && !vm.removed;
+}
+
 export type Admission =
   /** Go on; `overBudget` says why it goes over the budget (for the log), or null when it fits. */
   | { go: true; overBudget: string | null }
   /** Wait until these saves have ended their QEMUs: then it fits. */
-  | { go: false; saves: string[] };
+  | { go: false; saves: string[]; unseen: string[] };
 
 /**
  * May a VM be restored (or cold-started) now? With a budget, what the other VMs
@@ -424,7 +434,9 @@ export function admit(settings: PolicySettings, vms: Record<string, VmRecord>, v
   const need = needs(vm);
   let held = 0;
   let freed = 0;
+  let unsure = 0;
   const saves: string[] = [];
+  const unseen: string[] = [];
   for (const other of Object.values(vms)) {
     if (other === vm) continue;
     const bytes = heldNow(other);
@@ -432,23 +444,30 @@ export function admit(settings: PolicySettings, vms: Record<string, VmRecord>, v
     if (bytes > 0 && releasing(other)) {
       freed += bytes;
       saves.push(other.spec.name);
+    } else if (bytes > 0 && mayBeTaken(other)) {
+      unsure += bytes;
+      unseen.push(other.spec.name);
     }
   }
   if (held + need <= budget) return { go: true, overBudget: null };
   const over = `over the memory budget (${settings.memoryBudgetMiB} MiB): ${mib(held + need)} with it`;
   const failed = vm.memory.waiting?.saves.find((name) => vms[name]?.memory.saveFailed);
   if (failed !== undefined) return { go: true, overBudget: `${over}; the save of ${failed} it waited for failed` };
-  if (saves.length > 0 && held - freed + need <= budget) {
-    if (settings.memoryBudgetStrict) return { go: false, saves };
-    return { go: true, overBudget: `${over} until ${saves.join(', ')} ${saves.length === 1 ? 'is' : 'are'} saved (memoryBudgetStrict is off)` };
+  const fits = held - freed + need <= budget;
+  // Saves would make room, or (before the WM's snapshot) the VM focus just left may turn out hidden.
+  if ((saves.length > 0 && fits) || (unseen.length > 0 && held - freed - unsure + need <= budget)) {
+    if (fits) unseen.length = 0;
+    if (settings.memoryBudgetStrict) return { go: false, saves, unseen };
+    const waitsFor = [...saves, ...unseen];
+    return { go: true, overBudget: `${over} until ${waitsFor.join(', ')} ${waitsFor.length === 1 ? 'is' : 'are'} saved (memoryBudgetStrict is off)` };
   }
   if (need > budget) return { go: true, overBudget: `${over}; it alone needs ${mib(need)}` };
   return { go: true, overBudget: `${over}; nothing more can be freed (the other VMs are visible, held, saving or have "hibernate": false)` };
 }
 
 /** The reason a VM waiting for memory shows. */
-export function waitReason(saves: string[]): string {
-  return `waiting for memory: saving ${saves.join(', ')}`;
+export function waitReason(saves: string[], unseen: string[] = []): string {
+  return `waiting for memory: saving ${[...saves, ...unseen.map((name) => `${name} if its workspace is hidden`)].join(', ')}`;
 }
 
 /** Starts (or renews) a wait: the record it keeps; `shown` is the state it is shown in meanwhile. */
@@ -469,7 +488,7 @@ export function effectiveState(vm: VmRecord): VmState {
  * neighbours when asked to. Mutates the (copied) records' `memory` by
  * replacing it.
  */
-export function refreshMemory({ settings, vms, focused, focusedBefore, now }: RefreshInput): void {
+export function refreshMemory({ settings, vms, focused, focusedBefore, snapshot, now }: RefreshInput): void {
   let focusedName: string | null = null;
   for (const vm of Object.values(vms)) {
     if (focusedHere(vm, focused) && !vm.removed) {
@@ -477,6 +496,12 @@ export function refreshMemory({ settings, vms, focused, focusedBefore, now }: Re
       vm.memory = { ...vm.memory, lastFocusedAt: now };
     }
     if (!hidden(vm) && (vm.memory.saveFailed || vm.memory.budgetPicked)) vm.memory = { ...vm.memory, saveFailed: false, budgetPicked: false };
+  }
+  // The VM focus just left still counts as visible until the WM's snapshot says whether its
+  // workspace went out of sight (one output) or stays on another: until then it may be freed.
+  for (const vm of Object.values(vms)) {
+    const unsure = !snapshot && (vm.memory.mayBeHidden || (vm.spec.name === focusedBefore && focusedBefore !== focusedName)) && !hidden(vm) && !focusedHere(vm, focused);
+    if (unsure !== vm.memory.mayBeHidden) vm.memory = { ...vm.memory, mayBeHidden: unsure };
   }
   const budget = settings.memoryBudgetMiB === null ? null : settings.memoryBudgetMiB * MiB;
   if (settings.prewarmNeighbours && focusedName !== null && focusedName !== focusedBefore) {

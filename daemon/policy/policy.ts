@@ -282,7 +282,7 @@ export function decide(previous: PolicyState, event: PolicyEvent, now: number): 
   const { state, actions } = turn;
   apply(turn, event);
   const backupAnswer = isBackupEvent(event) ? applyBackupEvent(turn, event) : null;
-  memory.refreshMemory({ settings: state.settings, vms: state.vms, focused: state.focused, focusedBefore: vmOnWorkspace(previous, previous.focused), now });
+  memory.refreshMemory({ settings: state.settings, vms: state.vms, focused: state.focused, focusedBefore: vmOnWorkspace(previous, previous.focused), snapshot: event.type === 'workspaces', now });
   for (const vm of Object.values(state.vms)) reconcile(turn, vm);
   const host = afterReconcile(state.host, state.vms, state.settings, now, (message, level) => log(turn, null, message, level));
   state.host = host.host;
@@ -842,7 +842,7 @@ function admitted(turn: Turn, vm: VmRecord, shown: 'restoring' | 'starting'): st
     log(turn, name, `${what}: ${admission.overBudget}`, 'warn');
     return `; ${admission.overBudget}`;
   }
-  const reason = memory.waitReason(admission.saves);
+  const reason = memory.waitReason(admission.saves, admission.unseen);
   if (!waiting) log(turn, name, `its ${what} waits until their QEMUs are gone: ${reason}`);
   vm.memory = memory.waitFor(vm, admission.saves, turn.now);
   setState(turn, vm, shown, reason);
