@@ -12,28 +12,20 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AgentClient } from '../../qga/client.js';
 import type { RunningDaemon } from '../harness/daemon.js';
-import { ensureGuest, guestQemuArgv, tickCount, type Guest } from '../harness/guest.js';
+import { desktopPerTest, realGuestForSuite } from '../harness/fixtures.js';
+import { guestQemuArgv, tickCount } from '../harness/guest.js';
 import { waitForContent } from '../harness/processes.js';
-import { startDesktop, type DesktopSession } from '../harness/session.js';
 
 const MiB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const t = suite('balloon and free-page reporting with the real guest');
-let guest: Guest;
-let session: DesktopSession;
+const guest = realGuestForSuite(t);
+const session = desktopPerTest(t, 'sway', 'bal');
 let daemon: RunningDaemon;
 
-t.before(async () => {
-  guest = await ensureGuest();
-});
-t.before.each(async () => {
-  session = await startDesktop('sway', 'bal');
-});
-t.after.each(() => session?.end());
-
 const serial = (name: string) => path.join(session.sandbox.root, `${name}.serial`);
-const runDir = (name: string) => path.join(session.sandbox.runtimeDir, 'hiboss', name);
+const runDir = (name: string) => session.runDir(name);
 
 /** The real guest with 512 MiB and its agent on the VM's runtime dir (where hiboss looks for it). */
 function vmConfig(name: string, workspace: string, extra: Record<string, unknown> = {}) {

@@ -14,29 +14,21 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { firstTick, printedSince } from '../harness/continuity.js';
 import { HIBOSS, type RunningDaemon } from '../harness/daemon.js';
-import { ensureGuest, guestQemuArgv, tickCount, type Guest } from '../harness/guest.js';
+import { desktopPerTest, realGuestForSuite } from '../harness/fixtures.js';
+import { guestQemuArgv, tickCount } from '../harness/guest.js';
 import { alive, pidsWithArg } from '../harness/inspect.js';
 import { waitForContent, waitForFile } from '../harness/processes.js';
-import { startDesktop, type DesktopSession } from '../harness/session.js';
 
 const run = promisify(execFile);
 
 const t = suite('hibernate and restore with the real guest');
-let guest: Guest;
-let session: DesktopSession;
+const guest = realGuestForSuite(t);
+const session = desktopPerTest(t, 'sway', 'hib');
 let daemon: RunningDaemon;
 
-t.before(async () => {
-  guest = await ensureGuest();
-});
-t.before.each(async () => {
-  session = await startDesktop('sway', 'hib');
-});
-t.after.each(() => session?.end());
-
 const serial = () => path.join(session.sandbox.root, 'family.serial');
-const runDir = () => path.join(session.sandbox.runtimeDir, 'hiboss', 'family');
-const stateDir = () => path.join(session.sandbox.stateHome, 'hiboss', 'family');
+const runDir = () => session.runDir('family');
+const stateDir = () => session.stateDir('family');
 const image = () => path.join(stateDir(), 'memory-image.bin');
 
 function config(policy: Record<string, unknown> = {}) {
