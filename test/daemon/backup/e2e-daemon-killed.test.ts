@@ -15,25 +15,18 @@ import * as assert from 'uvu/assert';
 import { QmpClient } from '../../../qmp/client.js';
 import { bounded } from '../../harness/bounded.js';
 import { HIBOSS, writeConfig, type RunningDaemon } from '../../harness/daemon.js';
-import { ensureGuest, guestQemuArgv, type Guest } from '../../harness/guest.js';
+import { withAgent } from '../../harness/backup-vms.js';
+import { desktopPerTest, realGuestForSuite } from '../../harness/fixtures.js';
+import { guestQemuArgv } from '../../harness/guest.js';
 import { alive, pidsWithArg } from '../../harness/inspect.js';
 import { track, waitForFile } from '../../harness/processes.js';
-import { checkRecords, connectAgent, guestSh, recordsInImage, startRecords, stopRecords, waitForRecords } from '../../harness/records.js';
-import { startDesktop, type DesktopSession } from '../../harness/session.js';
+import { checkRecords, guestSh, recordsInImage, startRecords, stopRecords, waitForRecords } from '../../harness/records.js';
 
 const t = suite('backups: the daemon killed mid-backup');
 const test = bounded(t, 150_000);
-let guest: Guest;
-let session: DesktopSession;
+const guest = realGuestForSuite(t);
+const session = desktopPerTest(t, 'sway', 'bkill');
 let daemon: RunningDaemon;
-
-t.before(async () => {
-  guest = await ensureGuest();
-});
-t.before.each(async () => {
-  session = await startDesktop('sway', 'bkill');
-});
-t.after.each(() => session?.end());
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const result = await execa(process.execPath, [HIBOSS, ...args], { env: daemon.env, extendEnv: false, reject: false, timeout: 120_000 });
@@ -50,18 +43,7 @@ function setup(backup: Record<string, unknown>) {
     vms: { acme: { workspace: '2', qemu: guestQemuArgv(guest, path.join(root, 'acme.serial'), '', { agentSocket, disk }), backup: { target: backups, ...backup, ...extra } } },
     policy: { pauseAfterMs: 600_000, firstBackupAfterMs: 3_600_000 },
   });
-  const stateDir = path.join(session.sandbox.stateHome, 'hiboss', 'acme');
-  const runDir = path.join(session.sandbox.runtimeDir, 'hiboss', 'acme');
-  return { disk, agentSocket, backups, config, marker: path.join(stateDir, 'backup-job.json'), runDir };
-}
-
-async function inGuest<T>(socket: string, fn: (agent: Awaited<ReturnType<typeof connectAgent>>) => Promise<T>): Promise<T> {
-  const agent = await connectAgent(socket);
-  try {
-    return await fn(agent);
-  } finally {
-    agent.close();
-  }
+  return { disk, agentSocket, backups, config, marker: path.join(session.stateDir('acme'), 'backup-job.json'), runDir: session.runDir('acme') };
 }
 
 /** Resolves once the job's target image has data in it (the copy is under way), watching its directory. */
@@ -98,12 +80,12 @@ test('a live incremental: the orphaned job in QEMU is cancelled, the partial rem
   await running;
   const [qemuPid] = pidsWithArg(vm.runDir);
   track(qemuPid!);
-  await inGuest(vm.agentSocket, async (agent) => {
+  await withAgent(vm.agentSocket, async (agent) => {
     await startRecords(agent, { format: true, bigMiB: 8 });
     await waitForRecords(agent, 50);
   });
   assert.is((await cli('backup', 'run', 'acme')).code, 0);
-  await inGuest(vm.agentSocket, (agent) => guestSh(agent, 'dd if=/dev/urandom of=/mnt/more bs=1M count=4 2>/dev/null && sync'));
+  await withAgent(vm.agentSocket, (agent) => guestSh(agent, 'dd if=/dev/urandom of=/mnt/more bs=1M count=4 2>/dev/null && sync'));
 
   // Slow (256 KiB/s): the 4 MiB incremental is still copying when the daemon is killed.
   writeConfig(session.sandbox, vm.config({ speedMiBps: 0.25 }));
@@ -129,7 +111,7 @@ test('a live incremental: the orphaned job in QEMU is cancelled, the partial rem
   assert.is(fs.existsSync(vm.marker), false);
   assert.is((await daemon.client.status()).vms[0]!.state, 'running');
 
-  const records = await inGuest(vm.agentSocket, async (agent) => {
+  const records = await withAgent(vm.agentSocket, async (agent) => {
     await stopRecords(agent);
     return guestSh(agent, 'mount /dev/vda /mnt && cat /mnt/records');
   });

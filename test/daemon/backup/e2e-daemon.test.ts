@@ -15,29 +15,23 @@ import { DaemonStatus } from '../../../api/schema.js';
 import { BackupList } from '../../../api/backup-schema.js';
 import { bounded } from '../../harness/bounded.js';
 import { HIBOSS, type RunningDaemon } from '../../harness/daemon.js';
-import { ensureGuest, guestQemuArgv, type Guest } from '../../harness/guest.js';
+import { withAgent } from '../../harness/backup-vms.js';
+import { desktopPerTest, realGuestForSuite } from '../../harness/fixtures.js';
+import { guestQemuArgv } from '../../harness/guest.js';
 import { start, type Started } from '../../harness/processes.js';
-import { checkRecords, connectAgent, guestSh, recordsInImage, startRecords, waitForRecords } from '../../harness/records.js';
-import { startDesktop, type DesktopSession } from '../../harness/session.js';
+import { checkRecords, guestSh, recordsInImage, startRecords, waitForRecords } from '../../harness/records.js';
 import { LineReader } from '../../bar/lines.js';
 
 const t = suite('backups through the real daemon');
 const test = bounded(t, 150_000);
-let guest: Guest;
-let session: DesktopSession;
+const guest = realGuestForSuite(t);
 let daemon: RunningDaemon;
 const procs: Started[] = [];
-
-t.before(async () => {
-  guest = await ensureGuest();
-});
-t.before.each(async () => {
-  session = await startDesktop('sway', 'backup');
-});
+// Registered before the desktop's own: the bars stop before their desktop ends.
 t.after.each(async () => {
   for (const p of procs.splice(0)) await p.stop();
-  await session?.end();
 });
+const session = desktopPerTest(t, 'sway', 'backup');
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const result = await execa(process.execPath, [HIBOSS, ...args], { env: daemon.env, extendEnv: false, reject: false, timeout: 120_000 });
@@ -60,16 +54,6 @@ function acme(root: string, backup: Record<string, unknown>) {
   };
 }
 
-/** The agent's channel takes one client: the test talks to the guest between backups. */
-async function inGuest<T>(socket: string, fn: (agent: Awaited<ReturnType<typeof connectAgent>>) => Promise<T>): Promise<T> {
-  const agent = await connectAgent(socket);
-  try {
-    return await fn(agent);
-  } finally {
-    agent.close();
-  }
-}
-
 test('backup run (full, then incremental), list, status, restore of the full into the restarted VM', async () => {
   const root = session.sandbox.root;
   const backups = path.join(root, 'backups');
@@ -78,7 +62,7 @@ test('backup run (full, then incremental), list, status, restore of the full int
   const running = daemon.client.waitForState('acme', (c) => c.state === 'running', 30_000);
   await session.wmc.command('workspace 2');
   await running;
-  await inGuest(vm.agentSocket, async (agent) => {
+  await withAgent(vm.agentSocket, async (agent) => {
     await startRecords(agent, { format: true, bigMiB: 16 });
     await waitForRecords(agent, 100);
   });
@@ -88,7 +72,7 @@ test('backup run (full, then incremental), list, status, restore of the full int
   assert.match(full.stdout, /acme: backup started \(live, through QEMU\)/);
   assert.match(full.stdout, /full backup \d{8}T\d{9}Z: .* \(filesystems frozen for its start\) to .*full: no earlier backup on this target/);
 
-  await inGuest(vm.agentSocket, (agent) => waitForRecords(agent, 300));
+  await withAgent(vm.agentSocket, (agent) => waitForRecords(agent, 300));
   const incremental = await cli('backup', 'run', 'acme');
   assert.is(incremental.code, 0, incremental.stderr);
   assert.match(incremental.stdout, /incremental backup \d{8}T\d{9}Z: .* incremental: \d+ bytes changed since/);
@@ -115,7 +99,7 @@ test('backup run (full, then incremental), list, status, restore of the full int
   await daemon.client.waitForState('acme', (c) => c.state === 'running', 30_000).catch(async () => {
     assert.is((await status()).state, 'running');
   });
-  const records = await inGuest(vm.agentSocket, (agent) => guestSh(agent, 'mkdir -p /mnt && mount -o ro /dev/vda /mnt && cat /mnt/records'));
+  const records = await withAgent(vm.agentSocket, (agent) => guestSh(agent, 'mkdir -p /mnt && mount -o ro /dev/vda /mnt && cat /mnt/records'));
   assert.is(checkRecords(records.stdout), inFull, 'the restarted VM holds the full backup\'s records, whole');
   assert.ok(fs.readdirSync(root).some((f) => f.startsWith('acme.qcow2.before-restore-')), 'the disk it replaced is kept');
 });
@@ -127,7 +111,7 @@ test('a VM not backed up: the bar (class unbacked, tooltip), status and the fail
   fs.writeFileSync(blocker, '');
   const vm = acme(root, { target: path.join(blocker, 'backups'), everyHours: 24 });
   // An earlier daemon's history: the last good backup 10 days ago.
-  const stateDir = path.join(session.sandbox.stateHome, 'hiboss', 'acme');
+  const stateDir = session.stateDir('acme');
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const tenDaysAgo = Date.now() - 10 * 24 * 3_600_000;
   fs.writeFileSync(path.join(stateDir, 'backup-state.json'), JSON.stringify({
