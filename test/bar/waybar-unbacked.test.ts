@@ -6,56 +6,16 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { VmBackupStatus } from '../../api/backup-schema.js';
-import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
-import { startSessionBus, type RunningBus } from '../harness/dbus.js';
-import { start, track, type Started } from '../harness/processes.js';
-import { startSway, type RunningWm } from '../harness/wm.js';
-import { daemonStatus, startFakeDaemon, vmFixture as vm, type FakeDaemon } from '../harness/fake-daemon.js';
-import { BAR_HEIGHT, countColour, descendants, findBox, hex, waitForScreen, writeWaybarFiles } from './waybar-util.js';
+import { daemonStatus, vmFixture as vm } from '../harness/fake-daemon.js';
+import { BAR_HEIGHT, countColour, findBox, hex, waitForScreen, waybarDesktopPerTest } from './waybar-util.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const HIBOSS = path.join(REPO, 'bin/hiboss');
 const RUNNING = hex('#a6e3a1');
 const UNBACKED_LINE = hex('#f38ba8');
 
 const t = suite('real waybar: not backed up');
-let sandbox: Sandbox;
-let bus: RunningBus;
-let wm: RunningWm;
-let daemon: FakeDaemon | undefined;
-let waybar: Started | undefined;
-
-t.before.each(async () => {
-  sandbox = makeSandbox('wbunbk');
-  bus = await startSessionBus(sandbox.env);
-  wm = await startSway(sandbox);
-});
-t.after.each(async () => {
-  if (waybar) {
-    for (const pid of descendants(waybar.pid)) track(pid);
-    try {
-      process.kill(waybar.pid, 'SIGINT');
-    } catch {
-      /* gone */
-    }
-    await Promise.race([waybar.exited, new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
-    await waybar.stop();
-    waybar = undefined;
-  }
-  daemon?.stop();
-  daemon = undefined;
-  await wm?.stop();
-  bus?.stop();
-  sandbox?.remove();
-});
-
-function env(): NodeJS.ProcessEnv {
-  return { ...wm.env, DBUS_SESSION_BUS_ADDRESS: bus.address, NO_AT_BRIDGE: '1', GTK_A11Y: 'none' };
-}
+const desktop = waybarDesktopPerTest(t, 'wbunbk');
+const env = desktop.env;
 
 function backup(unbacked: boolean): VmBackupStatus {
   return {
@@ -65,11 +25,8 @@ function backup(unbacked: boolean): VmBackupStatus {
 }
 
 t('the red line under the pill while a VM is not backed up; gone once it is', async () => {
-  daemon = await startFakeDaemon(bus.address, daemonStatus([vm('web', { state: 'running', workspace: '1', backup: backup(true) })], 'web', '1'));
-  const { config, style } = writeWaybarFiles(sandbox.root, REPO, HIBOSS, ['custom/hiboss'], 'unbacked');
-  const fd = fs.openSync(path.join(sandbox.root, 'waybar.log'), 'a') as 3;
-  waybar = start('waybar', ['-c', config, '-s', style], { env: env(), extendEnv: false, stdout: fd, stderr: fd });
-  fs.closeSync(fd);
+  const daemon = await desktop.startFakeDaemon(daemonStatus([vm('web', { state: 'running', workspace: '1', backup: backup(true) })], 'web', '1'));
+  desktop.startWaybar(['custom/hiboss'], 'unbacked');
 
   const flagged = await waitForScreen(env(), (img) => countColour(img, RUNNING, BAR_HEIGHT) > 200 && countColour(img, UNBACKED_LINE, BAR_HEIGHT) > 60, 'the green pill with the red line');
   const pill = findBox(flagged, RUNNING, BAR_HEIGHT)!;

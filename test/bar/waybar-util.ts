@@ -1,7 +1,17 @@
-/** Helpers for the real-waybar tests: config files from the shipped fragment, PPM screenshots, pixel counts. */
+/**
+ * Helpers for the real-waybar tests: a headless sway desktop per test with
+ * waybar on it, config files from the shipped fragment, PPM screenshots, pixel counts.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
-import { start } from '../harness/processes.js';
+import type { Test } from 'uvu';
+import type { DaemonStatus } from '../../api/schema.js';
+import { HIBOSS, REPO } from '../harness/daemon.js';
+import { startSessionBus, type RunningBus } from '../harness/dbus.js';
+import { startFakeDaemon, type FakeDaemon } from '../harness/fake-daemon.js';
+import { start, track, type Started } from '../harness/processes.js';
+import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
+import { startSway, type RunningWm } from '../harness/wm.js';
 
 export const BAR_HEIGHT = 30;
 
@@ -140,4 +150,85 @@ export function descendants(pid: number): number[] {
   };
   visit(pid);
   return out;
+}
+
+export interface WaybarDesktop {
+  /** This test's sandbox. */
+  readonly sandbox: Sandbox;
+  /** Where waybar and grim run: the sway session and the private bus. */
+  env(): NodeJS.ProcessEnv;
+  /** Serves `status` as the daemon on this desktop's bus (fake-daemon.ts); stopped after the test. */
+  startFakeDaemon(status: DaemonStatus): Promise<FakeDaemon>;
+  /**
+   * The real waybar with `modules` (the shipped module and style.css, its
+   * commands this checkout's bin/hiboss), its files and log named waybar-NAME.*; ended after the test.
+   */
+  startWaybar(modules: string[], name: string): Started;
+  /**
+   * Ends waybar the way a session does (SIGINT: waybar then ends its modules; on
+   * SIGTERM it dies without doing so). Whatever it started is tracked first, so
+   * nothing outlives the test even if waybar does not clean up.
+   */
+  stopWaybar(waybar: Started): Promise<void>;
+}
+
+/** A fresh sandbox, private session bus and headless sway for every test of `t`, and all it started ended after it. */
+export function waybarDesktopPerTest(t: Test, label: string): WaybarDesktop {
+  let desktop: { sandbox: Sandbox; bus: RunningBus; wm: RunningWm; daemons: FakeDaemon[]; waybars: Started[] } | undefined;
+  t.before.each(async () => {
+    const sandbox = makeSandbox(label);
+    desktop = { sandbox, bus: await startSessionBus(sandbox.env), wm: await startSway(sandbox), daemons: [], waybars: [] };
+  });
+  t.after.each(async () => {
+    if (!desktop) return;
+    const { sandbox, bus, wm, daemons, waybars } = desktop;
+    desktop = undefined;
+    for (const waybar of waybars.splice(0)) await stopWaybar(waybar);
+    for (const daemon of daemons) daemon.stop();
+    await wm.stop();
+    bus.stop();
+    sandbox.remove();
+  });
+  const current = () => {
+    if (!desktop) throw new Error('a desktop is there only while a test runs');
+    return desktop;
+  };
+  // No accessibility bus: GTK would start at-spi daemons through our bus, outside any pid we track.
+  const env = (): NodeJS.ProcessEnv => ({ ...current().wm.env, DBUS_SESSION_BUS_ADDRESS: current().bus.address, NO_AT_BRIDGE: '1', GTK_A11Y: 'none' });
+  async function stopWaybar(waybar: Started): Promise<void> {
+    const waybars = desktop?.waybars ?? [];
+    if (waybars.includes(waybar)) waybars.splice(waybars.indexOf(waybar), 1);
+    for (const pid of descendants(waybar.pid)) track(pid);
+    try {
+      process.kill(waybar.pid, 'SIGINT');
+    } catch {
+      /* gone */
+    }
+    await Promise.race([waybar.exited, new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
+    await waybar.stop();
+  }
+  return {
+    get sandbox() {
+      return current().sandbox;
+    },
+    env,
+    async startFakeDaemon(status) {
+      const daemon = await startFakeDaemon(current().bus.address, status);
+      current().daemons.push(daemon);
+      return daemon;
+    },
+    startWaybar(modules, name) {
+      const { sandbox, waybars } = current();
+      const { config, style } = writeWaybarFiles(sandbox.root, REPO, HIBOSS, modules, name);
+      // A file descriptor, not {file}: execa would pipe {file} through us, and the module (which
+      // inherits waybar's stderr) would hold that pipe open after waybar is gone.
+      // (execa's types only list fds 3–9 here; node's spawn takes any.)
+      const fd = fs.openSync(path.join(sandbox.root, `waybar-${name}.log`), 'a') as 3;
+      const waybar = start('waybar', ['-c', config, '-s', style], { env: env(), extendEnv: false, stdout: fd, stderr: fd });
+      fs.closeSync(fd);
+      waybars.push(waybar);
+      return waybar;
+    },
+    stopWaybar,
+  };
 }

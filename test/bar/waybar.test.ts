@@ -11,71 +11,14 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
-import { startSessionBus, type RunningBus } from '../harness/dbus.js';
-import { start, track, type Started } from '../harness/processes.js';
-import { startSway, type RunningWm } from '../harness/wm.js';
-import { daemonStatus, startFakeDaemon, vmFixture as vm, type FakeDaemon } from '../harness/fake-daemon.js';
-import { BAR_HEIGHT, countColour, descendants, findBox, hex, stripJsonComments, waitForScreen, writeWaybarFiles } from './waybar-util.js';
-
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const HIBOSS = path.join(REPO, 'bin/hiboss');
+import { REPO } from '../harness/daemon.js';
+import { start } from '../harness/processes.js';
+import { daemonStatus, vmFixture as vm } from '../harness/fake-daemon.js';
+import { BAR_HEIGHT, countColour, findBox, hex, stripJsonComments, waitForScreen, waybarDesktopPerTest } from './waybar-util.js';
 
 const t = suite('real waybar');
-let sandbox: Sandbox;
-let bus: RunningBus;
-let wm: RunningWm;
-let daemon: FakeDaemon | undefined;
-const procs: Started[] = [];
-
-t.before.each(async () => {
-  sandbox = makeSandbox('waybar');
-  bus = await startSessionBus(sandbox.env);
-  wm = await startSway(sandbox);
-});
-t.after.each(async () => {
-  for (const p of procs.splice(0)) await stopWaybar(p);
-  daemon?.stop();
-  daemon = undefined;
-  await wm?.stop();
-  bus?.stop();
-  sandbox?.remove();
-});
-
-function env(): NodeJS.ProcessEnv {
-  // No accessibility bus: GTK would start at-spi daemons through our bus, outside any pid we track.
-  return { ...wm.env, DBUS_SESSION_BUS_ADDRESS: bus.address, NO_AT_BRIDGE: '1', GTK_A11Y: 'none' };
-}
-
-function startWaybar(withModule: boolean): Started {
-  const { config, style } = writeWaybarFiles(sandbox.root, REPO, HIBOSS, withModule ? ['custom/hiboss'] : [], withModule ? 'with' : 'without');
-  const log = path.join(sandbox.root, `waybar-${withModule ? 'with' : 'without'}.log`);
-  // A file descriptor, not {file}: execa would pipe {file} through us, and the module (which
-  // inherits waybar's stderr) would hold that pipe open after waybar is gone.
-  // (execa's types only list fds 3–9 here; node's spawn takes any.)
-  const fd = fs.openSync(log, 'a') as 3;
-  const proc = start('waybar', ['-c', config, '-s', style], { env: env(), extendEnv: false, stdout: fd, stderr: fd });
-  fs.closeSync(fd);
-  procs.push(proc);
-  return proc;
-}
-
-/**
- * Ends waybar the way a session does (SIGINT: waybar then ends its modules; on
- * SIGTERM it dies without doing so). Whatever it started is tracked first, so
- * nothing outlives the test even if waybar does not clean up.
- */
-async function stopWaybar(proc: Started): Promise<void> {
-  for (const pid of descendants(proc.pid)) track(pid);
-  try {
-    process.kill(proc.pid, 'SIGINT');
-  } catch {
-    /* gone */
-  }
-  await Promise.race([proc.exited, new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
-  await proc.stop();
-}
+const desktop = waybarDesktopPerTest(t, 'waybar');
+const env = desktop.env;
 
 const RUNNING = hex('#a6e3a1');
 const FAILED = hex('#f38ba8');
@@ -96,14 +39,13 @@ t('the shipped fragment parses and points at hiboss', () => {
 
 t('the module is drawn in its state colour with text, and follows the daemon', async () => {
   // Baseline: the same bar without the module has none of the state colours.
-  const without = startWaybar(false);
+  const without = desktop.startWaybar([], 'without');
   const empty = await waitForScreen(env(), (img) => countColour(img, BAR_BG, BAR_HEIGHT) > 1000, 'the bar without the module');
   for (const colour of [RUNNING, FAILED, DOWN]) assert.is(countColour(empty, colour, BAR_HEIGHT), 0);
-  procs.splice(procs.indexOf(without), 1);
-  await stopWaybar(without);
+  await desktop.stopWaybar(without);
 
-  daemon = await startFakeDaemon(bus.address, daemonStatus([vm('web', { state: 'running', workspace: '1' })], 'web', '1'));
-  startWaybar(true);
+  const daemon = await desktop.startFakeDaemon(daemonStatus([vm('web', { state: 'running', workspace: '1' })], 'web', '1'));
+  desktop.startWaybar(['custom/hiboss'], 'with');
   const running = await waitForScreen(env(), (img) => countColour(img, RUNNING, BAR_HEIGHT) > 200, 'the green (running) module');
   const box = findBox(running, RUNNING, BAR_HEIGHT)!;
   // Text inside the pill: pixels that are neither the pill's colour nor the bar's.
@@ -126,7 +68,6 @@ t('the module is drawn in its state colour with text, and follows the daemon', a
   assert.ok(findBox(failed, FAILED, BAR_HEIGHT)!.left === box.left);
 
   daemon.stop();
-  daemon = undefined;
   await waitForScreen(env(), (img) => countColour(img, DOWN, BAR_HEIGHT) > 200, 'the orange (daemon down) module');
 });
 
