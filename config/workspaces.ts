@@ -13,7 +13,8 @@ export interface WorkspaceRef {
 /** A configured workspace "2" matches "2" and any "2: label"; other names match exactly. */
 export function workspaceMatches(configured: string, workspace: WorkspaceRef): boolean {
   if (configured === workspace.name) return true;
-  return /^\d+$/.test(configured) && workspace.num !== null && workspace.num === Number(configured);
+  // The number first: the daemon asks this of every VM on every switch, and most differ there.
+  return workspace.num !== null && workspace.num === Number(configured) && /^\d+$/.test(configured);
 }
 
 /** Configured workspace → the VM bound to it (the first one, when a broken config binds two). */

@@ -50,7 +50,12 @@ export class WmAdapter {
         this.options.marks.settled();
       }
       // Memory (issue #10): a workspace being created is about to be shown: its VM may be prewarmed.
-      if (event.change === 'init' && event.current) post({ type: 'workspace-init', workspace: refOf(event.current) });
+      // After the burst: sway sends `init` just before the `focus` of the same switch, whose `cont`
+      // must not wait for a decision about prewarming.
+      if (event.change === 'init' && event.current) {
+        const workspace = refOf(event.current);
+        setImmediate(() => post({ type: 'workspace-init', workspace }));
+      }
       this.#wantSnapshot();
     });
     wm.on('output', () => this.#wantSnapshot());

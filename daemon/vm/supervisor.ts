@@ -38,6 +38,8 @@ export class VmSupervisor {
   readonly #saving = new Set<string>();
   readonly #qemuLauncher: Launcher;
   #flakeLauncher: Launcher | undefined;
+  /** VMs whose balloon we may have inflated, or cannot know (adopted, restored from an image): deflated on their next resume. */
+  readonly #balloonMayBeInflated = new Set<string>();
 
   constructor(private readonly options: VmSupervisorOptions) {
     this.#qemuLauncher = options.launchers?.qemu ?? new QemuLauncher();
@@ -59,6 +61,8 @@ export class VmSupervisor {
           const reply = vm.resume(timeoutMs);
           this.options.onRunWritten?.();
           // Memory (issue #10): a balloon inflated before the pause deflates once the guest runs (off the resume's path).
+          // Only where it may be inflated: otherwise two QMP round trips per switch for nothing.
+          if (!this.#balloonMayBeInflated.delete(action.name)) return reply;
           void reply
             .then(() => growBack(vm.qmp))
             .then((grown) => grown && this.options.post({ type: 'note', name: action.name, message: 'its balloon deflated: all its memory is the guest\'s again' }))
@@ -68,6 +72,7 @@ export class VmSupervisor {
         return;
       case 'shrink':
         this.#operate(action.name, 'shrink', async (vm) => {
+          this.#balloonMayBeInflated.add(action.name);
           const shrunk = await shrinkToWorkingSet(vm.qmp, vm.paths.runDir);
           const what = shrunk.toBytes === null ? 'its balloon stays as it was' : `balloon to ${Math.round(shrunk.toBytes / 1048576)} MiB (from ${Math.round(shrunk.fromBytes! / 1048576)} MiB)`;
           this.options.post({ type: 'note', name: action.name, message: `shrunk before the pause: ${shrunk.cachesDropped ? 'caches dropped, ' : ''}${what}` });
@@ -163,6 +168,7 @@ export class VmSupervisor {
   #watch(name: string, vm: VmProcess): void {
     const post = this.options.post;
     this.#processes.set(name, vm);
+    this.#balloonMayBeInflated.delete(name); // a new QEMU: as booted, unless the caller knows better
     vm.on('paused', () => post({ type: 'observed', name, state: 'paused' }));
     vm.on('resumed', () => post({ type: 'observed', name, state: 'running' }));
     vm.once('exit', (end) => {
@@ -201,6 +207,7 @@ export class VmSupervisor {
       if (settled.note) post({ type: 'note', name, message: settled.note });
       if (settled.kind === 'hibernated') continue;
       this.#watch(name, vm);
+      this.#balloonMayBeInflated.add(name);
       const state = await vm.status();
       post({ type: 'note', name, message: `adopted QEMU pid ${vm.pid} (${state})` });
       post({ type: 'observed', name, state, reason: `adopted (${state})` });
@@ -291,6 +298,7 @@ export class VmSupervisor {
       if (this.#detached) return restored.vm.detach();
       this.#recordLaunch(name, paths, command);
       this.#watch(name, restored.vm);
+      this.#balloonMayBeInflated.add(name); // as it was when saved
       post({ type: 'observed', name, state: restored.state, reason: `restored from its image in ${(restored.durationMs / 1000).toFixed(2)} s` });
       removeImage(paths); // once the policy knows: its resume is not held up by the unlink
       post({ type: 'note', name, message: `restore: QEMU up after ${restored.phases.qemuUpMs} ms, image loaded after ${restored.phases.loadedMs} ms, done after ${restored.durationMs} ms` });

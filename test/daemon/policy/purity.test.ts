@@ -53,4 +53,42 @@ pure('a VM without a workspace is restarted after a failure without being focuse
   assert.equal(d.takeOps(), ['1000 start bg']);
 });
 
+
+// A switch's second half: QEMU's reply to `cont` after its RESUME event has been decided.
+function resumedDev() {
+  let state = initialState(SETTINGS, [DEV, MAIL], T0);
+  const step = (event: PolicyEvent, at: number) => {
+    const decision = decide(state, event, at);
+    state = decision.state;
+    return decision;
+  };
+  step({ type: 'workspaces', focused: ws('2'), visible: [ws('2')] }, T0);
+  step({ type: 'observed', name: 'dev', state: 'paused', reason: 'up' }, T0);
+  step({ type: 'focus', workspace: ws('1') }, T0 + 10);
+  step({ type: 'observed', name: 'dev', state: 'running' }, T0 + 11);
+  return { state: () => state, step };
+}
+
+pure('a reply whose event was decided already changes nothing: the same state back, no actions', () => {
+  const { state, step } = resumedDev();
+  const before = state();
+  assert.is(before.vms.dev!.op, null, 'the RESUME event ended the resume');
+  const decision = step({ type: 'op-done', name: 'dev', op: 'resume' }, T0 + 12);
+  assert.is(decision.state, before, 'not even a copy');
+  assert.equal(decision.actions, []);
+  assert.is(decision.wakeAt, decide(before, { type: 'tick' }, T0 + 12).wakeAt, 'the same wake-up a full decision sets');
+});
+
+pure('a reply that comes after a deadline has passed gets the full decision: what is due is done at once', () => {
+  const { state, step } = resumedDev();
+  step({ type: 'workspaces', focused: ws('1'), visible: [ws('1')] }, T0 + 12);
+  // mail is not running; the deadline that passes is dev's own pause once workspace 1 is hidden.
+  step({ type: 'workspaces', focused: ws('2'), visible: [ws('2')] }, T0 + 20);
+  const due = T0 + 20 + SETTINGS.pauseAfterMs;
+  const before = state();
+  const decision = step({ type: 'op-done', name: 'dev', op: 'resume' }, due + 1);
+  assert.ok(decision.state !== before, 'a new state');
+  assert.ok(decision.actions.some((a) => a.type === 'pause' && a.name === 'dev'), decision.actions.map((a) => a.type).join(', '));
+});
+
 pure.run();
