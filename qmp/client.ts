@@ -218,17 +218,21 @@ export class QmpClient extends EventEmitter<ClientEvents> {
       this.#onGreeting = undefined;
       return deliver(message);
     }
-    const asEvent = EventMessage.safeParse(message);
-    if (asEvent.success) {
+    // Each message is checked against the one schema its kind has: a reply tried as an event
+    // first would cost a failed parse (an error object and its stack) twice per switch.
+    const kind = messageKind(message);
+    if (kind === 'event') {
+      const asEvent = EventMessage.safeParse(message);
+      if (!asEvent.success) return this.#fail(new QmpProtocolError(`malformed event: ${line.slice(0, 80)}`));
       this.emit('event', asEvent.data);
       return;
     }
-    const asReturn = ReturnMessage.safeParse(message);
-    const asError = asReturn.success ? undefined : ErrorMessage.safeParse(message);
-    if (!asReturn.success && !asError?.success) {
+    const asReturn = kind === 'return' ? ReturnMessage.safeParse(message) : undefined;
+    const asError = kind === 'error' ? ErrorMessage.safeParse(message) : undefined;
+    if (!asReturn?.success && !asError?.success) {
       return this.#fail(new QmpProtocolError(`unknown message: ${line.slice(0, 80)}`));
     }
-    const id = (asReturn.success ? asReturn.data.id : asError!.data!.id)?.toString();
+    const id = (asReturn?.success ? asReturn.data.id : asError!.data!.id)?.toString();
     if (id === undefined && asError?.success) {
       // QEMU could not even read our id: nothing can be matched any more.
       const { class: errorClass, desc } = asError.data.error;
@@ -241,7 +245,7 @@ export class QmpClient extends EventEmitter<ClientEvents> {
     }
     this.#pending.delete(id!);
     clearTimeout(pending.timer);
-    if (asReturn.success) pending.resolve(asReturn.data.return);
+    if (asReturn?.success) pending.resolve(asReturn.data.return);
     else pending.reject(new QmpCommandError(pending.command, asError!.data!.error.class, asError!.data!.error.desc));
   }
 
@@ -264,4 +268,13 @@ export class QmpClient extends EventEmitter<ClientEvents> {
 
 function isHmpFailure(text: string): boolean {
   return /^(Error: |unknown command: )/.test(text.trimStart());
+}
+
+/** What a message from QEMU is, by the member only that kind has (QMP spec: `return`, `error` or `event`). */
+function messageKind(message: unknown): 'return' | 'error' | 'event' | null {
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) return null;
+  if (Object.hasOwn(message, 'return')) return 'return';
+  if (Object.hasOwn(message, 'error')) return 'error';
+  if (Object.hasOwn(message, 'event')) return 'event';
+  return null;
 }
