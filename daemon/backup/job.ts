@@ -278,23 +278,26 @@ export async function cancelJob(qmp: QmpClient): Promise<boolean> {
   const info = await jobInfo(qmp);
   if (!info) return false;
   if (info.status !== 'concluded' && info.status !== 'null') {
+    let stopWaiting = () => {};
     const concluded = new Promise<void>((resolve) => {
       const off = qmp.onEvent('JOB_STATUS_CHANGE', (event) => {
-        if (event.data.id === JOB_ID && event.data.status === 'concluded') {
-          off();
-          resolve();
-        }
+        if (event.data.id === JOB_ID && event.data.status === 'concluded') resolve();
       });
-      qmp.once('close', () => {
+      const onClose = () => resolve();
+      qmp.once('close', onClose);
+      stopWaiting = () => {
         off();
-        resolve();
-      });
+        qmp.off('close', onClose);
+      };
     });
     try {
       await qmp.execute('job-cancel', { id: JOB_ID });
       await concluded;
     } catch (error) {
       if (!(error instanceof QmpCommandError)) throw error; // already concluding
+    } finally {
+      // Both listeners go, however it ended: the connection lives as long as the VM.
+      stopWaiting();
     }
   }
   await dismiss(qmp);

@@ -67,7 +67,10 @@ test('pending job + complete image left behind: cancelled, the image kept as a p
     process: () => ({ qmp, pid: qemu.process.pid, ended: false }) as unknown as VmProcess,
     now: Date.now,
   });
+  const listeners = () => qmp.listenerCount('close') + qmp.listenerCount('event');
+  const listenersBefore = listeners();
   await runner.recover();
+  assert.is(listeners(), listenersBefore, 'no listener left behind on the connection (it lives as long as the VM)');
   const notes = events.map((e) => (e.type === 'note' ? e.message : e.type));
   assert.ok(notes.includes('cancelled the backup job an earlier daemon left in QEMU (pending); its change bitmap keeps every change'), notes.join('\n'));
   assert.ok(notes.includes(`kept the interrupted backup ${id}: it had copied everything`), notes.join('\n'));
