@@ -7,7 +7,6 @@ import fs from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { DaemonStatus, VmState } from '../../api/schema.js';
-import { Backoff, sleep } from '../../transport/backoff.js';
 import { WmClient } from '../../wm-ipc/client.js';
 import { HIBOSS, sessionEnv, startDaemon, type RunningDaemon } from '../harness/daemon.js';
 import { startSessionBus, type RunningBus } from '../harness/dbus.js';
@@ -15,22 +14,6 @@ import { alive, pidsWithArg } from '../harness/inspect.js';
 import { BARE_QEMU } from '../harness/qemu.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
 import { startSway, type RunningWm } from '../harness/wm.js';
-
-/**
- * The harness returns once the WM's socket file exists, and under load the WM
- * may not listen() on it yet (seen as ECONNREFUSED): retry that, briefly.
- */
-async function connectWm(socketPath: string): Promise<WmClient> {
-  const backoff = new Backoff(20, 500);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await WmClient.connect({ socketPath, reconnect: false });
-    } catch (error) {
-      if (attempt >= 20 || !/ECONNREFUSED/.test((error as Error).message)) throw error;
-      await sleep(backoff.next());
-    }
-  }
-}
 
 const t = suite('hiboss status / vm with the real daemon');
 let sandbox: Sandbox;
@@ -51,7 +34,7 @@ t.before.each(async () => {
   sandbox = makeSandbox('cli-dmn');
   wm = await startSway(sandbox);
   bus = await startSessionBus(sandbox.env);
-  wmc = await connectWm(wm.socketPath);
+  wmc = await WmClient.connect({ socketPath: wm.socketPath, reconnect: false });
 });
 t.after.each(async () => {
   wmc?.close();

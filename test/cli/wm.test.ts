@@ -7,29 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Backoff, sleep } from '../../transport/backoff.js';
 import { WmClient } from '../../wm-ipc/client.js';
 import { LineReader } from '../bar/lines.js';
 import { HIBOSS } from '../harness/daemon.js';
 import { start, type Started } from '../harness/processes.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
 import { startWm, type RunningWm } from '../harness/wm.js';
-
-/**
- * The harness returns once the WM's socket file exists, and under load the WM
- * may not listen() on it yet (seen as ECONNREFUSED): retry that, briefly.
- */
-async function connectWm(socketPath: string): Promise<WmClient> {
-  const backoff = new Backoff(20, 500);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await WmClient.connect({ socketPath, reconnect: false });
-    } catch (error) {
-      if (attempt >= 20 || !/ECONNREFUSED/.test((error as Error).message)) throw error;
-      await sleep(backoff.next());
-    }
-  }
-}
 
 const NAME = '2: vm-été 🖥 ✓';
 
@@ -72,7 +55,7 @@ for (const kind of ['sway', 'i3'] as const) {
   t.before.each(async () => {
     sandbox = makeSandbox(`cli-${kind}`);
     wm = await startWm(kind, sandbox);
-    client = await connectWm(wm.socketPath);
+    client = await WmClient.connect({ socketPath: wm.socketPath, reconnect: false });
   });
   t.after.each(async () => {
     client?.close();
