@@ -18,6 +18,8 @@ export interface LaunchCommand {
   env?: Record<string, string>;
   /** A flake VM: the generation this command boots (daemon/updates/generations.ts). */
   generation?: number;
+  /** Open descriptors QEMU inherits as its fds 3, 4, … (a restore's image, which QEMU then reads itself). */
+  inheritFds?: number[];
 }
 
 export interface LaunchContext {

@@ -18,9 +18,11 @@
  *
  * Restore: the command the image was saved with (`memory-image.json`, written
  * before the save, one schema) must equal the one the VM would start with now,
- * else nothing is tried. QEMU starts with the same argv plus `-incoming defer`;
- * `migrate-incoming unix:…` makes it listen, and the daemon connects and streams
- * the image in. It lands paused. A restore that fails ends its QEMU (never two
+ * else nothing is tried. QEMU starts with the same argv plus `-incoming defer`,
+ * with the image open read-only as its fd 3, and `migrate-incoming fd:3` makes it
+ * read the image itself (from the page cache: nothing copied through a socket or
+ * a process of ours; should fd 3 not reach QEMU, the daemon streams the image
+ * into `migrate-incoming unix:…` instead). It lands paused. A restore that fails ends its QEMU (never two
  * QEMUs for one VM) and keeps the image aside under a name that says so.
  */
 import { spawn } from 'node:child_process';
@@ -59,6 +61,8 @@ export const ImageMeta = z.strictObject({
 export type ImageMeta = z.infer<typeof ImageMeta>;
 
 const MAX_META_BYTES = 1024 * 1024;
+/** A restore's image is QEMU's fd 3 (the first descriptor after stdin, stdout, stderr; LaunchCommand.inheritFds). */
+const IMAGE_FD = 3;
 /** A save or restore that makes no progress for this long is given up. */
 const STALL_MS = 60_000;
 /** A local save is not to be throttled by QEMU's default 128 MiB/s (bytes/s). */
@@ -195,6 +199,15 @@ export function removeImage(paths: VmPaths): void {
   fs.rmSync(files.image, { force: true });
   fs.rmSync(files.meta, { force: true });
   fs.rmSync(files.temp, { force: true });
+}
+
+/**
+ * The same, off the event loop: unlinking a 100 MiB image still in the page cache takes
+ * milliseconds, and right after a restore they would delay the guest's RESUME being seen.
+ */
+export async function removeImageInBackground(paths: VmPaths): Promise<void> {
+  const files = imagePaths(paths);
+  await Promise.all([files.image, files.meta, files.temp].map((file) => fs.promises.rm(file, { force: true })));
 }
 
 /** Keeps an image that could not be restored, under a name that says so; returns that name. */
@@ -505,12 +518,24 @@ export async function restoreImage(options: RestoreOptions): Promise<Restored> {
   const difference = commandDifference(found.meta.command, recorded(options.command));
   if (difference) throw aside(paths, difference);
 
-  const command = { ...options.command, args: [...options.command.args, '-incoming', 'defer'] };
+  // A stream image is handed to QEMU as an open descriptor (its fd 3): QEMU reads the file
+  // itself, straight from the page cache — no copy through a socket, no process of ours in between.
+  let imageFd: number | null = null;
+  if (found.meta.format === 'stream') {
+    try {
+      imageFd = fs.openSync(files.image, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    } catch (error) {
+      throw aside(paths, `its image cannot be read: ${errnoText(error)}`);
+    }
+  }
+  const command = { ...options.command, args: [...options.command.args, '-incoming', 'defer'], ...(imageFd === null ? {} : { inheritFds: [imageFd] }) };
   let vm: VmProcess;
   try {
     vm = await options.launch(command);
   } catch (error) {
     throw aside(paths, `QEMU did not start: ${(error as Error).message}`);
+  } finally {
+    if (imageFd !== null) fs.closeSync(imageFd); // QEMU has its own copy
   }
   const qemuUpMs = Date.now() - startedAt;
   let loadedMs = 0;
@@ -519,28 +544,39 @@ export async function restoreImage(options: RestoreOptions): Promise<Restored> {
   const guard = stallGuard(STALL_MS, 'the restore');
   try {
     const qmp = vm.qmp;
-    const caps = await capabilities(qmp);
-    if (found.meta.format === 'mapped-ram' && !caps.has('mapped-ram')) throw new HibernateError('the image was written with mapped-ram, which this QEMU lacks');
-    await qmp.execute('migrate-set-capabilities', {
-      capabilities: [
-        ...(caps.has('events') ? [{ capability: 'events', state: true }] : []),
-        ...(found.meta.format === 'mapped-ram' ? [{ capability: 'mapped-ram', state: true }] : []),
-      ],
-    });
-    const finished = migrationFinished(qmp, guard.signal);
-    finished.catch(() => {});
     const died = exited.then((end) => {
       throw new HibernateError(`QEMU ended while reading the image (${end.reason})`);
     });
     died.catch(() => {});
+    let finished: ReturnType<typeof migrationFinished>;
     if (found.meta.format === 'mapped-ram') {
+      const caps = await capabilities(qmp);
+      if (!caps.has('mapped-ram')) throw new HibernateError('the image was written with mapped-ram, which this QEMU lacks');
+      await qmp.execute('migrate-set-capabilities', {
+        capabilities: [...(caps.has('events') ? [{ capability: 'events', state: true }] : []), { capability: 'mapped-ram', state: true }],
+      });
+      finished = migrationFinished(qmp, guard.signal);
+      finished.catch(() => {});
       await qmp.execute('migrate-incoming', { uri: `file:${files.image}` });
     } else {
-      fs.rmSync(files.restoreSocket, { force: true });
-      await qmp.execute('migrate-incoming', { uri: `unix:${files.restoreSocket}` });
-      const streamed = streamInto(files.image, files.restoreSocket, guard);
-      streamed.catch(() => {});
-      await Promise.race([streamed, died]);
+      // Both sent at once (QEMU answers in order): the load starts one round trip sooner. `events`
+      // (QEMU ≥ 2.4) says at once when it completed; the poll in migrationFinished is the safety net.
+      const events = qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
+      const incoming = qmp.execute('migrate-incoming', { uri: `fd:${IMAGE_FD}` });
+      events.catch(() => {});
+      incoming.catch(() => {});
+      finished = migrationFinished(qmp, guard.signal);
+      finished.catch(() => {});
+      try {
+        await incoming;
+      } catch {
+        // fd 3 did not reach QEMU (a launch script that closed it?): the image is streamed in through a socket instead.
+        fs.rmSync(files.restoreSocket, { force: true });
+        await qmp.execute('migrate-incoming', { uri: `unix:${files.restoreSocket}` });
+        const streamed = streamInto(files.image, files.restoreSocket, guard);
+        streamed.catch(() => {});
+        await Promise.race([streamed, died]);
+      }
     }
     const result = await Promise.race([finished, died]);
     if (result.status !== 'completed') throw new HibernateError(`QEMU could not load the image: migration ${result.status}${result.error ? `: ${result.error}` : ''}`);

@@ -11,7 +11,7 @@ import type { LaunchCommand, Launcher } from '../launch/launcher.js';
 import { QemuLauncher } from '../launch/qemu.js';
 import type { Action, PolicyEvent } from '../policy/policy.js';
 import { VmProcess, type VmEnd } from './vm-process.js';
-import { HibernateError, readLaunchRecord, recordLaunch, removeImage, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type RecordedCommand } from './hibernate.js';
+import { HibernateError, readLaunchRecord, recordLaunch, removeImage, removeImageInBackground, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type RecordedCommand } from './hibernate.js';
 import { growBack, residentBytes, shrinkToWorkingSet } from './memory.js';
 
 type Operation = 'pause' | 'resume' | 'stop' | 'shrink';
@@ -36,6 +36,8 @@ export class VmSupervisor {
   #detached = false;
   /** Memory (issue #10): VMs whose save is in flight: their QEMU's end is the save's to report. */
   readonly #saving = new Set<string>();
+  /** Memory (issue #10): restored images being removed in the background; a new save of the VM waits for it. */
+  readonly #imageRemovals = new Map<string, Promise<void>>();
   readonly #qemuLauncher: Launcher;
   #flakeLauncher: Launcher | undefined;
   /** VMs whose balloon we may have inflated, or cannot know (adopted, restored from an image): deflated on their next resume. */
@@ -258,6 +260,7 @@ export class VmSupervisor {
     const ended = new Promise<VmEnd>((resolve) => vm.once('exit', resolve));
     this.#saving.add(name);
     try {
+      await this.#imageRemovals.get(name); // the last restore's image is gone before a new one is written
       const command = readLaunchRecord(paths) ?? (await this.#commandForSave(name));
       const saved = await saveImage(vm, { paths, command, rssBytes: residentBytes(vm.pid) });
       await vm.quit();
@@ -300,7 +303,11 @@ export class VmSupervisor {
       this.#watch(name, restored.vm);
       this.#balloonMayBeInflated.add(name); // as it was when saved
       post({ type: 'observed', name, state: restored.state, reason: `restored from its image in ${(restored.durationMs / 1000).toFixed(2)} s` });
-      removeImage(paths); // once the policy knows: its resume is not held up by the unlink
+      // Off the event loop: the resume is not held up by the unlink.
+      const removal = removeImageInBackground(paths)
+        .catch((error: Error) => post({ type: 'note', name, level: 'warn', message: `its restored image could not be removed: ${error.message}` }))
+        .finally(() => this.#imageRemovals.get(name) === removal && this.#imageRemovals.delete(name));
+      this.#imageRemovals.set(name, removal);
       post({ type: 'note', name, message: `restore: QEMU up after ${restored.phases.qemuUpMs} ms, image loaded after ${restored.phases.loadedMs} ms, done after ${restored.durationMs} ms` });
     } catch (error) {
       if (this.#detached) return;

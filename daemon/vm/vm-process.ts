@@ -118,7 +118,7 @@ export class VmProcess extends EventEmitter<VmProcessEvents> {
     fs.writeSync(log, `--- ${new Date().toISOString()} starting ${command.file} ${command.args.join(' ')}\n`);
     const child = spawn(command.file, command.args, {
       detached: true, // its own session: QEMU must not die with the daemon, nor get its signals
-      stdio: ['ignore', log, log],
+      stdio: ['ignore', log, log, ...(command.inheritFds ?? [])],
       env: { ...process.env, ...command.env },
     });
     fs.closeSync(log);

@@ -55,9 +55,9 @@ t('focus on a hibernated VM that would not fit: its restore waits until the disp
   daemon = await session.startDaemon(config());
   await boot('a');
   await boot('b');
-  if ((await daemon.client.status()).vms.find((vm) => vm.name === 'a')!.state !== 'paused') {
-    await daemon.client.waitForState('a', (c) => c.state === 'paused', 10_000);
-  }
+  // Listening before looking: a pause that lands between the two is not missed.
+  const aPaused = expecting(daemon.client.waitForState('a', (c) => c.state === 'paused', 10_000));
+  if ((await daemon.client.status()).vms.find((vm) => vm.name === 'a')!.state !== 'paused') await aPaused;
   // One VM fits, two do not: the budget hibernates a (hidden, least recently focused).
   const rss = Object.fromEntries((await daemon.client.status()).vms.map((vm) => [vm.name, vm.rssBytes!]));
   assert.ok(rss.a! > 0 && rss.b! > 0, `both QEMUs measured: ${JSON.stringify(rss)}`);
