@@ -392,7 +392,7 @@ async function main(): Promise<void> {
     const restoreP50 = percentile(r.restore, 50);
     const floorP50 = percentile(floor, 50);
     const coldP50 = percentile(r.cold, 50);
-    console.log('\n1. restore (focus → RESUME)');
+    console.log('\n1. restore (focus → StateChanged running, right after RESUME)');
     console.log(`   restore p50 ${ms(restoreP50)}  p90 ${ms(percentile(r.restore, 90))}  (${r.restore.length} rounds)`);
     console.log(`   floor p50 ${ms(floorP50)}  = QEMU -incoming defer to QMP ${ms(percentile(r.floorQemu, 50))} + cat image ${ms(percentile(r.floorCat, 50))}`);
     const bareP50 = percentile(r.bare, 50);
