@@ -8,6 +8,7 @@ import { Verb, VERBS, type DaemonStatus, type GenerationsReport, type VmState } 
 import { ConfigError, ConfigMissingError, readConfig } from '../config/file.js';
 import { vmPaths, type RuntimeRoots } from '../config/paths.js';
 import { Config } from '../config/schema.js';
+import { compareWorkspaceNames } from '../config/workspaces.js';
 import { readTail } from './vm/vm-process.js';
 import type { WmClient } from '../wm-ipc/client.js';
 import { announce, type Signals } from './announce.js';
@@ -292,7 +293,7 @@ export class Daemon {
     const state = this.#loop.state;
     const bound = Object.values(state.vms)
       .filter((vm) => vm.spec.workspace !== null && !vm.removed)
-      .sort((a, b) => compareWorkspaces(a.spec.workspace!, b.spec.workspace!));
+      .sort((a, b) => compareWorkspaceNames(a.spec.workspace!, b.spec.workspace!));
     if (bound.length === 0) throw new RequestError('InvalidArgument', 'no VM is bound to a workspace');
     const current = vmOnWorkspace(state, state.focused);
     const index = bound.findIndex((vm) => vm.spec.name === current);
@@ -449,10 +450,3 @@ function launchPart(vm: Config['vms'][string]): unknown {
   return { qemu: vm.qemu, flake: vm.flake };
 }
 
-function compareWorkspaces(a: string, b: string): number {
-  const na = parseInt(a, 10);
-  const nb = parseInt(b, 10);
-  if (!Number.isNaN(na) && !Number.isNaN(nb) && na !== nb) return na - nb;
-  if (Number.isNaN(na) !== Number.isNaN(nb)) return Number.isNaN(na) ? 1 : -1;
-  return a.localeCompare(b);
-}

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import type { DaemonStatus, VmState, VmStatus } from '../api/schema.js';
 import type { Config } from '../config/schema.js';
+import { compareNames } from '../config/workspaces.js';
 import { reportedState, vmOnWorkspace, type PolicyState } from './policy/policy.js';
 import { memoryStatus } from './policy/memory.js';
 
@@ -79,7 +80,7 @@ export function buildStatus({ policy, config, processes, cpu, wm, now }: StatusI
     };
   });
   return {
-    vms: vms.sort((a, b) => a.name.localeCompare(b.name)),
+    vms: vms.sort((a, b) => compareNames(a.name, b.name)),
     focusedWorkspace: policy.focused?.name ?? null,
     focusedVm: vmOnWorkspace(policy, policy.focused),
     wm,
