@@ -5,44 +5,24 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { WmClient } from '../../wm-ipc/client.js';
-import { HIBOSS, startDaemon, type RunningDaemon } from '../harness/daemon.js';
-import { startSessionBus, type RunningBus } from '../harness/dbus.js';
-import { pidsWithArg } from '../harness/inspect.js';
+import { HIBOSS, type RunningDaemon } from '../harness/daemon.js';
+import { desktopPerTest } from '../harness/fixtures.js';
 import { start, type Started } from '../harness/processes.js';
 import { BARE_QEMU } from '../harness/qemu.js';
-import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
-import { startSway, type RunningWm } from '../harness/wm.js';
 import { LineReader } from './lines.js';
 
 const t = suite('hiboss bar with the real daemon');
-let sandbox: Sandbox;
-let wm: RunningWm;
-let bus: RunningBus;
 let daemon: RunningDaemon | undefined;
-let wmc: WmClient | undefined;
 const procs: Started[] = [];
-
-t.before.each(async () => {
-  sandbox = makeSandbox('bar-e2e');
-  wm = await startSway(sandbox);
-  bus = await startSessionBus(sandbox.env);
-  wmc = await WmClient.connect({ socketPath: wm.socketPath });
-});
+// Registered before the desktop's: the bars stop before their desktop ends.
 t.after.each(async () => {
-  wmc?.close();
   for (const p of procs.splice(0)) await p.stop();
-  await daemon?.stop();
-  daemon = undefined;
-  for (const pid of pidsWithArg(sandbox.root)) process.kill(pid, 'SIGKILL');
-  await wm?.stop();
-  bus?.stop();
-  sandbox?.remove();
 });
+const session = desktopPerTest(t, 'sway', 'bar-e2e');
 
 function startBar(args: string[]): { proc: Started; out: LineReader; stderr: () => string } {
   const proc = start(process.execPath, [HIBOSS, 'bar', ...args], {
-    env: { ...wm.env, DBUS_SESSION_BUS_ADDRESS: bus.address },
+    env: { ...session.wm.env, DBUS_SESSION_BUS_ADDRESS: session.bus.address },
     extendEnv: false,
     stdin: 'pipe',
     stdout: 'pipe',
@@ -71,7 +51,7 @@ t('down → none → starting/running on focus → paused when hidden; click tog
   assert.is(parse(await waybar.out.next()).class, 'down');
   assert.is(await i3bar.out.next(undefined, 10_000, 0), '{"version":1,"click_events":true}');
 
-  daemon = await startDaemon(sandbox, wm, bus, config);
+  daemon = await session.startDaemon(config);
   // Workspace 1 has no VM: "·", and the tooltip lists web as stopped.
   const none = await waybarLine(waybar.out, (l) => l.class === 'none').catch((e) => {
     throw new Error(`${e.message}\nbar stderr: ${waybar.stderr()}`);
@@ -83,7 +63,7 @@ t('down → none → starting/running on focus → paused when hidden; click tog
   let signalAt = 0;
   const running = daemon.client.waitForState('web', (c) => c.state === 'running', 30_000).then(() => (signalAt = performance.now()));
   const runningLine = waybarLine(waybar.out, (l) => l.class === 'running', 30_000);
-  await wmc!.command('workspace 2');
+  await session.wmc.command('workspace 2');
   const shown = await runningLine;
   await running;
   const latency = waybar.out.times[waybar.out.lines.length - 1]! - signalAt;
@@ -104,11 +84,11 @@ t('down → none → starting/running on focus → paused when hidden; click tog
   daemon = undefined;
   await waybarLine(waybar.out, (l) => l.class === 'down', 10_000);
   await i3bar.out.next((l) => l.includes('"instance":"down"'), 10_000, 0);
-  daemon = await startDaemon(sandbox, wm, bus);
+  daemon = await session.startDaemon();
   // The pause was the user's (a click): the new daemon keeps it held, and the bar says so.
   await waybarLine(waybar.out, (l) => l.text === 'web ⏸', 20_000);
-  await wmc!.command('workspace 1');
-  await wmc!.command('workspace 2');
+  await session.wmc.command('workspace 1');
+  await session.wmc.command('workspace 2');
   // Signals from the new daemon reach the running bar; a click releases the hold.
   const resumedByClick = waybarLine(waybar.out, (l) => l.text === 'web ▶', 20_000);
   i3bar.proc.child.stdin!.write(',{"name":"hiboss","instance":"web","button":1,"x":5,"y":5}\n');
@@ -118,10 +98,10 @@ t('down → none → starting/running on focus → paused when hidden; click tog
 });
 
 t('a daemon started while a VM workspace is focused: the bar shows that VM', async () => {
-  await wmc!.command('workspace 2');
+  await session.wmc.command('workspace 2');
   const waybar = startBar([]);
   assert.is(parse(await waybar.out.next()).class, 'down');
-  daemon = await startDaemon(sandbox, wm, bus, config);
+  daemon = await session.startDaemon(config);
   const line = await waybarLine(waybar.out, (l) => /^web /.test(l.text), 20_000).catch((error: Error) => {
     throw new Error(`the daemon never reported workspace 2's VM as focused (Status().focusedVm) after starting on it: ${error.message}`);
   });

@@ -7,20 +7,14 @@ import fs from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { DaemonStatus, VmState } from '../../api/schema.js';
-import { WmClient } from '../../wm-ipc/client.js';
-import { HIBOSS, sessionEnv, startDaemon, type RunningDaemon } from '../harness/daemon.js';
-import { startSessionBus, type RunningBus } from '../harness/dbus.js';
-import { alive, pidsWithArg } from '../harness/inspect.js';
+import { HIBOSS, sessionEnv, type RunningDaemon } from '../harness/daemon.js';
+import { desktopPerTest } from '../harness/fixtures.js';
+import { alive } from '../harness/inspect.js';
 import { BARE_QEMU } from '../harness/qemu.js';
-import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
-import { startSway, type RunningWm } from '../harness/wm.js';
 
 const t = suite('hiboss status / vm with the real daemon');
-let sandbox: Sandbox;
-let wm: RunningWm;
-let bus: RunningBus;
+const session = desktopPerTest(t, 'sway', 'cli-dmn');
 let daemon: RunningDaemon | undefined;
-let wmc: WmClient | undefined;
 
 const config = {
   vms: {
@@ -30,23 +24,7 @@ const config = {
   policy: { pauseAfterMs: 60_000, powerdownTimeoutMs: 500 },
 };
 
-t.before.each(async () => {
-  sandbox = makeSandbox('cli-dmn');
-  wm = await startSway(sandbox);
-  bus = await startSessionBus(sandbox.env);
-  wmc = await WmClient.connect({ socketPath: wm.socketPath, reconnect: false });
-});
-t.after.each(async () => {
-  wmc?.close();
-  await daemon?.stop();
-  daemon = undefined;
-  for (const pid of pidsWithArg(sandbox.root)) process.kill(pid, 'SIGKILL');
-  await wm?.stop();
-  bus?.stop();
-  sandbox?.remove();
-});
-
-async function hiboss(args: string[], env = sessionEnv(wm, bus)) {
+async function hiboss(args: string[], env = sessionEnv(session.wm, session.bus)) {
   const r = await execa(process.execPath, [HIBOSS, ...args], { env, extendEnv: false, reject: false, stdin: 'ignore', timeout: 60_000 });
   assert.not.ok(r.timedOut, `hiboss ${args.join(' ')} timed out`);
   return { code: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
@@ -69,8 +47,8 @@ async function reach(d: RunningDaemon, name: string, state: VmState, timeoutMs =
 }
 
 t('status --json lists both VMs; vm pause holds, vm resume runs; the table names both', async () => {
-  daemon = await startDaemon(sandbox, wm, bus, config);
-  await wmc!.command('workspace 1');
+  daemon = await session.startDaemon(config);
+  await session.wmc.command('workspace 1');
   await reach(daemon, 'alpha', 'running');
 
   const status = await statusJson();
@@ -123,7 +101,7 @@ t('status --json lists both VMs; vm pause holds, vm resume runs; the table names
 });
 
 t('vm on an unknown VM: exit 1 with the daemon\'s refusal', async () => {
-  daemon = await startDaemon(sandbox, wm, bus, config);
+  daemon = await session.startDaemon(config);
   const r = await hiboss(['vm', 'pause', 'gamma']);
   assert.is(r.code, 1, r.stdout);
   assert.match(r.stderr, /^hiboss vm pause: .*gamma/);
@@ -141,7 +119,7 @@ t('no daemon on the bus: status and vm exit 1 saying the daemon is not running',
   assert.is(vm.code, 1);
   assert.match(vm.stderr, /daemon is not running/);
   // After a daemon has come and gone, the same.
-  daemon = await startDaemon(sandbox, wm, bus, config);
+  daemon = await session.startDaemon(config);
   assert.is((await hiboss(['status'])).code, 0);
   await daemon.stop();
   daemon = undefined;
@@ -149,7 +127,7 @@ t('no daemon on the bus: status and vm exit 1 saying the daemon is not running',
   assert.is(gone.code, 1);
   assert.match(gone.stderr, /daemon is not running/);
   // No session bus at all: a clear error too.
-  const env = sessionEnv(wm, bus);
+  const env = sessionEnv(session.wm, session.bus);
   delete env.DBUS_SESSION_BUS_ADDRESS;
   const nobus = await hiboss(['status'], env);
   assert.is(nobus.code, 1);
