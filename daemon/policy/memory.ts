@@ -350,7 +350,7 @@ export function heldBytes(vm: VmRecord, focused: WorkspaceRef | null = null): nu
   if (memory.waiting) return comingBack(vm, focused) ? needs(vm) : 0;
   switch (vm.state) {
     case 'hibernated':
-      return comingBack(vm, focused) ? (memory.rssBeforeSave ?? estimate(vm)) : 0;
+      return comingBack(vm, focused) ? needs(vm) : 0;
     case 'running':
     case 'paused':
     case 'stopping':
@@ -358,7 +358,7 @@ export function heldBytes(vm: VmRecord, focused: WorkspaceRef | null = null): nu
       return memory.rssBytes ?? memory.rssBeforeSave ?? estimate(vm);
     case 'starting':
     case 'restoring':
-      return Math.max(memory.rssBytes ?? 0, memory.rssBeforeSave ?? estimate(vm));
+      return Math.max(memory.rssBytes ?? 0, needs(vm));
     case 'stopped':
     case 'failed':
       // About to boot (focused, or asked to run): it counts before it starts, as a restore does.
@@ -377,9 +377,13 @@ function estimate(vm: VmRecord): number {
   return (vm.spec.memoryMiB ?? 0) * MiB;
 }
 
-/** What a restore (or cold start) of a VM will hold: what it held when saved, else its size. */
+/**
+ * What a restore (or cold start) of a VM will hold: what it held when saved, and at least
+ * its configured size — a restored guest may touch all of its RAM again (and QEMU maps it
+ * in huge pages): counting less would let two VMs in that then grow past the budget.
+ */
 function needs(vm: VmRecord): number {
-  return vm.memory.rssBeforeSave ?? estimate(vm);
+  return Math.max(vm.memory.rssBeforeSave ?? 0, estimate(vm));
 }
 
 // ---- the budget as a limit: a restore waits for the saves that make room ------------------
@@ -540,7 +544,7 @@ function prewarmNeighbours(vms: VmRecord[], focusedName: string, budget: number 
   const neighbours = new Set([bound[(index + 1) % bound.length]!, bound[(index - 1 + bound.length) % bound.length]!]);
   for (const vm of neighbours) {
     if (vm.spec.name === focusedName || vm.state !== 'hibernated' || vm.memory.prewarmRequested || vm.hold !== null) continue;
-    const after = projected(vms, focused) + (vm.memory.rssBeforeSave ?? estimate(vm));
+    const after = projected(vms, focused) + needs(vm);
     if (budget !== null && after > budget) continue; // no budget to spare: it waits for its focus
     vm.memory = { ...vm.memory, prewarmRequested: true };
   }
