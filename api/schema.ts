@@ -71,8 +71,10 @@ export type DaemonStatus = z.infer<typeof DaemonStatus>;
 
 /** Diagnostics(): the daemon's own latency marks and memory, for the bench. */
 export const Diagnostics = z.object({
-  /** WM event arrived → `cont` (or start) written, ms, the last ≤ 4096 switches. */
+  /** WM event arrived → the `cont` (or start) write returned, ms, the last ≤ 4096 switches. */
   eventToWriteMs: z.array(z.number()).max(4096),
+  /** For the same switches: how long the `cont` write call itself took (0 for a start). */
+  writeCallMs: z.array(z.number()).max(4096),
   memory: z.record(z.string(), z.number()),
 });
 export type Diagnostics = z.infer<typeof Diagnostics>;

@@ -55,6 +55,7 @@ export class RequestError extends Error {
 
 export interface Diagnostics {
   eventToWriteMs: number[];
+  writeCallMs: number[];
   memory: NodeJS.MemoryUsage;
 }
 
@@ -103,7 +104,7 @@ export class Daemon {
       post: (event) => this.#loop.post(event),
       config: () => this.#config,
       launchers: this.options.launchers,
-      onRunWritten: () => this.#marks.commandWritten(),
+      onRunWritten: (callStartedAt) => this.#marks.commandWritten(callStartedAt),
       onLaunched: (name, vm, command) => this.#updates.onLaunched(name, vm, command),
     });
     this.#updates = new Updater({
@@ -432,7 +433,7 @@ export class Daemon {
   }
 
   diagnostics(): Diagnostics {
-    return { eventToWriteMs: this.#marks.intervals(), memory: process.memoryUsage() };
+    return { eventToWriteMs: this.#marks.intervals(), writeCallMs: this.#marks.writeCalls(), memory: process.memoryUsage() };
   }
 }
 

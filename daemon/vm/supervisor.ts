@@ -24,8 +24,12 @@ export interface VmSupervisorOptions {
   config: () => Config;
   /** Test seam: launchers by kind (the flake launcher is loaded only when a flake VM starts). */
   launchers?: { qemu?: Launcher; flake?: Launcher };
-  /** Called right after a `cont` or a start command is handed to the kernel (latency marks). */
-  onRunWritten?: () => void;
+  /**
+   * Called right after a `cont` or a start command is handed to the kernel (latency marks), with
+   * when the `cont` call began (null for a start): the write can return late when the kernel runs
+   * the QEMU it woke first, and that time is QEMU's, not the daemon's.
+   */
+  onRunWritten?: (callStartedAt: number | null) => void;
   /** A QEMU was launched from `command` and is watched (flake VMs: a health window may open). */
   onLaunched?: (name: string, vm: VmProcess, command: LaunchCommand) => void;
 }
@@ -60,8 +64,9 @@ export class VmSupervisor {
         return;
       case 'resume':
         this.#operate(action.name, 'resume', (vm, timeoutMs) => {
+          const callStartedAt = performance.now();
           const reply = vm.resume(timeoutMs);
-          this.options.onRunWritten?.();
+          this.options.onRunWritten?.(callStartedAt);
           // Memory (issue #10): a balloon inflated before the pause deflates once the guest runs (off the resume's path).
           // Only where it may be inflated: otherwise two QMP round trips per switch for nothing.
           if (!this.#balloonMayBeInflated.delete(action.name)) return reply;
@@ -151,7 +156,7 @@ export class VmSupervisor {
         signal: controller.signal,
       });
       const vm = await VmProcess.launch(command, paths);
-      this.options.onRunWritten?.();
+      this.options.onRunWritten?.(null);
       if (this.#detached) return vm.detach();
       this.#recordLaunch(name, paths, command);
       this.#watch(name, vm);

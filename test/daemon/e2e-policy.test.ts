@@ -135,4 +135,27 @@ t('argv that sets what hiboss sets is refused with its path', async () => {
   assert.match(status.configProblems[0]!, /^vms\.sneaky\.qemu\.\d+: -qmp is set by hiboss itself/);
 });
 
+t('Diagnostics: a switch that resumes a VM leaves one mark, its cont write call inside it', async () => {
+  daemon = await session.startDaemon({
+    vms: { a: { workspace: '1', qemu: BARE_QEMU }, b: { workspace: '2', qemu: BARE_QEMU } },
+    policy: { pauseAfterMs: 100 },
+  });
+  await daemon.client.waitForState('a', (c) => c.state === 'running', 15_000); // sway starts on workspace 1
+  const bUp = daemon.client.waitForState('b', (c) => c.state === 'running', 15_000);
+  await wmc.command('workspace 2');
+  await bUp;
+  await daemon.client.waitForState('a', (c) => c.state === 'paused', 10_000);
+  const before = await daemon.client.diagnostics();
+  assert.is(before.writeCallMs.length, before.eventToWriteMs.length);
+  const aBack = daemon.client.waitForState('a', (c) => c.state === 'running', 10_000);
+  await wmc.command('workspace 1');
+  await aBack;
+  const after = await daemon.client.diagnostics();
+  assert.is(after.eventToWriteMs.length, before.eventToWriteMs.length + 1, 'one mark for the switch');
+  assert.is(after.writeCallMs.length, after.eventToWriteMs.length);
+  const interval = after.eventToWriteMs.at(-1)!;
+  const call = after.writeCallMs.at(-1)!;
+  assert.ok(call > 0 && call <= interval, `the cont call (${call} ms) is part of the interval (${interval} ms)`);
+});
+
 t.run();

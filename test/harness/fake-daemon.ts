@@ -109,7 +109,7 @@ class FakeInterface extends dbus.interface.Interface {
   }
   Diagnostics(): string {
     this.calls.push(['Diagnostics']);
-    return JSON.stringify({ eventToWriteMs: [], memory: {} });
+    return JSON.stringify({ eventToWriteMs: [], writeCallMs: [], memory: {} });
   }
   /** Generations(name): what the test put in `generations` (an empty report otherwise). */
   generations = new Map<string, GenerationsReport>();

@@ -39,12 +39,17 @@ export async function startQuietDaemon(
 ): Promise<QuietDaemon> {
   const configPath = writeConfig(sandbox, config);
   const logFile = path.join(sandbox.root, 'daemon.log');
+  // The file itself is the daemon's stdout and stderr: execa's `{ file }` would pipe its
+  // lines through this process, the one that measures.
+  // (A stream with an fd is handed to the child as that fd.)
+  const logStream = fs.createWriteStream(logFile, { fd: fs.openSync(logFile, 'a', 0o600) });
   const proc = start(process.execPath, [...nodeFlags, HIBOSS, 'daemon', '--config', configPath], {
     env: sessionEnv(wm, bus),
     extendEnv: false,
-    stdout: { file: logFile, append: true },
-    stderr: { file: logFile, append: true },
+    stdout: logStream,
+    stderr: logStream,
   });
+  logStream.close(); // the daemon has its own copy
   const log = () => {
     try {
       return fs.readFileSync(logFile, 'utf8');
