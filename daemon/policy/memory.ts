@@ -25,6 +25,8 @@ export interface MemoryRecord {
   rssBytes: number | null;
   /** Resident memory when it was saved: roughly what a restore brings back (the budget counts it). */
   rssBeforeSave: number | null;
+  /** The most its QEMU was seen to hold (kept across saves): what it may grow back to once it runs again. */
+  peakRssBytes: number | null;
   /** When it was last the focused workspace's VM (epoch ms; now while it is): the budget's order. */
   lastFocusedAt: number | null;
   /** When it was last restored early (prewarm): hibernated again only after hibernateAfterMs from then. */
@@ -79,6 +81,7 @@ export interface ImageInfo {
 export const NEW_MEMORY_RECORD: MemoryRecord = Object.freeze({
   rssBytes: null,
   rssBeforeSave: null,
+  peakRssBytes: null,
   lastFocusedAt: null,
   prewarmedAt: null,
   hibernateRequested: false,
@@ -378,12 +381,13 @@ function estimate(vm: VmRecord): number {
 }
 
 /**
- * What a restore (or cold start) of a VM will hold: what it held when saved, and at least
- * its configured size — a restored guest may touch all of its RAM again (and QEMU maps it
- * in huge pages): counting less would let two VMs in that then grow past the budget.
+ * What a restore (or cold start) of a VM will hold: what it held when saved, the most it
+ * was ever seen to hold, and at least its configured size — a restored guest grows back as
+ * it runs (QEMU maps its RAM in huge pages, and adds its own): counting less let two VMs in
+ * at the budget's edge that then grew past it.
  */
 function needs(vm: VmRecord): number {
-  return Math.max(vm.memory.rssBeforeSave ?? 0, estimate(vm));
+  return Math.max(vm.memory.rssBeforeSave ?? 0, vm.memory.peakRssBytes ?? 0, estimate(vm));
 }
 
 // ---- the budget as a limit: a restore waits for the saves that make room ------------------
@@ -566,7 +570,8 @@ export function sampled(vms: Record<string, VmRecord>, rssBytes: Record<string, 
     const rss = Object.hasOwn(rssBytes, name) ? rssBytes[name]! : null;
     // A VM restoring or starting has no QEMU in the supervisor's map yet: keep the estimate.
     if (rss === null && (vm.state === 'restoring' || vm.state === 'starting')) continue;
-    if (vm.memory.rssBytes !== rss) vm.memory = { ...vm.memory, rssBytes: rss };
+    const peak = rss !== null && rss > (vm.memory.peakRssBytes ?? 0) ? rss : vm.memory.peakRssBytes;
+    if (vm.memory.rssBytes !== rss || vm.memory.peakRssBytes !== peak) vm.memory = { ...vm.memory, rssBytes: rss, peakRssBytes: peak };
   }
 }
 

@@ -450,6 +450,20 @@ memory('budget: focus on a hibernated VM that would not fit waits (shown restori
   assert.is(d.vm('a').since, T0 + 6000 + 300, 'restoring since the restore was asked');
 });
 
+memory('budget: a VM coming back counts the most it was seen to hold, not only what it held when saved (it grows back)', () => {
+  const d = threeUp();
+  d.send({ type: 'memory', rssBytes: { a: 140 * MiB, b: 100 * MiB, c: 10 * MiB } });
+  d.send({ type: 'memory', rssBytes: { a: 90 * MiB, b: 100 * MiB, c: 10 * MiB } });
+  d.user('hibernate', 'a');
+  d.send({ type: 'observed', name: 'a', state: 'hibernated', image: IMAGE });
+  d.send({ type: 'memory', rssBytes: { b: 100 * MiB, c: 40 * MiB } });
+  d.take();
+  assert.is(d.vm('a').memory.rssBeforeSave, 90 * MiB);
+  assert.is(d.vm('a').memory.peakRssBytes, 140 * MiB);
+  // 140 + 100 + 40 > 250 (with the 90 it held when saved it would have seemed to fit: 230).
+  assert.equal(d.user('resume', 'a').map(describe), ['hibernate b', 'changed a restoring: waiting for memory: saving b', 'changed b saving: over the memory budget (250 MiB)']);
+});
+
 memory('budget: a cold start that would not fit waits for the save too (shown starting)', () => {
   const sized = (spec: VmSpec): VmSpec => ({ ...spec, memoryMiB: 100 });
   const d = new Driver([A, B, C].map(sized), BUDGET);
