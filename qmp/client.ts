@@ -90,14 +90,16 @@ export class QmpClient extends EventEmitter<ClientEvents> {
     try {
       const greeting = await new Promise<unknown>((resolve, reject) => {
         const timer = setTimeout(() => reject(new QmpConnectError(`no QMP greeting within ${timeoutMs} ms`)), timeoutMs);
-        client.#onGreeting = (line) => {
-          clearTimeout(timer);
-          resolve(line);
-        };
-        client.once('close', (error) => {
+        const onClose = (error?: QmpError) => {
           clearTimeout(timer);
           reject(new QmpConnectError(`connection closed before the greeting${error ? `: ${error.message}` : ''}`));
-        });
+        };
+        client.#onGreeting = (line) => {
+          clearTimeout(timer);
+          client.off('close', onClose); // not kept for the client's whole life
+          resolve(line);
+        };
+        client.once('close', onClose);
       });
       const parsed = Greeting.safeParse(greeting);
       if (!parsed.success) throw new QmpConnectError('the peer did not greet like QMP');

@@ -166,31 +166,39 @@ export class WmClient extends EventEmitter<WmClientEvents> {
   async #subscribeOn(channel: IpcChannel, events: readonly EventName[]): Promise<void> {
     const firstOnChannel = !this.#tickChannels.has(channel);
     const nonce = `hiboss-barrier-${++this.#barrierCount}`;
+    let unlisten = () => {};
     const barrier = new Promise<void>((resolve, reject) => {
       const onEvent = (event: RawEvent) => {
         if (event.name !== 'tick') return;
         const tick = event.body as { first?: unknown; payload?: unknown };
         if (firstOnChannel ? tick.first === true : tick.payload === nonce) {
-          channel.off('event', onEvent);
-          channel.off('close', onClose);
+          unlisten();
           resolve();
         }
       };
       const onClose = () => {
-        channel.off('event', onEvent);
+        unlisten();
         reject(new WmConnectionError('connection closed while subscribing'));
+      };
+      unlisten = () => {
+        channel.off('event', onEvent);
+        channel.off('close', onClose);
       };
       channel.on('event', onEvent);
       channel.once('close', onClose);
     });
     barrier.catch(() => {}); // observed below; avoid an unhandled rejection if the request fails first
-    const reply = ReplySchemas[MessageType.SUBSCRIBE].parse(
-      await channel.request(MessageType.SUBSCRIBE, JSON.stringify([...new Set([...events, 'tick', 'shutdown'])])),
-    );
-    if (!reply.success) throw new WmProtocolError(`the WM refused the subscription to ${events.join(', ')}`);
-    this.#tickChannels.add(channel);
-    if (!firstOnChannel) await this.#requests.request(MessageType.SEND_TICK, nonce);
-    await barrier;
+    try {
+      const reply = ReplySchemas[MessageType.SUBSCRIBE].parse(
+        await channel.request(MessageType.SUBSCRIBE, JSON.stringify([...new Set([...events, 'tick', 'shutdown'])])),
+      );
+      if (!reply.success) throw new WmProtocolError(`the WM refused the subscription to ${events.join(', ')}`);
+      this.#tickChannels.add(channel);
+      if (!firstOnChannel) await this.#requests.request(MessageType.SEND_TICK, nonce);
+      await barrier;
+    } finally {
+      unlisten(); // a refused or failed subscription leaves nothing on the channel
+    }
   }
 
   #tickChannels = new WeakSet<IpcChannel>();
