@@ -498,7 +498,9 @@ export function effectiveState(vm: VmRecord): VmState {
  */
 export function refreshMemory({ settings, vms, focused, focusedBefore, snapshot, now }: RefreshInput): void {
   let focusedName: string | null = null;
-  for (const vm of Object.values(vms)) {
+  // for…in, not Object.values: this runs in every decision, the switch's first among them.
+  for (const name in vms) {
+    const vm = vms[name]!;
     if (focusedHere(vm, focused) && !vm.removed) {
       focusedName = vm.spec.name;
       vm.memory = { ...vm.memory, lastFocusedAt: now };
@@ -507,7 +509,8 @@ export function refreshMemory({ settings, vms, focused, focusedBefore, snapshot,
   }
   // The VM focus just left still counts as visible until the WM's snapshot says whether its
   // workspace went out of sight (one output) or stays on another: until then it may be freed.
-  for (const vm of Object.values(vms)) {
+  for (const name in vms) {
+    const vm = vms[name]!;
     const unsure = !snapshot && (vm.memory.mayBeHidden || (vm.spec.name === focusedBefore && focusedBefore !== focusedName)) && !hidden(vm) && !focusedHere(vm, focused);
     if (unsure !== vm.memory.mayBeHidden) vm.memory = { ...vm.memory, mayBeHidden: unsure };
   }

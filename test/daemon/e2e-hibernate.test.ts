@@ -17,7 +17,7 @@ import { HIBOSS, type RunningDaemon } from '../harness/daemon.js';
 import { desktopPerTest, realGuestForSuite } from '../harness/fixtures.js';
 import { guestQemuArgv, tickCount } from '../harness/guest.js';
 import { alive, pidsWithArg } from '../harness/inspect.js';
-import { waitForContent, waitForFile } from '../harness/processes.js';
+import { waitForContent, waitForFile, waitForGone } from '../harness/processes.js';
 
 const run = promisify(execFile);
 
@@ -102,8 +102,9 @@ t('hidden long enough: saved to disk, QEMU gone (0 bytes held); focus restores i
 
   const before = fs.readFileSync(serial(), 'utf8');
   await focusAndProveContinuity(before);
-  assert.is(fs.existsSync(image()), false, 'the image is removed once restored');
-  assert.is(fs.existsSync(path.join(stateDir(), 'memory-image.json')), false);
+  // Removed once restored, off the event loop (the unlink would delay the RESUME being seen).
+  await waitForGone(image(), 10_000, 'the restored image');
+  await waitForGone(path.join(stateDir(), 'memory-image.json'), 10_000, 'the restored image\'s record');
   assert.is(pidsWithArg(runDir()).length, 1, 'one QEMU');
   const restored = (await daemon.client.status()).vms[0]!;
   assert.ok(restored.lastRestoreMs! > 0);
@@ -149,7 +150,7 @@ t('prewarm (hiboss prewarm NAME): restored from its image but left paused; focus
   assert.match(stdout, /^family: prewarm \((hibernated|restoring)/);
   assert.match((await paused).reason, /^restored from its image in \d+\.\d\d s$/);
   assert.is(pidsWithArg(runDir()).length, 1, 'its QEMU is back');
-  assert.is(fs.existsSync(image()), false);
+  await waitForGone(image(), 10_000, 'the restored image');
   assert.is(tickCount(printedSince(before, fs.readFileSync(serial(), 'utf8'))), 0, 'prewarmed, not running');
   await focusAndProveContinuity(before);
   assert.match(daemon.log(), /family: running: workspace 2 focused/);
@@ -209,7 +210,7 @@ t('the daemon killed -9 in the middle of a restore: the next one restores it, on
   assert.is(firstTick(printedSince(before, now)), lastTick + 1, 'the guest counts on');
   assert.not.match(printedSince(before, now), /GUEST-UP/, 'no reboot');
   assert.is(pidsWithArg(runDir()).length, 1, 'never two QEMUs for one VM');
-  assert.is(fs.existsSync(image()), false);
+  await waitForGone(image(), 10_000, 'the restored image');
 });
 
 t.run();

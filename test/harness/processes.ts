@@ -91,6 +91,23 @@ export function waitForFile(file: string, timeoutMs = 10_000, what = file): Prom
   });
 }
 
+/** Resolves when `file` is gone, watching its directory rather than polling. */
+export function waitForGone(file: string, timeoutMs = 10_000, what = file): Promise<void> {
+  const dir = path.dirname(file);
+  return new Promise((resolve, reject) => {
+    const watcher = fs.watch(dir);
+    const finish = (error?: Error) => {
+      clearTimeout(timer);
+      watcher.close();
+      error ? reject(error) : resolve();
+    };
+    const timer = setTimeout(() => finish(new Error(`${what} was still there after ${timeoutMs} ms`)), timeoutMs);
+    watcher.on('change', () => !fs.existsSync(file) && finish());
+    watcher.on('error', (error) => finish(error));
+    if (!fs.existsSync(file)) finish();
+  });
+}
+
 /** Resolves with the first file in `dir` whose name matches. */
 export function waitForMatch(dir: string, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
   const find = () => fs.readdirSync(dir).find((name) => pattern.test(name));
