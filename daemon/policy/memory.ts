@@ -358,10 +358,10 @@ export function heldBytes(vm: VmRecord, focused: WorkspaceRef | null = null): nu
     case 'paused':
     case 'stopping':
     case 'saving':
-      return memory.rssBytes ?? memory.rssBeforeSave ?? estimate(vm);
+      return resident(vm);
     case 'starting':
     case 'restoring':
-      return Math.max(memory.rssBytes ?? 0, needs(vm));
+      return landing(vm);
     case 'stopped':
     case 'failed':
       // About to boot (focused, or asked to run): it counts before it starts, as a restore does.
@@ -374,6 +374,16 @@ export function heldBytes(vm: VmRecord, focused: WorkspaceRef | null = null): nu
 /** A hibernated VM this decision restores: focused (and not held), asked to run, or prewarmed. */
 function comingBack(vm: VmRecord, focused: WorkspaceRef | null): boolean {
   return vm.memory.prewarmRequested || vm.runRequested || (vm.hold === null && focusedHere(vm, focused));
+}
+
+/** A QEMU's resident memory as last measured (or, before the first sample, its best guess). */
+function resident(vm: VmRecord): number {
+  return vm.memory.rssBytes ?? vm.memory.rssBeforeSave ?? estimate(vm);
+}
+
+/** A VM starting or being restored: what it will hold once it lands. */
+function landing(vm: VmRecord): number {
+  return Math.max(vm.memory.rssBytes ?? 0, needs(vm));
 }
 
 function estimate(vm: VmRecord): number {
@@ -395,16 +405,15 @@ function needs(vm: VmRecord): number {
 /** Resident memory held now: by a QEMU, or one on its way (a restore or start in flight); none by a waiter. */
 function heldNow(vm: VmRecord): number {
   if (vm.memory.waiting) return 0;
-  const { memory } = vm;
   switch (vm.state) {
     case 'running':
     case 'paused':
     case 'stopping':
     case 'saving':
-      return memory.rssBytes ?? memory.rssBeforeSave ?? estimate(vm);
+      return resident(vm);
     case 'starting':
     case 'restoring':
-      return vm.op === null ? 0 : Math.max(memory.rssBytes ?? 0, needs(vm));
+      return vm.op === null ? 0 : landing(vm);
     default:
       return 0;
   }

@@ -76,35 +76,26 @@ export function track(pid: number): void {
 
 /** Resolves when `file` exists, watching its directory rather than polling. */
 export function waitForFile(file: string, timeoutMs = 10_000, what = file): Promise<void> {
-  const dir = path.dirname(file);
-  return new Promise((resolve, reject) => {
-    const watcher = fs.watch(dir);
-    const finish = (error?: Error) => {
-      clearTimeout(timer);
-      watcher.close();
-      error ? reject(error) : resolve();
-    };
-    const timer = setTimeout(() => finish(new Error(`${what} did not appear within ${timeoutMs} ms`)), timeoutMs);
-    watcher.on('change', () => fs.existsSync(file) && finish());
-    watcher.on('error', (error) => finish(error));
-    if (fs.existsSync(file)) finish();
-  });
+  return waitForPath(file, true, timeoutMs, `${what} did not appear within ${timeoutMs} ms`);
 }
 
 /** Resolves when `file` is gone, watching its directory rather than polling. */
 export function waitForGone(file: string, timeoutMs = 10_000, what = file): Promise<void> {
-  const dir = path.dirname(file);
+  return waitForPath(file, false, timeoutMs, `${what} was still there after ${timeoutMs} ms`);
+}
+
+function waitForPath(file: string, present: boolean, timeoutMs: number, timeoutMessage: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const watcher = fs.watch(dir);
+    const watcher = fs.watch(path.dirname(file));
     const finish = (error?: Error) => {
       clearTimeout(timer);
       watcher.close();
       error ? reject(error) : resolve();
     };
-    const timer = setTimeout(() => finish(new Error(`${what} was still there after ${timeoutMs} ms`)), timeoutMs);
-    watcher.on('change', () => !fs.existsSync(file) && finish());
+    const timer = setTimeout(() => finish(new Error(timeoutMessage)), timeoutMs);
+    watcher.on('change', () => fs.existsSync(file) === present && finish());
     watcher.on('error', (error) => finish(error));
-    if (!fs.existsSync(file)) finish();
+    if (fs.existsSync(file) === present) finish();
   });
 }
 
