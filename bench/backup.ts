@@ -28,6 +28,7 @@ import { flatten } from '../daemon/backup/qemu-img.js';
 import { LocalTarget } from '../daemon/backup/targets.js';
 import { QmpClient } from '../qmp/client.js';
 import { startQemu } from '../test/harness/qemu.js';
+import { mulberry32 } from '../test/harness/random.js';
 
 const MiB = 1024 * 1024;
 const CLUSTER = 64 * 1024;
@@ -40,17 +41,6 @@ function flag(name: string, fallback: number): number {
 const sizeMiB = flag('size-mib', 1024);
 const changePercent = flag('change-percent', 1);
 const rounds = flag('rounds', 3);
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function ms(t: number): string {
   return t < 10_000 ? `${t.toFixed(0)} ms` : `${(t / 1000).toFixed(2)} s`;

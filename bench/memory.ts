@@ -26,7 +26,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { AgentClient } from '../qga/client.js';
 import { QmpClient } from '../qmp/client.js';
 import { residentBytes } from '../daemon/vm/memory.js';
 import { balloonArgs } from '../daemon/launch/balloon.js';
@@ -36,6 +35,7 @@ import { HIBOSS, type RunningDaemon } from '../test/harness/daemon.js';
 import { ensureGuest, guestQemuArgv, tickCount, type Guest } from '../test/harness/guest.js';
 import { pidsWithArg } from '../test/harness/inspect.js';
 import { waitForContent } from '../test/harness/processes.js';
+import { guestExec, withAgent } from '../test/harness/records.js';
 import { startDesktop, type DesktopSession } from '../test/harness/session.js';
 
 const run = promisify(execFile);
@@ -120,21 +120,8 @@ async function bootVisit(name: string, workspace: string): Promise<void> {
 }
 
 async function inGuest(name: string, argv: string[]): Promise<void> {
-  const agent = await AgentClient.connect(path.join(runDir(name), 'qga.sock'));
-  try {
-    await agent.ping(30_000);
-    const { pid } = await agent.execute('guest-exec', { path: argv[0]!, arg: argv.slice(1) });
-    for (;;) {
-      const status = await agent.execute('guest-exec-status', { pid });
-      if (status.exited) {
-        if (status.exitcode !== 0) throw new Error(`${argv.join(' ')} failed in ${name}`);
-        return;
-      }
-      await sleep(50);
-    }
-  } finally {
-    agent.close();
-  }
+  const run = await withAgent(path.join(runDir(name), 'qga.sock'), (agent) => guestExec(agent, argv, 60_000));
+  if (run.code !== 0) throw new Error(`${argv.join(' ')} failed in ${name}`);
 }
 
 function qemuRss(names: string[]): number {

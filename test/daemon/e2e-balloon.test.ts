@@ -10,11 +10,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AgentClient } from '../../qga/client.js';
 import type { RunningDaemon } from '../harness/daemon.js';
 import { desktopPerTest, realGuestForSuite } from '../harness/fixtures.js';
 import { guestQemuArgv, tickCount } from '../harness/guest.js';
 import { waitForContent } from '../harness/processes.js';
+import { guestExec, withAgent } from '../harness/records.js';
 
 const MiB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -38,21 +38,8 @@ async function rssOf(name: string): Promise<number> {
 
 /** Runs a program in the guest and waits for it (busybox's sh; the test's own commands). */
 async function inGuest(name: string, argv: string[]): Promise<void> {
-  const agent = await AgentClient.connect(path.join(runDir(name), 'qga.sock'));
-  try {
-    await agent.ping(15_000);
-    const { pid } = await agent.execute('guest-exec', { path: argv[0]!, arg: argv.slice(1) });
-    for (;;) {
-      const status = await agent.execute('guest-exec-status', { pid });
-      if (status.exited) {
-        assert.is(status.exitcode, 0, `${argv.join(' ')} failed in the guest`);
-        return;
-      }
-      await sleep(100);
-    }
-  } finally {
-    agent.close();
-  }
+  const run = await withAgent(path.join(runDir(name), 'qga.sock'), (agent) => guestExec(agent, argv, 60_000));
+  assert.is(run.code, 0, `${argv.join(' ')} failed in the guest`);
 }
 
 async function bootOn(name: string, workspace: string): Promise<void> {

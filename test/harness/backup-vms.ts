@@ -17,7 +17,7 @@ import { QmpClient } from '../../qmp/client.js';
 import { guestQemuArgv, type Guest } from './guest.js';
 import { start, waitForFile, waitUntilAccepting, type Started } from './processes.js';
 import { startQemu, type RunningQemu } from './qemu.js';
-import { connectAgent } from './records.js';
+import { connectAgent, withAgent } from './records.js';
 import type { Scratch } from './scratch.js';
 
 /** A fresh, empty qcow2 image of `sizeMiB` in the scratch directory. */
@@ -85,16 +85,6 @@ export async function bootGuestOnDisk(scratch: Scratch, guest: Guest, disk: stri
   qmp = await QmpClient.connect(qmpSocket);
   (await connectAgent(agentSocket)).close();
   return { qemu, qmp, agentSocket, source: { live: true, qmp, pid: qemu.pid }, inGuest: (fn) => withAgent(agentSocket, fn), quit };
-}
-
-/** Runs `fn` with a connection to the guest agent at `socket` (waiting until it answers), closed after. */
-export async function withAgent<T>(socket: string, fn: (agent: AgentClient) => Promise<T>): Promise<T> {
-  const agent = await connectAgent(socket);
-  try {
-    return await fn(agent);
-  } finally {
-    agent.close();
-  }
 }
 
 /**

@@ -22,9 +22,9 @@ export interface GuestRun {
   stderr: string;
 }
 
-/** Runs a busybox shell script in the guest and waits for it (polling guest-exec-status: the agent has no events). */
-export async function guestSh(agent: AgentClient, script: string, timeoutMs = 20_000): Promise<GuestRun> {
-  const { pid } = await agent.execute('guest-exec', { path: '/bin/sh', arg: ['-c', script], 'capture-output': true });
+/** Runs a program in the guest and waits for it (polling guest-exec-status: the agent has no events). */
+export async function guestExec(agent: AgentClient, argv: readonly string[], timeoutMs = 20_000): Promise<GuestRun> {
+  const { pid } = await agent.execute('guest-exec', { path: argv[0]!, arg: argv.slice(1), 'capture-output': true });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const status = await agent.execute('guest-exec-status', { pid });
@@ -32,8 +32,23 @@ export async function guestSh(agent: AgentClient, script: string, timeoutMs = 20
       const text = (b64?: string) => (b64 ? Buffer.from(b64, 'base64').toString('utf8') : '');
       return { code: status.exitcode ?? -1, stdout: text(status['out-data']), stderr: text(status['err-data']) };
     }
-    if (Date.now() > deadline) throw new Error(`guest script did not finish within ${timeoutMs} ms: ${script.slice(0, 80)}`);
+    if (Date.now() > deadline) throw new Error(`guest command did not finish within ${timeoutMs} ms: ${argv.join(' ').slice(0, 80)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Runs a busybox shell script in the guest and waits for it. */
+export function guestSh(agent: AgentClient, script: string, timeoutMs = 20_000): Promise<GuestRun> {
+  return guestExec(agent, ['/bin/sh', '-c', script], timeoutMs);
+}
+
+/** Runs `fn` with the guest's agent once it answers; the connection is closed after. */
+export async function withAgent<T>(socket: string, fn: (agent: AgentClient) => Promise<T>): Promise<T> {
+  const agent = await connectAgent(socket);
+  try {
+    return await fn(agent);
+  } finally {
+    agent.close();
   }
 }
 

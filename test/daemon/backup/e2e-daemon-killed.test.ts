@@ -15,7 +15,7 @@ import * as assert from 'uvu/assert';
 import { QmpClient } from '../../../qmp/client.js';
 import { bounded } from '../../harness/bounded.js';
 import { HIBOSS, writeConfig, type RunningDaemon } from '../../harness/daemon.js';
-import { withAgent } from '../../harness/backup-vms.js';
+import { withAgent } from '../../harness/records.js';
 import { desktopPerTest, realGuestForSuite } from '../../harness/fixtures.js';
 import { guestQemuArgv } from '../../harness/guest.js';
 import { alive, pidsWithArg } from '../../harness/inspect.js';

@@ -15,7 +15,7 @@ import { DaemonStatus } from '../../../api/schema.js';
 import { BackupList } from '../../../api/backup-schema.js';
 import { bounded } from '../../harness/bounded.js';
 import { HIBOSS, type RunningDaemon } from '../../harness/daemon.js';
-import { withAgent } from '../../harness/backup-vms.js';
+import { withAgent } from '../../harness/records.js';
 import { desktopPerTest, realGuestForSuite } from '../../harness/fixtures.js';
 import { guestQemuArgv } from '../../harness/guest.js';
 import { start, type Started } from '../../harness/processes.js';
