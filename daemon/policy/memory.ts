@@ -15,7 +15,7 @@
  * not tried again automatically until its workspace has been shown again.
  */
 import type { PolicySettings, VmRecord, VmState } from './policy.js';
-import { compareWorkspaceNames, workspaceMatches, type WorkspaceRef } from '../../config/workspaces.js';
+import { compareNames, compareWorkspaceNames, workspaceMatches, type WorkspaceRef } from '../../config/workspaces.js';
 
 const MiB = 1024 * 1024;
 
@@ -354,14 +354,14 @@ export function heldBytes(vm: VmRecord, focused: WorkspaceRef | null = null): nu
   switch (vm.state) {
     case 'hibernated':
       return comingBack(vm, focused) ? needs(vm) : 0;
-    case 'running':
     case 'paused':
     case 'stopping':
     case 'saving':
       return resident(vm);
+    case 'running':
     case 'starting':
     case 'restoring':
-      return landing(vm);
+      return mayGrowTo(vm);
     case 'stopped':
     case 'failed':
       // About to boot (focused, or asked to run): it counts before it starts, as a restore does.
@@ -381,8 +381,12 @@ function resident(vm: VmRecord): number {
   return vm.memory.rssBytes ?? vm.memory.rssBeforeSave ?? estimate(vm);
 }
 
-/** A VM starting or being restored: what it will hold once it lands. */
-function landing(vm: VmRecord): number {
+/**
+ * A VM whose guest runs (or is about to: starting, restoring): what it may hold at any
+ * moment. A running guest takes memory back faster than a save can free any, so it
+ * counts what it holds now, or its need if that is more; a paused one cannot grow.
+ */
+function mayGrowTo(vm: VmRecord): number {
   return Math.max(vm.memory.rssBytes ?? 0, needs(vm));
 }
 
@@ -406,14 +410,15 @@ function needs(vm: VmRecord): number {
 function heldNow(vm: VmRecord): number {
   if (vm.memory.waiting) return 0;
   switch (vm.state) {
-    case 'running':
     case 'paused':
     case 'stopping':
     case 'saving':
       return resident(vm);
+    case 'running':
+      return mayGrowTo(vm);
     case 'starting':
     case 'restoring':
-      return vm.op === null ? 0 : landing(vm);
+      return vm.op === null ? 0 : mayGrowTo(vm);
     default:
       return 0;
   }
@@ -545,7 +550,7 @@ function pickForBudget(vms: VmRecord[], budget: number, focused: WorkspaceRef | 
   if (held <= budget) return;
   const candidates = vms
     .filter((vm) => (vm.state === 'running' || vm.state === 'paused') && !vm.removed && allowed(vm) && hidden(vm) && !vm.memory.saveFailed && !vm.memory.budgetPicked && vm.hold !== 'stopped')
-    .sort((a, b) => recency(a) - recency(b) || a.spec.name.localeCompare(b.spec.name));
+    .sort((a, b) => recency(a) - recency(b) || compareNames(a.spec.name, b.spec.name));
   for (const vm of candidates) {
     if (held <= budget) return;
     held -= heldBytes(vm);

@@ -464,6 +464,25 @@ memory('budget: a VM coming back counts the most it was seen to hold, not only w
   assert.equal(d.user('resume', 'a').map(describe), ['hibernate b', 'changed a restoring: waiting for memory: saving b', 'changed b saving: over the memory budget (250 MiB)']);
 });
 
+memory('budget: a running guest counts what it may take (its size), a paused one what it holds: room is made before it grows', () => {
+  const sized = [A, B, C].map((spec): VmSpec => ({ ...spec, memoryMiB: 100 }));
+  const d = new Driver(sized, SETTINGS);
+  for (const [name, workspace] of [['a', '1'], ['b', '2'], ['c', '3']] as const) {
+    d.switchTo(workspace);
+    d.observe(name, 'running');
+    clock.tick(2000);
+  }
+  for (const name of ['a', 'b']) d.observe(name, 'paused');
+  // c's guest has touched 40 of its 100 MiB so far: 240 MiB held now, but c may take the rest at any moment.
+  d.send({ type: 'memory', rssBytes: { a: 100 * MiB, b: 100 * MiB, c: 40 * MiB } });
+  d.take();
+  assert.equal(d.send({ type: 'config', vms: sized, settings: BUDGET }).map(describe), ['hibernate a', 'changed a saving: over the memory budget (250 MiB)']);
+  d.send({ type: 'observed', name: 'a', state: 'hibernated', image: IMAGE });
+  d.take();
+  // Paused, b cannot grow: its 100 and c's 100 fit.
+  assert.equal(d.send({ type: 'memory', rssBytes: { b: 100 * MiB, c: 40 * MiB } }), []);
+});
+
 memory('budget: a cold start that would not fit waits for the save too (shown starting)', () => {
   const sized = (spec: VmSpec): VmSpec => ({ ...spec, memoryMiB: 100 });
   const d = new Driver([A, B, C].map(sized), BUDGET);
