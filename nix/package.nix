@@ -3,19 +3,20 @@
 let
   root = ../.;
   packageJson = lib.importJSON (root + "/package.json");
+  # The TypeScript sources are the directories tsc compiles: one list, tsconfig.json's.
+  sourceDirs = (lib.importJSON (root + "/tsconfig.json")).include;
+  # bin/hiboss's shebang carries node's flags (V8's sizing for a session-long daemon):
+  # the wrapper runs node itself, so it passes them.
+  nodeFlags = import ./lib/node-flags.nix (root + "/bin/hiboss");
 in
 buildNpmPackage {
   pname = "hiboss";
   inherit (packageJson) version;
 
-  # Only what the build reads, so editing a test or a Nix file does not rebuild hiboss.
+  # Only what the build reads and the package ships, so editing a Nix file or the README does not rebuild hiboss.
   src = lib.fileset.toSource {
     inherit root;
-    fileset = lib.fileset.unions (
-      [ (root + "/package.json") (root + "/package-lock.json") (root + "/tsconfig.json") (root + "/bin") ]
-      ++ map (dir: lib.fileset.maybeMissing (root + "/${dir}"))
-        [ "transport" "wm-ipc" "qmp" "daemon" "api" "cli" "bar-module" "panel" "networks" "test" "bench" ]
-    );
+    fileset = lib.fileset.unions (map (file: root + "/${file}") ([ "package.json" "package-lock.json" "tsconfig.json" "bin" "packaging" ] ++ sourceDirs));
   };
 
   nodejs = nodejs_20;
@@ -28,14 +29,18 @@ buildNpmPackage {
   npmBuildScript = "build";
   nativeBuildInputs = [ makeWrapper ];
 
-  # npm's own install would pack by .gitignore, which excludes dist/; install
-  # the build output and the production dependencies directly instead.
+  # What `npm install -g` would put in place: package.json's "files" (the build, the
+  # systemd units, the bar's config and style, the .desktop file), packed by npm from
+  # that one list, and the production dependencies.
   installPhase = ''
     runHook preInstall
+    npm pack --ignore-scripts --pack-destination "$TMPDIR" --no-audit --no-fund
     npm prune --omit=dev --no-audit --no-fund
     mkdir -p $out/lib/hiboss $out/bin
-    cp -r package.json bin dist node_modules $out/lib/hiboss/
-    makeWrapper ${lib.getExe nodejs_20} $out/bin/hiboss --add-flags $out/lib/hiboss/bin/hiboss
+    tar -xzf "$TMPDIR"/${packageJson.name}-${packageJson.version}.tgz -C $out/lib/hiboss --strip-components=1
+    cp -r node_modules $out/lib/hiboss/
+    makeWrapper ${lib.getExe nodejs_20} $out/bin/hiboss \
+      --add-flags "${lib.escapeShellArgs nodeFlags} $out/lib/hiboss/bin/hiboss"
     runHook postInstall
   '';
 

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HIBOSS, sessionEnv, writeConfig } from './daemon.js';
+import { shebangNodeFlags } from '../../cli/verbs/systemd-unit.js';
 import type { RunningBus } from './dbus.js';
 import { start, waitForContent, type Started } from './processes.js';
 import type { Sandbox } from './sandbox.js';
@@ -24,10 +25,7 @@ export interface QuietDaemon {
 
 /** The node flags on bin/hiboss's `#!/usr/bin/env -S node …` line. */
 export function hibossNodeFlags(): string[] {
-  const shebang = fs.readFileSync(HIBOSS, 'utf8').split('\n', 1)[0] ?? '';
-  const words = shebang.replace(/^#!\s*/, '').split(/\s+/);
-  const node = words.findIndex((w) => w === 'node' || w.endsWith('/node'));
-  return node < 0 ? [] : words.slice(node + 1).filter((w) => w.startsWith('--'));
+  return shebangNodeFlags(fs.readFileSync(HIBOSS, 'utf8').split('\n', 1)[0] ?? '');
 }
 
 export async function startQuietDaemon(
