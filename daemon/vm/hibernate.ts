@@ -176,7 +176,15 @@ export function findImage(paths: VmPaths): FoundImage | null {
   }
   if (!stat.isFile()) throw new HibernateError(`${files.image} is not a regular file`);
   const meta = readJson(files.meta, ImageMeta);
-  return { meta, bytes: stat.size, savedAt: stat.mtimeMs };
+  return { meta, bytes: bytesOnDisk(stat), savedAt: stat.mtimeMs };
+}
+
+/**
+ * What an image takes on disk: a mapped-ram image (QEMU ≥ 9) is as long as the guest's
+ * RAM but sparse — its zero pages are holes — so its length would overstate it.
+ */
+function bytesOnDisk(stat: fs.Stats): number {
+  return Math.min(stat.size, stat.blocks * 512);
 }
 
 /** Leftovers of a save that never completed (a temporary image, a description without image). */
@@ -352,7 +360,7 @@ export async function saveImage(vm: VmProcess, options: SaveOptions): Promise<Sa
   }
   guard.stop();
   const stat = fs.statSync(files.image);
-  return { bytes: stat.size, savedAt: stat.mtimeMs, durationMs: Date.now() - startedAt };
+  return { bytes: bytesOnDisk(stat), savedAt: stat.mtimeMs, durationMs: Date.now() - startedAt };
 }
 
 async function cancelMigration(qmp: QmpClient): Promise<void> {
@@ -590,7 +598,8 @@ export async function restoreImage(options: RestoreOptions): Promise<Restored> {
     if (!vm.ended) await vm.quit(2000).catch(() => undefined);
     fs.rmSync(files.restoreSocket, { force: true });
     const raw = error instanceof HibernateError ? error.message : (error as Error).message;
-    const tail = vm.ended ? await Promise.race([exited.then((e) => e.reason), new Promise<string>((r) => setTimeout(() => r(''), 1500))]) : '';
+    // QEMU's last words, when it failed (a clean exit is our own quit just above: nothing to add).
+    const tail = vm.ended ? await Promise.race([exited.then((e) => (e.kind === 'failed' ? e.reason : '')), new Promise<string>((r) => setTimeout(() => r(''), 1500))]) : '';
     throw aside(paths, tail && !raw.includes(tail) ? `${raw} (${tail})` : raw);
   }
   guard.stop();
