@@ -1,6 +1,8 @@
 /**
- * Memory (issue #10), measured in one run on real headless sway, real QEMU 7.2
- * (TCG) and the real guest (Debian's kernel + busybox, counting on its serial):
+ * Memory (issue #10), measured in one run on real headless sway, the real QEMU on
+ * PATH (Debian 12's 7.2, TCG; bench/newer-qemu.ts puts Debian 13's 10.0 first on
+ * PATH, whose images are mapped-ram) and the real guest (Debian's kernel + busybox,
+ * counting on its serial):
  *
  *   npm run build && npm run bench:memory     (-- --rounds=N: restore rounds, default 16, every 4th prewarmed; --only=restore,hidden,reporting,budget)
  *
@@ -29,6 +31,7 @@ import { promisify } from 'node:util';
 import { QmpClient } from '../qmp/client.js';
 import { residentBytes } from '../daemon/vm/memory.js';
 import { balloonArgs } from '../daemon/launch/balloon.js';
+import { imagePaths, ImageMeta } from '../daemon/vm/hibernate.js';
 import { controlArgs } from '../daemon/launch/launcher.js';
 import type { VmPaths } from '../config/paths.js';
 import { HIBOSS, type RunningDaemon } from '../test/harness/daemon.js';
@@ -134,6 +137,8 @@ function qemuRss(names: string[]): number {
 
 interface RestoreFigures {
   restore: number[];
+  /** How the daemon wrote the image (the QEMU on PATH decides). */
+  format: string;
   prewarmed: number[];
   floorQemu: number[];
   floorCat: number[];
@@ -149,7 +154,7 @@ interface RestoreFigures {
 }
 
 async function measureRestore(): Promise<RestoreFigures> {
-  const figures: RestoreFigures = { restore: [], prewarmed: [], floorQemu: [], floorCat: [], cold: [], save: [], imageBytes: [], phases: [], bare: [], pairedRatios: [] };
+  const figures: RestoreFigures = { format: '', restore: [], prewarmed: [], floorQemu: [], floorCat: [], cold: [], save: [], imageBytes: [], phases: [], bare: [], pairedRatios: [] };
   await fresh(() => ({
     vms: { r: vmConfig('r', '1'), ...Object.fromEntries(COLD.map((name, i) => [name, vmConfig(name, String(i + 2), { hibernate: false })])) },
     policy: { pauseAfterMs: 100, hibernateAfterMs: 300 },
@@ -164,6 +169,7 @@ async function measureRestore(): Promise<RestoreFigures> {
       figures.save.push(status.lastSaveMs!);
       figures.imageBytes.push(status.image!.bytes);
       const image = imageOf('r');
+      figures.format = imageFormat(image);
       // The same page cache for floor and restore: the image is read once beforehand (the save
       // has just written it; this makes sure), so neither pays for the disk.
       await catFloor(image);
@@ -240,15 +246,17 @@ async function qemuStartFloor(): Promise<number> {
 }
 
 /**
- * QEMU alone, no daemon, the way the daemon does it: the image as its fd 3,
- * migrate-incoming fd:3, `cont` once the MIGRATION event says completed, until
- * RESUME — the least a restore through QEMU 7.2's stream can take (told by events:
- * a poll would steal CPU from the loading QEMU).
+ * QEMU alone, no daemon, the way the daemon does it: a stream image as its fd 3 and
+ * migrate-incoming fd:3 (a mapped-ram image, QEMU ≥ 9: mapped-ram on and
+ * migrate-incoming file:), `cont` once the MIGRATION event says completed, until
+ * RESUME — the least a restore through this QEMU can take (told by events: a poll
+ * would steal CPU from the loading QEMU).
  */
 async function bareRestore(image: string): Promise<number> {
   const socket = path.join(root(), 'bare.qmp');
   fs.rmSync(socket, { force: true });
   const { file, args } = restoreArgv(socket);
+  const mappedRam = imageFormat(image) === 'mapped-ram';
   const imageFd = fs.openSync(image, 'r');
   const t0 = performance.now();
   const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'ignore', imageFd] });
@@ -256,14 +264,19 @@ async function bareRestore(image: string): Promise<number> {
   const client = await qmpWhenUp(socket);
   const loaded = new Promise<string>((resolve) => client.onEvent('MIGRATION', (event) => ['completed', 'failed'].includes(event.data.status) && resolve(event.data.status)));
   const resumed = new Promise((resolve) => client.onEvent('RESUME', resolve));
-  await client.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
-  await client.execute('migrate-incoming', { uri: 'fd:3' });
+  await client.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }, ...(mappedRam ? [{ capability: 'mapped-ram', state: true }] : [])] });
+  await client.execute('migrate-incoming', { uri: mappedRam ? `file:${image}` : 'fd:3' });
   if ((await loaded) !== 'completed') throw new Error('QEMU alone could not load the image');
   await client.execute('cont');
   await resumed;
   const elapsed = performance.now() - t0;
   await quitBenchQemu(client, child);
   return elapsed;
+}
+
+/** How the daemon wrote the image (its description beside it): `stream`, or `mapped-ram` where QEMU offers it. */
+function imageFormat(image: string): ImageMeta['format'] {
+  return ImageMeta.parse(JSON.parse(fs.readFileSync(imagePaths({ stateDir: path.dirname(image), runDir: path.dirname(image) } as VmPaths).meta, 'utf8'))).format;
 }
 
 /** `cat IMAGE > /dev/null`, without a shell: cat's stdout is /dev/null. */
@@ -377,7 +390,9 @@ async function measureBudget(): Promise<{ budgetMiB: number; samples: number[]; 
 
 async function main(): Promise<void> {
   guest = await ensureGuest();
-  console.log(`memory bench: real guest (${GUEST_MIB} MiB), QEMU 7.2 TCG, headless sway; ${ROUNDS} restore rounds`);
+  // The QEMU on PATH (a wrapper first on PATH benches another one: the image format follows what it offers).
+  const qemu = (await run('qemu-system-x86_64', ['--version'])).stdout.split('\n', 1)[0]!.replace(/^QEMU emulator version /, 'QEMU ');
+  console.log(`memory bench: real guest (${GUEST_MIB} MiB), ${qemu} TCG, headless sway; ${ROUNDS} restore rounds`);
 
   if (part('restore')) {
     const r = await measureRestore();
@@ -389,12 +404,12 @@ async function main(): Promise<void> {
     console.log(`   restore p50 ${ms(restoreP50)}  p90 ${ms(percentile(r.restore, 90))}  (${r.restore.length} rounds)`);
     console.log(`   floor p50 ${ms(floorP50)}  = QEMU -incoming defer to QMP ${ms(percentile(r.floorQemu, 50))} + cat image ${ms(percentile(r.floorCat, 50))}`);
     const bareP50 = percentile(r.bare, 50);
-    console.log(`   QEMU alone restoring the image (no daemon: start, migrate-incoming fd:3, cont, RESUME) p50 ${ms(bareP50)}: ${(bareP50 / floorP50).toFixed(2)}× the floor; restore/that ${(restoreP50 / bareP50).toFixed(2)}×`);
+    console.log(`   QEMU alone restoring the image (no daemon: start, migrate-incoming ${r.format === 'mapped-ram' ? 'file:' : 'fd:3'}, cont, RESUME) p50 ${ms(bareP50)}: ${(bareP50 / floorP50).toFixed(2)}× the floor; restore/that ${(restoreP50 / bareP50).toFixed(2)}×`);
     console.log(`   restore/floor round by round: p50 ${percentile(r.pairedRatios, 50).toFixed(2)}×, p90 ${percentile(r.pairedRatios, 90).toFixed(2)}×`);
     console.log(`   the daemon's account: ${r.phases.slice(0, 3).join(' | ')}`);
     console.log(`   cold boot p50 ${ms(coldP50)}  (focus → first tick, ${r.cold.length} boots)`);
     console.log(`   prewarmed then focused p50 ${ms(percentile(r.prewarmed, 50))}  (${r.prewarmed.length} rounds)`);
-    console.log(`   save p50 ${ms(percentile(r.save, 50))}  image ${mib(percentile(r.imageBytes, 50))} (guest ${GUEST_MIB} MiB)`);
+    console.log(`   save p50 ${ms(percentile(r.save, 50))}  image ${mib(percentile(r.imageBytes, 50))} on disk (guest ${GUEST_MIB} MiB; ${r.format})`);
     console.log(`   ratio restore/floor ${(restoreP50 / floorP50).toFixed(2)}× (goal ≤ ${GOALS.restoreVsFloor}×: ${restoreP50 / floorP50 <= GOALS.restoreVsFloor ? 'met' : 'not met'})`);
     console.log(`   cold/restore ${(coldP50 / restoreP50).toFixed(1)}× (goal ≥ ${GOALS.coldVsRestore}×: ${coldP50 / restoreP50 >= GOALS.coldVsRestore ? 'met' : 'not met'})`);
   }
