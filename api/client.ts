@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { BUS_NAME, Errors, INTERFACE, OBJECT_PATH } from './names.js';
 import { DaemonStatus, Diagnostics, GenerationsReport, VmState, type Verb } from './schema.js';
 import { BackupList } from './backup-schema.js';
+import { closeBus } from './bus.js';
 
 export class DaemonUnavailableError extends Error {
   override name = 'DaemonUnavailableError';
@@ -113,14 +114,14 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
         unreachable,
       ]);
     } catch (error) {
-      bus.disconnect();
+      closeBus(bus);
       throw error instanceof DaemonUnavailableError ? error : new DaemonUnavailableError(`cannot reach the session bus: ${(error as Error).message}`);
     } finally {
       clearTimeout(timer);
       unreachable.catch(() => undefined);
     }
     if (options.requireDaemon && !client.#iface) {
-      bus.disconnect();
+      closeBus(bus);
       throw new DaemonUnavailableError(`the hiboss daemon is not running (no owner for ${BUS_NAME} on the session bus)`);
     }
     return client;
@@ -219,7 +220,7 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
 
   close(): void {
     this.#closed = true;
-    this.bus.disconnect();
+    closeBus(this.bus);
   }
 
   async #call<T>(fn: (iface: DaemonInterface) => Promise<T>): Promise<T> {

@@ -13,6 +13,7 @@ import { Daemon } from './daemon.js';
 import { DaemonInterface, exportService } from './dbus-service.js';
 import { stderrLogger } from './log.js';
 import { Notifier } from './notify.js';
+import { closeBus } from '../api/bus.js';
 
 
 const version: string = createRequire(import.meta.url)('../../package.json').version;
@@ -73,7 +74,7 @@ export async function runDaemon({ configPath }: { configPath: string }): Promise
   } catch (error) {
     console.error(`hiboss daemon: ${(error as Error).message}`);
     daemon.shutdown();
-    bus.disconnect();
+    closeBus(bus);
     return 1;
   }
 
@@ -87,7 +88,7 @@ export async function runDaemon({ configPath }: { configPath: string }): Promise
   const wm = await connectWm(logger.info);
   if (!wm) {
     daemon.shutdown();
-    bus.disconnect();
+    closeBus(bus);
     return 1;
   }
   logger.info(`hiboss ${version}: config ${configPath}, runtime ${roots.runRoot}`);
@@ -101,7 +102,7 @@ export async function runDaemon({ configPath }: { configPath: string }): Promise
     return 1;
   } finally {
     notifier.close();
-    bus.disconnect();
+    closeBus(bus);
   }
   return 0;
 }

@@ -6,6 +6,7 @@
  * longer than a bounded timeout, and says "no server" in the log only once.
  */
 import dbus from 'dbus-next';
+import { closeBus } from '../api/bus.js';
 
 export type Urgency = 'low' | 'normal' | 'critical';
 
@@ -105,7 +106,7 @@ export class Notifier {
     const bus = this.#bus;
     this.#bus = undefined;
     try {
-      bus?.disconnect();
+      if (bus) closeBus(bus);
     } catch {
       /* already down */
     }

@@ -17,6 +17,7 @@ import dbus from 'dbus-next';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { HostEvent } from '../policy/host.js';
+import { closeBus } from '../../api/bus.js';
 
 const LOGIN1 = 'org.freedesktop.login1';
 const MANAGER_PATH = '/org/freedesktop/login1';
@@ -123,7 +124,7 @@ export class LogindWatch {
 
   #disconnect(): void {
     try {
-      this.#bus?.disconnect();
+      if (this.#bus) closeBus(this.#bus);
     } catch {
       /* already gone */
     }

@@ -8,6 +8,7 @@ import dbus from 'dbus-next';
 import { Notifier } from '../../daemon/notify.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
 import { startSessionBus, type RunningBus } from '../harness/dbus.js';
+import { closeBus } from '../../api/bus.js';
 
 class FakeNotifications extends dbus.interface.Interface {
   calls: unknown[][] = [];
@@ -30,7 +31,7 @@ async function startServer(address: string): Promise<{ iface: FakeNotifications;
   const iface = new FakeNotifications();
   bus.export('/org/freedesktop/Notifications', iface);
   await bus.requestName('org.freedesktop.Notifications', dbus.NameFlag.DO_NOT_QUEUE);
-  return { iface, stop: () => bus.disconnect() };
+  return { iface, stop: () => closeBus(bus) };
 }
 
 const t = suite('notifications');

@@ -87,14 +87,15 @@ t('a full disk during a save: still paused in RAM, no partial image, the reason 
   const refused = expecting(daemon.client.waitForState('family', (c) => c.state === 'paused' && /could not save/.test(c.reason), 30_000));
   await session.wmc.command('workspace 5');
   const change = await refused;
-  assert.is(change.reason, 'could not save to disk: writing the image: no space left on device (ENOSPC); stays paused in RAM');
+  // Written by us (QEMU 7.2's stream), or by QEMU itself (mapped-ram, QEMU ≥ 9): either way the reason names the full disk.
+  assert.match(change.reason, /^could not save to disk: (writing the image: no space left on device \(ENOSPC\)|QEMU's migration failed: .*No space left on device); stays paused in RAM$/);
   const told = await notifications.waitFor(/family could not be saved to disk/);
-  assert.match(told.body, /no space left on device/);
+  assert.match(told.body, /no space left on device/i);
   assert.equal(fs.readdirSync(stateDir()), [], 'no partial image, no description');
   assert.equal(pidsWithArg(runDir()), [pid], 'the same QEMU still holds the guest');
   const status = await stateOf('family');
   assert.is(status.state, 'paused');
-  assert.match(status.memoryProblem!, /no space left on device/);
+  assert.match(status.memoryProblem!, /no space left on device/i);
   // Not tried again while hidden; and focus brings the guest back from RAM.
   await quiet(800);
   assert.is((await stateOf('family')).state, 'paused');

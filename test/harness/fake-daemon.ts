@@ -8,6 +8,7 @@
 import dbus from 'dbus-next';
 import { BUS_NAME, daemonInterfaceMembers, Errors, INTERFACE, OBJECT_PATH } from '../../api/names.js';
 import type { DaemonStatus, GenerationsReport, VmState, VmStatus } from '../../api/schema.js';
+import { closeBus } from '../../api/bus.js';
 
 export function vmFixture(name: string, over: Partial<VmStatus> = {}): VmStatus {
   return {
@@ -183,12 +184,7 @@ export async function startFakeDaemon(address: string, status: DaemonStatus): Pr
   bus.export(OBJECT_PATH, iface);
   const reply = await bus.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE);
   if (reply !== dbus.RequestNameReply.PRIMARY_OWNER) throw new Error(`could not own ${BUS_NAME} (reply ${reply})`);
-  // A call already on the wire when the test ends would be answered on a closed stream (an uncaught throw).
   let stopped = false;
-  const send = bus.send.bind(bus);
-  bus.send = (message) => {
-    if (!stopped) send(message);
-  };
   return {
     iface,
     setState: (name, state, reason = 'test') => iface.setState(name, state, reason),
@@ -196,7 +192,7 @@ export async function startFakeDaemon(address: string, status: DaemonStatus): Pr
       if (stopped) return;
       stopped = true;
       bus.unexport(OBJECT_PATH, iface);
-      bus.disconnect();
+      closeBus(bus); // a call already on the wire is not answered into the closed stream
     },
   };
 }

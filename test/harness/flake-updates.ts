@@ -9,6 +9,7 @@ import type { DaemonClient } from '../../api/client.js';
 import { ensureGuest, guestQemuArgv, type Guest } from './guest.js';
 import { startDesktop, type DesktopSession } from './session.js';
 import { makeStandInNix, runScriptFor, type StandInNix } from './stand-in-nix.js';
+import { closeBus } from '../../api/bus.js';
 
 export const REV = { a: 'a1a1a1a'.padEnd(40, '1'), b: 'b2b2b2b'.padEnd(40, '2'), c: 'c3c3c3c'.padEnd(40, '3'), d: 'd4d4d4d'.padEnd(40, '4') };
 
@@ -97,7 +98,7 @@ export async function startFlakeDesktop(label: string): Promise<FlakeDesktop> {
     async end() {
       await session.end();
       open = false;
-      bus.disconnect();
+      closeBus(bus);
     },
   };
 }

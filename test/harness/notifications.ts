@@ -3,6 +3,7 @@
  * private session bus: records what the daemon tells the user.
  */
 import dbus from 'dbus-next';
+import { closeBus } from '../../api/bus.js';
 
 class FakeNotifications extends dbus.interface.Interface {
   calls: { summary: string; body: string }[] = [];
@@ -46,6 +47,6 @@ export async function startNotificationServer(busAddress: string): Promise<Notif
         server.waiters.push({ match: (call) => summary.test(call.summary), resolve: (call) => (clearTimeout(timer), resolve(call)) });
       });
     },
-    stop: () => bus.disconnect(),
+    stop: () => closeBus(bus),
   };
 }
