@@ -329,13 +329,17 @@ async function measureReporting(balloon: boolean): Promise<{ full: number; after
     const full = qemuRss(['f']);
     const t0 = performance.now();
     await inGuest('f', ['/bin/rm', '/tmp/fill']);
-    let after = full;
-    let backWithinMs: number | null = null;
+    const samples: { at: number; rss: number }[] = [];
     while (performance.now() - t0 < 8000) {
-      after = Math.min(after, qemuRss(['f']));
-      if (backWithinMs === null && after <= full - 190 * MiB) backWithinMs = performance.now() - t0;
+      samples.push({ at: performance.now() - t0, rss: qemuRss(['f']) });
       await sleep(50);
     }
+    // Back: when the RSS came within 2 MiB of the lowest it reached — provided that gives back
+    // most (≥ 90 %) of the 200 MiB. Free-page reporting returns free memory in whole 2 MiB
+    // blocks, so the few MiB left scattered among used pages never come back, in any run.
+    const after = Math.min(...samples.map((sample) => sample.rss));
+    const settled = samples.find((sample) => sample.rss <= after + 2 * MiB)!;
+    const backWithinMs = full - after >= 180 * MiB ? settled.at : null;
     return { full, after, backWithinMs };
   } finally {
     await end();
@@ -426,7 +430,7 @@ async function main(): Promise<void> {
     console.log('\n3. a guest frees 200 MiB');
     for (const balloon of [true, false]) {
       const f = await measureReporting(balloon);
-      const back = f.backWithinMs === null ? 'not back within 8 s' : `back within ${ms(f.backWithinMs)}`;
+      const back = f.backWithinMs === null ? 'not back within 8 s' : `${mib(f.full - f.after)} of 200 MiB back within ${ms(f.backWithinMs)}`;
       console.log(`   ${balloon ? 'free-page reporting' : 'no balloon         '}  RSS ${mib(f.full)} → ${mib(f.after)}  (${back})`);
     }
   }
