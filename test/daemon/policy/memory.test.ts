@@ -326,9 +326,9 @@ const B = vm('b', '2');
 const C = vm('c', '3');
 const BUDGET: PolicySettings = { ...SETTINGS, memoryBudgetMiB: 250 };
 
-/** a, b, c each booted in turn (c focused last), each holding 100 MiB. */
-function threeUp(settings: PolicySettings = BUDGET): Driver {
-  const d = new Driver([A, B, C], settings);
+/** a, b, c each booted in turn (c focused last), a and b paused since. */
+function threeUp(settings: PolicySettings = BUDGET, specs: VmSpec[] = [A, B, C]): Driver {
+  const d = new Driver(specs, settings);
   for (const [name, workspace] of [['a', '1'], ['b', '2'], ['c', '3']] as const) {
     d.switchTo(workspace);
     d.observe(name, 'running');
@@ -466,13 +466,7 @@ memory('budget: a VM coming back counts the most it was seen to hold, not only w
 
 memory('budget: a running guest counts what it may take (its size), a paused one what it holds: room is made before it grows', () => {
   const sized = [A, B, C].map((spec): VmSpec => ({ ...spec, memoryMiB: 100 }));
-  const d = new Driver(sized, SETTINGS);
-  for (const [name, workspace] of [['a', '1'], ['b', '2'], ['c', '3']] as const) {
-    d.switchTo(workspace);
-    d.observe(name, 'running');
-    clock.tick(2000);
-  }
-  for (const name of ['a', 'b']) d.observe(name, 'paused');
+  const d = threeUp(SETTINGS, sized); // no budget yet: nothing is taken while they boot
   // c's guest has touched 40 of its 100 MiB so far: 240 MiB held now, but c may take the rest at any moment.
   d.send({ type: 'memory', rssBytes: { a: 100 * MiB, b: 100 * MiB, c: 40 * MiB } });
   d.take();
