@@ -31,9 +31,9 @@ import { promisify } from 'node:util';
 import { QmpClient } from '../qmp/client.js';
 import { residentBytes } from '../daemon/vm/memory.js';
 import { balloonArgs } from '../daemon/launch/balloon.js';
-import { imagePaths, ImageMeta } from '../daemon/vm/hibernate.js';
+import { findImage } from '../daemon/vm/hibernate.js';
 import { controlArgs } from '../daemon/launch/launcher.js';
-import type { VmPaths } from '../config/paths.js';
+import { vmPaths, type VmPaths } from '../config/paths.js';
 import { HIBOSS, type RunningDaemon } from '../test/harness/daemon.js';
 import { ensureGuest, guestQemuArgv, tickCount, type Guest } from '../test/harness/guest.js';
 import { pidsWithArg } from '../test/harness/inspect.js';
@@ -70,6 +70,8 @@ const root = () => session.sandbox.root;
 const serial = (name: string) => path.join(root(), `${name}.serial`);
 const runDir = (name: string) => path.join(session.sandbox.runtimeDir, 'hiboss', name);
 const imageOf = (name: string) => path.join(session.sandbox.stateHome, 'hiboss', name, 'memory-image.bin');
+/** The daemon's roots in the session's sandbox (its run and state dirs per VM). */
+const vmRoots = () => ({ runRoot: path.join(session.sandbox.runtimeDir, 'hiboss'), stateRoot: path.join(session.sandbox.stateHome, 'hiboss') });
 
 /** The real guest with its agent (where hiboss looks for it). */
 function vmConfig(name: string, workspace: string, extra: Record<string, unknown> = {}, memoryMiB = GUEST_MIB) {
@@ -169,7 +171,7 @@ async function measureRestore(): Promise<RestoreFigures> {
       figures.save.push(status.lastSaveMs!);
       figures.imageBytes.push(status.image!.bytes);
       const image = imageOf('r');
-      figures.format = imageFormat(image);
+      figures.format = findImage(vmPaths(vmRoots(), 'r'))!.meta.format;
       // The same page cache for floor and restore: the image is read once beforehand (the save
       // has just written it; this makes sure), so neither pays for the disk.
       await catFloor(image);
@@ -177,7 +179,7 @@ async function measureRestore(): Promise<RestoreFigures> {
       // The floor, same argv: QEMU with -incoming defer until QMP answers; reading the image.
       figures.floorQemu.push(await qemuStartFloor());
       figures.floorCat.push(await catFloor(image));
-      figures.bare.push(await bareRestore(image));
+      figures.bare.push(await bareRestore(image, figures.format === 'mapped-ram'));
 
       const prewarm = round % 4 === 3;
       if (prewarm) {
@@ -252,11 +254,10 @@ async function qemuStartFloor(): Promise<number> {
  * RESUME — the least a restore through this QEMU can take (told by events: a poll
  * would steal CPU from the loading QEMU).
  */
-async function bareRestore(image: string): Promise<number> {
+async function bareRestore(image: string, mappedRam: boolean): Promise<number> {
   const socket = path.join(root(), 'bare.qmp');
   fs.rmSync(socket, { force: true });
   const { file, args } = restoreArgv(socket);
-  const mappedRam = imageFormat(image) === 'mapped-ram';
   const imageFd = fs.openSync(image, 'r');
   const t0 = performance.now();
   const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'ignore', imageFd] });
@@ -272,11 +273,6 @@ async function bareRestore(image: string): Promise<number> {
   const elapsed = performance.now() - t0;
   await quitBenchQemu(client, child);
   return elapsed;
-}
-
-/** How the daemon wrote the image (its description beside it): `stream`, or `mapped-ram` where QEMU offers it. */
-function imageFormat(image: string): ImageMeta['format'] {
-  return ImageMeta.parse(JSON.parse(fs.readFileSync(imagePaths({ stateDir: path.dirname(image), runDir: path.dirname(image) } as VmPaths).meta, 'utf8'))).format;
 }
 
 /** `cat IMAGE > /dev/null`, without a shell: cat's stdout is /dev/null. */
@@ -412,7 +408,8 @@ async function main(): Promise<void> {
     console.log(`   restore/floor round by round: p50 ${percentile(r.pairedRatios, 50).toFixed(2)}×, p90 ${percentile(r.pairedRatios, 90).toFixed(2)}×`);
     console.log(`   the daemon's account: ${r.phases.slice(0, 3).join(' | ')}`);
     console.log(`   cold boot p50 ${ms(coldP50)}  (focus → first tick, ${r.cold.length} boots)`);
-    console.log(`   prewarmed then focused p50 ${ms(percentile(r.prewarmed, 50))}  (${r.prewarmed.length} rounds)`);
+    if (r.prewarmed.length) console.log(`   prewarmed then focused p50 ${ms(percentile(r.prewarmed, 50))}  (${r.prewarmed.length} rounds)`);
+    else console.log("   prewarmed then focused: none (every 4th round is prewarmed: --rounds=4 or more)");
     console.log(`   save p50 ${ms(percentile(r.save, 50))}  image ${mib(percentile(r.imageBytes, 50))} on disk (guest ${GUEST_MIB} MiB; ${r.format})`);
     console.log(`   ratio restore/floor ${(restoreP50 / floorP50).toFixed(2)}× (goal ≤ ${GOALS.restoreVsFloor}×: ${restoreP50 / floorP50 <= GOALS.restoreVsFloor ? 'met' : 'not met'})`);
     console.log(`   cold/restore ${(coldP50 / restoreP50).toFixed(1)}× (goal ≥ ${GOALS.coldVsRestore}×: ${coldP50 / restoreP50 >= GOALS.coldVsRestore ? 'met' : 'not met'})`);
