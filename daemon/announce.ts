@@ -5,7 +5,7 @@
  */
 import type { VmState } from '../api/schema.js';
 import type { Logger } from './log.js';
-import type { Action } from './policy/policy.js';
+import { unhandled, type TellAction } from './policy/types.js';
 
 /** The D-Bus signals (daemon/dbus-service.ts emits them). */
 export interface Signals {
@@ -27,7 +27,7 @@ export interface AnnouncerOptions {
   onStateChanged?: (name: string, state: VmState) => void;
 }
 
-export function announce(action: Action, options: AnnouncerOptions): void {
+export function announce(action: TellAction, options: AnnouncerOptions): void {
   const { logger } = options;
   const signals = options.signals();
   switch (action.type) {
@@ -63,6 +63,6 @@ export function announce(action: Action, options: AnnouncerOptions): void {
       signals?.vmLog(action.name, action.message);
       return;
     default:
-      return;
+      return unhandled(action);
   }
 }

@@ -17,7 +17,8 @@ import { SwitchMarks } from './diagnostics.js';
 import type { Launcher } from './launch/launcher.js';
 import type { Logger } from './log.js';
 import { PolicyLoop } from './loop.js';
-import { initialState, OPERATIONS, vmOnWorkspace, type Action, type VmSpec } from './policy/policy.js';
+import { initialState, vmOnWorkspace, type Action, type TellAction, type VmSpec } from './policy/policy.js';
+import { unhandled } from './policy/types.js';
 import { buildStatus, CpuBaselines } from './status.js';
 import { VmSupervisor } from './vm/supervisor.js';
 import { WmAdapter } from './wm-adapter.js';
@@ -72,7 +73,7 @@ export class Daemon {
   #colors: WmColors | undefined;
   #wm: WmAdapter | undefined;
   #watch: ConfigWatch | undefined;
-  #announcements: Action[] = [];
+  #announcements: (TellAction | Extract<Action, { type: 'exit' }>)[] = [];
   #flushScheduled = false;
   #stopping = false;
   #exitResolve: (() => void) | undefined;
@@ -205,19 +206,55 @@ export class Daemon {
   /** Operations now, in the event's tick; what is told to the world after, in one batch. */
   #perform(actions: Action[]): void {
     for (const action of actions) {
-      if (action.type === 'hold-changed') this.#holds.keep(action.name, action.hold);
-      else if (action.type === 'release-sleep-lock') this.#logind?.releaseSleepLock();
-      else if (action.type === 'sync-clock') void this.#correctClock(action.name);
-      else if (action.type === 'judged') this.#updates.carryOut(action);
-      else if (action.type === 'update-event') (this.#updates.remember(action), this.#announcements.push(action));
-      else if (action.type === 'backup-run' || action.type === 'backup-cancel' || action.type === 'backup-restore') this.#backups.carryOut(action);
-      else if (OPERATIONS.has(action.type)) {
-        if (action.type === 'forget') {
+      switch (action.type) {
+        case 'forget':
           this.#cpu.forget(action.name);
           this.options.logger.forget(action.name);
-        }
-        this.#vms.carryOut(action);
-      } else this.#announcements.push(action);
+          this.#vms.carryOut(action);
+          break;
+        case 'start':
+        case 'resume':
+        case 'pause':
+        case 'powerdown':
+        case 'quit':
+        case 'hibernate':
+        case 'restore':
+        case 'shrink':
+          this.#vms.carryOut(action);
+          break;
+        case 'judged':
+          this.#updates.carryOut(action);
+          break;
+        case 'backup-run':
+        case 'backup-cancel':
+        case 'backup-restore':
+          this.#backups.carryOut(action);
+          break;
+        case 'hold-changed':
+          this.#holds.keep(action.name, action.hold);
+          break;
+        case 'release-sleep-lock':
+          this.#logind?.releaseSleepLock();
+          break;
+        case 'sync-clock':
+          void this.#correctClock(action.name);
+          break;
+        case 'update-event':
+          this.#updates.remember(action);
+          this.#announcements.push(action);
+          break;
+        case 'changed':
+        case 'focus-changed':
+        case 'config-changed':
+        case 'notify':
+        case 'log':
+        case 'backup-changed':
+        case 'exit':
+          this.#announcements.push(action);
+          break;
+        default:
+          unhandled(action);
+      }
     }
     if (this.#announcements.length && !this.#flushScheduled) {
       this.#flushScheduled = true;

@@ -16,7 +16,7 @@
 import dbus from 'dbus-next';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import type { HostEvent } from '../policy/host.js';
+import type { HostEvent } from '../policy/types.js';
 import { closeBus } from '../../api/bus.js';
 
 const LOGIN1 = 'org.freedesktop.login1';

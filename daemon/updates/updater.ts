@@ -298,8 +298,7 @@ export class Updater {
   }
 
   /** The policy's `judged` action: recorded, and a failed generation's predecessor selected. */
-  carryOut(action: Action): void {
-    if (action.type !== 'judged') return;
+  carryOut(action: Extract<Action, { type: 'judged' }>): void {
     this.#probes.get(action.name)?.stop();
     this.#probes.delete(action.name);
     try {

@@ -9,7 +9,7 @@ import { ensureVmDirs, existingVmDirs, vmPaths, type RuntimeRoots, type VmPaths 
 import { QmpTimeoutError } from '../../qmp/errors.js';
 import type { LaunchCommand, Launcher } from '../launch/launcher.js';
 import { QemuLauncher } from '../launch/qemu.js';
-import type { Action, PolicyEvent } from '../policy/policy.js';
+import { unhandled, type PolicyEvent, type VmOperationAction } from '../policy/types.js';
 import { VmProcess, type VmEnd } from './vm-process.js';
 import { HibernateError, readLaunchRecord, recordLaunch, removeImage, removeImageInBackground, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type RecordedCommand } from './hibernate.js';
 import { growBack, residentBytes, shrinkToWorkingSet } from './memory.js';
@@ -57,7 +57,7 @@ export class VmSupervisor {
   }
 
   /** Carries out one operation; outcomes come back as events. */
-  carryOut(action: Action): void {
+  carryOut(action: VmOperationAction): void {
     switch (action.type) {
       case 'start':
         void this.#start(action.name);
@@ -105,7 +105,7 @@ export class VmSupervisor {
         this.#processes.delete(action.name);
         return;
       default:
-        return;
+        return unhandled(action);
     }
   }
 
