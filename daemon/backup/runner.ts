@@ -12,6 +12,7 @@ import type { BackupList, BackupRunInfo, VmBackupStatus } from '../../api/backup
 import { ensureVmDirs, vmPaths, type RuntimeRoots } from '../../config/paths.js';
 import type { Config } from '../../config/schema.js';
 import type { BackupAction, BackupStatusPart } from '../policy/backup.js';
+import { unhandled } from '../policy/types.js';
 import type { PolicyEvent } from '../policy/policy.js';
 import type { VmProcess } from '../vm/vm-process.js';
 import { findAgentSocket, thawIfFrozen } from './agent.js';
@@ -87,7 +88,7 @@ export class BackupRunner {
     }
   }
 
-  carryOut(action: BackupAction): void {
+  carryOut(action: Extract<BackupAction, { type: 'backup-run' | 'backup-cancel' | 'backup-restore' }>): void {
     switch (action.type) {
       case 'backup-run':
         void this.#backup(action.name, action.live);
@@ -99,7 +100,7 @@ export class BackupRunner {
         void this.#restore(action.name, action.id);
         return;
       default:
-        return;
+        return unhandled(action);
     }
   }
 

@@ -16,7 +16,7 @@
  *   Told (BackupChanged) when it flips, and notified at most once a day.
  * - Full or incremental: `chooseBackupKind`, from what the I/O side found.
  */
-import type { Action, Answer, BackupEvent, BackupSignalKind, BackupState, PolicySettings, VmBackup, VmRecord } from './types.js';
+import { unhandled, type Action, type Answer, type BackupEvent, type BackupSignalKind, type BackupState, type PolicySettings, type VmBackup, type VmRecord } from './types.js';
 
 export type { BackupAction, BackupEvent, BackupPoint, BackupSpec, BackupState, VmBackup } from './types.js';
 
@@ -232,6 +232,8 @@ export function applyBackupEvent(turn: BackupTurn, event: BackupEvent): Answer |
       }
       return null;
     }
+    default:
+      return unhandled(event);
   }
 }
 

@@ -87,6 +87,8 @@ function describeFailure(window: HealthWindow, now: number, cause: FailureCause)
       return `no answer from the guest agent ${after} after boot`;
     case 'away':
       return 'QEMU ended during the health window while the daemon was away';
+    default:
+      return unhandled(cause);
   }
 }
 

@@ -6,7 +6,7 @@
  * each VM that slept has its guest clock corrected when it next runs. With
  * `pauseOnLock`, a locked session pauses VMs the same way until it is unlocked.
  */
-import { isDown as stateIsDown, type Action, type HostEvent, type HostState, type PolicySettings, type VmRecord } from './types.js';
+import { isDown as stateIsDown, unhandled, type Action, type HostEvent, type HostState, type PolicySettings, type VmRecord } from './types.js';
 
 export const HOST_AWAKE: HostState = { asleep: false, locked: false, sleepLockDeadline: null, clockStale: [] };
 
@@ -46,6 +46,8 @@ export function applyHostEvent(host: HostState, event: HostEvent, vms: VmRecord[
       if (!host.locked) return { host, actions };
       log('the session is unlocked');
       return { host: { ...host, locked: false }, actions };
+    default:
+      return unhandled(event);
   }
 }
 

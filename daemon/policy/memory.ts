@@ -19,7 +19,7 @@ import { admit, effectiveState, waitFor, waitReason } from './budget.js';
 export { requestPrewarm } from './budget.js';
 import { focusedHere, hidden, mayHibernate as allowed, reportedState, runsHidden } from './record.js';
 import { ask, log, seconds, setState } from './turn.js';
-import type { ImageInfo, MemoryOp, MemoryRecord, MemoryWait, ObservedState, Operation, PolicySettings, Turn, VmRecord, VmState, WorkspaceRef } from './types.js';
+import { unhandled, type ImageInfo, type MemoryOp, type MemoryRecord, type MemoryWait, type ObservedState, type Operation, type PolicySettings, type Turn, type VmRecord, type VmState, type WorkspaceRef } from './types.js';
 
 export type { ImageInfo, MemoryOp, MemoryRecord, MemoryWait } from './types.js';
 
@@ -133,6 +133,8 @@ export function afterObserved(vm: VmRecord, op: Operation | null, observed: Obse
     case 'failed':
       // QEMU is gone: nothing is held, nothing is being saved.
       return { ...memory, rssBytes: null, hibernateRequested: false, budgetPicked: false, saveWhy: null, prewarmRequested: false, shrunk: false, image: op === 'restore' ? null : memory.image };
+    default:
+      return unhandled(observed.state);
   }
 }
 

@@ -9,12 +9,13 @@ import { ensureVmDirs, existingVmDirs, vmPaths, type RuntimeRoots, type VmPaths 
 import { QmpTimeoutError } from '../../qmp/errors.js';
 import type { LaunchCommand, Launcher } from '../launch/launcher.js';
 import { QemuLauncher } from '../launch/qemu.js';
-import { unhandled, type PolicyEvent, type VmOperationAction } from '../policy/types.js';
+import { unhandled, type Operation as PolicyOperation, type PolicyEvent, type VmOperationAction } from '../policy/types.js';
 import { VmProcess, type VmEnd } from './vm-process.js';
 import { HibernateError, readLaunchRecord, recordLaunch, removeImage, removeImageInBackground, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type RecordedCommand } from './hibernate.js';
 import { growBack, residentBytes, shrinkToWorkingSet } from './memory.js';
 
-type Operation = 'pause' | 'resume' | 'stop' | 'shrink';
+/** The operations carried out over QMP on a running QEMU. */
+type Operation = Extract<PolicyOperation, 'pause' | 'resume' | 'stop' | 'shrink'>;
 
 export interface VmSupervisorOptions {
   roots: RuntimeRoots;
