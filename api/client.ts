@@ -9,6 +9,7 @@ import { BUS_NAME, Errors, INTERFACE, OBJECT_PATH } from './names.js';
 import { DaemonStatus, Diagnostics, GenerationsReport, VmState, type Verb } from './schema.js';
 import { BackupList } from './backup-schema.js';
 import { closeBus } from './bus.js';
+import { errorMessage } from '../shared/error-message.js';
 
 export class DaemonUnavailableError extends Error {
   override name = 'DaemonUnavailableError';
@@ -115,7 +116,7 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
       ]);
     } catch (error) {
       closeBus(bus);
-      throw error instanceof DaemonUnavailableError ? error : new DaemonUnavailableError(`cannot reach the session bus: ${(error as Error).message}`);
+      throw error instanceof DaemonUnavailableError ? error : new DaemonUnavailableError(`cannot reach the session bus: ${errorMessage(error)}`);
     } finally {
       clearTimeout(timer);
       unreachable.catch(() => undefined);

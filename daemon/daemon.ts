@@ -32,6 +32,8 @@ import { UpdateRefusedError, Updater } from './updates/updater.js';
 import { BackupRunner } from './backup/runner.js';
 import { backupStatusPart } from './policy/backup.js';
 import type { BackupList } from '../api/backup-schema.js';
+import { errorMessage } from '../shared/error-message.js';
+import { RequestError } from './errors.js';
 
 /** How often the resident memory of the VMs is told to the policy while a memory budget is set. */
 const MEMORY_SAMPLE_MS = 1000;
@@ -46,12 +48,7 @@ export interface DaemonOptions {
   now?: () => number;
 }
 
-/** An error a D-Bus caller gets by name (api/names.ts Errors). */
-export class RequestError extends Error {
-  constructor(readonly kind: 'NoSuchVm' | 'InvalidArgument' | 'Failed', message: string) {
-    super(message);
-  }
-}
+export { RequestError } from './errors.js';
 
 export interface Diagnostics {
   eventToWriteMs: number[];
@@ -91,7 +88,7 @@ export class Daemon {
     try {
       this.#config = readConfig(this.options.configPath);
     } catch (error) {
-      problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
+      problems = error instanceof ConfigError ? error.problems : [errorMessage(error)];
       this.#config = Config.parse({});
     }
     this.#loop = new PolicyLoop(initialState(this.#config.policy, specsOf(this.#config), this.#now()), (actions) => this.#perform(actions), this.#now);
@@ -308,7 +305,7 @@ export class Daemon {
     try {
       await this.#wm.command(command);
     } catch (error) {
-      throw new RequestError('Failed', (error as Error).message);
+      throw new RequestError('Failed', errorMessage(error));
     }
   }
 
@@ -327,7 +324,7 @@ export class Daemon {
           ? [`${this.options.configPath}: the file is gone; the last good config (${Object.keys(this.#config.vms).length} VMs) stays in force until it is back`]
           : error instanceof ConfigError
             ? error.problems
-            : [(error as Error).message];
+            : [errorMessage(error)];
       this.#loop.post({ type: 'config-refused', problems });
       return problems;
     }
@@ -393,7 +390,7 @@ export class Daemon {
     try {
       return await this.#backups.list(name);
     } catch (error) {
-      throw new RequestError('Failed', (error as Error).message);
+      throw new RequestError('Failed', errorMessage(error));
     }
   }
 

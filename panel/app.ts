@@ -28,6 +28,7 @@ import {
   type TreeRow,
 } from './view-model.js';
 import { Wizard, type WizardEnv } from './wizard.js';
+import { errorMessage } from '../shared/error-message.js';
 
 export interface PanelOptions {
   screen: blessed.Widgets.Screen;
@@ -161,7 +162,7 @@ export class Panel {
     } catch (error) {
       if (seq !== this.#refreshSeq) return;
       if (!this.options.client.available) this.status = null;
-      else this.#say(`Status() failed: ${(error as Error).message}`, true);
+      else this.#say(`Status() failed: ${errorMessage(error)}`, true);
       this.render();
     }
   }
@@ -171,7 +172,7 @@ export class Panel {
       const lines = await this.options.client.log(name, 200);
       this.#logs.set(name, lines.slice(-500));
     } catch (error) {
-      this.#logs.set(name, [`(no log: ${(error as Error).message})`]);
+      this.#logs.set(name, [`(no log: ${errorMessage(error)})`]);
     }
     const row = this.selectedRow;
     if (row?.kind === 'vm' && row.vm.name === name) {
@@ -294,7 +295,7 @@ export class Panel {
       try {
         this.#say(await cycleVmColor(this.options.client, this.options.configFile, row.vm.name));
       } catch (error) {
-        this.#say((error as Error).message, true);
+        this.#say(errorMessage(error), true);
       }
       if (this.options.client.available) await this.refresh();
       return;
@@ -333,7 +334,7 @@ export class Panel {
     try {
       this.#say(await runVmAction(this.options.client, action!, row.vm));
     } catch (error) {
-      this.#say((error as Error).message, true);
+      this.#say(errorMessage(error), true);
     }
   }
 
@@ -346,7 +347,7 @@ export class Panel {
         try {
           await modal.onYes();
         } catch (error) {
-          this.#say((error as Error).message, true);
+          this.#say(errorMessage(error), true);
         }
       } else if (name === 'n' || name === 'escape' || name === 'q') {
         this.#modal = null;
@@ -394,7 +395,7 @@ export class Panel {
       this.#modal = { kind: 'wizard', wizard };
       this.render();
     } catch (error) {
-      this.#say(`cannot open the wizard: ${(error as Error).message}`, true);
+      this.#say(`cannot open the wizard: ${errorMessage(error)}`, true);
     }
   }
 }

@@ -13,6 +13,7 @@ import type { Action, PolicyEvent } from '../policy/policy.js';
 import { VmProcess, type VmEnd } from './vm-process.js';
 import { HibernateError, readLaunchRecord, recordLaunch, removeImage, removeImageInBackground, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type RecordedCommand } from './hibernate.js';
 import { growBack, residentBytes, shrinkToWorkingSet } from './memory.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 type Operation = 'pause' | 'resume' | 'stop' | 'shrink';
 
@@ -165,7 +166,7 @@ export class VmSupervisor {
       post({ type: 'observed', name, state, reason: state === 'running' ? 'QEMU is up' : 'QEMU is up, paused' });
     } catch (error) {
       if (this.#detached) return;
-      post({ type: 'op-failed', name, op: 'start', reason: (error as Error).message });
+      post({ type: 'op-failed', name, op: 'start', reason: errorMessage(error) });
     } finally {
       this.#launchAborts.delete(name);
     }
@@ -199,7 +200,7 @@ export class VmSupervisor {
       try {
         vm = await VmProcess.adopt(paths);
       } catch (error) {
-        post({ type: 'note', name: null, level: 'warn', message: `${name}: found a QEMU but cannot talk to it: ${(error as Error).message}` });
+        post({ type: 'note', name: null, level: 'warn', message: `${name}: found a QEMU but cannot talk to it: ${errorMessage(error)}` });
         continue;
       }
       if (!vm) continue;
@@ -252,7 +253,7 @@ export class VmSupervisor {
     try {
       recordLaunch(paths, command);
     } catch (error) {
-      this.options.post({ type: 'note', name, level: 'warn', message: `cannot keep its launch command (it cannot be hibernated): ${(error as Error).message}` });
+      this.options.post({ type: 'note', name, level: 'warn', message: `cannot keep its launch command (it cannot be hibernated): ${errorMessage(error)}` });
     }
   }
 
@@ -275,7 +276,7 @@ export class VmSupervisor {
       if (vm.ended) {
         const end = await ended; // QEMU died during the save: the guest went with it
         post({ type: 'observed', name, state: end.kind, reason: end.reason });
-      } else post({ type: 'op-failed', name, op: 'hibernate', reason: (error as Error).message });
+      } else post({ type: 'op-failed', name, op: 'hibernate', reason: errorMessage(error) });
     } finally {
       this.#saving.delete(name);
     }
@@ -316,7 +317,7 @@ export class VmSupervisor {
       post({ type: 'note', name, message: `restore: QEMU up after ${restored.phases.qemuUpMs} ms, image loaded after ${restored.phases.loadedMs} ms, done after ${restored.durationMs} ms` });
     } catch (error) {
       if (this.#detached) return;
-      post({ type: 'op-failed', name, op: 'restore', reason: (error as Error).message });
+      post({ type: 'op-failed', name, op: 'restore', reason: errorMessage(error) });
     } finally {
       this.#launchAborts.delete(name);
     }
