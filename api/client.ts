@@ -44,7 +44,7 @@ type ClientEvents = {
   log: [{ name: string; line: string }];
   /** A flake VM's update (kind: building, built, build-failed, up-to-date, healthy, failed, rolled-back). */
   update: [{ name: string; kind: string; message: string }];
-  /** Backups (issue #12): started, done, failed, unbacked, restoring, restored, restore-failed. */
+  /** Backups: started, done, failed, unbacked, restoring, restored, restore-failed. */
   backup: [{ name: string; kind: string; message: string }];
   /** The daemon appeared (or re-appeared after a restart). */
   up: [];

@@ -58,7 +58,7 @@ export class Bar {
     client.on('focus', refresh);
     client.on('config', refresh);
     client.on('update', refresh); // an update built or rolled back: the tooltip says so
-    client.on('backup', refresh); // a backup done or failed, a VM now "unbacked" (issue #12)
+    client.on('backup', refresh); // a backup done or failed, a VM now "unbacked"
     this.refresh();
   }
 

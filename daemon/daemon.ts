@@ -130,10 +130,10 @@ export class Daemon {
       now: () => Date.now(),
     });
     await this.#vms.adoptAll();
-    // Backups (issue #12): what a daemon that died mid-backup left is settled before any new one.
+    // Backups: what a daemon that died mid-backup left is settled before any new one.
     await this.#backups.recover();
     this.#backups.load();
-    // Memory (issue #10): with a budget, the policy hears what every QEMU holds, each second.
+    // Memory: with a budget, the policy hears what every QEMU holds, each second.
     this.#memorySampler = setInterval(() => {
       if (this.#config.policy.memoryBudgetMiB !== null) this.#loop.post({ type: 'memory', rssBytes: residentByVm(this.#vms.pids()) });
     }, MEMORY_SAMPLE_MS).unref();
@@ -143,7 +143,7 @@ export class Daemon {
     this.#holds.restore(Object.keys(this.#config.vms));
     this.#watch = new ConfigWatch(this.options.configPath, () => void this.reload(), (message) => this.options.logger.warn(message));
     this.#watch.start();
-    // Sleep and lock (issue #14): followed in the background, never holding up the start.
+    // Sleep and lock: followed in the background, never holding up the start.
     this.#logind = new LogindWatch({
       post: (event) => this.#loop.post(event),
       note: (message, level) => this.#loop.post({ type: 'note', name: null, message, level }),
@@ -169,7 +169,7 @@ export class Daemon {
       stopping: () => this.#stopping,
     });
     this.options.logger.info(await this.#wm.attach());
-    // Network colours (issue #14): sway's focused frame follows the focused workspace's VM.
+    // Network colours: sway's focused frame follows the focused workspace's VM.
     this.#colors = new WmColors(wm, this.#wm.kind, (message) => this.options.logger.warn(message));
     await this.#colors.init();
     // A window placed while the WM's config was being read got a plain label.
@@ -337,7 +337,7 @@ export class Daemon {
       }
     }
     this.#loop.post({ type: 'config', vms: specsOf(config), settings: config.policy });
-    // Memory (issue #10): a VM added back to the config may have been left hibernated: it is not booted afresh.
+    // Memory: a VM added back to the config may have been left hibernated: it is not booted afresh.
     this.#vms.findHibernated(Object.keys(config.vms).filter((name) => !before.vms[name]));
     if (Object.keys(config.vms).some((name) => before.vms[name]?.color !== config.vms[name]?.color)) this.#recolor();
     this.#updates.schedule();
@@ -345,7 +345,7 @@ export class Daemon {
     return [];
   }
 
-  // ---- flake VMs' generations and updates (daemon/updates/, issue #11) -------------------
+  // ---- flake VMs' generations and updates (daemon/updates/) --------------------
 
   generations(name: string): GenerationsReport {
     return this.#updating(() => this.#updates.generations(name));
@@ -375,7 +375,7 @@ export class Daemon {
     }
   }
 
-  // ---- backups (daemon/backup/, issue #12) ------------------------------------------------
+  // ---- backups (daemon/backup/) --------------------
 
   /** A backup now; replies with what will happen (the outcome: BackupChanged). */
   async backupNow(name: string): Promise<string> {

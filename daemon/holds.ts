@@ -107,7 +107,7 @@ export function holdToRestore(found: ReadHold, adoptedPid: number | null, hibern
   if (found.kind === 'none') return found;
   if (found.kind === 'unusable') return { kind: 'ignore', problem: `${found.problem}; ignored` };
   const { hold, pid, since } = found.file;
-  // Memory (issue #10): hibernated by hand, the guest is in its image: no QEMU, and still held.
+  // Memory: hibernated by hand, the guest is in its image: no QEMU, and still held.
   if (hold === 'paused' && adoptedPid === null && hibernated) return { kind: 'restore', hold, since };
   if (hold === 'paused') {
     if (adoptedPid === null) return { kind: 'ignore', problem: 'a stale hold (paused by the user, but its QEMU is gone); ignored' };
@@ -137,7 +137,7 @@ export interface HoldKeeperOptions {
   post: (event: PolicyEvent) => void;
   /** The QEMU pid running for a VM, if any. */
   pidOf: (name: string) => number | null;
-  /** Memory (issue #10): the VM's guest is in its image (no QEMU, and yet a pause by hand holds). */
+  /** Memory: the VM's guest is in its image (no QEMU, and yet a pause by hand holds). */
   hibernated?: (name: string) => boolean;
   now: () => number;
 }

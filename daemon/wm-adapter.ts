@@ -50,7 +50,7 @@ export class WmAdapter {
         post({ type: 'focus', workspace: refOf(event.current) });
         this.options.marks.settled();
       }
-      // Memory (issue #10): a workspace being created is about to be shown: its VM may be prewarmed.
+      // Memory: a workspace being created is about to be shown: its VM may be prewarmed.
       // After the burst: sway sends `init` just before the `focus` of the same switch, whose `cont`
       // must not wait for a decision about prewarming.
       if (event.change === 'init' && event.current) {

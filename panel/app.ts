@@ -52,7 +52,7 @@ export class Panel {
   /** Selection by identity (VM name or network label), so re-renders keep it. */
   #selectedKey: string | null = null;
   #logs = new Map<string, string[]>();
-  /** Flake VMs' generations (issue #11), asked for when one is selected and after each UpdateEvent. */
+  /** Flake VMs' generations, asked for when one is selected and after each UpdateEvent. */
   #generations = new Map<string, GenerationsReport>();
   #message: { text: string; error: boolean } | null = null;
   #modal: Modal | null = null;
@@ -123,7 +123,7 @@ export class Panel {
     });
     on('log', ({ name, line }: { name: string; line: string }) => this.#logLine(name, line));
     on('update', ({ name }: { name: string }) => void this.#loadGenerations(name));
-    // Backups (issue #12): started, done, failed, unbacked, restored — Status() has the details.
+    // Backups: started, done, failed, unbacked, restored — Status() has the details.
     on('backup', () => this.#queueRefresh());
   }
 

@@ -1,5 +1,5 @@
 /**
- * Updates of flake VMs (issue #11), the I/O side: builds new generations
+ * Updates of flake VMs, the I/O side: builds new generations
  * (`hiboss update`, automatic updates), opens health windows when a generation
  * not yet judged boots (and finds them again after a daemon restart), records
  * judgements in the generations store, and selects generations by hand

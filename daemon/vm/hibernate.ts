@@ -1,5 +1,5 @@
 /**
- * A VM's RAM to disk and back (issue #10): the I/O of the policy's `hibernate`
+ * A VM's RAM to disk and back: the I/O of the policy's `hibernate`
  * and `restore` operations, and what an adopting daemon makes of a save or a
  * restore that an earlier daemon left half done. Decisions are the policy's
  * (daemon/policy/memory.ts); this module only carries them out and says what

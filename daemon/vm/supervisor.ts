@@ -39,9 +39,9 @@ export class VmSupervisor {
   #processes = new Map<string, VmProcess>();
   #launchAborts = new Map<string, AbortController>();
   #detached = false;
-  /** Memory (issue #10): VMs whose save is in flight: their QEMU's end is the save's to report. */
+  /** Memory: VMs whose save is in flight: their QEMU's end is the save's to report. */
   readonly #saving = new Set<string>();
-  /** Memory (issue #10): restored images being removed in the background; a new save of the VM waits for it. */
+  /** Memory: restored images being removed in the background; a new save of the VM waits for it. */
   readonly #imageRemovals = new Map<string, Promise<void>>();
   readonly #qemuLauncher: Launcher;
   #flakeLauncher: Launcher | undefined;
@@ -68,7 +68,7 @@ export class VmSupervisor {
           const callStartedAt = performance.now();
           const reply = vm.resume(timeoutMs);
           this.options.onRunWritten?.(callStartedAt);
-          // Memory (issue #10): a balloon inflated before the pause deflates once the guest runs (off the resume's path).
+          // Memory: a balloon inflated before the pause deflates once the guest runs (off the resume's path).
           // Only where it may be inflated: otherwise two QMP round trips per switch for nothing.
           if (!this.#balloonMayBeInflated.delete(action.name)) return reply;
           void reply
@@ -210,7 +210,7 @@ export class VmSupervisor {
         vm.detach();
         continue;
       }
-      // Memory (issue #10): a save or restore may have been in flight when the last daemon died.
+      // Memory: a save or restore may have been in flight when the last daemon died.
       const settled = await settleAdopted(vm, paths).catch((error: Error) => ({ kind: 'keep' as const, note: `its image could not be checked: ${error.message}` }));
       if (settled.note) post({ type: 'note', name, message: settled.note });
       if (settled.kind === 'hibernated') continue;
@@ -223,7 +223,7 @@ export class VmSupervisor {
     this.findHibernated();
   }
 
-  /** Memory (issue #10): every configured VM (or those named) without a QEMU whose image is complete is hibernated. */
+  /** Memory: every configured VM (or those named) without a QEMU whose image is complete is hibernated. */
   findHibernated(only?: readonly string[]): void {
     const post = this.options.post;
     for (const name of only ?? Object.keys(this.options.config().vms)) {
@@ -257,7 +257,7 @@ export class VmSupervisor {
     }
   }
 
-  /** Memory (issue #10): the VM's RAM to its image, then its QEMU ends (daemon/vm/hibernate.ts does the I/O). */
+  /** Memory: the VM's RAM to its image, then its QEMU ends (daemon/vm/hibernate.ts does the I/O). */
   async #hibernate(name: string): Promise<void> {
     const post = this.options.post;
     const vm = this.#processes.get(name);
@@ -290,7 +290,7 @@ export class VmSupervisor {
     return { file: command.file, args: command.args, ...(command.env ? { env: command.env } : {}) };
   }
 
-  /** Memory (issue #10): QEMU from the image (same argv + `-incoming defer`); it lands paused. */
+  /** Memory: QEMU from the image (same argv + `-incoming defer`); it lands paused. */
   async #restore(name: string): Promise<void> {
     const post = this.options.post;
     const vmConfig = this.options.config().vms[name];
