@@ -1,5 +1,5 @@
 /**
- * What the D-Bus API says about backups (issue #12): each VM's `backup` in
+ * What the D-Bus API says about backups: each VM's `backup` in
  * Status(), and `Backups(name)`'s list of restore points. One schema for the
  * daemon that writes it and every client (CLI, bar, panel) that reads it.
  */

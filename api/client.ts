@@ -9,6 +9,7 @@ import { BUS_NAME, Errors, INTERFACE, OBJECT_PATH } from './names.js';
 import { DaemonStatus, Diagnostics, GenerationsReport, VmState, type Verb } from './schema.js';
 import { BackupList } from './backup-schema.js';
 import { closeBus } from './bus.js';
+import { errorMessage } from '../shared/error-message.js';
 
 export class DaemonUnavailableError extends Error {
   override name = 'DaemonUnavailableError';
@@ -43,7 +44,7 @@ type ClientEvents = {
   log: [{ name: string; line: string }];
   /** A flake VM's update (kind: building, built, build-failed, up-to-date, healthy, failed, rolled-back). */
   update: [{ name: string; kind: string; message: string }];
-  /** Backups (issue #12): started, done, failed, unbacked, restoring, restored, restore-failed. */
+  /** Backups: started, done, failed, unbacked, restoring, restored, restore-failed. */
   backup: [{ name: string; kind: string; message: string }];
   /** The daemon appeared (or re-appeared after a restart). */
   up: [];
@@ -115,7 +116,7 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
       ]);
     } catch (error) {
       closeBus(bus);
-      throw error instanceof DaemonUnavailableError ? error : new DaemonUnavailableError(`cannot reach the session bus: ${(error as Error).message}`);
+      throw error instanceof DaemonUnavailableError ? error : new DaemonUnavailableError(`cannot reach the session bus: ${errorMessage(error)}`);
     } finally {
       clearTimeout(timer);
       unreachable.catch(() => undefined);

@@ -29,11 +29,11 @@ export function daemonInterfaceMembers() {
       Act: { inSignature: 'ss', outSignature: 's' },
       Log: { inSignature: 'su', outSignature: 'as' },
       Diagnostics: { outSignature: 's' },
-      // Flake VMs' generations and updates (issue #11).
+      // Flake VMs' generations and updates.
       Generations: { inSignature: 's', outSignature: 's' },
       Update: { inSignature: 'sb', outSignature: 's' },
       Rollback: { inSignature: 'sub', outSignature: 's' },
-      // Backups (issue #12): run one now, list the restore points (JSON), restore one ('' = the latest).
+      // Backups: run one now, list the restore points (JSON), restore one ('' = the latest).
       Backup: { inSignature: 's', outSignature: 's' },
       Backups: { inSignature: 's', outSignature: 's' },
       Restore: { inSignature: 'ss', outSignature: 's' },

@@ -7,7 +7,7 @@ import { VmBackupStatus } from './backup-schema.js';
 
 /**
  * `unresponsive`: QEMU has not answered a command for a while (policy.unresponsiveAfterMs).
- * `saving`, `hibernated`, `restoring`: the VM's RAM goes to / is on / comes back from disk (issue #10).
+ * `saving`, `hibernated`, `restoring`: the VM's RAM goes to / is on / comes back from disk.
  */
 export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping', 'failed', 'unresponsive', 'saving', 'hibernated', 'restoring'] as const;
 export const VmState = z.enum(VM_STATES);
@@ -26,7 +26,7 @@ export const VmStatus = z.object({
   flake: z.string().nullable(),
   /** The user paused or stopped it by hand: focus does not undo that. */
   heldByUser: z.boolean(),
-  /** Which hold (issue #14): paused or stopped by hand; null: none. */
+  /** Which hold: paused or stopped by hand; null: none. */
   hold: z.enum(['paused', 'stopped']).nullable().optional(),
   /** Since when QEMU has not answered (epoch ms), while `state` is `unresponsive`. */
   unresponsiveSince: z.number().nullable(),
@@ -39,19 +39,19 @@ export const VmStatus = z.object({
   lastColdBootMs: z.number().nullable(),
   lastResumeMs: z.number().nullable(),
   restarts: z.number().int(),
-  /** Flake VMs (issue #11): the last update news ("update ready: 9e0d4c2 → 3f2c1ab", "… rolled back to …"). */
+  /** Flake VMs: the last update news ("update ready: 9e0d4c2 → 3f2c1ab", "… rolled back to …"). */
   lastUpdate: z.string().nullable().optional(),
   /** Flake VMs: the generation its next start boots, and that generation's short revision. */
   generation: z.object({ number: z.number().int(), revision: z.string(), outcome: z.string() }).nullable().optional(),
-  /** Memory (issue #10): the image of a hibernated VM (bytes, epoch ms saved); null otherwise. */
+  /** Memory: the image of a hibernated VM (bytes, epoch ms saved); null otherwise. */
   image: z.object({ bytes: z.number(), savedAt: z.number() }).nullable().optional(),
-  /** Memory (issue #10): why the last save or restore failed (until the next one succeeds). */
+  /** Memory: why the last save or restore failed (until the next one succeeds). */
   memoryProblem: z.string().nullable().optional(),
   lastSaveMs: z.number().nullable().optional(),
   lastRestoreMs: z.number().nullable().optional(),
-  /** Memory (issue #10): saved to disk when hidden long or over the budget (false: opted out). */
+  /** Memory: saved to disk when hidden long or over the budget (false: opted out). */
   hibernates: z.boolean().optional(),
-  /** Backups (issue #12): api/backup-schema.ts. */
+  /** Backups: api/backup-schema.ts. */
   backup: VmBackupStatus.optional(),
 });
 export type VmStatus = z.infer<typeof VmStatus>;
@@ -64,7 +64,7 @@ export const DaemonStatus = z.object({
   wm: z.enum(['sway', 'i3', 'none']),
   /** Problems of the last refused config edit (empty when the file on disk is in force). */
   configProblems: z.array(z.string()),
-  /** Memory (issue #10): resident memory of every VM's QEMU, and the budget it is held to (null: none). */
+  /** Memory: resident memory of every VM's QEMU, and the budget it is held to (null: none). */
   memory: z.object({ heldBytes: z.number(), budgetMiB: z.number().nullable() }).optional(),
 });
 export type DaemonStatus = z.infer<typeof DaemonStatus>;
@@ -100,7 +100,7 @@ export const STATE_GLYPHS: Record<VmState | 'down' | 'none', string> = {
   none: '·',
 };
 
-// ---- generations of flake VMs (issue #11) ----------------------------------------------
+// ---- generations of flake VMs ----------------------------------------------
 
 /** One build of a flake VM, as kept in its state dir and reported by `Generations(name)`. */
 export const Generation = z.strictObject({

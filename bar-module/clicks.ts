@@ -48,7 +48,7 @@ export function clickAction(event: ClickEvent): ClickAction | null {
     case 1:
       return { kind: 'act', verb: 'toggle', name: vm };
     case 2:
-      return vm ? { kind: 'act', verb: 'hibernate', name: vm } : null; // memory (issue #10): save it to disk
+      return vm ? { kind: 'act', verb: 'hibernate', name: vm } : null; // memory: save it to disk
     case 3:
       return { kind: 'panel' };
     case 4:

@@ -85,7 +85,7 @@ export function memoryPercentage(vm: VmStatus): number | null {
 }
 
 function memoryText(vm: VmStatus): string | null {
-  // Memory (issue #10): a hibernated VM holds no RAM; its image is on disk.
+  // Memory: a hibernated VM holds no RAM; its image is on disk.
   if (vm.image) return `on disk ${Math.round(vm.image.bytes / MiB)} MiB`;
   const rss = vm.rssBytes === null ? null : Math.round(vm.rssBytes / MiB);
   if (rss === null && vm.memoryBudgetMiB === null) return null;
@@ -115,9 +115,9 @@ export function renderTooltip(status: DaemonStatus, ctx: RenderContext): string 
     if (vm.lastUpdate) line += `\n    ${oneLine(vm.lastUpdate, 2 * MAX_REASON)}`;
     lines.push(line);
   }
-  // Backups (issue #12): every VM not backed up, whichever workspace is focused.
+  // Backups: every VM not backed up, whichever workspace is focused.
   for (const vm of unbackedVms(status.vms)) lines.push(`⚠ ${unbackedLine(vm.name, vm.backup!, ctx.now)}`);
-  // Memory (issue #10): what all VMs hold, against the budget when there is one.
+  // Memory: what all VMs hold, against the budget when there is one.
   const held = formatHeld(status.memory);
   if (held && status.vms.length) lines.push(`memory: ${held}`);
   if (status.configProblems.length) {

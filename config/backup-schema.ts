@@ -1,5 +1,5 @@
 /**
- * A VM's `backup` setting in config.json (issue #12): where its disk is backed
+ * A VM's `backup` setting in config.json: where its disk is backed
  * up, how often, and how many restore points are kept. One schema for the
  * daemon and every client.
  *

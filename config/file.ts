@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readFileBounded, UnsafeFileError } from './read-bounded.js';
 import { Config, describeIssues, VmConfig, VmName } from './schema.js';
+import { errorMessage } from '../shared/error-message.js';
 
 /** A config file this large is not a config file. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -29,7 +30,7 @@ export function parseConfig(text: string, file = 'config'): Config {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(file, [`(root): not valid JSON: ${(error as Error).message}`]);
+    throw new ConfigError(file, [`(root): not valid JSON: ${errorMessage(error)}`]);
   }
   const parsed = Config.safeParse(json);
   if (!parsed.success) throw new ConfigError(file, describeIssues(parsed.error));
@@ -57,7 +58,7 @@ export function readConfig(file: string, { missing = 'empty' }: { missing?: 'emp
       throw new ConfigMissingError(file, ['(root): the file is gone']);
     }
     if (error instanceof UnsafeFileError) throw new ConfigError(file, [`(root): ${error.message}`]);
-    throw new ConfigError(file, [`(root): cannot read: ${(error as Error).message}`]);
+    throw new ConfigError(file, [`(root): cannot read: ${errorMessage(error)}`]);
   }
   return parseConfig(text, file);
 }

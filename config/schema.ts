@@ -33,7 +33,7 @@ const QemuArgv = z
     });
   });
 
-/** A flake VM's updates (issue #11): automatic builds, health after boot, generations kept. */
+/** A flake VM's updates: automatic builds, health after boot, generations kept. */
 export const UpdatesConfig = z.strictObject({
   /** Build the flake's newest revision in the background; it is used at the VM's next cold start. */
   auto: z.boolean().default(false),
@@ -60,13 +60,13 @@ export const VmConfig = z
     color: Color.optional(),
     /** Restart after QEMU dies unexpectedly (bounded, with backoff). */
     restart: z.enum(['on-failure', 'never']).default('on-failure'),
-    /** Memory (issue #10): save it to disk when hidden long (or over the budget); false: never (default true). */
+    /** Memory: save it to disk when hidden long (or over the budget); false: never (default true). */
     hibernate: z.boolean().optional(),
-    /** Memory (issue #10): hiboss adds a virtio-balloon with free-page reporting; false: none (default true). */
+    /** Memory: hiboss adds a virtio-balloon with free-page reporting; false: none (default true). */
     balloon: z.boolean().optional(),
-    /** Flake VMs only: updates and health (issue #11). */
+    /** Flake VMs only: updates and health. */
     updates: UpdatesConfig.optional(),
-    /** Backups of its disk (issue #12): config/backup-schema.ts. */
+    /** Backups of its disk: config/backup-schema.ts. */
     backup: BackupConfig.optional(),
   })
   .superRefine((vm, ctx) => {
@@ -99,19 +99,19 @@ export const PolicyConfig = z.strictObject({
   unresponsiveAfterMs: z.number().int().min(100).max(600_000).default(1000),
   /** A new generation of a flake VM must answer the guest agent this soon after boot, or it is rolled back. */
   healthTimeoutMs: z.number().int().min(1000).max(3_600_000).default(120_000),
-  /** Memory (issue #10): a VM hidden this long is saved to disk and its QEMU ends (0: never). */
+  /** Memory: a VM hidden this long is saved to disk and its QEMU ends (0: never). */
   hibernateAfterMs: z.number().int().min(0).max(7 * 24 * 3_600_000).default(900_000),
-  /** Memory (issue #10): over this much resident memory, hidden VMs are hibernated, least recently focused first. */
+  /** Memory: over this much resident memory, hidden VMs are hibernated, least recently focused first. */
   memoryBudgetMiB: z.number().int().positive().max(1 << 24).nullable().default(null),
-  /** Memory (issue #10): a restore or cold start that would go over the budget waits until the saves that make room are done. */
+  /** Memory: a restore or cold start that would go over the budget waits until the saves that make room are done. */
   memoryBudgetStrict: z.boolean().default(true),
-  /** Memory (issue #10): restore a hibernated VM as soon as its workspace is created. */
+  /** Memory: restore a hibernated VM as soon as its workspace is created. */
   prewarmOnInit: z.boolean().default(true),
-  /** Memory (issue #10): restore the next/previous VM workspace's hibernated VM while the budget allows. */
+  /** Memory: restore the next/previous VM workspace's hibernated VM while the budget allows. */
   prewarmNeighbours: z.boolean().default(false),
-  /** Memory (issue #10): before pausing a hidden VM, shrink it to its working set (balloon, dropped caches). */
+  /** Memory: before pausing a hidden VM, shrink it to its working set (balloon, dropped caches). */
   balloonBeforePause: z.boolean().default(false),
-  /** Backups (issue #12): a VM with a backup setting and no backup yet is backed up this long after the daemon first sees it. */
+  /** Backups: a VM with a backup setting and no backup yet is backed up this long after the daemon first sees it. */
   firstBackupAfterMs: z.number().int().min(0).max(7 * 24 * 3_600_000).default(300_000),
 });
 export type PolicyConfig = z.infer<typeof PolicyConfig>;

@@ -15,7 +15,7 @@ export interface Signals {
   vmLog(name: string, line: string): void;
   /** A flake VM's update: building, built, build-failed, up-to-date, healthy, failed, rolled-back. */
   updateEvent?(name: string, kind: string, message: string): void;
-  /** Backups (issue #12): started, done, failed, unbacked, restoring, restored, restore-failed. */
+  /** Backups: started, done, failed, unbacked, restoring, restored, restore-failed. */
   backupChanged?(name: string, kind: string, message: string): void;
 }
 

@@ -33,6 +33,8 @@ import { UpdateRefusedError, Updater } from './updates/updater.js';
 import { BackupRunner } from './backup/runner.js';
 import { backupStatusPart } from './policy/backup.js';
 import type { BackupList } from '../api/backup-schema.js';
+import { errorMessage } from '../shared/error-message.js';
+import { RequestError } from './errors.js';
 
 /** How often the resident memory of the VMs is told to the policy while a memory budget is set. */
 const MEMORY_SAMPLE_MS = 1000;
@@ -47,12 +49,7 @@ export interface DaemonOptions {
   now?: () => number;
 }
 
-/** An error a D-Bus caller gets by name (api/names.ts Errors). */
-export class RequestError extends Error {
-  constructor(readonly kind: 'NoSuchVm' | 'InvalidArgument' | 'Failed', message: string) {
-    super(message);
-  }
-}
+export { RequestError } from './errors.js';
 
 export interface Diagnostics {
   eventToWriteMs: number[];
@@ -92,7 +89,7 @@ export class Daemon {
     try {
       this.#config = readConfig(this.options.configPath);
     } catch (error) {
-      problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
+      problems = error instanceof ConfigError ? error.problems : [errorMessage(error)];
       this.#config = Config.parse({});
     }
     this.#loop = new PolicyLoop(initialState(this.#config.policy, specsOf(this.#config), this.#now()), (actions) => this.#perform(actions), this.#now);
@@ -134,10 +131,10 @@ export class Daemon {
       now: () => Date.now(),
     });
     await this.#vms.adoptAll();
-    // Backups (issue #12): what a daemon that died mid-backup left is settled before any new one.
+    // Backups: what a daemon that died mid-backup left is settled before any new one.
     await this.#backups.recover();
     this.#backups.load();
-    // Memory (issue #10): with a budget, the policy hears what every QEMU holds, each second.
+    // Memory: with a budget, the policy hears what every QEMU holds, each second.
     this.#memorySampler = setInterval(() => {
       if (this.#config.policy.memoryBudgetMiB !== null) this.#loop.post({ type: 'memory', rssBytes: residentByVm(this.#vms.pids()) });
     }, MEMORY_SAMPLE_MS).unref();
@@ -147,7 +144,7 @@ export class Daemon {
     this.#holds.restore(Object.keys(this.#config.vms));
     this.#watch = new ConfigWatch(this.options.configPath, () => void this.reload(), (message) => this.options.logger.warn(message));
     this.#watch.start();
-    // Sleep and lock (issue #14): followed in the background, never holding up the start.
+    // Sleep and lock: followed in the background, never holding up the start.
     this.#logind = new LogindWatch({
       post: (event) => this.#loop.post(event),
       note: (message, level) => this.#loop.post({ type: 'note', name: null, message, level }),
@@ -173,7 +170,7 @@ export class Daemon {
       stopping: () => this.#stopping,
     });
     this.options.logger.info(await this.#wm.attach());
-    // Network colours (issue #14): sway's focused frame follows the focused workspace's VM.
+    // Network colours: sway's focused frame follows the focused workspace's VM.
     this.#colors = new WmColors(wm, this.#wm.kind, (message) => this.options.logger.warn(message));
     await this.#colors.init();
     // A window placed while the WM's config was being read got a plain label.
@@ -345,7 +342,7 @@ export class Daemon {
     try {
       await this.#wm.command(command);
     } catch (error) {
-      throw new RequestError('Failed', (error as Error).message);
+      throw new RequestError('Failed', errorMessage(error));
     }
   }
 
@@ -364,7 +361,7 @@ export class Daemon {
           ? [`${this.options.configPath}: the file is gone; the last good config (${Object.keys(this.#config.vms).length} VMs) stays in force until it is back`]
           : error instanceof ConfigError
             ? error.problems
-            : [(error as Error).message];
+            : [errorMessage(error)];
       this.#loop.post({ type: 'config-refused', problems });
       return problems;
     }
@@ -377,7 +374,7 @@ export class Daemon {
       }
     }
     this.#loop.post({ type: 'config', vms: specsOf(config), settings: config.policy });
-    // Memory (issue #10): a VM added back to the config may have been left hibernated: it is not booted afresh.
+    // Memory: a VM added back to the config may have been left hibernated: it is not booted afresh.
     this.#vms.findHibernated(Object.keys(config.vms).filter((name) => !before.vms[name]));
     if (Object.keys(config.vms).some((name) => before.vms[name]?.color !== config.vms[name]?.color)) this.#recolor();
     this.#updates.schedule();
@@ -385,7 +382,7 @@ export class Daemon {
     return [];
   }
 
-  // ---- flake VMs' generations and updates (daemon/updates/, issue #11) -------------------
+  // ---- flake VMs' generations and updates (daemon/updates/) --------------------
 
   generations(name: string): GenerationsReport {
     return this.#updating(() => this.#updates.generations(name));
@@ -415,7 +412,7 @@ export class Daemon {
     }
   }
 
-  // ---- backups (daemon/backup/, issue #12) ------------------------------------------------
+  // ---- backups (daemon/backup/) --------------------
 
   /** A backup now; replies with what will happen (the outcome: BackupChanged). */
   async backupNow(name: string): Promise<string> {
@@ -430,7 +427,7 @@ export class Daemon {
     try {
       return await this.#backups.list(name);
     } catch (error) {
-      throw new RequestError('Failed', (error as Error).message);
+      throw new RequestError('Failed', errorMessage(error));
     }
   }
 

@@ -6,6 +6,7 @@ import dbus from 'dbus-next';
 import { BUS_NAME, daemonInterfaceMembers, Errors, INTERFACE, OBJECT_PATH } from '../api/names.js';
 import { VmName } from '../config/schema.js';
 import { RequestError, type Daemon } from './daemon.js';
+import { DaemonError } from './errors.js';
 
 const { Interface } = dbus.interface;
 
@@ -146,7 +147,7 @@ export class DaemonInterface extends Interface {
 
 DaemonInterface.configureMembers(daemonInterfaceMembers());
 
-export class NameTakenError extends Error {}
+export class NameTakenError extends DaemonError {}
 
 /** Exports the interface and takes the well-known name (refusing to run twice). */
 export async function exportService(bus: dbus.MessageBus, iface: DaemonInterface): Promise<void> {

@@ -11,6 +11,7 @@ import type { WorkspaceRef } from '../config/workspaces.js';
 import type { SwitchMarks } from './diagnostics.js';
 import type { PolicyEvent } from './policy/policy.js';
 import { placeWindowCommands, windowToPlace, type VmWindowInfo } from './windows.js';
+import { errorMessage } from '../shared/error-message.js';
 
 export interface WmAdapterOptions {
   wm: WmClient;
@@ -49,7 +50,7 @@ export class WmAdapter {
         post({ type: 'focus', workspace: refOf(event.current) });
         this.options.marks.settled();
       }
-      // Memory (issue #10): a workspace being created is about to be shown: its VM may be prewarmed.
+      // Memory: a workspace being created is about to be shown: its VM may be prewarmed.
       // After the burst: sway sends `init` just before the `focus` of the same switch, whose `cont`
       // must not wait for a decision about prewarming.
       if (event.change === 'init' && event.current) {
@@ -124,7 +125,7 @@ export class WmAdapter {
     try {
       workspaces = await wm.getWorkspaces();
     } catch (error) {
-      post({ type: 'note', name: null, level: 'warn', message: `cannot list workspaces: ${(error as Error).message}` });
+      post({ type: 'note', name: null, level: 'warn', message: `cannot list workspaces: ${errorMessage(error)}` });
       return;
     }
     const focused = workspaces.find((w) => w.focused);
@@ -143,7 +144,7 @@ export class WmAdapter {
       await this.options.wm.command(placeWindowCommands(container, vm));
       post({ type: 'note', name: vm.name, message: `window ${container.id} placed on workspace ${vm.workspace ?? '(none)'}` });
     } catch (error) {
-      post({ type: 'note', name: vm.name, level: 'warn', message: `cannot place window: ${(error as Error).message}` });
+      post({ type: 'note', name: vm.name, level: 'warn', message: `cannot place window: ${errorMessage(error)}` });
     }
   }
 }

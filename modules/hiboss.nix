@@ -63,13 +63,13 @@ in
 
     {
       # hiboss judges a new generation healthy when its guest agent answers `guest-ping`
-      # on the virtio-serial port the daemon adds (issue #11); without it every update
+      # on the virtio-serial port the daemon adds; without it every update
       # would be rolled back at its deadline.
       services.qemuGuest.enable = lib.mkDefault true;
     }
 
     {
-      # hiboss gives its VMs a virtio-balloon with free-page reporting (issue #10): with the
+      # hiboss gives its VMs a virtio-balloon with free-page reporting: with the
       # driver loaded the guest hands the pages it frees back to the host, and can be shrunk
       # to its working set before a long pause.
       boot.kernelModules = [ "virtio_balloon" ];

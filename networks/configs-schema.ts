@@ -8,6 +8,7 @@
  *                  "applications": { "syncthing": { "enable": true, "sharedFolders": ["/shared/docs"] } } } }
  */
 import { z } from 'zod';
+import { errorMessage } from '../shared/error-message.js';
 
 /** Same strings as options-spec.nix `patterns`; each must match a whole value. */
 export const PATTERNS = {
@@ -214,7 +215,7 @@ export function parseConfigs(text: string): Configs {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ConfigsError([`(root): not JSON (${(error as Error).message})`]);
+    throw new ConfigsError([`(root): not JSON (${errorMessage(error)})`]);
   }
   return checkConfigs(raw);
 }

@@ -21,13 +21,13 @@ export const ACTION_KEYS: Record<string, VmAction> = {
   p: 'pause-resume',
   r: 'restart',
   g: 'focus',
-  // Memory (issue #10): save it to disk (its QEMU ends; p or focus brings it back).
+  // Memory: save it to disk (its QEMU ends; p or focus brings it back).
   h: 'hibernate',
-  // Flake VMs (issue #11): update (used at the next start), update and restart into it, back to the last healthy generation.
+  // Flake VMs: update (used at the next start), update and restart into it, back to the last healthy generation.
   u: 'update',
   'S-u': 'update-now', // U
   b: 'rollback',
-  // Backups (issue #12): back up now (R, restore, asks first: panel/app.ts).
+  // Backups: back up now (R, restore, asks first: panel/app.ts).
   'S-b': 'backup', // B
 };
 

@@ -28,6 +28,7 @@ import {
   type TreeRow,
 } from './view-model.js';
 import { Wizard, type WizardEnv } from './wizard.js';
+import { errorMessage } from '../shared/error-message.js';
 
 export interface PanelOptions {
   screen: blessed.Widgets.Screen;
@@ -51,7 +52,7 @@ export class Panel {
   /** Selection by identity (VM name or network label), so re-renders keep it. */
   #selectedKey: string | null = null;
   #logs = new Map<string, string[]>();
-  /** Flake VMs' generations (issue #11), asked for when one is selected and after each UpdateEvent. */
+  /** Flake VMs' generations, asked for when one is selected and after each UpdateEvent. */
   #generations = new Map<string, GenerationsReport>();
   #message: { text: string; error: boolean } | null = null;
   #modal: Modal | null = null;
@@ -122,7 +123,7 @@ export class Panel {
     });
     on('log', ({ name, line }: { name: string; line: string }) => this.#logLine(name, line));
     on('update', ({ name }: { name: string }) => void this.#loadGenerations(name));
-    // Backups (issue #12): started, done, failed, unbacked, restored — Status() has the details.
+    // Backups: started, done, failed, unbacked, restored — Status() has the details.
     on('backup', () => this.#queueRefresh());
   }
 
@@ -161,7 +162,7 @@ export class Panel {
     } catch (error) {
       if (seq !== this.#refreshSeq) return;
       if (!this.options.client.available) this.status = null;
-      else this.#say(`Status() failed: ${(error as Error).message}`, true);
+      else this.#say(`Status() failed: ${errorMessage(error)}`, true);
       this.render();
     }
   }
@@ -171,7 +172,7 @@ export class Panel {
       const lines = await this.options.client.log(name, 200);
       this.#logs.set(name, lines.slice(-500));
     } catch (error) {
-      this.#logs.set(name, [`(no log: ${(error as Error).message})`]);
+      this.#logs.set(name, [`(no log: ${errorMessage(error)})`]);
     }
     const row = this.selectedRow;
     if (row?.kind === 'vm' && row.vm.name === name) {
@@ -294,7 +295,7 @@ export class Panel {
       try {
         this.#say(await cycleVmColor(this.options.client, this.options.configFile, row.vm.name));
       } catch (error) {
-        this.#say((error as Error).message, true);
+        this.#say(errorMessage(error), true);
       }
       if (this.options.client.available) await this.refresh();
       return;
@@ -333,7 +334,7 @@ export class Panel {
     try {
       this.#say(await runVmAction(this.options.client, action!, row.vm));
     } catch (error) {
-      this.#say((error as Error).message, true);
+      this.#say(errorMessage(error), true);
     }
   }
 
@@ -346,7 +347,7 @@ export class Panel {
         try {
           await modal.onYes();
         } catch (error) {
-          this.#say((error as Error).message, true);
+          this.#say(errorMessage(error), true);
         }
       } else if (name === 'n' || name === 'escape' || name === 'q') {
         this.#modal = null;
@@ -394,7 +395,7 @@ export class Panel {
       this.#modal = { kind: 'wizard', wizard };
       this.render();
     } catch (error) {
-      this.#say(`cannot open the wizard: ${(error as Error).message}`, true);
+      this.#say(`cannot open the wizard: ${errorMessage(error)}`, true);
     }
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The panel's memory section for one VM (issue #10): its image when it is
+ * The panel's memory section for one VM: its image when it is
  * hibernated (size, when saved), how long its last save and restore took, why
  * the last one failed, and what all VMs hold against the memory budget.
  */

@@ -139,7 +139,7 @@ export function detailLines(vm: VmStatus, elapsedMs = 0): string[] {
   return [`{bold}${escapeTags(vm.name)}{/bold}`, ...rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`)];
 }
 
-/** A flake VM's generations under its details (issue #11): newest first, * the one its next start boots. */
+/** A flake VM's generations under its details: newest first, * the one its next start boots. */
 export function generationLines(vm: VmStatus, report: GenerationsReport | undefined): string[] {
   if (vm.kind !== 'flake') return [];
   const lines = ['', '{bold}generations{/bold}  (u update, U update now, b back to the last healthy)'];

@@ -30,6 +30,7 @@ import {
   type NetworkLayer,
 } from '../networks/index.js';
 import { escapeTags } from './view-model.js';
+import { errorMessage } from '../shared/error-message.js';
 
 export type AdminMode = (typeof ADMIN_MODES)[number];
 export type Application = (typeof APPLICATIONS)[number];
@@ -362,7 +363,7 @@ export class Wizard {
     try {
       return configFacts(this.env.configFile);
     } catch (error) {
-      return error instanceof ConfigError ? `the daemon config is not valid: ${error.problems.join('; ')}` : (error as Error).message;
+      return error instanceof ConfigError ? `the daemon config is not valid: ${error.problems.join('; ')}` : errorMessage(error);
     }
   }
 
@@ -403,7 +404,7 @@ export class Wizard {
       try {
         written = await writeNetwork({ dir: this.env.networksDir, name: answers.name, configs });
       } catch (error) {
-        this.error = `could not write the network: ${(error as Error).message}`;
+        this.error = `could not write the network: ${errorMessage(error)}`;
         return;
       }
       try {
@@ -411,7 +412,7 @@ export class Wizard {
       } catch (error) {
         // Keep "nothing written on error": a network just created goes again.
         if (written.created) fs.rmSync(written.path, { recursive: true, force: true });
-        this.error = error instanceof ConfigError ? `the daemon config refused it: ${error.problems.join('; ')}` : (error as Error).message;
+        this.error = error instanceof ConfigError ? `the daemon config refused it: ${error.problems.join('; ')}` : errorMessage(error);
         return;
       }
       let reloadNote: string;
@@ -419,7 +420,7 @@ export class Wizard {
         const refused = await this.env.reload();
         reloadNote = refused.length ? `the daemon refused the config: ${refused.join('; ')}` : 'the daemon reloaded its config';
       } catch (error) {
-        reloadNote = `the daemon will read it when it starts (${(error as Error).message})`;
+        reloadNote = `the daemon will read it when it starts (${errorMessage(error)})`;
       }
       this.result = {
         kind: 'done',

@@ -13,6 +13,7 @@ import { parseArgs, UsageError, type Verb } from '../args.js';
 import { Bar } from '../../bar-module/bar.js';
 import { LineSplitter } from '../../bar-module/clicks.js';
 import { FORMATS, renderI3blocksOnce, renderUpdate, type Format } from '../../bar-module/render.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 const TERMINALS = ['foot', 'x-terminal-emulator'];
 
@@ -150,7 +151,7 @@ async function runOnce(format: Format, write: (text: string) => void): Promise<n
     try {
       status = await client.status();
     } catch (error) {
-      if (!(error instanceof DaemonUnavailableError)) log(`cannot read the daemon's status: ${(error as Error).message}`);
+      if (!(error instanceof DaemonUnavailableError)) log(`cannot read the daemon's status: ${errorMessage(error)}`);
     }
   }
   client?.close();

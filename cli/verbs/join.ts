@@ -13,6 +13,7 @@ import { VmName } from '../../config/schema.js';
 import { workspaceOwners } from '../../config/workspaces.js';
 import { ConfigsError, parseConfigs } from '../../networks/index.js';
 import { buildReview, firstFreeWorkspace, parseJoinUri, type LocalConfigs, type ParsedJoin } from '../../panel/join.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 export const joinVerb: Verb = {
   summary: 'review and join a network from a nix:// URI',
@@ -74,7 +75,7 @@ function readLocalConfigs(join: Extract<ParsedJoin, { ok: true }>): LocalConfigs
     text = readFileBounded(file, 1024 * 1024);
   } catch (error) {
     if (error instanceof UnsafeFileError) return { kind: 'invalid', file, problems: [error.message] };
-    return { kind: 'unreadable', why: `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
+    return { kind: 'unreadable', why: `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? errorMessage(error)})` };
   }
   try {
     return { kind: 'read', file, configs: parseConfigs(text) };
@@ -157,7 +158,7 @@ async function reloadDaemon(): Promise<string> {
     return problems.length ? `The daemon refused the config: ${problems.join('; ')}` : 'The daemon re-read its config.';
   } catch (error) {
     if (error instanceof DaemonUnavailableError) return `The daemon is not running; it reads the config when it starts (${error.message}).`;
-    return `Reload failed: ${(error as Error).message}`;
+    return `Reload failed: ${errorMessage(error)}`;
   } finally {
     client?.close();
   }

@@ -10,6 +10,7 @@ import { parseArgs, UsageError, type Verb } from '../args.js';
 import { defaultConfigPath } from '../../config/file.js';
 import { Panel } from '../../panel/app.js';
 import { networksDirFor } from '../../panel/wizard.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 export const panelVerb: Verb = {
   summary: 'the terminal VM manager and network wizard',
@@ -34,7 +35,7 @@ Keys: s start, x stop, p pause/resume, r restart, g go to its workspace,
       // Without requireDaemon: a missing daemon is shown inline and waited for.
       client = await DaemonClient.connect();
     } catch (error) {
-      console.error(`hiboss panel: ${(error as Error).message}`);
+      console.error(`hiboss panel: ${errorMessage(error)}`);
       return 1;
     }
     const screen = blessed.screen({ smartCSR: true, fullUnicode: true, title: 'hiboss panel', autoPadding: true });

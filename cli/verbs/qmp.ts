@@ -1,6 +1,7 @@
 import { QmpClient } from '../../qmp/client.js';
 import { QmpCommandError, QmpError } from '../../qmp/errors.js';
 import { integerFlag, parseArgs, UsageError, type Verb } from '../args.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 const usage = `usage: hiboss qmp SOCKET COMMAND [ARGS_JSON] [--timeout MS]
 
@@ -28,7 +29,7 @@ export const qmpVerb: Verb = {
       try {
         args = JSON.parse(argsJson);
       } catch (error) {
-        throw new UsageError(`ARGS_JSON is not JSON: ${(error as Error).message}`);
+        throw new UsageError(`ARGS_JSON is not JSON: ${errorMessage(error)}`);
       }
       if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new UsageError('ARGS_JSON must be a JSON object');
     }

@@ -1,5 +1,5 @@
 /**
- * Flake VMs' generations and updates (issue #11): `hiboss generations NAME`,
+ * Flake VMs' generations and updates: `hiboss generations NAME`,
  * `hiboss update NAME`, `hiboss rollback NAME [GENERATION]` — all through the
  * daemon's D-Bus API (Generations, Update, Rollback; UpdateEvent and VmLog
  * signals for progress).

@@ -15,7 +15,7 @@ const DONE: Record<VmAction, string[]> = {
   restart: ['running', 'failed'],
   pause: ['paused', 'failed', 'stopped'],
   stop: ['stopped', 'failed'],
-  // Memory (issue #10): a save that fails leaves it paused (the reason says why).
+  // Memory: a save that fails leaves it paused (the reason says why).
   hibernate: ['hibernated', 'paused', 'failed', 'stopped'],
   prewarm: ['paused', 'running', 'stopped', 'failed'],
 };

@@ -1,5 +1,5 @@
 /**
- * A VM's RAM to disk and back (issue #10): the I/O of the policy's `hibernate`
+ * A VM's RAM to disk and back: the I/O of the policy's `hibernate`
  * and `restore` operations, and what an adopting daemon makes of a save or a
  * restore that an earlier daemon left half done. Decisions are the policy's
  * (daemon/policy/memory.ts); this module only carries them out and says what
@@ -35,6 +35,8 @@ import { readFileBounded } from '../../config/read-bounded.js';
 import type { QmpClient } from '../../qmp/client.js';
 import type { LaunchCommand } from '../launch/launcher.js';
 import type { VmProcess } from './vm-process.js';
+import { errorMessage } from '../../shared/error-message.js';
+import { DaemonError } from '../errors.js';
 
 /** The command a QEMU was started with: recorded at launch, copied into the image's metadata. */
 export const RecordedCommand = z.strictObject({
@@ -88,9 +90,7 @@ export function imagePaths(paths: VmPaths): ImagePaths {
   };
 }
 
-export class HibernateError extends Error {
-  override name = 'HibernateError';
-}
+export class HibernateError extends DaemonError {}
 
 // ---- small, atomic files ------------------------------------------------------------------
 
@@ -294,7 +294,7 @@ function errnoText(error: unknown): string {
   if (e.code === 'ENOSPC') return 'no space left on device (ENOSPC)';
   if (e.code === 'EDQUOT') return 'disk quota exceeded (EDQUOT)';
   if (e.code === 'EIO') return 'I/O error (EIO)';
-  return e.code ? `${e.message}` : String((error as Error).message ?? error);
+  return errorMessage(error);
 }
 
 // ---- save ----------------------------------------------------------------------------------
@@ -520,7 +520,7 @@ export async function restoreImage(options: RestoreOptions): Promise<Restored> {
   try {
     found = findImage(paths);
   } catch (error) {
-    throw aside(paths, (error as Error).message);
+    throw aside(paths, errorMessage(error));
   }
   if (!found) throw new HibernateError('its image is gone');
   const difference = commandDifference(found.meta.command, recorded(options.command));
@@ -541,7 +541,7 @@ export async function restoreImage(options: RestoreOptions): Promise<Restored> {
   try {
     vm = await options.launch(command);
   } catch (error) {
-    throw aside(paths, `QEMU did not start: ${(error as Error).message}`);
+    throw aside(paths, `QEMU did not start: ${errorMessage(error)}`);
   } finally {
     if (imageFd !== null) fs.closeSync(imageFd); // QEMU has its own copy
   }
@@ -597,7 +597,7 @@ export async function restoreImage(options: RestoreOptions): Promise<Restored> {
     // Never two QEMUs for one VM, and never a half-restored one left behind.
     if (!vm.ended) await vm.quit(2000).catch(() => undefined);
     fs.rmSync(files.restoreSocket, { force: true });
-    const raw = error instanceof HibernateError ? error.message : (error as Error).message;
+    const raw = error instanceof HibernateError ? error.message : errorMessage(error);
     // QEMU's last words, when it failed (a clean exit is our own quit just above: nothing to add).
     const tail = vm.ended ? await Promise.race([exited.then((e) => (e.kind === 'failed' ? e.reason : '')), new Promise<string>((r) => setTimeout(() => r(''), 1500))]) : '';
     throw aside(paths, tail && !raw.includes(tail) ? `${raw} (${tail})` : raw);
@@ -612,7 +612,7 @@ function aside(paths: VmPaths, why: string): HibernateError {
   try {
     kept = setImageAside(paths);
   } catch (error) {
-    return new HibernateError(`${why}; the image could not be set aside: ${(error as Error).message}`);
+    return new HibernateError(`${why}; the image could not be set aside: ${errorMessage(error)}`);
   }
   return new HibernateError(kept ? `${why}; the image is kept as ${path.basename(kept)}` : why);
 }
@@ -739,7 +739,7 @@ export async function settleAdopted(vm: VmProcess, paths: VmPaths): Promise<Adop
   try {
     image = findImage(paths);
   } catch (error) {
-    unreadable = (error as Error).message;
+    unreadable = errorMessage(error);
   }
   if (status === 'inmigrate') {
     // A restore that never finished: the guest is still in the image.
@@ -778,7 +778,7 @@ export function settleWithoutQemu(paths: VmPaths): { image: FoundImage | null; n
     image = findImage(paths);
   } catch (error) {
     const kept = setImageAside(paths);
-    return { image: null, note: `its image cannot be used (${(error as Error).message})${kept ? `; kept as ${path.basename(kept)}` : ''}` };
+    return { image: null, note: `its image cannot be used (${errorMessage(error)})${kept ? `; kept as ${path.basename(kept)}` : ''}` };
   }
   return { image, note: removed ? 'an unfinished save was removed' : null };
 }

@@ -13,6 +13,7 @@ import { unhandled, type Operation as PolicyOperation, type PolicyEvent, type Vm
 import { VmProcess, type VmEnd } from './vm-process.js';
 import { HibernateError, readLaunchRecord, recordLaunch, removeImage, removeImageInBackground, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type RecordedCommand } from './hibernate.js';
 import { growBack, residentBytes, shrinkToWorkingSet } from './memory.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 /** The operations carried out over QMP on a running QEMU. */
 type Operation = Extract<PolicyOperation, 'pause' | 'resume' | 'stop' | 'shrink'>;
@@ -39,9 +40,9 @@ export class VmSupervisor {
   #processes = new Map<string, VmProcess>();
   #launchAborts = new Map<string, AbortController>();
   #detached = false;
-  /** Memory (issue #10): VMs whose save is in flight: their QEMU's end is the save's to report. */
+  /** Memory: VMs whose save is in flight: their QEMU's end is the save's to report. */
   readonly #saving = new Set<string>();
-  /** Memory (issue #10): restored images being removed in the background; a new save of the VM waits for it. */
+  /** Memory: restored images being removed in the background; a new save of the VM waits for it. */
   readonly #imageRemovals = new Map<string, Promise<void>>();
   readonly #qemuLauncher: Launcher;
   #flakeLauncher: Launcher | undefined;
@@ -68,7 +69,7 @@ export class VmSupervisor {
           const callStartedAt = performance.now();
           const reply = vm.resume(timeoutMs);
           this.options.onRunWritten?.(callStartedAt);
-          // Memory (issue #10): a balloon inflated before the pause deflates once the guest runs (off the resume's path).
+          // Memory: a balloon inflated before the pause deflates once the guest runs (off the resume's path).
           // Only where it may be inflated: otherwise two QMP round trips per switch for nothing.
           if (!this.#balloonMayBeInflated.delete(action.name)) return reply;
           void reply
@@ -166,7 +167,7 @@ export class VmSupervisor {
       post({ type: 'observed', name, state, reason: state === 'running' ? 'QEMU is up' : 'QEMU is up, paused' });
     } catch (error) {
       if (this.#detached) return;
-      post({ type: 'op-failed', name, op: 'start', reason: (error as Error).message });
+      post({ type: 'op-failed', name, op: 'start', reason: errorMessage(error) });
     } finally {
       this.#launchAborts.delete(name);
     }
@@ -200,7 +201,7 @@ export class VmSupervisor {
       try {
         vm = await VmProcess.adopt(paths);
       } catch (error) {
-        post({ type: 'note', name: null, level: 'warn', message: `${name}: found a QEMU but cannot talk to it: ${(error as Error).message}` });
+        post({ type: 'note', name: null, level: 'warn', message: `${name}: found a QEMU but cannot talk to it: ${errorMessage(error)}` });
         continue;
       }
       if (!vm) continue;
@@ -210,7 +211,7 @@ export class VmSupervisor {
         vm.detach();
         continue;
       }
-      // Memory (issue #10): a save or restore may have been in flight when the last daemon died.
+      // Memory: a save or restore may have been in flight when the last daemon died.
       const settled = await settleAdopted(vm, paths).catch((error: Error) => ({ kind: 'keep' as const, note: `its image could not be checked: ${error.message}` }));
       if (settled.note) post({ type: 'note', name, message: settled.note });
       if (settled.kind === 'hibernated') continue;
@@ -223,7 +224,7 @@ export class VmSupervisor {
     this.findHibernated();
   }
 
-  /** Memory (issue #10): every configured VM (or those named) without a QEMU whose image is complete is hibernated. */
+  /** Memory: every configured VM (or those named) without a QEMU whose image is complete is hibernated. */
   findHibernated(only?: readonly string[]): void {
     const post = this.options.post;
     for (const name of only ?? Object.keys(this.options.config().vms)) {
@@ -253,11 +254,11 @@ export class VmSupervisor {
     try {
       recordLaunch(paths, command);
     } catch (error) {
-      this.options.post({ type: 'note', name, level: 'warn', message: `cannot keep its launch command (it cannot be hibernated): ${(error as Error).message}` });
+      this.options.post({ type: 'note', name, level: 'warn', message: `cannot keep its launch command (it cannot be hibernated): ${errorMessage(error)}` });
     }
   }
 
-  /** Memory (issue #10): the VM's RAM to its image, then its QEMU ends (daemon/vm/hibernate.ts does the I/O). */
+  /** Memory: the VM's RAM to its image, then its QEMU ends (daemon/vm/hibernate.ts does the I/O). */
   async #hibernate(name: string): Promise<void> {
     const post = this.options.post;
     const vm = this.#processes.get(name);
@@ -276,7 +277,7 @@ export class VmSupervisor {
       if (vm.ended) {
         const end = await ended; // QEMU died during the save: the guest went with it
         post({ type: 'observed', name, state: end.kind, reason: end.reason });
-      } else post({ type: 'op-failed', name, op: 'hibernate', reason: (error as Error).message });
+      } else post({ type: 'op-failed', name, op: 'hibernate', reason: errorMessage(error) });
     } finally {
       this.#saving.delete(name);
     }
@@ -290,7 +291,7 @@ export class VmSupervisor {
     return { file: command.file, args: command.args, ...(command.env ? { env: command.env } : {}) };
   }
 
-  /** Memory (issue #10): QEMU from the image (same argv + `-incoming defer`); it lands paused. */
+  /** Memory: QEMU from the image (same argv + `-incoming defer`); it lands paused. */
   async #restore(name: string): Promise<void> {
     const post = this.options.post;
     const vmConfig = this.options.config().vms[name];
@@ -317,7 +318,7 @@ export class VmSupervisor {
       post({ type: 'note', name, message: `restore: QEMU up after ${restored.phases.qemuUpMs} ms, image loaded after ${restored.phases.loadedMs} ms, done after ${restored.durationMs} ms` });
     } catch (error) {
       if (this.#detached) return;
-      post({ type: 'op-failed', name, op: 'restore', reason: (error as Error).message });
+      post({ type: 'op-failed', name, op: 'restore', reason: errorMessage(error) });
     } finally {
       this.#launchAborts.delete(name);
     }

@@ -1,5 +1,5 @@
 /**
- * Memory (issue #10) as the clients show it: the bar's tooltip (a hibernated VM
+ * Memory as the clients show it: the bar's tooltip (a hibernated VM
  * on disk, the total against the budget), its class and glyph, the middle click;
  * the panel's memory section and its `h` key.
  */

@@ -1,5 +1,5 @@
 /**
- * "Not backed up" in the bar and the panel (issue #12), rendered exactly: the
+ * "Not backed up" in the bar and the panel, rendered exactly: the
  * waybar class `unbacked` (with the state's), the text mark, a tooltip line per
  * unbacked VM, the i3bar/i3blocks text; and the panel's backups section.
  */

@@ -1,5 +1,5 @@
 /**
- * Hibernation when things go wrong, end to end (issue #10), with the real
+ * Hibernation when things go wrong, end to end, with the real
  * daemon, real QEMU and the real guest: a full disk during a save (a small
  * tmpfs as the VM's state dir), a corrupt image, an argv changed between save
  * and restore; and the memory budget choosing whom to hibernate.

@@ -1,5 +1,5 @@
 /**
- * Hibernation end to end (issue #10): the real daemon on headless sway, real
+ * Hibernation end to end: the real daemon on headless sway, real
  * QEMU 7.2 and the real guest (counting "tick N" on its serial console). A VM
  * hidden long enough is saved to disk and its QEMU ends; focus restores it and
  * the guest counts on from where it was — no reboot. The daemon killed -9 in

@@ -1,5 +1,5 @@
 /**
- * Health windows across a daemon restart (issue #11): the daemon is killed -9
+ * Health windows across a daemon restart: the daemon is killed -9
  * while a new generation is being judged; the next daemon adopts the QEMU and
  * finishes the judgement — a hanging generation (no guest agent) is rolled back
  * at its deadline, a good one is judged healthy and never rolled back. Real

@@ -1,5 +1,5 @@
 /**
- * Updates of a flake VM end to end (issue #11): the real daemon on headless
+ * Updates of a flake VM end to end: the real daemon on headless
  * sway, the stand-in nix (test/harness/stand-in-desk.nix.ts) producing generations
  * whose run scripts start real QEMU with the real guest (good, panicking), the
  * real guest agent answering on the channel the launcher adds.

@@ -132,7 +132,7 @@ class FakeInterface extends dbus.interface.Interface {
   UpdateEvent(name: string, kind: string, message: string): [string, string, string] {
     return [name, kind, message];
   }
-  /** Backups (issue #12): Backup/Restore record the call; Backups answers what the test put in `backupLists`. */
+  /** Backups: Backup/Restore record the call; Backups answers what the test put in `backupLists`. */
   backupLists = new Map<string, unknown>();
   Backup(name: string): string {
     this.calls.push(['Backup', name]);

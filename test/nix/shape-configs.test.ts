@@ -9,6 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseConfigs } from '../../networks/configs-schema.js';
 import { FIXTURES, NIX_LIB, NixEvalError, nixEval, shapeConfigsFile } from './nix-eval.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 const t = suite('shape-configs.nix and service-settings.nix');
 
@@ -147,7 +148,7 @@ t('invalid configs.json: Nix and the zod schema reject it with the same path and
       parseConfigs(fs.readFileSync(file, 'utf8'));
       assert.unreachable(`${fixture}: zod accepted it`);
     } catch (error) {
-      assert.ok(((error as { problems?: string[] }).problems ?? []).includes(expected), `${fixture}: zod said ${(error as Error).message}`);
+      assert.ok(((error as { problems?: string[] }).problems ?? []).includes(expected), `${fixture}: zod said ${errorMessage(error)}`);
     }
   }
 });

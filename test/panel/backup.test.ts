@@ -1,5 +1,5 @@
 /**
- * The panel's backups (issue #12), on a headless blessed screen with a fake
+ * The panel's backups, on a headless blessed screen with a fake
  * daemon service on a private bus through the real DaemonClient: the detail's
  * backups section (not backed up, target and free space), B backs up now, R
  * asks first and restores, a BackupChanged signal refreshes the status.
