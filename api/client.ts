@@ -202,9 +202,40 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     return this.#call((d) => d.Restore(name, id ?? ''));
   }
 
-  /** Resolves with the next state change of `name` that satisfies `predicate`. */
+  /**
+   * Resolves with the next state change of `name` that satisfies `predicate`
+   * (a change before the call is not seen: to wait for a state that an action
+   * may already have brought about, use untilState).
+   */
   waitForState(name: string, predicate: (change: StateChange) => boolean, timeoutMs: number): Promise<StateChange> {
-    return new Promise((resolve, reject) => {
+    return this.#nextState(name, predicate, timeoutMs).promise;
+  }
+
+  /**
+   * Resolves as soon as `name` is in a state that satisfies `predicate`: at once
+   * if it is now, else at the change that brings it there. It listens before it
+   * asks for the status, so a change cannot slip in between — whatever the
+   * machine's load, and whether the state came before or after the call.
+   */
+  async untilState(name: string, predicate: (change: StateChange) => boolean, timeoutMs: number): Promise<StateChange> {
+    const next = this.#nextState(name, predicate, timeoutMs);
+    try {
+      const vm = (await this.status()).vms.find((v) => v.name === name);
+      const now = vm ? { name, state: vm.state, reason: vm.reason } : null;
+      if (now && predicate(now)) {
+        next.cancel();
+        return now;
+      }
+    } catch (error) {
+      next.cancel();
+      throw error;
+    }
+    return next.promise;
+  }
+
+  #nextState(name: string, predicate: (change: StateChange) => boolean, timeoutMs: number): { promise: Promise<StateChange>; cancel: () => void } {
+    let cancel = () => {};
+    const promise = new Promise<StateChange>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.off('state', listener);
         reject(new Error(`${name}: no matching state change within ${timeoutMs} ms`));
@@ -215,8 +246,13 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
         this.off('state', listener);
         resolve(change);
       };
+      cancel = () => {
+        clearTimeout(timer);
+        this.off('state', listener);
+      };
       this.on('state', listener);
     });
+    return { promise, cancel };
   }
 
   close(): void {

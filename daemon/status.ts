@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import type { DaemonStatus, VmState, VmStatus } from '../api/schema.js';
 import type { Config } from '../config/schema.js';
 import { compareNames } from '../config/workspaces.js';
-import { reportedState, vmOnWorkspace, type PolicyState } from './policy/policy.js';
+import { reportedReason, reportedState, vmOnWorkspace, type PolicyState } from './policy/policy.js';
 import { memoryStatus } from './policy/memory.js';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
@@ -59,7 +59,7 @@ export function buildStatus({ policy, config, processes, cpu, wm, now }: StatusI
     return {
       name,
       state,
-      reason: record.reason,
+      reason: reportedReason(record),
       workspace: record.spec.workspace,
       pid: qemu?.pid ?? null,
       kind: vm?.flake !== undefined ? 'flake' : 'qemu',

@@ -119,7 +119,7 @@ function releasing(vm: VmRecord): boolean {
 
 /** Focus just left it (the WM's snapshot will say whether it is hidden), and the budget could take it then. */
 function mayBeTaken(vm: VmRecord): boolean {
-  return vm.memory.mayBeHidden && (vm.state === 'running' || vm.state === 'paused') && allowed(vm) && !runsHidden(vm) && vm.hold === null && !vm.memory.saveFailed && !vm.removed;
+  return vm.memory.mayBeHidden && (vm.state === 'running' || vm.state === 'paused') && allowed(vm) && !runsHidden(vm) && !vm.runRequested && vm.hold === null && !vm.memory.saveFailed && !vm.removed;
 }
 
 export type Admission =
@@ -236,7 +236,7 @@ function pickForBudget(vms: VmRecord[], budget: number, focused: WorkspaceRef | 
   let held = projected(vms, focused);
   if (held <= budget) return;
   const candidates = vms
-    .filter((vm) => (vm.state === 'running' || vm.state === 'paused') && !vm.removed && allowed(vm) && !runsHidden(vm) && hidden(vm) && !vm.memory.saveFailed && !vm.memory.budgetPicked && vm.hold !== 'stopped')
+    .filter((vm) => (vm.state === 'running' || vm.state === 'paused') && !vm.removed && allowed(vm) && !runsHidden(vm) && !vm.runRequested && hidden(vm) && !vm.memory.saveFailed && !vm.memory.budgetPicked && vm.hold !== 'stopped')
     .sort((a, b) => recency(a) - recency(b) || compareNames(a.spec.name, b.spec.name));
   for (const vm of candidates) {
     if (held <= budget) return;

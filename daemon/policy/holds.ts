@@ -6,12 +6,12 @@
  * its answer says what will happen.
  */
 import * as memory from './memory.js';
+import { hidden, runsWhileHidden } from './record.js';
 import { log, seconds } from './turn.js';
 import { isDown, unhandled, type Answer, type Hold, type PolicyEvent, type PolicyState, type Turn, type UserVerb, type VmRecord } from './types.js';
 
 /** Requests of the user; the last one wins. A pause needs a VM that runs or is on its way up. */
 export function userRequest(turn: Turn, verb: UserVerb, name: string): void {
-  const { now } = turn;
   const vm = turn.state.vms[name];
   if (!vm) return;
   log(turn, name, `user: ${verb}`);
@@ -35,8 +35,7 @@ export function userRequest(turn: Turn, verb: UserVerb, name: string): void {
       vm.hold = null;
       vm.runRequested = true;
       vm.failures = verb === 'start' ? [] : vm.failures;
-      // Started by hand while its workspace is hidden: the usual grace period applies.
-      if (vm.hiddenSince !== null) vm.hiddenSince = now;
+      // Started by hand while its workspace is hidden: it runs (runRequested stays) until the workspace is shown.
       return;
     case 'pause':
       if (!canPause(vm)) return;
@@ -53,7 +52,6 @@ export function userRequest(turn: Turn, verb: UserVerb, name: string): void {
     case 'restart':
       vm.hold = null;
       vm.failures = [];
-      if (vm.hiddenSince !== null) vm.hiddenSince = now;
       if (isDown(vm.state)) vm.runRequested = true;
       else vm.restartRequested = true;
       return;
@@ -77,19 +75,24 @@ export function answerFor(turn: Turn, event: Extract<PolicyEvent, { type: 'user'
   const name = vm.spec.name;
   const verb = event.verb === 'toggle' ? (vm.hold === 'paused' ? 'pause' : 'run') : event.verb;
   if (verb === 'pause' && vm.hold !== 'paused') {
+    if (vm.hold === 'stopped' && !isDown(vm.state)) {
+      return { ok: false, kind: 'InvalidArgument', message: `${name} is ${vm.state} with a stop pending: nothing to pause (start it to cancel the stop)` };
+    }
     return { ok: false, kind: 'InvalidArgument', message: `${name} is ${vm.state}: nothing to pause (start it first)` };
   }
+  // Run by hand while its workspace is hidden: the answer says it stays running.
+  const then = vm.runRequested && hidden(vm) ? `; ${runsWhileHidden(vm)}` : '';
   if (vm.unresponsiveSince !== null) {
-    return { ok: true, message: `${name}: ${event.verb} queued: QEMU has not answered for ${seconds(turn.now - vm.unresponsiveSince)}` };
+    return { ok: true, message: `${name}: ${event.verb} queued: QEMU has not answered for ${seconds(turn.now - vm.unresponsiveSince)}${then}` };
   }
   if (vm.state === 'stopping' && (vm.runRequested || vm.restartRequested)) {
-    return { ok: true, message: `${name}: ${event.verb} queued: it starts again once its shutdown completes` };
+    return { ok: true, message: `${name}: ${event.verb} queued: it starts again once its shutdown completes${then}` };
   }
   if (vm.op !== null && vm.state !== 'stopping' && vm.state !== 'starting') {
-    return { ok: true, message: `${name}: ${event.verb} (${vm.op} in flight)` };
+    return { ok: true, message: `${name}: ${event.verb} (${vm.op} in flight${then})` };
   }
   const what = vm.state === 'stopping' ? `stopping: ACPI powerdown, quit after ${seconds(turn.state.settings.powerdownTimeoutMs)}` : vm.state;
-  return { ok: true, message: `${name}: ${event.verb} (${what})` };
+  return { ok: true, message: `${name}: ${event.verb} (${what}${then})` };
 }
 
 

@@ -11,6 +11,7 @@ import { diskHeldForStart, restoreHolds } from './backup.js';
 import { healthDeadline, healthObserved, healthWake } from './health.js';
 import { hostPausesVms } from './host.js';
 import * as memory from './memory.js';
+import { hidden, reportedReason, runsHidden, runsWhileHidden } from './record.js';
 import { answered, ask, clearOp, log, seconds, setState } from './turn.js';
 import { isDown, isMemoryOp, unhandled, type Operation, type PolicyEvent, type PolicySettings, type PolicyState, type Turn, type VmRecord } from './types.js';
 
@@ -30,12 +31,13 @@ function want(state: PolicyState, vm: VmRecord, now: number): Want {
     const restartDue = vm.restartAt !== null && now >= vm.restartAt;
     if (!restartDue) return 'keep';
     // A hidden VM is brought back when someone looks at it: booting it only to pause it
-    // would cost a boot for nothing (its reason says so).
-    if (workspace === null) return 'run';
+    // would cost a boot for nothing (its reason says so) — unless it runs while hidden.
+    if (workspace === null || runsHidden(vm)) return 'run';
   }
   if (workspace === null) return 'keep';
   if (state.focused && workspaceMatches(workspace, state.focused)) return 'run';
   if (vm.hiddenSince === null) return 'keep'; // visible on another output
+  if (runsHidden(vm)) return 'keep'; // "whenHidden": "run"
   if (vm.health !== null) return 'keep'; // judging an update: a paused guest cannot answer
   return now - vm.hiddenSince >= state.settings.pauseAfterMs ? 'pause' : 'keep';
 }
@@ -49,7 +51,7 @@ export function reconcile(turn: Turn, vm: VmRecord): void {
   if (vm.awaitingReply && vm.unresponsiveSince === null && vm.opSince !== null && now - vm.opSince >= state.settings.unresponsiveAfterMs) {
     vm.unresponsiveSince = vm.opSince;
     log(turn, name, `QEMU has not answered "${vm.op}" for ${seconds(now - vm.opSince)}`, 'warn');
-    turn.transitions.push({ vm, state: 'unresponsive', reason: `QEMU has not answered "${vm.op}" since ${new Date(vm.opSince).toISOString()}` });
+    turn.transitions.push({ vm, state: 'unresponsive', reason: reportedReason(vm) });
   }
   if (vm.state === 'stopping' && vm.quitAt !== null && now >= vm.quitAt) {
     vm.quitAt = null;
@@ -92,8 +94,8 @@ function reconcileWish(turn: Turn, vm: VmRecord): void {
         memory.restore(turn, vm, 'run');
       } else if (vm.state === 'running' && vm.memory.shrunk) {
         ask(turn, vm, 'resume', { type: 'resume', name }); // shrunk, then wanted again before the pause: the balloon deflates
-      } else if (vm.state === 'running') {
-        vm.runRequested = false; // already running: the request is met, focus rules again
+      } else if (vm.state === 'running' && !hidden(vm)) {
+        vm.runRequested = false; // running where it is seen: the request is met, focus rules again
       }
       return;
     case 'pause':
@@ -135,6 +137,7 @@ function pauseReason(state: PolicyState, vm: VmRecord): string {
 }
 
 function runReason(state: PolicyState, vm: VmRecord): string {
+  if (vm.runRequested && hidden(vm)) return `resumed by the user: ${runsWhileHidden(vm)}`;
   if (vm.runRequested) return 'resumed by the user';
   if (vm.spec.workspace !== null && state.focused && workspaceMatches(vm.spec.workspace, state.focused)) {
     return `workspace ${state.focused.name} focused`;
@@ -178,7 +181,8 @@ export function observe(turn: Turn, event: Extract<PolicyEvent, { type: 'observe
         turn.actions.push({ type: 'notify', summary: `hiboss: ${vm.spec.name} took ${seconds(vm.lastColdBootMs)} to start`, body: 'a slow cold start (a flake build?)', urgency: 'low' });
       }
       if (vm.op === 'start' || vm.op === 'resume' || vm.op === 'restore') clearOp(vm);
-      vm.runRequested = false;
+      // Asked by hand while its workspace is hidden: it runs on until the workspace is shown.
+      if (!hidden(vm)) vm.runRequested = false;
       vm.restartAt = null;
       setState(turn, vm, 'running', reason);
       return;
@@ -223,8 +227,7 @@ function fail(turn: Turn, vm: VmRecord, reason: string): void {
   if (vm.spec.restart === 'on-failure' && vm.failures.length <= maxRestarts) {
     const delay = restartDelayMs * 2 ** (vm.failures.length - 1);
     vm.restartAt = now + delay;
-    const hidden = vm.spec.workspace !== null && vm.hiddenSince !== null;
-    const when = hidden ? `when workspace ${vm.spec.workspace} is shown` : `in ${Math.round(delay / 1000)} s`;
+    const when = hidden(vm) && !runsHidden(vm) ? `when workspace ${vm.spec.workspace} is shown` : `in ${Math.round(delay / 1000)} s`;
     setState(turn, vm, 'failed', `${reason} (restart ${vm.failures.length}/${maxRestarts} ${when})`);
   } else {
     vm.restartAt = null;
@@ -276,7 +279,7 @@ export function vmDeadlines(settings: PolicySettings, vm: VmRecord, consider: (t
   if (vm.awaitingReply && vm.unresponsiveSince === null && vm.opSince !== null) consider(vm.opSince + settings.unresponsiveAfterMs);
   if (vm.op !== null && vm.state !== 'stopping') return; // waiting for the supervisor, not the clock
   consider(memory.hibernateWakeAt(settings, vm));
-  if (vm.state === 'running' && vm.hiddenSince !== null && vm.hold === null) {
+  if (vm.state === 'running' && vm.hiddenSince !== null && vm.hold === null && !vm.runRequested && !runsHidden(vm)) {
     consider(vm.hiddenSince + settings.pauseAfterMs);
   }
   if (vm.state === 'failed') consider(vm.restartAt);

@@ -31,7 +31,7 @@ import { atRest, unhandled, type Answer, type Decision, type PolicyEvent, type P
 import { announceFocus, configAccepted, configRefused, updateVisibility } from './workspaces.js';
 
 export { workspaceMatches } from '../../config/workspaces.js';
-export { initialState, reportedState, vmOnWorkspace } from './record.js';
+export { initialState, reportedReason, reportedState, vmOnWorkspace } from './record.js';
 export type { Action, AnnounceAction, Answer, Decision, Operation, PolicyEvent, PolicySettings, PolicyState, TellAction, UserVerb, VmOperationAction, VmRecord, VmSpec, VmState, WhenHidden, WorkspaceRef } from './types.js';
 
 export function decide(previous: PolicyState, event: PolicyEvent, now: number): Decision {

@@ -130,6 +130,12 @@ export function reportedState(vm: VmRecord): ReportedState {
   return vm.unresponsiveSince !== null ? 'unresponsive' : vm.state;
 }
 
+/** The reason the world is told with reportedState: while QEMU does not answer, that (not what it last did). */
+export function reportedReason(vm: VmRecord): string {
+  if (vm.unresponsiveSince === null || vm.op === null) return vm.reason;
+  return `QEMU has not answered "${vm.op}" since ${new Date(vm.unresponsiveSince).toISOString()}`;
+}
+
 /** Its workspace is the focused one. */
 export function focusedHere(vm: VmRecord, focused: WorkspaceRef | null): boolean {
   return vm.spec.workspace !== null && focused !== null && workspaceMatches(vm.spec.workspace, focused);
@@ -148,4 +154,9 @@ export function runsHidden(vm: VmRecord): boolean {
 /** It may be saved to disk (`"hibernate": false` opts out). */
 export function mayHibernate(vm: VmRecord): boolean {
   return vm.spec.hibernate !== false;
+}
+
+/** What a VM run by hand on a hidden workspace does next (its reason and the request's answer say it). */
+export function runsWhileHidden(vm: VmRecord): string {
+  return `it runs while workspace ${vm.spec.workspace} is hidden, until the workspace is shown`;
 }

@@ -39,11 +39,7 @@ async function statusJson(): Promise<DaemonStatus> {
 
 /** Resolves once `name` is in `state`, whether it got there before or after the call. */
 async function reach(d: RunningDaemon, name: string, state: VmState, timeoutMs = 30_000): Promise<void> {
-  const changed = d.client.waitForState(name, (c) => c.state === state, timeoutMs);
-  changed.catch(() => {});
-  const now = (await d.client.status()).vms.find((vm) => vm.name === name);
-  if (now?.state === state) return;
-  await changed;
+  await d.client.untilState(name, (c) => c.state === state, timeoutMs);
 }
 
 t('status --json lists both VMs; vm pause holds, vm resume runs; the table names both', async () => {

@@ -166,7 +166,7 @@ t('over the memory budget: the least recently focused hidden VM is hibernated; n
     await running;
     await waitForContent(serial(name), (text) => tickCount(text) >= 2, 30_000);
   }
-  for (const name of ['d', 'b']) if ((await stateOf(name)).state !== 'paused') await daemon.client.waitForState(name, (c) => c.state === 'paused', 10_000);
+  for (const name of ['d', 'b']) await daemon.client.untilState(name, (c) => c.state === 'paused', 10_000);
   const status = await daemon.client.status();
   const rss = Object.fromEntries(status.vms.map((vm) => [vm.name, vm.rssBytes!]));
   const total = Object.values(rss).reduce((a, b) => a + b, 0);

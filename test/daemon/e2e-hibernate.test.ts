@@ -58,10 +58,7 @@ async function hideUntilHibernated(): Promise<void> {
 
 /** Resolves once family is in `state` (already, or by a later change). */
 async function reach(state: string, timeoutMs: number): Promise<void> {
-  const changed = daemon.client.waitForState('family', (c) => c.state === state, timeoutMs);
-  changed.catch(() => {});
-  if ((await daemon.client.status()).vms[0]?.state === state) return;
-  await changed;
+  await daemon.client.untilState('family', (c) => c.state === state, timeoutMs);
 }
 
 /** Focuses workspace 2 and proves the guest went on counting from where it was (no reboot). */

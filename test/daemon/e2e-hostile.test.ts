@@ -171,7 +171,7 @@ t('a QEMU stopped by SIGSTOP: unresponsive within two seconds, requests say they
     process.kill(qemu!, 'SIGCONT');
   }
   // It answers again: the last request (resume) is what it ends as.
-  await daemon.client.waitForState('web', (c) => c.state === 'running', 15_000);
+  await daemon.client.untilState('web', (c) => c.state === 'running', 15_000);
   assert.is((await vmOf('web')).state, 'running');
 });
 

@@ -69,7 +69,7 @@ t('killed -9 in the window of a hanging generation: the next daemon rolls it bac
   assert.is(rolledBack.kind, 'rolled-back');
   assert.match(rolledBack.message, /^acme: update to b2b2b2b failed — no answer from the guest agent (\d+) s after boot; rolled back to a1a1a1a$/);
   assert.ok(Date.now() - bootedAt >= TIMEOUT_MS - 1000, 'not judged before the deadline recorded by the first daemon');
-  await daemon.client.waitForState('acme', (c) => c.state === 'running', 30_000);
+  await daemon.client.untilState('acme', (c) => c.state === 'running', 30_000);
   const [rolled] = pidsWithArg(qemuDir);
   assert.ok(rolled !== hanging, 'the hanging QEMU is gone, the previous generation boots');
   const ticks = tickCount(fs.readFileSync(desk.serial(REV.a), 'utf8'));

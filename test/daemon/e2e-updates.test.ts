@@ -64,7 +64,7 @@ t('first build healthy; update --now healthy; a panicking update rolls back by i
   const event = await rolledBack;
   assert.is(event.kind, 'rolled-back');
   assert.match(event.message, /^acme: update to c3c3c3c failed — kernel panic [\d.]+ s after boot; rolled back to b2b2b2b$/);
-  await client.waitForState('acme', (c) => c.state === 'running', 30_000);
+  await client.untilState('acme', (c) => c.state === 'running', 30_000);
   const after = tickCount(fs.readFileSync(desk.serial(REV.b), 'utf8'));
   await waitForContent(desk.serial(REV.b), (text) => tickCount(text) > after + 2, 20_000);
   await desk.notifications.received((n) => n.summary === 'hiboss: acme: update failed' && n.body === event.message);

@@ -11,12 +11,12 @@ const seen = (d: Driver, name: string, state: 'running' | 'paused') => d.send({ 
 /** dev focused on 1, mail visible on a second output, acme hidden and paused. */
 function desk(settings = SETTINGS): Driver {
   const d = new Driver([DEV, MAIL, ACME], settings);
+  d.startUp('3: acme', '2');
+  d.observe('acme', 'running');
   d.startUp('1', '2');
   d.observe('dev', 'running');
   d.user('start', 'mail');
   d.observe('mail', 'running');
-  d.user('start', 'acme');
-  d.observe('acme', 'running');
   clock.tick(settings.pauseAfterMs);
   d.observe('acme', 'paused');
   d.take();
