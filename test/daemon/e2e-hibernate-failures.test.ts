@@ -164,6 +164,9 @@ t("another VM's image put in its place (its own description kept): refused, set 
   assert.not.match(fs.readFileSync(path.join(runDir(), 'qemu.log'), 'utf8'), /incoming defer/, "no QEMU was started from the other VM's image");
   await waitForContent(serial(), (text) => /GUEST-UP/.test(text), 30_000);
   assert.ok(fs.readdirSync(stateDir()).some((f) => /^memory-image\.unrestorable-\S+\.bin$/.test(f)), 'kept aside, not deleted');
+  const [aside] = (await stateOf('family')).asideImages!;
+  assert.match(aside!.file, /^memory-image\.unrestorable-\d{8}T\d{6}Z\.bin$/, 'and shown');
+  assert.ok(aside!.bytes > 0);
 });
 
 t('argv changed between save and restore: nothing is tried, a cold boot says why', async () => {
