@@ -204,6 +204,14 @@ cli('--print-review writes nothing; --yes adds the VM; hostile URIs are refused 
     assert.match(noTty.stderr, /stdin is not a terminal; pass --yes/);
     assert.is(fs.readFileSync(configFile, 'utf8'), before);
 
+    // NEL (U+0085) is a control character like newline, ESC, BEL and DEL.
+    for (const workspace of ['2\u0085', '2\n', '\u009b2J']) {
+      const refused = await hiboss(sandbox.env, ['join', '--yes', '--workspace', workspace, 'nix://github/acme/net#acme']);
+      assert.is(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /^hiboss join: --workspace contains a control character \(U\+00(85|0A|9B)\) at position \d\n?$/, JSON.stringify(refused.stderr));
+      assert.is(fs.readFileSync(configFile, 'utf8'), before);
+    }
+
     const taken = await hiboss(sandbox.env, ['join', '--yes', '--workspace', '1', 'nix://github/acme/net#acme']);
     assert.is(taken.code, 1);
     assert.match(taken.stdout, /workspace "1" is already bound to VM "work"/);
