@@ -173,7 +173,7 @@ cli('--print-review writes nothing; --yes adds the VM; hostile URIs are refused 
   const sandbox = makeSandbox('joincli');
   try {
     const configFile = path.join(sandbox.configHome, 'hiboss', 'config.json');
-    writeFileAtomic(configFile, JSON.stringify({ vms: { work: { workspace: '1', flake: 'github:me/work#work' } } }));
+    writeFileAtomic(configFile, JSON.stringify({ vms: { work: { workspace: '1', flake: 'github:me/work#work' } }, policy: { pauseAfterMs: 900 } }));
     const before = fs.readFileSync(configFile, 'utf8');
 
     const printed = await hiboss(sandbox.env, ['join', '--print-review', 'nix://github/acme/net#acme']);
@@ -221,6 +221,8 @@ cli('--print-review writes nothing; --yes adds the VM; hostile URIs are refused 
     assert.match(joined.stdout, /Added VM "acme" on workspace 2 to /);
     assert.match(joined.stdout, /The daemon is not running; it reads the config when it starts/);
     assert.equal(readConfig(configFile).vms.acme, { workspace: '2', flake: 'github:acme/net#acme', restart: 'on-failure' });
+    // Only its own entry changed: no policy or VM defaults written out, the other VM as it was.
+    assert.equal(JSON.parse(fs.readFileSync(configFile, 'utf8')), { ...JSON.parse(before), vms: { ...JSON.parse(before).vms, acme: { workspace: '2', flake: 'github:acme/net#acme' } } });
 
     const again = await hiboss(sandbox.env, ['join', '--yes', 'nix://github/acme/net#acme']);
     assert.is(again.code, 1);
