@@ -49,6 +49,8 @@ export const VmStatus = z.object({
   memoryProblem: z.string().nullable().optional(),
   lastSaveMs: z.number().nullable().optional(),
   lastRestoreMs: z.number().nullable().optional(),
+  /** Memory: images that could not be restored, kept in its state dir (newest first; only the newest few are kept). */
+  asideImages: z.array(z.object({ file: z.string().max(255), bytes: z.number(), at: z.number() })).max(16).optional(),
   /** Memory: saved to disk when hidden long or over the budget (false: opted out). */
   hibernates: z.boolean().optional(),
   /** Backups: api/backup-schema.ts. */

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { workspaceOwners } from './workspaces.js';
 import { Color } from './colors.js';
 import { BackupConfig } from './backup-schema.js';
+import { NO_CONTROL_CHARACTERS, withoutControlCharacters } from '../shared/control-chars.js';
 
 /** A VM name can never escape its directory nor mean anything to a shell. */
 export const VmName = z
@@ -49,11 +50,11 @@ export type UpdatesConfig = z.infer<typeof UpdatesConfig>;
 export const VmConfig = z
   .strictObject({
     /** Workspace name; a bare number also matches "N: label" workspaces. */
-    workspace: z.string().min(1).max(256).optional(),
+    workspace: z.string().min(1).max(256).refine(withoutControlCharacters, NO_CONTROL_CHARACTERS).optional(),
     /** QEMU's argv (binary first); hiboss adds -qmp, -name, -pidfile. */
     qemu: QemuArgv.optional(),
     /** A flake VM: FLAKE#NAME, built with nix build …system.build.vm. */
-    flake: z.string().min(1).max(2048).optional(),
+    flake: z.string().min(1).max(2048).refine(withoutControlCharacters, NO_CONTROL_CHARACTERS).optional(),
     /** Memory budget shown by the bar and panel, MiB. */
     memoryMiB: z.number().int().positive().max(1 << 22).optional(),
     /** The network's colour (#RRGGBB) on its windows, in the bar and the panel. */

@@ -7,6 +7,7 @@
 import { Verb, VERBS, type DaemonStatus, type GenerationsReport, type VmState } from '../api/schema.js';
 import { ConfigError, ConfigMissingError, readConfig } from '../config/file.js';
 import { vmPaths, type RuntimeRoots } from '../config/paths.js';
+import { asideImages } from './vm/hibernate.js';
 import { Config } from '../config/schema.js';
 import { compareWorkspaceNames } from '../config/workspaces.js';
 import { readTail } from './vm/vm-process.js';
@@ -452,6 +453,7 @@ export class Daemon {
     for (const vm of status.vms) if (vm.kind === 'flake') Object.assign(vm, this.#updates.summary(vm.name));
     const { backups, settings } = this.#loop.state;
     for (const vm of status.vms) vm.backup = this.#backups.status(vm.name, backupStatusPart(backups.vms[vm.name], settings, Date.now()));
+    for (const vm of status.vms) vm.asideImages = asideImages(vmPaths(this.options.roots, vm.name));
     return status;
   }
 

@@ -13,6 +13,7 @@ import { ConfigError, putVm, readConfig } from '../config/file.js';
 import { readFileBounded } from '../config/read-bounded.js';
 import { VmConfig, VmName, describeIssues } from '../config/schema.js';
 import { workspaceOwners } from '../config/workspaces.js';
+import { withoutControlCharacters } from '../shared/control-chars.js';
 import { colorName, freeColor, PALETTE } from '../config/colors.js';
 import {
   ADMIN_MODES,
@@ -274,7 +275,7 @@ export class Wizard {
       const before = this.input;
       if (name === 'backspace') this.input = this.input.slice(0, -1);
       else if (name === 'C-u') this.input = '';
-      else if (ch !== undefined && ch.length === 1 && ch >= ' ' && ch !== '\x7f' && this.input.length < 1024) this.input += ch;
+      else if (ch !== undefined && ch.length === 1 && withoutControlCharacters(ch) && this.input.length < 1024) this.input += ch;
       // The error stays until the answer changes (blessed also sends "return" after "enter").
       if (this.input !== before) this.error = null;
       return;

@@ -14,6 +14,7 @@ import { workspaceOwners } from '../../config/workspaces.js';
 import { ConfigsError, parseConfigs } from '../../networks/index.js';
 import { buildReview, firstFreeWorkspace, parseJoinUri, type LocalConfigs, type ParsedJoin } from '../../panel/join.js';
 import { errorMessage } from '../../shared/error-message.js';
+import { withoutControlCharacters } from '../../shared/control-chars.js';
 
 export const joinVerb: Verb = {
   summary: 'review and join a network from a nix:// URI',
@@ -41,10 +42,12 @@ URI is a nix:// link or a flake reference:
 Exit codes: 0 joined (or review printed), 1 cannot join or declined,
 2 the URI was refused, 3 the URI is not supported yet.`,
   async run(argv) {
-    const { flags, positional } = parseArgs(argv, { boolean: ['yes', 'print-review', 'wait'], valued: ['name', 'workspace', 'config'] });
+    let flags: Map<string, string | true> = new Map();
     let code: number;
     try {
-      code = await join(flags, positional);
+      const parsed = parseArgs(argv, { boolean: ['yes', 'print-review', 'wait'], valued: ['name', 'workspace', 'config'], positionals: 'checked-by-verb' });
+      flags = parsed.flags;
+      code = await join(flags, parsed.positional);
     } catch (error) {
       if (!(error instanceof UsageError)) throw error;
       // Printed here rather than by main(), so the terminal the desktop opened shows it before closing.
@@ -108,8 +111,8 @@ async function join(flags: Map<string, string | true>, positional: string[]): Pr
   }
   const owners = workspaceOwners(config.vms);
   const workspaceFlag = flags.get('workspace') as string | undefined;
-  if (workspaceFlag !== undefined && (workspaceFlag === '' || workspaceFlag.length > 256 || /[\u0000-\u001f\u007f]/.test(workspaceFlag))) {
-    throw new UsageError('--workspace: 1–256 printable characters');
+  if (workspaceFlag !== undefined && (workspaceFlag === '' || workspaceFlag.length > 256 || !withoutControlCharacters(workspaceFlag))) {
+    throw new UsageError('--workspace: 1–256 characters, no control characters');
   }
   const workspace = workspaceFlag ?? firstFreeWorkspace(owners.keys());
   const existing = Object.hasOwn(config.vms, vmName) ? { flake: config.vms[vmName]!.flake } : undefined;

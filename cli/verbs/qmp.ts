@@ -19,7 +19,7 @@ export const qmpVerb: Verb = {
   summary: 'run one QMP command',
   usage,
   async run(argv) {
-    const { flags, positional } = parseArgs(argv, { valued: ['timeout'] });
+    const { flags, positional } = parseArgs(argv, { valued: ['timeout'], positionals: 'checked-by-verb' });
     const [socket, command, argsJson, extra] = positional;
     if (!socket || !command) throw new UsageError('needs SOCKET and COMMAND');
     if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);

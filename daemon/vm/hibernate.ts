@@ -8,22 +8,26 @@
  * Save (QEMU 7.2): the VM is paused; the daemon listens on a unix socket in the
  * VM's runtime dir (0700) and QMP `migrate unix:…` makes QEMU connect and send
  * its stream, which the daemon writes into `memory-image.bin.tmp` in the state
- * dir (0600: the guest's RAM is secret) and fsyncs. Only when QEMU says
- * `completed` and the whole stream is on disk is it renamed to
- * `memory-image.bin`: that rename is the moment the image is complete. Then
- * QEMU quits. No shell anywhere: an `exec:` URI would run /bin/sh.
+ * dir (0600: the guest's RAM is secret), hashing it as it goes, and fsyncs. Only
+ * when QEMU says `completed` and the whole stream is on disk is it renamed to
+ * `memory-image.bin` and sealed: the description records which file it is and
+ * the hash of what was written (./image-seal.ts). The seal is the moment the
+ * image is complete. Then QEMU quits. No shell anywhere: an `exec:` URI would run /bin/sh.
  * Where QEMU offers `file:` URIs with the `mapped-ram` capability (QEMU ≥ 9.0,
  * found with query-migrate-capabilities, never guessed from a version), QEMU
  * writes the temporary file itself.
  *
  * Restore: the command the image was saved with (`memory-image.json`, written
  * before the save, one schema) must equal the one the VM would start with now,
- * else nothing is tried. QEMU starts with the same argv plus `-incoming defer`,
+ * else nothing is tried; and the image must be the file its save sealed (another VM's
+ * image put in its place is refused). An image readable by others is set back to 0600
+ * with a warning. QEMU starts with the same argv plus `-incoming defer`,
  * with the image open read-only as its fd 3, and `migrate-incoming fd:3` makes it
  * read the image itself (from the page cache: nothing copied through a socket or
  * a process of ours; should fd 3 not reach QEMU, the daemon streams the image
  * into `migrate-incoming unix:…` instead). It lands paused. A restore that fails ends its QEMU (never two
- * QEMUs for one VM) and keeps the image aside under a name that says so.
+ * QEMUs for one VM) and keeps the image aside under a name that says so (the newest
+ * MAX_ASIDE_IMAGES of them).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -37,6 +41,7 @@ import type { LaunchCommand } from '../launch/launcher.js';
 import type { VmProcess } from './vm-process.js';
 import { errorMessage } from '../../shared/error-message.js';
 import { DaemonError } from '../errors.js';
+import { ImageSeal, imageHasher, mendImageMode, sealMismatch, sealOf, sha256OfFd, sha256OfFile, untouchedSinceSealed } from './image-seal.js';
 
 /** The command a QEMU was started with: recorded at launch, copied into the image's metadata. */
 export const RecordedCommand = z.strictObject({
@@ -59,6 +64,8 @@ export const ImageMeta = z.strictObject({
   qemuVersion: z.string().max(64),
   /** Resident memory of the QEMU when it was saved (bytes), for the budget. */
   rssBytes: z.number().nullable(),
+  /** Which file the save wrote (./image-seal.ts): added once the image is complete; a restore checks it. */
+  seal: ImageSeal.optional(),
 });
 export type ImageMeta = z.infer<typeof ImageMeta>;
 
@@ -165,8 +172,20 @@ export interface FoundImage {
   savedAt: number;
 }
 
-/** The complete image of a hibernated VM, or null. Throws HibernateError when its description cannot be read. */
+/**
+ * The complete image of a hibernated VM, or null. Throws HibernateError when its description
+ * cannot be read or does not describe this file (no seal, another size: ./image-seal.ts).
+ */
 export function findImage(paths: VmPaths): FoundImage | null {
+  const found = readImage(paths);
+  if (!found) return null;
+  const mismatch = sealMismatch(found.stat, found.meta.seal);
+  if (mismatch) throw new HibernateError(mismatch);
+  return found.image;
+}
+
+/** The image and its description as they are, sealed or not. */
+function readImage(paths: VmPaths): { image: FoundImage; meta: ImageMeta; stat: fs.Stats } | null {
   const files = imagePaths(paths);
   let stat: fs.Stats;
   try {
@@ -176,7 +195,19 @@ export function findImage(paths: VmPaths): FoundImage | null {
   }
   if (!stat.isFile()) throw new HibernateError(`${files.image} is not a regular file`);
   const meta = readJson(files.meta, ImageMeta);
-  return { meta, bytes: bytesOnDisk(stat), savedAt: stat.mtimeMs };
+  return { image: { meta, bytes: bytesOnDisk(stat), savedAt: stat.mtimeMs }, meta, stat };
+}
+
+/** Seals a complete image: its description now says which file it is (./image-seal.ts). */
+function sealImage(files: ImagePaths, meta: ImageMeta, sha256: string): void {
+  const fd = fs.openSync(files.image, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  let seal: ImageSeal;
+  try {
+    seal = sealOf(fd, sha256);
+  } finally {
+    fs.closeSync(fd);
+  }
+  writeJsonAtomic(files.meta, { ...meta, seal } satisfies ImageMeta);
 }
 
 /**
@@ -218,7 +249,14 @@ export async function removeImageInBackground(paths: VmPaths): Promise<void> {
   await Promise.all([files.image, files.meta, files.temp].map((file) => fs.promises.rm(file, { force: true })));
 }
 
-/** Keeps an image that could not be restored, under a name that says so; returns that name. */
+/** How many images that could not be restored are kept per VM (the newest; older ones are removed). */
+export const MAX_ASIDE_IMAGES = 3;
+const ASIDE_NAME = /^memory-image\.unrestorable-(\d{8}T\d{6}Z)\.bin$/;
+
+/**
+ * Keeps an image that could not be restored, under a name that says so; returns that name.
+ * Only the newest MAX_ASIDE_IMAGES are kept: each is as large as the guest's RAM.
+ */
 export function setImageAside(paths: VmPaths, now = new Date()): string | null {
   const files = imagePaths(paths);
   if (!exists(files.image)) return null;
@@ -226,7 +264,43 @@ export function setImageAside(paths: VmPaths, now = new Date()): string | null {
   const base = path.join(paths.stateDir, `memory-image.unrestorable-${stamp}`);
   fs.renameSync(files.image, `${base}.bin`);
   if (exists(files.meta)) fs.renameSync(files.meta, `${base}.json`);
+  for (const old of asideImages(paths).slice(MAX_ASIDE_IMAGES)) {
+    fs.rmSync(path.join(paths.stateDir, old.file), { force: true });
+    fs.rmSync(path.join(paths.stateDir, old.file.replace(/\.bin$/, '.json')), { force: true });
+  }
   return `${base}.bin`;
+}
+
+export interface AsideImage {
+  /** Its name in the VM's state dir. */
+  file: string;
+  bytes: number;
+  /** Epoch ms it was set aside (from its name). */
+  at: number;
+}
+
+/** The images set aside for this VM, newest first. */
+export function asideImages(paths: VmPaths): AsideImage[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(paths.stateDir);
+  } catch {
+    return [];
+  }
+  const found: AsideImage[] = [];
+  for (const file of names) {
+    const stamp = ASIDE_NAME.exec(file)?.[1];
+    if (!stamp) continue;
+    let bytes = 0;
+    try {
+      bytes = bytesOnDisk(fs.lstatSync(path.join(paths.stateDir, file)));
+    } catch {
+      continue;
+    }
+    const at = Date.parse(stamp.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'));
+    found.push({ file, bytes, at });
+  }
+  return found.sort((a, b) => b.file.localeCompare(a.file));
 }
 
 // ---- QMP helpers ---------------------------------------------------------------------------
@@ -336,25 +410,28 @@ export async function saveImage(vm: VmProcess, options: SaveOptions): Promise<Sa
 
   removeIncompleteSave(paths);
   fs.rmSync(files.image, { force: true }); // an image of this VM is stale once it runs in RAM
-  writeJsonAtomic(files.meta, {
+  const meta: ImageMeta = {
     version: 1,
     command: options.command,
     format: mappedRam ? 'mapped-ram' : 'stream',
     startedAt,
     qemuVersion: versionOf(qmp),
     rssBytes: options.rssBytes,
-  } satisfies ImageMeta);
+  };
+  writeJsonAtomic(files.meta, meta);
 
   const guard = stallGuard(STALL_MS, 'the save');
   try {
-    if (mappedRam) await saveThroughFile(qmp, files, guard);
-    else await saveThroughSocket(qmp, files, guard);
+    const sha256 = mappedRam ? await saveThroughFile(qmp, files, guard) : await saveThroughSocket(qmp, files, guard);
     fs.renameSync(files.temp, files.image);
+    // The seal is what makes the image restorable: a description without one is a save that did not finish.
+    sealImage(files, meta, sha256);
     fsyncDir(paths.stateDir);
   } catch (error) {
     guard.stop();
     await cancelMigration(qmp);
     fs.rmSync(files.temp, { force: true });
+    fs.rmSync(files.image, { force: true });
     fs.rmSync(files.meta, { force: true });
     throw error instanceof HibernateError ? error : new HibernateError(errnoText(error));
   }
@@ -382,8 +459,8 @@ async function cancelMigration(qmp: QmpClient): Promise<void> {
   }
 }
 
-/** QEMU ≥ 9 with mapped-ram: QEMU writes the temporary file; we only wait and fsync. */
-async function saveThroughFile(qmp: QmpClient, files: ImagePaths, guard: ReturnType<typeof stallGuard>): Promise<void> {
+/** QEMU ≥ 9 with mapped-ram: QEMU writes the temporary file; we wait, fsync, and hash what it wrote. */
+async function saveThroughFile(qmp: QmpClient, files: ImagePaths, guard: ReturnType<typeof stallGuard>): Promise<string> {
   const fd = fs.openSync(files.temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   fs.closeSync(fd);
   await qmp.execute('migrate', { uri: `file:${files.temp}` });
@@ -392,13 +469,18 @@ async function saveThroughFile(qmp: QmpClient, files: ImagePaths, guard: ReturnT
   const written = fs.openSync(files.temp, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     fs.fsyncSync(written);
+    return await sha256OfFd(written);
   } finally {
     fs.closeSync(written);
   }
 }
 
-/** QEMU 7.2: QEMU connects to our socket and sends the stream; we write it, with every error seen at once. */
-async function saveThroughSocket(qmp: QmpClient, files: ImagePaths, guard: ReturnType<typeof stallGuard>): Promise<void> {
+/**
+ * QEMU 7.2: QEMU connects to our socket and sends the stream; we write it, with every error seen
+ * at once, and hash it as it is written (chunks are written one at a time, in order). Returns the hash.
+ */
+async function saveThroughSocket(qmp: QmpClient, files: ImagePaths, guard: ReturnType<typeof stallGuard>): Promise<string> {
+  const hash = imageHasher();
   fs.rmSync(files.saveSocket, { force: true });
   const fd = fs.openSync(files.temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   const server = net.createServer();
@@ -419,6 +501,7 @@ async function saveThroughSocket(qmp: QmpClient, files: ImagePaths, guard: Retur
         socket.on('data', (chunk: Buffer) => {
           guard.touch();
           socket.pause();
+          hash.update(chunk);
           fs.write(fd, chunk, 0, chunk.length, null, (error) => {
             if (error) {
               socket.destroy(); // QEMU's side fails at once
@@ -451,6 +534,7 @@ async function saveThroughSocket(qmp: QmpClient, files: ImagePaths, guard: Retur
     } catch (error) {
       throw new HibernateError(`writing the image: ${errnoText(error)}`);
     }
+    return hash.digest('hex');
   } finally {
     closeFd();
     server.close();
@@ -502,6 +586,8 @@ export interface Restored {
   state: 'paused' | 'running';
   durationMs: number;
   image: FoundImage;
+  /** What the user is to be told although the restore went on (an image readable by others, mended). */
+  warnings: string[];
   /** Where the time went: QEMU up (QMP answers), the image read and loaded (ms from the start). */
   phases: { qemuUpMs: number; loadedMs: number };
 }
@@ -526,15 +612,28 @@ export async function restoreImage(options: RestoreOptions): Promise<Restored> {
   const difference = commandDifference(found.meta.command, recorded(options.command));
   if (difference) throw aside(paths, difference);
 
-  // A stream image is handed to QEMU as an open descriptor (its fd 3): QEMU reads the file
-  // itself, straight from the page cache — no copy through a socket, no process of ours in between.
-  let imageFd: number | null = null;
-  if (found.meta.format === 'stream') {
-    try {
-      imageFd = fs.openSync(files.image, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    } catch (error) {
-      throw aside(paths, `its image cannot be read: ${errnoText(error)}`);
-    }
+  // The file checked is the file QEMU gets: a stream image is handed to QEMU as this very open
+  // descriptor (its fd 3), so QEMU reads it itself, straight from the page cache — no copy
+  // through a socket, no process of ours in between.
+  let imageFd: number | null;
+  try {
+    imageFd = fs.openSync(files.image, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (error) {
+    throw aside(paths, `its image cannot be read: ${errnoText(error)}`);
+  }
+  const warnings: string[] = [];
+  try {
+    const mended = mendImageMode(imageFd, path.basename(files.image));
+    if (mended) warnings.push(mended);
+    const problem = await sealedImageProblem(imageFd, found.meta.seal);
+    if (problem) throw new HibernateError(problem);
+  } catch (error) {
+    fs.closeSync(imageFd);
+    throw aside(paths, error instanceof HibernateError ? error.message : `its image cannot be read: ${errnoText(error)}`);
+  }
+  if (found.meta.format !== 'stream') {
+    fs.closeSync(imageFd); // QEMU opens a mapped-ram image by its name
+    imageFd = null;
   }
   const command = { ...options.command, args: [...options.command.args, '-incoming', 'defer'], ...(imageFd === null ? {} : { inheritFds: [imageFd] }) };
   let vm: VmProcess;
@@ -604,7 +703,20 @@ export async function restoreImage(options: RestoreOptions): Promise<Restored> {
   }
   guard.stop();
   fs.rmSync(files.restoreSocket, { force: true });
-  return { vm, state, durationMs: Date.now() - startedAt, image: found, phases: { qemuUpMs, loadedMs } };
+  return { vm, state, durationMs: Date.now() - startedAt, image: found, warnings, phases: { qemuUpMs, loadedMs } };
+}
+
+/**
+ * Why the open image is not the file its save sealed, or null: untouched since the seal
+ * (same device, inode and ctime), or else a whole-file hash equal to the one taken as it was written.
+ */
+async function sealedImageProblem(fd: number, seal: ImageSeal | undefined): Promise<string | null> {
+  const stat = fs.fstatSync(fd, { bigint: true });
+  const mismatch = sealMismatch(stat, seal);
+  if (mismatch || !seal) return mismatch;
+  if (untouchedSinceSealed(stat, seal)) return null;
+  const sha256 = await sha256OfFd(fd);
+  return sha256 === seal.sha256 ? null : 'its image is not the one its save wrote (the file changed or was replaced since: its SHA-256 differs)';
 }
 
 function aside(paths: VmPaths, why: string): HibernateError {
@@ -737,6 +849,7 @@ export async function settleAdopted(vm: VmProcess, paths: VmPaths): Promise<Adop
   let image: FoundImage | null = null;
   let unreadable: string | null = null;
   try {
+    if (status === 'postmigrate') await sealFinishedSave(files, paths);
     image = findImage(paths);
   } catch (error) {
     unreadable = errorMessage(error);
@@ -768,6 +881,16 @@ export async function settleAdopted(vm: VmProcess, paths: VmPaths): Promise<Adop
       ? `a save was in flight when the last daemon ended: its partial image was removed; the guest goes on in its QEMU (${status})`
       : `an image it no longer needs was removed (the guest is in its QEMU, ${status})`,
   };
+}
+
+/**
+ * A save whose daemon died between the image's rename and its seal: QEMU, still `postmigrate`,
+ * says the stream was complete, so the file is sealed now (hashed as it is).
+ */
+async function sealFinishedSave(files: ImagePaths, paths: VmPaths): Promise<void> {
+  const found = readImage(paths);
+  if (!found || found.meta.seal) return;
+  sealImage(files, found.meta, await sha256OfFile(files.image));
 }
 
 /** A VM without a QEMU: hibernated when its image is complete; an unfinished save is removed. */

@@ -307,6 +307,7 @@ export class VmSupervisor {
       const restored = await restoreImage({ paths, command, launch: (incoming) => VmProcess.launch(incoming, paths) });
       if (this.#detached) return restored.vm.detach();
       this.#recordLaunch(name, paths, command);
+      for (const warning of restored.warnings) post({ type: 'note', name, level: 'warn', message: warning });
       this.#watch(name, restored.vm);
       this.#balloonMayBeInflated.add(name); // as it was when saved
       post({ type: 'observed', name, state: restored.state, reason: `restored from its image in ${(restored.durationMs / 1000).toFixed(2)} s` });

@@ -173,7 +173,7 @@ cli('--print-review writes nothing; --yes adds the VM; hostile URIs are refused 
   const sandbox = makeSandbox('joincli');
   try {
     const configFile = path.join(sandbox.configHome, 'hiboss', 'config.json');
-    writeFileAtomic(configFile, JSON.stringify({ vms: { work: { workspace: '1', flake: 'github:me/work#work' } } }));
+    writeFileAtomic(configFile, JSON.stringify({ vms: { work: { workspace: '1', flake: 'github:me/work#work' } }, policy: { pauseAfterMs: 900 } }));
     const before = fs.readFileSync(configFile, 'utf8');
 
     const printed = await hiboss(sandbox.env, ['join', '--print-review', 'nix://github/acme/net#acme']);
@@ -204,6 +204,14 @@ cli('--print-review writes nothing; --yes adds the VM; hostile URIs are refused 
     assert.match(noTty.stderr, /stdin is not a terminal; pass --yes/);
     assert.is(fs.readFileSync(configFile, 'utf8'), before);
 
+    // NEL (U+0085) is a control character like newline, ESC, BEL and DEL.
+    for (const workspace of ['2\u0085', '2\n', '\u009b2J']) {
+      const refused = await hiboss(sandbox.env, ['join', '--yes', '--workspace', workspace, 'nix://github/acme/net#acme']);
+      assert.is(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /^hiboss join: --workspace contains a control character \(U\+00(85|0A|9B)\) at position \d\n?$/, JSON.stringify(refused.stderr));
+      assert.is(fs.readFileSync(configFile, 'utf8'), before);
+    }
+
     const taken = await hiboss(sandbox.env, ['join', '--yes', '--workspace', '1', 'nix://github/acme/net#acme']);
     assert.is(taken.code, 1);
     assert.match(taken.stdout, /workspace "1" is already bound to VM "work"/);
@@ -213,6 +221,8 @@ cli('--print-review writes nothing; --yes adds the VM; hostile URIs are refused 
     assert.match(joined.stdout, /Added VM "acme" on workspace 2 to /);
     assert.match(joined.stdout, /The daemon is not running; it reads the config when it starts/);
     assert.equal(readConfig(configFile).vms.acme, { workspace: '2', flake: 'github:acme/net#acme', restart: 'on-failure' });
+    // Only its own entry changed: no policy or VM defaults written out, the other VM as it was.
+    assert.equal(JSON.parse(fs.readFileSync(configFile, 'utf8')), { ...JSON.parse(before), vms: { ...JSON.parse(before).vms, acme: { workspace: '2', flake: 'github:acme/net#acme' } } });
 
     const again = await hiboss(sandbox.env, ['join', '--yes', 'nix://github/acme/net#acme']);
     assert.is(again.code, 1);
