@@ -14,7 +14,8 @@
 let
   declarations = recorded // { options = recorded.options ++ byHand.options; };
   settingsFor = import ../lib/service-settings.nix;
-  shaped = import ../lib/shape-configs.nix configs;
+  # Each config its own network (wizard-members.nix gives every config the same member names).
+  shaped = builtins.mapAttrs (name: entry: (import ../lib/shape-configs.nix { ${name} = entry; }).${name}) configs;
   spec = import ../lib/options-spec.nix;
 
   # What modules/hiboss.nix sets besides service-settings.nix (needs pkgs there).
@@ -152,9 +153,12 @@ let
   problemsOf = name: entry:
     let
       everyBranch = (settingsFor keepAll { inherit name; hiboss = filled // { ${entry.hiboss.networkLayer} = entry.hiboss.${entry.hiboss.networkLayer}; } // builtins.removeAttrs entry.hiboss (builtins.attrNames filled); }).settings;
-      enabled = (settingsFor onlyEnabled { inherit name; inherit (entry) hiboss; }).settings;
+      # The config's VM that is no member, then each member's VM.
+      enabled = self: (settingsFor onlyEnabled { inherit name self; inherit (entry) hiboss; }).settings;
+      selves = [ null ] ++ builtins.attrNames entry.hiboss.members;
+      at = self: if self == null then name else "${name}@${self}";
     in
-    map (problem: "${name}: ${problem}")
-      (pathsOnly trie "" everyBranch ++ walk trie "" enabled ++ walk trie "" moduleExtras ++ walk trie "" extra);
+    map (problem: "${name}: ${problem}") (pathsOnly trie "" everyBranch ++ walk trie "" moduleExtras ++ walk trie "" extra)
+    ++ builtins.concatMap (self: map (problem: "${at self}: ${problem}") (walk trie "" (enabled self))) selves;
 in
 builtins.concatLists (builtins.attrValues (builtins.mapAttrs problemsOf shaped))
