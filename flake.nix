@@ -26,7 +26,7 @@
       # generateNixosModules: parsed configs.json -> { NAME = NixOS module; };
       # nixosConfigurations: those modules -> { NAME = nixosSystem; }.
       lib = {
-        inherit (hibossLib) generateNixosModules nixosConfigurations shapeConfigs optionsSpec;
+        inherit (hibossLib) generateNixosModules nixosConfigurations shapeConfigs optionsSpec memberConfig;
         waybarModule = import ./nix/waybar-module.nix { };
         wmKeybindings = builtins.readFile ./nix/wm-keybindings.conf;
       };

@@ -7,6 +7,7 @@ import dbus from 'dbus-next';
 import { EventEmitter } from 'node:events';
 import { BUS_NAME, Errors, INTERFACE, OBJECT_PATH } from './names.js';
 import { DaemonStatus, Diagnostics, GenerationsReport, VmState, type Verb } from './schema.js';
+import { GuestIdentity, MAX_GUEST_IDENTITY_BYTES } from '../networks/join-request.js';
 import { BackupList } from './backup-schema.js';
 import { closeBus } from './bus.js';
 import { errorMessage } from '../shared/error-message.js';
@@ -69,6 +70,7 @@ interface DaemonInterface extends dbus.ClientInterface {
   Backup(name: string): Promise<string>;
   Backups(name: string): Promise<string>;
   Restore(name: string, id: string): Promise<string>;
+  Identity(name: string): Promise<string>;
 }
 
 export interface DaemonClientOptions {
@@ -200,6 +202,13 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
   /** Restores point `id` (null: the latest): the VM is stopped, restored, started again (outcome: a `backup` event). */
   restoreBackup(name: string, id: string | null) {
     return this.#call((d) => d.Restore(name, id ?? ''));
+  }
+
+  /** The VM's published public identity (issue 20), for `hiboss network identity`. */
+  async identity(name: string): Promise<GuestIdentity> {
+    const text = await this.#call((d) => d.Identity(name));
+    if (text.length > MAX_GUEST_IDENTITY_BYTES) throw new DaemonCallError(Errors.Failed, `the daemon's identity reply is over ${MAX_GUEST_IDENTITY_BYTES} bytes`);
+    return GuestIdentity.parse(JSON.parse(text));
   }
 
   /**

@@ -8,6 +8,8 @@ import { Verb, VERBS, type DaemonStatus, type GenerationsReport, type VmState } 
 import { ConfigError, ConfigMissingError, readConfig } from '../config/file.js';
 import { vmPaths, type RuntimeRoots } from '../config/paths.js';
 import { asideImages } from './vm/hibernate.js';
+import { JoinRequestError, type GuestIdentity } from '../networks/join-request.js';
+import { IdentityUnavailableError, readIdentity } from './vm/identity.js';
 import { Config } from '../config/schema.js';
 import { compareWorkspaceNames } from '../config/workspaces.js';
 import { readTail } from './vm/vm-process.js';
@@ -437,6 +439,19 @@ export class Daemon {
     const { answer } = await this.#loop.ask({ type: 'restore-request', name, id });
     if (answer && !answer.ok) throw new RequestError(answer.kind, answer.message);
     return answer?.message ?? `${name}: restore`;
+  }
+
+  // ---- members (issue 20) ------------------------------------------------------------------
+
+  /** The VM's published identity (daemon/vm/identity.ts), for a join request. */
+  async identity(name: string): Promise<GuestIdentity> {
+    if (!this.hasVm(name)) throw new RequestError('NoSuchVm', `no VM named "${name}"`);
+    try {
+      return await readIdentity(name, this.#vms.process(name));
+    } catch (error) {
+      if (error instanceof IdentityUnavailableError || error instanceof JoinRequestError) throw new RequestError('Failed', error.message);
+      throw error;
+    }
   }
 
   // ---- what clients read ----------------------------------------------------------------

@@ -25,6 +25,13 @@ let
       if node ? maxItems
       then types.addCheck list (value: builtins.length value <= node.maxItems) // { description = "${list.description} (at most ${toString node.maxItems})"; }
       else list;
+    attrsOf =
+      let
+        key = types.strMatching "^(${node.keyPattern or ".*"})$";
+        set = types.attrsOf (typeOf (node.elem or { type = "str"; }));
+      in
+      types.addCheck set (value: builtins.all key.check (builtins.attrNames value) && (!(node ? maxItems) || builtins.length (builtins.attrNames value) <= node.maxItems))
+      // { description = "${set.description} (names matching ${node.keyPattern or ".*"})"; };
     submodule = types.submodule { options = builtins.mapAttrs (_: optionOf) (node.options or { }); };
   }.${node.type};
 
@@ -39,7 +46,7 @@ let
 
   derived = import ../nix/lib/service-settings.nix
     { inherit (lib) mkIf mkMerge mkDefault; }
-    { inherit (cfg) name; hiboss = cfg; };
+    { inherit (cfg) name self; hiboss = cfg; members = cfg.networkMembers; };
 
   problems = import ../nix/lib/checks.nix { hiboss = cfg; };
 
@@ -55,6 +62,19 @@ in
       type = types.strMatching "^(${spec.patterns.name})$";
       internal = true;
       description = "The config's name in configs.json (set by lib.generateNixosModules).";
+    };
+    self = mkOption {
+      type = types.nullOr (types.strMatching "^(${spec.patterns.name})$");
+      default = null;
+      internal = true;
+      description = "The member whose VM this is (lib.generateNixosModules sets it for nixosConfigurations.MEMBER); null: not a member (yet).";
+    };
+    networkMembers = mkOption {
+      type = types.attrsOf types.attrs;
+      default = cfg.members;
+      defaultText = lib.literalExpression "config.hiboss.members";
+      internal = true;
+      description = "Every member of the network (the members of each config on this network layer), set by lib.generateNixosModules.";
     };
   };
 

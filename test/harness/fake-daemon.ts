@@ -152,6 +152,15 @@ class FakeInterface extends dbus.interface.Interface {
   BackupChanged(name: string, kind: string, message: string): [string, string, string] {
     return [name, kind, message];
   }
+  /** Members (issue 20): Identity answers what the test put in `identities` (else: not published yet). */
+  identities = new Map<string, unknown>();
+  Identity(name: string): string {
+    this.calls.push(['Identity', name]);
+    this.#vm(name);
+    const identity = this.identities.get(name);
+    if (identity === undefined) throw new dbus.DBusError(Errors.Failed, `${name} has not published its identity yet`);
+    return JSON.stringify(identity);
+  }
   // Signals: dbus-next sends what these return.
   StateChanged(name: string, state: string, reason: string): [string, string, string] {
     return [name, state, reason];

@@ -26,7 +26,7 @@ async function serviceSettings(fixture: string): Promise<Json> {
   );
 }
 
-t("the seed's example: yggdrasil, syncthing sharing /shared/docs, ports open on ygg0 only", async () => {
+t("the seed's example: yggdrasil, syncthing sharing /shared/docs, ports open to members only (none yet)", async () => {
   const { default: vm } = await serviceSettings('seed.json');
   const s = vm.settings;
   assert.is(vm.interface, 'ygg0');
@@ -39,7 +39,10 @@ t("the seed's example: yggdrasil, syncthing sharing /shared/docs, ports open on 
   assert.is(s.services.cage.program, '/etc/hiboss/desktop-session', 'desktop on by default');
   assert.is(s.services.syncthing.openDefaultPorts, false);
   assert.is(s.services.syncthing.settings.options.globalAnnounceEnabled, false);
-  assert.equal(s.networking.firewall.interfaces.ygg0, { allowedTCPPorts: [22000], allowedUDPPorts: [22000] });
+  // Yggdrasil routes for the whole mesh: nothing opens on ygg0 for every source, and with no members no source rule.
+  assert.equal(s.networking.firewall.interfaces.ygg0, { allowedTCPPorts: [], allowedUDPPorts: [] });
+  assert.equal(s.networking.nftables, { enable: true });
+  assert.equal(s.networking.firewall.extraInputRules, {}, 'no members, no sources');
   assert.equal(s.networking.firewall.allowedTCPPorts, [], 'nothing opened on every interface');
   assert.equal(s.networking.firewall.allowedUDPPorts, []);
   // Nothing else runs: disabled services come out as empty (mkIf false) settings.
@@ -95,13 +98,13 @@ t('tinc, zerotier and remote-admin yggdrasil', async () => {
 
   assert.equal(carol.settings.services.zerotierone.joinNetworks, ['a8a2c3c10c1a68de']);
   assert.match(carol.settings.systemd.services.zerotierone.preStart, /a8a2c3c10c1a68de=zthiboss/);
-  assert.equal(carol.settings.networking.firewall.interfaces.zthiboss.allowedTCPPorts, [64738]);
+  assert.equal(carol.settings.networking.firewall.interfaces.zthiboss.allowedTCPPorts, [], 'zerotier: members-only sources, none listed');
   assert.is(carol.settings.services.murmur.hostName, '', 'address unknown: every address, firewall-scoped');
 
   assert.equal(dave.settings.services.yggdrasil.settings.Peers, ['tls://peer.acme.example:443']);
   assert.equal(dave.settings.users.users.member.extraGroups, [], 'adminMode remote: the member has no root');
   assert.equal(dave.settings.services.nginx.defaultListenAddresses, ['[200:1234::1]']);
-  assert.equal(dave.settings.networking.firewall.interfaces.ygg0.allowedTCPPorts, [22, 80]);
+  assert.equal(dave.settings.networking.firewall.interfaces.ygg0.allowedTCPPorts, []);
 });
 
 t('defaults: the zod schema and shape-configs.nix fill in the same values', async () => {
