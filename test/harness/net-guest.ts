@@ -26,12 +26,12 @@ import type { Guest } from './guest.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** Versioned: a cache built by an older harness is rebuilt, not trusted. */
-export const NET_GUEST_CACHE = process.env.HIBOSS_NET_GUEST_CACHE ?? path.join(REPO, '.cache', 'netguest-v1');
+export const NET_GUEST_CACHE = process.env.HIBOSS_NET_GUEST_CACHE ?? path.join(REPO, '.cache', 'netguest-v3');
 
 /** The modules the guest needs; their dependencies come from modules.dep (depmod on the unpacked kernel). */
 const WANTED_MODULES = [
   'virtio_pci', 'virtio_console', 'virtio_net', 'tun', 'wireguard',
-  'nf_tables', 'nft_ct', 'nft_reject_inet', 'nft_log', 'nf_log_syslog', 'nft_limit',
+  'nf_tables', 'nft_ct', 'nft_reject_inet', 'nft_log', 'nf_log_syslog', 'nft_limit', 'nft_fib_inet',
 ];
 
 /** Programs copied into the initramfs: package path → path inside. */
@@ -61,6 +61,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mkdir -p /tmp /run /etc /var/lib /shared
+ln -s /run /var/run
 mount -t tmpfs tmp /tmp
 for m in $(cat /lib/modules/load-order); do insmod /lib/modules/$m.ko || echo "NET-GUEST-INSMOD-FAILED $m"; done
 knob() { tr ' ' '\\n' < /proc/cmdline | sed -n "s/^hiboss\\.$1=//p"; }
@@ -80,6 +81,51 @@ for port in /sys/class/virtio-ports/*; do
 done
 echo "NET-GUEST-UP $name"
 while true; do sleep 3600; done
+`;
+
+/**
+ * /bin/netlab: the guest-side steps the test runs by argv. Key generation stays
+ * in here, so every private key is made and kept inside its VM; only public
+ * identities are printed.
+ */
+const NETLAB = `#!/bin/busybox sh
+set -e
+umask 077
+case "$1" in
+identity-wireguard)
+  mkdir -p /var/lib/hiboss
+  wg genkey > /var/lib/hiboss/wireguard.key
+  wg pubkey < /var/lib/hiboss/wireguard.key ;;
+identity-yggdrasil)
+  mkdir -p /var/lib/yggdrasil
+  yggdrasil -genconf -json > /var/lib/yggdrasil/generated.json
+  key() { sed -n "s/.*\\"$1\\": *\\"\\\\([0-9a-f]*\\\\)\\".*/\\\\1/p" /var/lib/yggdrasil/generated.json; }
+  printf '{"PublicKey":"%s","PrivateKey":"%s"}\\n' "$(key PublicKey)" "$(key PrivateKey)" > /var/lib/yggdrasil/keys.json
+  echo "$(key PublicKey) $(yggdrasil -useconffile /var/lib/yggdrasil/generated.json -address)" ;;
+yggdrasil-config)
+  # The evaluated settings (no secrets) merged with the VM's keys, as NixOS's module merges its keys file.
+  mkdir -p /run/yggdrasil
+  { tr -d '\\n' < /var/lib/yggdrasil/keys.json | sed 's/}$/,/'; tail -c +2 /etc/yggdrasil/settings.json; } > /run/yggdrasil/yggdrasil.conf ;;
+identity-tinc)
+  mkdir -p "/etc/tinc/$2/hosts"
+  rm -f "/etc/tinc/$2/rsa_key.priv" "/etc/tinc/$2/hosts/$3"
+  printf 'Name = %s\\n' "$3" > "/etc/tinc/$2/tinc.conf"
+  tincd -n "$2" -K 2048 < /dev/null > /dev/null 2>&1
+  sed -n '/BEGIN RSA PUBLIC KEY/,/END RSA PUBLIC KEY/p' "/etc/tinc/$2/hosts/$3" ;;
+identity-syncthing)
+  rm -rf /var/lib/syncthing
+  syncthing generate --home=/var/lib/syncthing 2>&1 | sed -n 's/.*Device ID: *//p' ;;
+wait-link)
+  # Until the interface exists (a daemon creates it), at most 60 s.
+  i=0; until ip link show "$2" > /dev/null 2>&1; do i=$((i+1)); [ $i -lt 300 ] || exit 1; sleep 0.2; done ;;
+stop)
+  # Ends a daemon the test started and waits until it is gone (not even a zombie), at most 20 s.
+  kill "$2" 2>/dev/null || true
+  i=0; while [ -d "/proc/$2" ] && ! grep -q '^State:.*Z' "/proc/$2/status" 2>/dev/null; do i=$((i+1)); [ $i -lt 200 ] || exit 1; sleep 0.1; done ;;
+wait-file)
+  i=0; until [ -e "$2" ]; do i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.1; done ;;
+*) echo "netlab: unknown step $1" >&2; exit 2 ;;
+esac
 `;
 
 /** The load order of `wanted` and their dependencies (modules.dep lists each module's closure, last first). */
@@ -146,6 +192,8 @@ export async function ensureNetGuest(cacheDir = NET_GUEST_CACHE): Promise<Guest>
     put(path.join(root, 'bin', 'busybox'), 'bin/busybox', 0o755);
     fs.writeFileSync(path.join(initrdRoot, 'init'), INIT, { mode: 0o755 });
     files.push('init');
+    fs.writeFileSync(path.join(initrdRoot, 'bin/netlab'), NETLAB, { mode: 0o755 });
+    files.push('bin/netlab');
     for (const name of order) put(path.join(modulesRoot, modulePaths.get(name)!), `lib/modules/${name}.ko`);
     fs.writeFileSync(path.join(initrdRoot, 'lib/modules/load-order'), order.join('\n') + '\n');
     files.push('lib/modules/load-order');
