@@ -1,0 +1,136 @@
+/**
+ * The network lab of the member tests: four network guests on one private LAN
+ * — alice and bob (members), eve (on the LAN, not a member), carol (admitted
+ * later) — their public identities read from inside the VMs, configs.json
+ * written from them, and the probes the tests assert with: ping, a TCP
+ * connection to a service port (a busybox nc listener that answers with the
+ * hostname), the firewall's "refused connection" log line on the serial console.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { evaluatedMemberConfig } from './evaluate-member.js';
+import { startLanHub, type LanHub } from './lan-hub.js';
+import { writeMembersConfigs, type Member, type NetworkConfig } from './member-config.js';
+import { SERVICE_PORTS } from './member-config-standin.js';
+import { applyMemberConfig } from './net-adapter.js';
+import { ensureNetGuest } from './net-guest.js';
+import { startNetVm, type NetVm } from './net-vm.js';
+import { REFUSED_PREFIX } from './nixos-firewall.js';
+
+export const LAB_VMS = ['alice', 'bob', 'eve', 'carol'] as const;
+export type LabVm = (typeof LAB_VMS)[number];
+export const MUMBLE_PORT = SERVICE_PORTS.mumble!;
+/** The network config's name in configs.json (tinc's network, `tinc.lab`). */
+export const NETWORK = 'lab';
+
+export interface Lab {
+  readonly dir: string;
+  readonly configsPath: string;
+  readonly vms: Record<LabVm, NetVm>;
+  /** Evaluates configs.json for `member` and applies it to that member's VM. */
+  apply(member: LabVm, configsPath?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startLab(prefix: string): Promise<Lab> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(dir, 0o700);
+  const guest = await ensureNetGuest();
+  let hub: LanHub | undefined;
+  const started: NetVm[] = [];
+  const stop = async () => {
+    await Promise.allSettled(started.map((vm) => vm.stop()));
+    await hub?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    hub = await startLanHub(path.join(dir, 'lan.sock'));
+    const booted = await Promise.all(LAB_VMS.map(async (name, i) => {
+      const vm = await startNetVm(dir, guest, hub!, { name, index: i + 1 });
+      started.push(vm);
+      return vm;
+    }));
+    const vms = Object.fromEntries(booted.map((vm) => [vm.name, vm])) as Record<LabVm, NetVm>;
+    const configsPath = path.join(dir, 'configs.json');
+    return {
+      dir,
+      configsPath,
+      vms,
+      async apply(member, from = configsPath) {
+        await applyMemberConfig(vms[member], await evaluatedMemberConfig(from, member));
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** The public identity a VM makes for the layer (private keys stay in the VM). */
+export async function makeIdentity(vm: NetVm, layer: 'wireguard' | 'yggdrasil' | 'tinc'): Promise<{ member: Partial<Member>; yggdrasilAddress?: string }> {
+  switch (layer) {
+    case 'wireguard':
+      return { member: { wireguard: { publicKey: (await vm.run(['netlab', 'identity-wireguard'])).trim() } } };
+    case 'yggdrasil': {
+      const [publicKey, address] = (await vm.run(['netlab', 'identity-yggdrasil'])).trim().split(' ');
+      return { member: { yggdrasil: { publicKey: publicKey! } }, yggdrasilAddress: address! };
+    }
+    case 'tinc':
+      return { member: { tinc: { rsaPublicKey: await vm.run(['netlab', 'identity-tinc', NETWORK, vm.name], 120_000) } } };
+    default:
+      return layer satisfies never;
+  }
+}
+
+export async function syncthingIdentity(vm: NetVm): Promise<string> {
+  return (await vm.run(['netlab', 'identity-syncthing'])).trim();
+}
+
+export function writeLabConfigs(configsPath: string, network: Omit<NetworkConfig, 'members'>, members: Record<string, Member>): void {
+  writeMembersConfigs(configsPath, { [NETWORK]: { ...network, members } as NetworkConfig });
+}
+
+/** A service on `port` answering every connection with the VM's hostname. */
+export async function serve(vm: NetVm, port: number): Promise<void> {
+  await vm.spawn(['nc', '-ll', '-p', String(port), '-e', 'hostname']);
+}
+
+/** Resolves true at the first echo reply, false if none came within `seconds`. */
+export async function pings(from: NetVm, address: string, seconds: number): Promise<boolean> {
+  const argv = address.includes(':') ? ['ping6'] : ['ping'];
+  return (await from.exec([...argv, '-c', '1', '-w', String(seconds), address], (seconds + 30) * 1000)).code === 0;
+}
+
+/** Connects to address:port: the answering host's name, or undefined when no connection was made within `seconds`. */
+export async function connect(from: NetVm, address: string, port: number, seconds: number): Promise<string | undefined> {
+  const result = await from.exec(['nc', '-w', String(seconds), address, String(port)], (seconds + 30) * 1000);
+  return result.code === 0 && result.stdout.trim() ? result.stdout.trim() : undefined;
+}
+
+/** An IPv6 address as the kernel's log prints it: eight groups of four hex digits. */
+export function kernelLogAddress(address: string): string {
+  if (!address.includes(':')) return address;
+  const [head, tail = ''] = address.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = address.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
+  return groups.map((g) => g.padStart(4, '0')).join(':');
+}
+
+/**
+ * Connects from `from` to `to`'s address:port, which must fail, and awaits `to`'s firewall logging that very
+ * connection as refused (so the packet arrived and the firewall, not a lost route, kept it out).
+ */
+export async function refusedByFirewall(from: NetVm, fromAddress: string, to: NetVm, toAddress: string, port: number): Promise<string> {
+  const mark = to.serialLength();
+  const logged = to.awaitSerial(
+    new RegExp(`${REFUSED_PREFIX}.*SRC=${kernelLogAddress(fromAddress)} DST=${kernelLogAddress(toAddress)} .*DPT=${port} `),
+    60_000,
+    mark,
+  );
+  const answer = await connect(from, toAddress, port, 5);
+  if (answer !== undefined) throw new Error(`${from.name} reached ${to.name}'s ${toAddress}:${port} (answered ${answer})`);
+  return (await logged)[0];
+}
