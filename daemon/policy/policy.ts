@@ -27,6 +27,7 @@ import { deadlinePassed, judgeAnswered, judgeFailed, openWindow, windowPaused, w
 import * as memory from './memory.js';
 import { applyBackupEvent, BACKUP_OPERATIONS, backupWake, copyBackups, diskHeldForStart, isBackupEvent, NO_BACKUPS, reconcileBackups, restoreHolds, type BackupAction, type BackupEvent, type BackupSpec, type BackupState } from './backup.js';
 import { afterReconcile, applyHostEvent, HOST_AWAKE, hostPausesVms, type HostEvent, type HostState } from './host.js';
+import { microphoneTurn, NO_MICROPHONE, type MicrophoneAction, type MicrophoneEvent, type MicrophoneState } from './microphone.js';
 
 export { workspaceMatches, type WorkspaceRef };
 
@@ -44,6 +45,8 @@ export interface VmSpec {
   memoryMiB?: number | null;
   /** Backups (issue #12): how often, and where to (./backup.ts decides). */
   backup?: BackupSpec;
+  /** Sound (issue #23): false: no audio device (the microphone never goes to it). */
+  audio?: boolean;
 }
 
 /** The policy's settings are the config's `policy` section, defaults included. */
@@ -105,6 +108,8 @@ export interface PolicyState {
   host: HostState;
   /** Backups and restores (./backup.ts). */
   backups: BackupState;
+  /** Who hears the member (./microphone.ts). */
+  mic: MicrophoneState;
 }
 
 export type UserVerb = 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'toggle' | 'hibernate' | 'prewarm';
@@ -147,7 +152,9 @@ export type PolicyEvent =
   /** logind: the machine sleeps or wakes, the session locks or unlocks (./host.ts). */
   | HostEvent
   /** Backups (./backup.ts): history read, requests, jobs done or failed. */
-  | BackupEvent;
+  | BackupEvent
+  /** The microphone pinned or unpinned by the user (./microphone.ts). */
+  | MicrophoneEvent;
 
 export type Action =
   | { type: 'start'; name: string }
@@ -182,6 +189,8 @@ export type Action =
   | { type: 'update-event'; name: string; kind: string; message: string }
   /** Backups (./backup.ts): run, cancel, restore; BackupChanged told. */
   | BackupAction
+  /** Sound (./microphone.ts): only the holder's capture stream stays unmuted. */
+  | MicrophoneAction
   | { type: 'exit' };
 
 /** The operations: what the loop carries out at once, before anything is announced. */
@@ -220,6 +229,7 @@ export function initialState(settings: PolicySettings, vms: VmSpec[], now: numbe
     announcedFocus: null,
     host: HOST_AWAKE,
     backups: NO_BACKUPS,
+    mic: NO_MICROPHONE,
   };
   for (const spec of vms) state.vms[spec.name] = newRecord(spec, now);
   return state;
@@ -325,6 +335,7 @@ export function decide(previous: PolicyState, event: PolicyEvent, now: number): 
   reconcileBackups(turn);
   if (event.type === 'user') turn.answer = answerFor(turn, event);
   if (backupAnswer) turn.answer = backupAnswer;
+  microphone(turn, previous, event);
   const reported = new Map<string, { state: ReportedState; reason: string }>();
   for (const { vm, state: to, reason } of turn.transitions) {
     const name = vm.spec.name;
@@ -489,6 +500,8 @@ function apply(turn: Turn, event: PolicyEvent): void {
       turn.actions.push(...host.actions);
       return;
     }
+    case 'mic':
+      return; // ./microphone.ts, at the end of the decision
     case 'hold-restored': {
       const vm = state.vms[event.name];
       if (!vm) return;
@@ -499,6 +512,17 @@ function apply(turn: Turn, event: PolicyEvent): void {
       return;
     }
   }
+}
+
+/** The microphone follows the focus, a pin, the lock (./microphone.ts): one call per decision. */
+function microphone(turn: Turn, previous: PolicyState, event: PolicyEvent): void {
+  const { state } = turn;
+  const audio: Record<string, boolean> = {};
+  for (const name in state.vms) if (!state.vms[name]!.removed) audio[name] = state.vms[name]!.spec.audio !== false;
+  const mic = microphoneTurn(previous.mic, event, { focusedVm: vmOnWorkspace(state, state.focused), locked: state.host.locked, asleep: state.host.asleep, audio });
+  state.mic = mic.state;
+  turn.actions.push(...mic.actions);
+  if (mic.answer) turn.answer = mic.answer;
 }
 
 /** Every hold that changed in this decision, for the disk (a forgotten VM's hold goes too). */
