@@ -37,6 +37,9 @@ export function daemonInterfaceMembers() {
       Backup: { inSignature: 's', outSignature: 's' },
       Backups: { inSignature: 's', outSignature: 's' },
       Restore: { inSignature: 'ss', outSignature: 's' },
+      // Sound and clipboard (issue #23): pin|unpin the microphone ('' = the focused VM); clip to|from a VM.
+      Microphone: { inSignature: 'ss', outSignature: 's' },
+      Clipboard: { inSignature: 'ss', outSignature: 's' },
     },
     signals: {
       StateChanged: { signature: 'sss' },
@@ -45,6 +48,8 @@ export function daemonInterfaceMembers() {
       VmLog: { signature: 'ss' },
       UpdateEvent: { signature: 'sss' },
       BackupChanged: { signature: 'sss' },
+      /** The VM that hears the member ('' = nobody), and whether it is pinned. */
+      MicrophoneChanged: { signature: 'sb' },
     },
   };
 }

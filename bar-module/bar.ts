@@ -57,7 +57,8 @@ export class Bar {
     client.on('focus', refresh);
     client.on('config', refresh);
     client.on('update', refresh); // an update built or rolled back: the tooltip says so
-    client.on('backup', refresh); // a backup done or failed, a VM now "unbacked" (issue #12)
+    client.on('backup', refresh);
+    client.on('microphone', refresh); // the microphone moved, was pinned or unpinned (issue #23) // a backup done or failed, a VM now "unbacked" (issue #12)
     this.refresh();
   }
 
