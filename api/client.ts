@@ -47,6 +47,8 @@ type ClientEvents = {
   update: [{ name: string; kind: string; message: string }];
   /** Backups: started, done, failed, unbacked, restoring, restored, restore-failed. */
   backup: [{ name: string; kind: string; message: string }];
+  /** Sound (issue #23): the VM that hears the member (null: nobody), pinned or following focus. */
+  microphone: [{ vm: string | null; pinned: boolean }];
   /** The daemon appeared (or re-appeared after a restart). */
   up: [];
   /** The daemon's bus name lost its owner. */
@@ -71,6 +73,8 @@ interface DaemonInterface extends dbus.ClientInterface {
   Backups(name: string): Promise<string>;
   Restore(name: string, id: string): Promise<string>;
   Identity(name: string): Promise<string>;
+  Microphone(verb: string, name: string): Promise<string>;
+  Clipboard(direction: string, name: string): Promise<string>;
 }
 
 export interface DaemonClientOptions {
@@ -211,6 +215,15 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     return GuestIdentity.parse(JSON.parse(text));
   }
 
+  /** Sound (issue #23): pin the microphone to `name` ('' = the focused VM) or unpin it. */
+  microphone(verb: 'pin' | 'unpin', name = '') {
+    return this.#call((d) => d.Microphone(verb, name));
+  }
+  /** Clipboard by hand (issue #23): the host's text `to` the VM's clipboard, or `from` it to the host's. */
+  clipboard(direction: 'to' | 'from', name = '') {
+    return this.#call((d) => d.Clipboard(direction, name));
+  }
+
   /**
    * Resolves with the next state change of `name` that satisfies `predicate`
    * (a change before the call is not seen: to wait for a state that an action
@@ -330,6 +343,7 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     iface.on('VmLog', (name: string, line: string) => this.emit('log', { name, line }));
     iface.on('UpdateEvent', (name: string, kind: string, message: string) => this.emit('update', { name, kind, message }));
     iface.on('BackupChanged', (name: string, kind: string, message: string) => this.emit('backup', { name, kind, message }));
+    iface.on('MicrophoneChanged', (vm: string, pinned: boolean) => this.emit('microphone', { vm: vm === '' ? null : vm, pinned }));
     this.#iface = iface;
     this.emit('up');
   }

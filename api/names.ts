@@ -39,6 +39,9 @@ export function daemonInterfaceMembers() {
       Restore: { inSignature: 'ss', outSignature: 's' },
       // Members (issue 20): the VM's published public identity (JSON), for a join request.
       Identity: { inSignature: 's', outSignature: 's' },
+      // Sound and clipboard (issue #23): pin|unpin the microphone ('' = the focused VM); clip to|from a VM.
+      Microphone: { inSignature: 'ss', outSignature: 's' },
+      Clipboard: { inSignature: 'ss', outSignature: 's' },
     },
     signals: {
       StateChanged: { signature: 'sss' },
@@ -47,6 +50,8 @@ export function daemonInterfaceMembers() {
       VmLog: { signature: 'ss' },
       UpdateEvent: { signature: 'sss' },
       BackupChanged: { signature: 'sss' },
+      /** The VM that hears the member ('' = nobody), and whether it is pinned. */
+      MicrophoneChanged: { signature: 'sb' },
     },
   };
 }

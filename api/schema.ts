@@ -68,6 +68,8 @@ export const DaemonStatus = z.object({
   configProblems: z.array(z.string()),
   /** Memory: resident memory of every VM's QEMU, and the budget it is held to (null: none). */
   memory: z.object({ heldBytes: z.number(), budgetMiB: z.number().nullable() }).optional(),
+  /** Sound (issue #23): the VM that hears the member (null: nobody), and whether it is pinned there. */
+  microphone: z.object({ vm: z.string().nullable(), pinned: z.boolean() }).optional(),
 });
 export type DaemonStatus = z.infer<typeof DaemonStatus>;
 
@@ -81,8 +83,11 @@ export const Diagnostics = z.object({
 });
 export type Diagnostics = z.infer<typeof Diagnostics>;
 
-/** Verbs a key binding (`nop hiboss VERB [NAME]`), a click or the CLI can send. */
-export const VERBS = ['toggle', 'start', 'stop', 'pause', 'resume', 'restart', 'next', 'prev', 'focus', 'hibernate', 'prewarm'] as const;
+/**
+ * Verbs a key binding (`nop hiboss VERB [NAME]`), a click or the CLI can send.
+ * Issue #23: `clipto`/`clipfrom` pass the clipboard by hand, `micpin`/`micunpin` pin the microphone.
+ */
+export const VERBS = ['toggle', 'start', 'stop', 'pause', 'resume', 'restart', 'next', 'prev', 'focus', 'hibernate', 'prewarm', 'clipto', 'clipfrom', 'micpin', 'micunpin'] as const;
 export const Verb = z.enum(VERBS);
 export type Verb = z.infer<typeof Verb>;
 
@@ -101,6 +106,16 @@ export const STATE_GLYPHS: Record<VmState | 'down' | 'none', string> = {
   down: '⚠',
   none: '·',
 };
+
+/** Sound (issue #23): the VM that hears the member, and the pin that keeps the microphone with it. */
+export const MIC_GLYPHS = { holds: '🎤', pinned: '📌' } as const;
+
+/** "🎤" after the VM that hears the member ("🎤📌" when pinned); '' for every other VM. */
+export function micMark(status: Pick<DaemonStatus, 'microphone'>, vm: string): string {
+  const mic = status.microphone;
+  if (!mic || mic.vm !== vm) return '';
+  return mic.pinned ? `${MIC_GLYPHS.holds}${MIC_GLYPHS.pinned}` : MIC_GLYPHS.holds;
+}
 
 // ---- generations of flake VMs ----------------------------------------------
 

@@ -59,6 +59,7 @@ export class Bar {
     client.on('config', refresh);
     client.on('update', refresh); // an update built or rolled back: the tooltip says so
     client.on('backup', refresh); // a backup done or failed, a VM now "unbacked"
+    client.on('microphone', refresh); // the microphone moved, was pinned or unpinned
     this.refresh();
   }
 

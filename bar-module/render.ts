@@ -4,7 +4,7 @@
  * prints can be checked exactly by unit tests.
  */
 import { formatHeld } from '../api/format.js';
-import { STATE_GLYPHS, type DaemonStatus, type VmState, type VmStatus } from '../api/schema.js';
+import { micMark, MIC_GLYPHS, STATE_GLYPHS, type DaemonStatus, type VmState, type VmStatus } from '../api/schema.js';
 import { textColorOn } from '../config/colors.js';
 import { BACKUP_MARK, unbackedLine, unbackedVms } from '../api/backup-format.js';
 
@@ -67,16 +67,28 @@ export function summarize(status: DaemonStatus | null, ctx: RenderContext): Summ
   const vm = status.focusedVm === null ? null : (status.vms.find((v) => v.name === status.focusedVm) ?? null);
   const tooltip = renderTooltip(status, ctx);
   if (!vm) {
-    return { state: 'none', vm: null, fullText: STATE_GLYPHS.none, shortText: STATE_GLYPHS.none, tooltip, percentage: null };
+    return { state: 'none', vm: null, fullText: `${STATE_GLYPHS.none}${elsewhere(status, null)}`, shortText: STATE_GLYPHS.none, tooltip, percentage: null };
   }
   return {
     state: vm.state,
     vm,
-    fullText: `${vm.name} ${STATE_GLYPHS[vm.state]}`,
+    fullText: `${vm.name} ${STATE_GLYPHS[vm.state]}${micSuffix(status, vm.name)}`,
     shortText: STATE_GLYPHS[vm.state],
     tooltip,
     percentage: memoryPercentage(vm),
   };
+}
+
+/** Sound (issue #23): " 🎤" when the shown VM hears the member, or " 🎤mail📌" when a pin keeps it elsewhere. */
+function micSuffix(status: DaemonStatus, shown: string): string {
+  const mark = micMark(status, shown);
+  return mark ? ` ${mark}` : elsewhere(status, shown);
+}
+
+function elsewhere(status: DaemonStatus, shown: string | null): string {
+  const mic = status.microphone;
+  if (!mic?.pinned || mic.vm === null || mic.vm === shown) return '';
+  return ` ${MIC_GLYPHS.holds}${mic.vm}${MIC_GLYPHS.pinned}`;
 }
 
 export function memoryPercentage(vm: VmStatus): number | null {
@@ -105,7 +117,8 @@ export function renderTooltip(status: DaemonStatus, ctx: RenderContext): string 
   lines.push(status.focusedWorkspace === null ? 'hiboss' : `hiboss — workspace ${status.focusedWorkspace}`);
   if (status.vms.length === 0) lines.push('no VMs configured');
   for (const vm of status.vms) {
-    const parts = [`${vm.name === status.focusedVm ? '›' : ' '} ${STATE_GLYPHS[vm.state]} ${vm.name}: ${vm.state}${vm.heldByUser ? ' (held)' : ''}`];
+    const mic = micMark(status, vm.name);
+    const parts = [`${vm.name === status.focusedVm ? '›' : ' '} ${STATE_GLYPHS[vm.state]} ${vm.name}: ${vm.state}${vm.heldByUser ? ' (held)' : ''}${mic ? ` ${mic}${status.microphone?.pinned ? ' pinned' : ''}` : ''}`];
     parts.push(vm.workspace === null ? 'no workspace' : `ws ${vm.workspace}`);
     const memory = memoryText(vm);
     if (memory) parts.push(memory);
@@ -145,7 +158,7 @@ export function renderWaybar(status: DaemonStatus | null, ctx: RenderContext): W
   const line: WaybarLine = { text: escapeMarkup(s.fullText), alt: s.state, class: s.state, tooltip: escapeMarkup(s.tooltip) };
   // The network's colour, as on its windows' labels: the name on its colour.
   const color = s.vm?.color;
-  if (s.vm && color) line.text = `<span background='${color}' foreground='${textColorOn(color)}'> ${escapeMarkup(s.vm.name)} </span> ${STATE_GLYPHS[s.vm.state]}`;
+  if (s.vm && color) line.text = `<span background='${color}' foreground='${textColorOn(color)}'> ${escapeMarkup(s.vm.name)} </span> ${STATE_GLYPHS[s.vm.state]}${escapeMarkup(micSuffix(status!, s.vm.name))}`;
   if (s.percentage !== null) line.percentage = s.percentage;
   if (status && unbackedVms(status.vms).length) {
     line.class = [s.state, 'unbacked'];

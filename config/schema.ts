@@ -47,6 +47,18 @@ export const UpdatesConfig = z.strictObject({
 });
 export type UpdatesConfig = z.infer<typeof UpdatesConfig>;
 
+/**
+ * The programs in the guest that hold its clipboard (run by the guest agent, argv only): `paste` prints it
+ * on stdout, `copy` takes it on stdin. The NixOS module installs them at the default paths (wl-paste/wl-copy
+ * in the VM's desktop session); a guest without them names its own.
+ */
+const GuestArgv = z.array(z.string().min(1).max(4096)).min(1).max(64).refine((argv) => argv[0]!.startsWith('/'), 'the program is an absolute path in the guest');
+export const GuestClipboard = z.strictObject({
+  paste: GuestArgv.default(['/run/current-system/sw/bin/hiboss-clipboard', 'paste']),
+  copy: GuestArgv.default(['/run/current-system/sw/bin/hiboss-clipboard', 'copy']),
+});
+export type GuestClipboard = z.infer<typeof GuestClipboard>;
+
 export const VmConfig = z
   .strictObject({
     /** Workspace name; a bare number also matches "N: label" workspaces. */
@@ -69,6 +81,12 @@ export const VmConfig = z
     updates: UpdatesConfig.optional(),
     /** Backups of its disk: config/backup-schema.ts. */
     backup: BackupConfig.optional(),
+    /** Sound (issue #23): an audio device played through the member's sound server; false: none (default true). */
+    audio: z.boolean().optional(),
+    /** While its workspace is hidden: paused (default) or kept running (its microphone is muted all the same). */
+    whenHidden: z.enum(['pause', 'run']).optional(),
+    /** Clipboard by hand (issue #23): the guest-side commands `hiboss clip` runs through the guest agent. */
+    clipboard: GuestClipboard.optional(),
   })
   .superRefine((vm, ctx) => {
     if ((vm.qemu === undefined) === (vm.flake === undefined)) {

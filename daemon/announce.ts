@@ -17,6 +17,8 @@ export interface Signals {
   updateEvent?(name: string, kind: string, message: string): void;
   /** Backups: started, done, failed, unbacked, restoring, restored, restore-failed. */
   backupChanged?(name: string, kind: string, message: string): void;
+  /** Sound (issue #23): the VM that hears the member ('' = nobody), pinned or following focus. */
+  microphoneChanged?(vm: string, pinned: boolean): void;
 }
 
 export interface AnnouncerOptions {
@@ -52,6 +54,10 @@ export function announce(action: TellAction, options: AnnouncerOptions): void {
       return;
     case 'backup-changed':
       signals?.backupChanged?.(action.name, action.kind, action.message);
+      return;
+    case 'microphone':
+      logger.info(action.holder === null ? 'the microphone is muted for every VM' : `the microphone is with ${action.holder}${action.pinned ? ' (pinned)' : ''}`);
+      signals?.microphoneChanged?.(action.holder ?? '', action.pinned);
       return;
     case 'log':
       if (action.name === null) {

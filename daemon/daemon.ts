@@ -38,6 +38,15 @@ import { backupStatusPart } from './policy/backup.js';
 import type { BackupList } from '../api/backup-schema.js';
 import { errorMessage } from '../shared/error-message.js';
 import { RequestError } from './errors.js';
+import { MicGuard } from './sound/mic-guard.js';
+import { soundServerSocket } from './launch/audio.js';
+import fs from 'node:fs';
+import type { MicVerb } from './policy/microphone.js';
+import { clipText, type ClipDirection } from '../api/clipboard.js';
+import { GuestClipboard } from '../config/schema.js';
+import { readHostClipboard, writeHostClipboard } from './clipboard/host.js';
+import { readGuestClipboard, writeGuestClipboard } from './clipboard/guest.js';
+import { agentSocketOf } from './host/guest-clock.js';
 
 /** How often the resident memory of the VMs is told to the policy while a memory budget is set. */
 const MEMORY_SAMPLE_MS = 1000;
@@ -70,6 +79,8 @@ export class Daemon {
   #flakeBuilder: import('./launch/flake.js').FlakeLauncher | undefined;
   #holds!: HoldKeeper;
   #logind: LogindWatch | undefined;
+  /** Sound (issue #23): mutes every VM's capture but the microphone holder's; started once a sound server is there. */
+  #mic: MicGuard | undefined;
   #colors: WmColors | undefined;
   #wm: WmAdapter | undefined;
   #watch: ConfigWatch | undefined;
@@ -153,6 +164,18 @@ export class Daemon {
       note: (message, level) => this.#loop.post({ type: 'note', name: null, message, level }),
     });
     void this.#logind.start();
+    this.#followSoundServer();
+  }
+
+  /** The microphone guard, once the member's sound server is there (checked again at each VM start). */
+  #followSoundServer(): void {
+    if (this.#mic || this.#stopping) return;
+    const socket = soundServerSocket(process.env);
+    if (socket === null || !fs.existsSync(socket)) return;
+    this.#mic = new MicGuard({ env: process.env, pids: () => this.#vms.pids(), log: (message, level) => (level === 'warn' ? this.options.logger.warn(message) : this.options.logger.info(message)) });
+    this.#mic.start();
+    this.#mic.hold(this.#loop.state.mic.holder);
+    this.options.logger.info(`sound server at ${socket}: VMs get an audio device; the microphone follows the focused workspace`);
   }
 
   /** Follows the WM until the session ends or shutdown(); resolves when the daemon should exit. */
@@ -195,6 +218,7 @@ export class Daemon {
     this.#updates?.close();
     this.#backups?.shutdown();
     this.#logind?.close();
+    this.#mic?.close();
     const wm = this.#wm?.wm;
     // The user's own focused colours back first (a round trip), then the connection goes.
     void (this.#colors?.restore() ?? Promise.resolve()).finally(() => wm?.close());
@@ -207,6 +231,10 @@ export class Daemon {
   #perform(actions: Action[]): void {
     for (const action of actions) {
       switch (action.type) {
+        case 'microphone':
+          this.#mic?.hold(action.holder);
+          this.#announcements.push(action);
+          break;
         case 'forget':
           this.#cpu.forget(action.name);
           this.options.logger.forget(action.name);
@@ -278,6 +306,9 @@ export class Daemon {
         signals: this.options.signals,
         notify: this.options.notify,
         onStateChanged: (name, state: VmState) => {
+          if (state === 'starting' || state === 'running' || state === 'paused') this.#followSoundServer();
+          // A QEMU that just came up: its capture stream is muted unless it holds the microphone.
+          if (state === 'running' || state === 'paused') this.#mic?.enforce();
           if (state === 'running') this.#cpu.reset(name, this.#vms.process(name)?.pid, this.#now());
         },
       });
@@ -311,6 +342,8 @@ export class Daemon {
     if (!parsed.success) throw new RequestError('InvalidArgument', `unknown verb "${verbText}" (one of ${VERBS.join(', ')})`);
     const verb = parsed.data;
     if (verb === 'next' || verb === 'prev') return this.#cycle(verb === 'next' ? 1 : -1);
+    if (verb === 'clipto' || verb === 'clipfrom') return this.clipboard(verb === 'clipto' ? 'to' : 'from', name || null);
+    if (verb === 'micpin' || verb === 'micunpin') return this.microphone(verb === 'micpin' ? 'pin' : 'unpin', name || null);
     const state = this.#loop.state;
     const target = name || vmOnWorkspace(state, state.focused);
     if (!target) throw new RequestError('InvalidArgument', 'the focused workspace has no VM');
@@ -454,6 +487,61 @@ export class Daemon {
     }
   }
 
+  // ---- sound (issue #23) ------------------------------------------------------------------
+
+  /** `hiboss mic pin [VM]` / `unpin`: replies with what now hears the member. */
+  async microphone(verb: MicVerb, name: string | null): Promise<string> {
+    const { answer } = await this.#loop.ask({ type: 'mic', verb, name });
+    if (answer && !answer.ok) throw new RequestError(answer.kind, answer.message);
+    return answer?.message ?? `microphone ${verb}`;
+  }
+
+  /**
+   * Clipboard by hand: the host's text into the VM's clipboard (`to`) or back
+   * (`from`), through the guest agent; told in a notification naming the
+   * network, refusals too (a key binding has no terminal to answer in).
+   */
+  async clipboard(direction: ClipDirection, name: string | null): Promise<string> {
+    const state = this.#loop.state;
+    const target = name ?? vmOnWorkspace(state, state.focused);
+    const arrow = direction === 'to' ? `clipboard → ${target}` : `clipboard ← ${target}`;
+    const refuse = (kind: 'InvalidArgument' | 'NoSuchVm' | 'Failed', message: string): never => {
+      this.options.notify(`hiboss: ${target === null ? 'clipboard' : arrow}: refused`, message, 'normal');
+      this.options.logger.warn(`clipboard ${direction} ${target ?? '(no VM)'}: ${message}`);
+      throw new RequestError(kind, message);
+    };
+    if (target === null) return refuse('InvalidArgument', 'the focused workspace has no VM: name the VM');
+    const vm = state.vms[target];
+    const config = this.#config.vms[target];
+    if (!vm || !config) return refuse('NoSuchVm', `no VM named "${target}"`);
+    if (vm.state !== 'running') return refuse('InvalidArgument', `${target} is ${vm.state}: its clipboard is reachable only while it runs`);
+    const wm = this.#wm?.kind;
+    if (wm === undefined) return refuse('Failed', 'not connected to the WM: no host clipboard');
+    const commands = config.clipboard ?? GuestClipboard.parse({});
+    const socket = agentSocketOf(vmPaths(this.options.roots, target));
+    try {
+      if (direction === 'to') {
+        const checked = clipText(await readHostClipboard(wm, process.env), "the host's clipboard");
+        if (!checked.ok) return refuse('InvalidArgument', `${checked.reason}: nothing was copied into ${target}`);
+        await writeGuestClipboard(socket, commands, checked.text);
+        return this.#clipped(arrow, `${describeText(checked.text)} from the host's clipboard into ${target}'s`);
+      }
+      const checked = clipText(await readGuestClipboard(socket, commands), `${target}'s clipboard`);
+      if (!checked.ok) return refuse('InvalidArgument', `${checked.reason}: the host's clipboard is unchanged`);
+      await writeHostClipboard(wm, process.env, checked.text);
+      return this.#clipped(arrow, `${describeText(checked.text)} from ${target}'s clipboard into the host's`);
+    } catch (error) {
+      if (error instanceof RequestError) throw error;
+      return refuse('Failed', (error as Error).message);
+    }
+  }
+
+  #clipped(summary: string, body: string): string {
+    this.options.notify(`hiboss: ${summary}`, body, 'low');
+    this.options.logger.info(`${summary}: ${body}`);
+    return body;
+  }
+
   // ---- what clients read ----------------------------------------------------------------
 
   status(): DaemonStatus {
@@ -466,6 +554,8 @@ export class Daemon {
       now: this.#now(),
     });
     for (const vm of status.vms) if (vm.kind === 'flake') Object.assign(vm, this.#updates.summary(vm.name));
+    // No sound server, no audio devices: nobody to hear, nothing to show.
+    if (!this.#mic) delete status.microphone;
     const { backups, settings } = this.#loop.state;
     for (const vm of status.vms) vm.backup = this.#backups.status(vm.name, backupStatusPart(backups.vms[vm.name], settings, Date.now()));
     for (const vm of status.vms) vm.asideImages = asideImages(vmPaths(this.options.roots, vm.name));
@@ -495,7 +585,15 @@ function specsOf(config: Config): VmSpec[] {
     restart: vm.restart,
     ...memorySpec(vm),
     ...(vm.backup ? { backup: { everyHours: vm.backup.everyHours, target: vm.backup.target } } : {}),
+    ...(vm.audio === false ? { audio: false } : {}),
   }));
+}
+
+/** "12 characters" / "3 lines": what crossed, never the text itself (it may be a password). */
+function describeText(text: string): string {
+  const lines = text.split('\n').length;
+  const characters = [...text].length;
+  return lines > 1 ? `${lines} lines (${characters} characters)` : `${characters} character${characters === 1 ? '' : 's'}`;
 }
 
 function launchPart(vm: Config['vms'][string]): unknown {

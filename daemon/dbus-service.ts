@@ -7,6 +7,11 @@ import { BUS_NAME, daemonInterfaceMembers, Errors, INTERFACE, OBJECT_PATH } from
 import { VmName } from '../config/schema.js';
 import { RequestError, type Daemon } from './daemon.js';
 import { DaemonError } from './errors.js';
+import { z } from 'zod';
+import { MIC_VERBS } from './policy/microphone.js';
+import { ClipDirection } from '../api/clipboard.js';
+
+const MicVerbSchema = z.enum(MIC_VERBS);
 
 const { Interface } = dbus.interface;
 
@@ -130,6 +135,22 @@ export class DaemonInterface extends Interface {
     return this.daemon.identity(name).then((identity) => JSON.stringify(identity), (error) => Promise.reject(toDbusError(error)));
   }
 
+  /** `pin` the microphone to a VM ('' = the focused workspace's) or `unpin` it; replies with who hears now. */
+  Microphone(verb: string, name: string): Promise<string> {
+    if (name !== '') checkName(name);
+    const parsed = MicVerbSchema.safeParse(verb);
+    if (!parsed.success) throw new dbus.DBusError(Errors.InvalidArgument, `unknown microphone verb "${verb.slice(0, 16)}" (pin or unpin)`);
+    return this.daemon.microphone(parsed.data, name === '' ? null : name).catch((error) => Promise.reject(toDbusError(error)));
+  }
+
+  /** Text from the host's clipboard `to` a VM's ('' = the focused workspace's), or `from` it to the host's. */
+  Clipboard(direction: string, name: string): Promise<string> {
+    if (name !== '') checkName(name);
+    const parsed = ClipDirection.safeParse(direction);
+    if (!parsed.success) throw new dbus.DBusError(Errors.InvalidArgument, `unknown clipboard direction "${direction.slice(0, 16)}" (to or from)`);
+    return this.daemon.clipboard(parsed.data, name === '' ? null : name).catch((error) => Promise.reject(toDbusError(error)));
+  }
+
   // Signals: calling the method emits it with the returned values.
   StateChanged(name: string, state: string, reason: string) {
     return [name, state, reason];
@@ -148,6 +169,9 @@ export class DaemonInterface extends Interface {
   }
   BackupChanged(name: string, kind: string, message: string) {
     return [name, kind, message];
+  }
+  MicrophoneChanged(vm: string, pinned: boolean) {
+    return [vm, pinned];
   }
 }
 

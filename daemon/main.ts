@@ -64,6 +64,7 @@ export async function runDaemon({ configPath }: { configPath: string }): Promise
         vmLog: (name, line) => iface!.VmLog(name, line),
         updateEvent: (name, kind, message) => iface!.UpdateEvent(name, kind, message),
         backupChanged: (name, kind, message) => iface!.BackupChanged(name, kind, message),
+        microphoneChanged: (vm, pinned) => iface!.MicrophoneChanged(vm, pinned),
       },
     notify: (summary, body, urgency) => void notifier.notify(summary, body, urgency),
   });

@@ -86,6 +86,7 @@ export function buildStatus({ policy, config, processes, cpu, wm, now }: StatusI
     wm,
     configProblems: policy.configProblems,
     memory: { heldBytes: vms.reduce((sum, vm) => sum + (vm.rssBytes ?? 0), 0), budgetMiB: policy.settings.memoryBudgetMiB },
+    microphone: { vm: policy.mic.holder, pinned: policy.mic.pinned !== null },
   };
 }
 

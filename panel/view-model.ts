@@ -7,7 +7,7 @@
 import { colorName } from '../config/colors.js';
 import { swatch } from './colors.js';
 import path from 'node:path';
-import { shortRevision, STATE_GLYPHS, type DaemonStatus, type GenerationsReport, type VmState, type VmStatus } from '../api/schema.js';
+import { micMark, shortRevision, STATE_GLYPHS, type DaemonStatus, type GenerationsReport, type VmState, type VmStatus } from '../api/schema.js';
 import type { StateChange } from '../api/client.js';
 import { formatDuration } from '../api/format.js';
 
@@ -89,7 +89,8 @@ export function treeRows(status: DaemonStatus, networksDir: string): TreeRow[] {
       const focus = vm.name === status.focusedVm ? '*' : '';
       const ws = vm.workspace === null ? '' : ` [${escapeTags(vm.workspace)}]`;
       const color = vm.color ? `${swatch(vm.color)} ` : '';
-      rows.push({ kind: 'vm', text: `  ${glyph(vm.state)} ${color}${escapeTags(vm.name)}${focus}${ws} ${vm.state}`, vm, network });
+      const mic = micMark(status, vm.name);
+      rows.push({ kind: 'vm', text: `  ${glyph(vm.state)} ${color}${escapeTags(vm.name)}${focus}${ws} ${vm.state}${mic ? ` ${mic}` : ''}`, vm, network });
     }
   }
   return rows;

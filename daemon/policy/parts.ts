@@ -186,3 +186,22 @@ export type BackupAction =
   /** Told: the BackupChanged signal (bar and panel refresh on it). */
   | { type: 'backup-changed'; name: string; kind: BackupSignalKind; message: string };
 
+// ---- the microphone's part of the state (./microphone.ts) --------------------------------
+
+export interface MicrophoneState {
+  /** The VM the user pinned the microphone to (until unpin, a lock or a sleep). */
+  pinned: string | null;
+  /** The VM whose capture is unmuted now; null: nobody hears the member. */
+  holder: string | null;
+}
+
+export const MIC_VERBS = ['pin', 'unpin'] as const;
+export type MicVerb = (typeof MIC_VERBS)[number];
+
+/** `hiboss mic pin VM` / `hiboss mic unpin` (the D-Bus Microphone method). */
+export type MicrophoneEvent = { type: 'mic'; verb: MicVerb; name: string | null };
+
+/** Mute every VM's capture stream but the holder's (null: every one). */
+export type MicrophoneAction = { type: 'microphone'; holder: string | null; pinned: boolean };
+
+export type MicrophoneAnswer = { ok: true; message: string } | { ok: false; kind: 'InvalidArgument' | 'NoSuchVm'; message: string };

@@ -26,6 +26,7 @@ import { answerFor, holdRestored, tellHoldChanges, userRequest } from './holds.j
 import { afterReconcile, applyHostEvent } from './host.js';
 import { observe, opDone, opFailed, reconcile, vmDeadlines } from './lifecycle.js';
 import { copyState, reportedState, vmOnWorkspace } from './record.js';
+import { microphoneTurn } from './microphone.js';
 import { log } from './turn.js';
 import { atRest, unhandled, type Answer, type Decision, type PolicyEvent, type PolicyState, type ReportedState, type Turn } from './types.js';
 import { announceFocus, configAccepted, configRefused, updateVisibility } from './workspaces.js';
@@ -46,6 +47,7 @@ export function decide(previous: PolicyState, event: PolicyEvent, now: number): 
   turn.actions.push(...host.actions);
   reconcileBackups(turn);
   turn.answer = event.type === 'user' ? answerFor(turn, event) : answer;
+  microphone(turn, previous, event);
   tellTransitions(turn, previous);
   forgetRemoved(turn);
   if (event.type !== 'hold-restored') tellHoldChanges(turn, previous);
@@ -127,9 +129,22 @@ function apply(turn: Turn, event: PolicyEvent): Answer | null {
     case 'restore-done':
     case 'restore-failed':
       return applyBackupEvent(turn, event);
+    case 'mic':
+      return null; // ./microphone.ts, at the end of the decision
     default:
       return unhandled(event);
   }
+}
+
+/** The microphone follows the focus, a pin, the lock (./microphone.ts): one call per decision. */
+function microphone(turn: Turn, previous: PolicyState, event: PolicyEvent): void {
+  const { state } = turn;
+  const audio: Record<string, boolean> = {};
+  for (const name in state.vms) if (!state.vms[name]!.removed) audio[name] = state.vms[name]!.spec.audio !== false;
+  const mic = microphoneTurn(previous.mic, event, { focusedVm: vmOnWorkspace(state, state.focused), locked: state.host.locked, asleep: state.host.asleep, audio });
+  state.mic = mic.state;
+  turn.actions.push(...mic.actions);
+  if (mic.answer) turn.answer = mic.answer;
 }
 
 /** Every transition of the decision that the world has not been told yet, in order. */

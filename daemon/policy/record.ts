@@ -5,6 +5,7 @@
 import { workspaceMatches } from '../../config/workspaces.js';
 import { copyBackups, NO_BACKUPS } from './backup.js';
 import { HOST_AWAKE } from './host.js';
+import { NO_MICROPHONE } from './microphone.js';
 import type { MemoryRecord, PolicySettings, PolicyState, ReportedState, VmRecord, VmSpec, WorkspaceRef } from './types.js';
 
 export const NEW_MEMORY_RECORD: MemoryRecord = Object.freeze({
@@ -39,6 +40,7 @@ export function initialState(settings: PolicySettings, vms: VmSpec[], now: numbe
     announcedFocus: null,
     host: HOST_AWAKE,
     backups: NO_BACKUPS,
+    mic: NO_MICROPHONE,
   };
   for (const spec of vms) state.vms[spec.name] = newRecord(spec, now);
   return state;

@@ -17,7 +17,7 @@
 import type { VmState as ReportedState } from '../../api/schema.js';
 import type { PolicyConfig } from '../../config/schema.js';
 import type { WorkspaceRef } from '../../config/workspaces.js';
-import type { BackupAction, BackupEvent, BackupSpec, BackupState, HealthWindow, HostEvent, HostState, ImageInfo, MemoryRecord, VmState, WindowStart } from './parts.js';
+import type { BackupAction, BackupEvent, BackupSpec, BackupState, HealthWindow, HostEvent, HostState, ImageInfo, MicrophoneAction, MicrophoneEvent, MicrophoneState, MemoryRecord, VmState, WindowStart } from './parts.js';
 
 export type * from './parts.js';
 
@@ -49,6 +49,8 @@ export interface VmSpec {
   backup?: BackupSpec;
   /** 'run': never paused (nor saved, nor picked by the budget) for being out of sight. */
   whenHidden?: WhenHidden;
+  /** false: no audio device (the microphone never goes to it). */
+  audio?: boolean;
 }
 
 /** The policy's settings are the config's `policy` section, defaults included. */
@@ -118,6 +120,8 @@ export interface PolicyState {
   host: HostState;
   /** Backups and restores (./backup.ts). */
   backups: BackupState;
+  /** Who hears the member (./microphone.ts). */
+  mic: MicrophoneState;
 }
 
 // ---- events, actions, answers ------------------------------------------------------------
@@ -165,7 +169,9 @@ export type PolicyEvent =
   /** logind: the machine sleeps or wakes, the session locks or unlocks (./host.ts). */
   | HostEvent
   /** Backups (./backup.ts): history read, requests, jobs done or failed. */
-  | BackupEvent;
+  | BackupEvent
+  /** The microphone pinned or unpinned by the user (./microphone.ts). */
+  | MicrophoneEvent;
 
 /** What the supervisor does to a VM's QEMU (daemon/vm/supervisor.ts). */
 export type VmOperationAction =
@@ -200,7 +206,9 @@ export type TellAction =
   | { type: 'log'; name: string | null; level: 'info' | 'warn'; message: string }
   /** A flake VM's update, told (the UpdateEvent signal). */
   | { type: 'update-event'; name: string; kind: string; message: string }
-  | Extract<BackupAction, { type: 'backup-changed' }>;
+  | Extract<BackupAction, { type: 'backup-changed' }>
+  /** Only the holder's capture stream stays unmuted (./microphone.ts; daemon/sound/ carries it out). */
+  | MicrophoneAction;
 
 /** What the daemon keeps or hands on, after the operations. */
 export type AnnounceAction =

@@ -161,6 +161,18 @@ class FakeInterface extends dbus.interface.Interface {
     if (identity === undefined) throw new dbus.DBusError(Errors.Failed, `${name} has not published its identity yet`);
     return JSON.stringify(identity);
   }
+  /** Sound and clipboard (issue #23): the call is recorded. */
+  Microphone(verb: string, name: string): string {
+    this.calls.push(['Microphone', verb, name]);
+    return `microphone ${verb} ${name}`;
+  }
+  Clipboard(direction: string, name: string): string {
+    this.calls.push(['Clipboard', direction, name]);
+    return `clipboard ${direction} ${name}`;
+  }
+  MicrophoneChanged(vm: string, pinned: boolean): [string, boolean] {
+    return [vm, pinned];
+  }
   // Signals: dbus-next sends what these return.
   StateChanged(name: string, state: string, reason: string): [string, string, string] {
     return [name, state, reason];
