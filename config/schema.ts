@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { workspaceOwners } from './workspaces.js';
 import { Color } from './colors.js';
 import { BackupConfig } from './backup-schema.js';
+import { MarketConfig } from './market-schema.js';
 
 /** A VM name can never escape its directory nor mean anything to a shell. */
 export const VmName = z
@@ -120,6 +121,8 @@ export const Config = z
   .strictObject({
     vms: z.record(VmName, VmConfig).default({}),
     policy: PolicyConfig.default(PolicyConfig.parse({})),
+    /** The market (issue 24): trusted catalogues and the IPFS gateway (config/market-schema.ts). */
+    market: MarketConfig.optional(),
   })
   .superRefine((config, ctx) => {
     const owners = workspaceOwners(config.vms);
