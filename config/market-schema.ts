@@ -29,6 +29,8 @@ export const MarketConfig = z
   .strictObject({
     catalogues: z.array(CatalogueConfig).max(64).default([]),
     /** An IPFS gateway serving /ipfs/CID?format=car (kubo's default). */
+    /** How long a catalogue, a CAR or a clone may take before it is given up (ms). */
+    fetchTimeoutMs: z.number().int().min(1000).max(3_600_000).default(60_000),
     ipfsGateway: z.string().max(512).regex(/^https?:\/\/[A-Za-z0-9.:[\]-]+(?::[0-9]{1,5})?\/?$/, 'http(s)://HOST[:PORT]').default(DEFAULT_IPFS_GATEWAY),
   })
   .superRefine((market, ctx) => {
