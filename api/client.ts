@@ -224,6 +224,19 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     return this.#call((d) => d.Clipboard(direction, name));
   }
 
+  /** The config file the running daemon reads (its --config): where `hiboss join` writes. */
+  async configPath(): Promise<string> {
+    const value = await this.#call(async () => {
+      const proxy = await this.bus.getProxyObject(BUS_NAME, OBJECT_PATH);
+      const props = proxy.getInterface('org.freedesktop.DBus.Properties');
+      return (await props.Get!(INTERFACE, 'ConfigPath')) as { value: unknown };
+    });
+    if (typeof value.value !== 'string' || !value.value.startsWith('/') || value.value.length > 4096 || /[\u0000-\u001f]/.test(value.value)) {
+      throw new DaemonCallError(Errors.Failed, 'the daemon sent no usable ConfigPath');
+    }
+    return value.value;
+  }
+
   /**
    * Resolves with the next state change of `name` that satisfies `predicate`
    * (a change before the call is not seen: to wait for a state that an action

@@ -17,7 +17,11 @@ export const Errors = {
  */
 export function daemonInterfaceMembers() {
   return {
-    properties: { Version: { signature: 's', access: 'read' as const } },
+    properties: {
+      Version: { signature: 's', access: 'read' as const },
+      // The config file the daemon reads (issue 24): `hiboss join` writes to that one.
+      ConfigPath: { signature: 's', access: 'read' as const },
+    },
     methods: {
       Status: { outSignature: 's' },
       Start: { inSignature: 's', outSignature: 's' },

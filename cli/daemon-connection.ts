@@ -10,3 +10,16 @@ export async function connectToDaemon(): Promise<DaemonClient> {
     process.exit(1);
   }
 }
+
+/** The config file the running daemon reads, asked over D-Bus; undefined when no daemon answers. */
+export async function runningDaemonConfig(): Promise<string | undefined> {
+  let client: DaemonClient | undefined;
+  try {
+    client = await DaemonClient.connect({ requireDaemon: true, callTimeoutMs: 5000 });
+    return await client.configPath();
+  } catch {
+    return undefined;
+  } finally {
+    client?.close();
+  }
+}

@@ -7,6 +7,7 @@ import { workspaceOwners } from './workspaces.js';
 import { Color } from './colors.js';
 import { BackupConfig } from './backup-schema.js';
 import { NO_CONTROL_CHARACTERS, withoutControlCharacters } from '../shared/control-chars.js';
+import { MarketConfig } from './market-schema.js';
 
 /** A VM name can never escape its directory nor mean anything to a shell. */
 export const VmName = z
@@ -139,6 +140,8 @@ export const Config = z
   .strictObject({
     vms: z.record(VmName, VmConfig).default({}),
     policy: PolicyConfig.default(PolicyConfig.parse({})),
+    /** The market (issue 24): trusted catalogues and the IPFS gateway (config/market-schema.ts). */
+    market: MarketConfig.optional(),
   })
   .superRefine((config, ctx) => {
     const owners = workspaceOwners(config.vms);

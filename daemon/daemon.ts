@@ -97,6 +97,11 @@ export class Daemon {
     this.#now = options.now ?? (() => performance.timeOrigin + performance.now());
   }
 
+  /** The config file this daemon reads (its --config): clients that edit it ask for it over D-Bus. */
+  get configPath(): string {
+    return this.options.configPath;
+  }
+
   /** Loads the config and adopts running VMs: after this, status() tells the truth. */
   async init(): Promise<void> {
     let problems: string[] = [];

@@ -33,6 +33,10 @@ export class DaemonInterface extends Interface {
     return this.version;
   }
 
+  get ConfigPath(): string {
+    return this.daemon.configPath;
+  }
+
   Status(): string {
     return JSON.stringify(this.daemon.status());
   }

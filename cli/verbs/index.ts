@@ -29,6 +29,7 @@ export const verbs: Record<string, { summary: string; load: VerbLoader }> = {
   'wm-config': { summary: 'print the sway/i3 key binding snippet', load: async () => (await import('./wm-config.js')).wmConfigVerb },
   panel: { summary: 'the terminal VM manager and network wizard', load: async () => (await import('./panel.js')).panelVerb },
   join: { summary: 'review and join a network from a nix:// URI', load: async () => (await import('./join.js')).joinVerb },
+  market: { summary: 'list|search|show|join|publish networks of trusted catalogues', load: async () => (await import('./market.js')).marketVerb },
   network: { summary: "a network's members: identity VM | admit CHECKOUT REQUEST | remove CHECKOUT MEMBER", load: async () => (await import('./network.js')).networkVerb },
   completion: { summary: 'print a bash, zsh or fish completion script', load: async () => (await import('./completion.js')).completionVerb },
   'systemd-unit': { summary: 'print the systemd user unit for this install', load: async () => (await import('./systemd-unit.js')).systemdUnitVerb },

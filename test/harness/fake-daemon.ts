@@ -63,6 +63,9 @@ class FakeInterface extends dbus.interface.Interface {
   get Version(): string {
     return 'fake';
   }
+  get ConfigPath(): string {
+    return '/nonexistent/fake-daemon/config.json';
+  }
   Status(): string {
     this.calls.push(['Status']);
     return JSON.stringify(this.status);

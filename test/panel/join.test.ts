@@ -188,7 +188,7 @@ cli('--print-review writes nothing; --yes adds the VM; hostile URIs are refused 
       ['nix://github/acme/net#acme\x1b[2J', 2, 'control character (U+001B)'],
       ['nix://git+https://host/p?ref=%0a%1b%07#x', 2, 'percent-encoded control character (%0A)'],
       ['gopher://acme/net#acme', 2, 'unknown scheme "gopher:"'],
-      ['nix://ipfs-bafy/net#acme', 3, 'not yet supported'],
+      ['nix://ipfs-bafy/net#acme', 4, 'is not a CID'],
     ] as const) {
       // "--" so that "-rf" reaches join as the URI (the refusal under test), not as a flag.
       const refused = await hiboss(sandbox.env, ['join', '--yes', '--', uri]);
@@ -232,12 +232,12 @@ cli('--print-review writes nothing; --yes adds the VM; hostile URIs are refused 
   }
 });
 
-cli('the desktop file registers x-scheme-handler/nix and runs the review in a terminal', () => {
+cli('the desktop file registers x-scheme-handler/nix and hands the review to a terminal hiboss finds', () => {
   const entry = fs.readFileSync(path.join(REPO, 'panel', 'hiboss-join.desktop'), 'utf8');
   const keys = new Map(entry.split('\n').filter((l) => /^[A-Za-z]+=/.test(l)).map((l) => l.split(/=(.*)/s, 2) as [string, string]));
   assert.is(keys.get('MimeType'), 'x-scheme-handler/nix;');
-  assert.is(keys.get('Exec'), 'hiboss join --wait %u');
-  assert.is(keys.get('Terminal'), 'true');
+  assert.is(keys.get('Exec'), 'hiboss join --desktop %u');
+  assert.is(keys.get('Terminal'), 'false');
   assert.is(keys.get('Type'), 'Application');
 });
 
