@@ -46,6 +46,11 @@ export const UpdatesConfig = z.strictObject({
 });
 export type UpdatesConfig = z.infer<typeof UpdatesConfig>;
 
+/** What a VM does while its workspace is out of sight: paused (the default), or left running. */
+export const WHEN_HIDDEN = ['pause', 'run'] as const;
+export const WhenHidden = z.enum(WHEN_HIDDEN);
+export type WhenHidden = z.infer<typeof WhenHidden>;
+
 export const VmConfig = z
   .strictObject({
     /** Workspace name; a bare number also matches "N: label" workspaces. */
@@ -60,6 +65,8 @@ export const VmConfig = z
     color: Color.optional(),
     /** Restart after QEMU dies unexpectedly (bounded, with backoff). */
     restart: z.enum(['on-failure', 'never']).default('on-failure'),
+    /** "run": it keeps running while its workspace is hidden (never paused, saved or taken by the budget for it); default "pause". */
+    whenHidden: WhenHidden.optional(),
     /** Memory (issue #10): save it to disk when hidden long (or over the budget); false: never (default true). */
     hibernate: z.boolean().optional(),
     /** Memory (issue #10): hiboss adds a virtio-balloon with free-page reporting; false: none (default true). */

@@ -8,6 +8,7 @@ import type { DaemonStatus, VmState, VmStatus } from '../api/schema.js';
 import type { Config } from '../config/schema.js';
 import { compareNames } from '../config/workspaces.js';
 import { reportedReason, reportedState, vmOnWorkspace, type PolicyState } from './policy/policy.js';
+import { hidden } from './policy/record.js';
 import { memoryStatus } from './policy/memory.js';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
@@ -66,6 +67,8 @@ export function buildStatus({ policy, config, processes, cpu, wm, now }: StatusI
       color: vm?.color ?? null,
       flake: vm?.flake ?? null,
       heldByUser: record.hold !== null,
+      whenHidden: record.spec.whenHidden ?? 'pause',
+      runsHidden: record.state === 'running' && hidden(record),
       hold: record.hold,
       unresponsiveSince: record.unresponsiveSince,
       since: record.since,

@@ -15,7 +15,7 @@
  * - host (./host.ts): PolicyState.host; backups (./backup.ts): PolicyState.backups.
  */
 import type { VmState as ReportedState } from '../../api/schema.js';
-import type { PolicyConfig } from '../../config/schema.js';
+import type { PolicyConfig, WhenHidden } from '../../config/schema.js';
 import type { WorkspaceRef } from '../../config/workspaces.js';
 import type { BackupAction, BackupEvent, BackupSpec, BackupState, HealthWindow, HostEvent, HostState, ImageInfo, MemoryRecord, VmState, WindowStart } from './parts.js';
 
@@ -33,8 +33,7 @@ export function atRest(state: VmState): boolean {
   return state === 'stopped' || state === 'failed' || state === 'hibernated';
 }
 
-/** What a VM does while its workspace is hidden: paused (the default), or left running. */
-export type WhenHidden = 'pause' | 'run';
+export type { WhenHidden };
 
 export interface VmSpec {
   name: string;
