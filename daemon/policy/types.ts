@@ -123,6 +123,9 @@ export interface PolicyState {
 
 export type UserVerb = 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'toggle' | 'hibernate' | 'prewarm';
 
+/** An adopted QEMU whose save the last daemon did not finish (its reason and status say so). */
+export const SAVE_INTERRUPTED = 'its save to disk was interrupted when the last daemon ended; it stays paused in RAM';
+
 /** What the supervisor can see a VM become. */
 export type ObservedState = 'running' | 'paused' | 'stopped' | 'failed' | 'hibernated';
 
@@ -132,7 +135,7 @@ export type PolicyEvent =
   /** What the WM shows now (after a burst of workspace events, and at start-up). */
   | { type: 'workspaces'; focused: WorkspaceRef | null; visible: WorkspaceRef[] }
   /** What the supervisor observed of a VM; without a reason the policy says why. */
-  | { type: 'observed'; name: string; state: ObservedState; reason?: string; image?: ImageInfo }
+  | { type: 'observed'; name: string; state: ObservedState; reason?: string; image?: ImageInfo; saveInterrupted?: boolean }
   /** Resident memory of each VM's QEMU (VMs without one are left out). */
   | { type: 'memory'; rssBytes: Record<string, number> }
   /** The WM created a workspace (its hibernated VM may be prewarmed). */
