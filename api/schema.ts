@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { VmBackupStatus } from './backup-schema.js';
+import { WhenHidden } from '../config/schema.js';
 
 /**
  * `unresponsive`: QEMU has not answered a command for a while (policy.unresponsiveAfterMs).
@@ -55,6 +56,10 @@ export const VmStatus = z.object({
   hibernates: z.boolean().optional(),
   /** Backups: api/backup-schema.ts. */
   backup: VmBackupStatus.optional(),
+  /** Its config's "whenHidden" (default "pause"). */
+  whenHidden: WhenHidden.optional(),
+  /** It runs while its workspace is out of sight ("whenHidden": "run", or started by hand there). */
+  runsHidden: z.boolean().optional(),
 });
 export type VmStatus = z.infer<typeof VmStatus>;
 
@@ -106,6 +111,9 @@ export const STATE_GLYPHS: Record<VmState | 'down' | 'none', string> = {
   down: '⚠',
   none: '·',
 };
+
+/** Beside a VM that runs while its workspace is out of sight (VmStatus.runsHidden). */
+export const RUNS_HIDDEN_GLYPH = '↻';
 
 /** Sound (issue #23): the VM that hears the member, and the pin that keeps the microphone with it. */
 export const MIC_GLYPHS = { holds: '🎤', pinned: '📌' } as const;

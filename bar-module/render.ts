@@ -4,7 +4,7 @@
  * prints can be checked exactly by unit tests.
  */
 import { formatHeld } from '../api/format.js';
-import { micMark, MIC_GLYPHS, STATE_GLYPHS, type DaemonStatus, type VmState, type VmStatus } from '../api/schema.js';
+import { micMark, MIC_GLYPHS, RUNS_HIDDEN_GLYPH, STATE_GLYPHS, type DaemonStatus, type VmState, type VmStatus } from '../api/schema.js';
 import { textColorOn } from '../config/colors.js';
 import { BACKUP_MARK, unbackedLine, unbackedVms } from '../api/backup-format.js';
 
@@ -118,7 +118,9 @@ export function renderTooltip(status: DaemonStatus, ctx: RenderContext): string 
   if (status.vms.length === 0) lines.push('no VMs configured');
   for (const vm of status.vms) {
     const mic = micMark(status, vm.name);
-    const parts = [`${vm.name === status.focusedVm ? '›' : ' '} ${STATE_GLYPHS[vm.state]} ${vm.name}: ${vm.state}${vm.heldByUser ? ' (held)' : ''}${mic ? ` ${mic}${status.microphone?.pinned ? ' pinned' : ''}` : ''}`];
+    const glyph = vm.runsHidden ? RUNS_HIDDEN_GLYPH : STATE_GLYPHS[vm.state];
+    const note = vm.heldByUser ? ' (held)' : vm.runsHidden ? ' (runs hidden)' : '';
+    const parts = [`${vm.name === status.focusedVm ? '›' : ' '} ${glyph} ${vm.name}: ${vm.state}${note}${mic ? ` ${mic}${status.microphone?.pinned ? ' pinned' : ''}` : ''}`];
     parts.push(vm.workspace === null ? 'no workspace' : `ws ${vm.workspace}`);
     const memory = memoryText(vm);
     if (memory) parts.push(memory);
@@ -147,8 +149,8 @@ export function escapeMarkup(text: string): string {
 export interface WaybarLine {
   text: string;
   alt: BarState;
-  /** The state; with a VM not backed up, also `unbacked` (waybar takes an array of classes). */
-  class: BarState | [BarState, 'unbacked'];
+  /** The state; with a VM not backed up, also `unbacked`; with one running out of sight, `runs-hidden` (waybar takes an array of classes). */
+  class: BarState | [BarState, ...Marker[]];
   tooltip: string;
   percentage?: number;
 }
@@ -160,11 +162,24 @@ export function renderWaybar(status: DaemonStatus | null, ctx: RenderContext): W
   const color = s.vm?.color;
   if (s.vm && color) line.text = `<span background='${color}' foreground='${textColorOn(color)}'> ${escapeMarkup(s.vm.name)} </span> ${STATE_GLYPHS[s.vm.state]}${escapeMarkup(micSuffix(status!, s.vm.name))}`;
   if (s.percentage !== null) line.percentage = s.percentage;
-  if (status && unbackedVms(status.vms).length) {
-    line.class = [s.state, 'unbacked'];
-    line.text += ` ${BACKUP_MARK}`;
+  const marked = markers(status);
+  if (marked.length) {
+    line.class = [s.state, ...marked];
+    for (const marker of marked) line.text += ` ${MARKS[marker]}`;
   }
   return line;
+}
+
+/** What the bar marks beside the focused VM: a VM not backed up, a VM running out of sight. */
+type Marker = 'unbacked' | 'runs-hidden';
+const MARKS: Record<Marker, string> = { unbacked: BACKUP_MARK, 'runs-hidden': RUNS_HIDDEN_GLYPH };
+
+function markers(status: DaemonStatus | null): Marker[] {
+  if (!status) return [];
+  const marked: Marker[] = [];
+  if (unbackedVms(status.vms).length) marked.push('unbacked');
+  if (status.vms.some((vm) => vm.runsHidden)) marked.push('runs-hidden');
+  return marked;
 }
 
 export interface I3barBlock {
@@ -199,7 +214,7 @@ export function renderI3barBlock(status: DaemonStatus | null, ctx: RenderContext
   };
   if (s.state === 'failed') block.urgent = true;
   if (s.vm?.color) Object.assign(block, { border: s.vm.color, border_top: 0, border_right: 0, border_left: 0, border_bottom: 3 });
-  if (status && unbackedVms(status.vms).length) block.full_text += ` ${BACKUP_MARK}`;
+  for (const marker of markers(status)) block.full_text += ` ${MARKS[marker]}`;
   return block;
 }
 

@@ -60,6 +60,11 @@ export const GuestClipboard = z.strictObject({
 });
 export type GuestClipboard = z.infer<typeof GuestClipboard>;
 
+/** What a VM does while its workspace is out of sight: paused (the default), or left running. */
+export const WHEN_HIDDEN = ['pause', 'run'] as const;
+export const WhenHidden = z.enum(WHEN_HIDDEN);
+export type WhenHidden = z.infer<typeof WhenHidden>;
+
 export const VmConfig = z
   .strictObject({
     /** Workspace name; a bare number also matches "N: label" workspaces. */
@@ -74,6 +79,8 @@ export const VmConfig = z
     color: Color.optional(),
     /** Restart after QEMU dies unexpectedly (bounded, with backoff). */
     restart: z.enum(['on-failure', 'never']).default('on-failure'),
+    /** "run": it keeps running while its workspace is hidden (never paused, saved or taken by the budget for it); default "pause". */
+    whenHidden: WhenHidden.optional(),
     /** Memory: save it to disk when hidden long (or over the budget); false: never (default true). */
     hibernate: z.boolean().optional(),
     /** Memory: hiboss adds a virtio-balloon with free-page reporting; false: none (default true). */
@@ -84,8 +91,6 @@ export const VmConfig = z
     backup: BackupConfig.optional(),
     /** Sound (issue #23): an audio device played through the member's sound server; false: none (default true). */
     audio: z.boolean().optional(),
-    /** While its workspace is hidden: paused (default) or kept running (its microphone is muted all the same). */
-    whenHidden: z.enum(['pause', 'run']).optional(),
     /** Clipboard by hand (issue #23): the guest-side commands `hiboss clip` runs through the guest agent. */
     clipboard: GuestClipboard.optional(),
   })

@@ -588,6 +588,7 @@ function specsOf(config: Config): VmSpec[] {
     name,
     workspace: vm.workspace ?? null,
     restart: vm.restart,
+    whenHidden: vm.whenHidden ?? 'pause',
     ...memorySpec(vm),
     ...(vm.backup ? { backup: { everyHours: vm.backup.everyHours, target: vm.backup.target } } : {}),
     ...(vm.audio === false ? { audio: false } : {}),

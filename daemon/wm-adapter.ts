@@ -4,6 +4,13 @@
  * `workspaces` snapshots (one GET_WORKSPACES per burst of events, after the
  * `cont`); key bindings become requests; VM windows are placed; the session's
  * end is reported.
+ *
+ * What each output shows is kept from the last snapshot. A focus event that names
+ * its output (sway's do; i3's do not) then tells the whole picture by itself — the
+ * focused workspace replaces what its output showed, the other outputs keep
+ * theirs — and is posted as a snapshot at once: no GET_WORKSPACES round trip and
+ * no second decision per switch. Any event that may change the picture otherwise
+ * (a move, a rename, an output change, a reconnection) asks sway again.
  */
 import type { WmClient } from '../wm-ipc/client.js';
 import type { Node, Workspace, WorkspaceNode } from '../wm-ipc/protocol.js';
@@ -33,6 +40,8 @@ export class WmAdapter {
   readonly #placed = new Set<number>();
   #snapshotWanted = false;
   #snapshotRunning = false;
+  /** Output → the workspace it shows, as of the last snapshot and the focus events since; null: unknown. */
+  #shown: Map<string, WorkspaceRef> | null = null;
 
   constructor(private readonly options: WmAdapterOptions) {}
 
@@ -47,6 +56,15 @@ export class WmAdapter {
     wm.on('workspace', (event) => {
       if (event.change === 'focus' && event.current) {
         this.options.marks.eventArrived(wm.lastEventReceivedAt);
+        const shown = this.#shown;
+        const output = event.current.output;
+        if (shown && output !== undefined) {
+          const workspace = refOf(event.current);
+          shown.set(output, workspace);
+          post({ type: 'workspaces', focused: workspace, visible: [...shown.values()] });
+          this.options.marks.settled();
+          return;
+        }
         post({ type: 'focus', workspace: refOf(event.current) });
         this.options.marks.settled();
       }
@@ -57,6 +75,7 @@ export class WmAdapter {
         const workspace = refOf(event.current);
         setImmediate(() => post({ type: 'workspace-init', workspace }));
       }
+      if (this.#shown && unseen(event.change, event.current?.name, this.#shown)) return;
       this.#wantSnapshot();
     });
     wm.on('output', () => this.#wantSnapshot());
@@ -101,6 +120,7 @@ export class WmAdapter {
 
   /** After the events of this burst, one snapshot; another only if events came while it was asked. */
   #wantSnapshot(): void {
+    this.#shown = null; // until the snapshot says, a focus event alone does not tell what is shown
     this.#snapshotWanted = true;
     if (this.#snapshotRunning) return;
     this.#snapshotRunning = true;
@@ -129,6 +149,8 @@ export class WmAdapter {
       return;
     }
     const focused = workspaces.find((w) => w.focused);
+    // Events that came while it was asked leave #shown unknown: another snapshot follows them.
+    if (!this.#snapshotWanted) this.#shown = new Map(workspaces.filter((w) => w.visible).map((w) => [w.output, refOf(w)]));
     // The reply can tell of a new focus before its event is read (two sockets): its `cont` counts from here.
     this.options.marks.eventArrived(performance.now());
     post({ type: 'workspaces', focused: focused ? refOf(focused) : null, visible: workspaces.filter((w) => w.visible).map(refOf) });
@@ -151,4 +173,15 @@ export class WmAdapter {
 
 function refOf(workspace: Workspace | WorkspaceNode): WorkspaceRef {
   return { name: workspace.name, num: typeof workspace.num === 'number' && workspace.num >= 0 ? workspace.num : null };
+}
+
+/**
+ * A workspace event that changes nothing of what the outputs show: a workspace
+ * made (it is shown by the focus event that follows), one emptied and gone
+ * that no output shows, an urgency hint.
+ */
+function unseen(change: string, name: string | undefined, shown: Map<string, WorkspaceRef>): boolean {
+  if (change === 'init' || change === 'urgent') return true;
+  if (change === 'empty') return name !== undefined && ![...shown.values()].some((w) => w.name === name);
+  return false;
 }

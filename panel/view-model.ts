@@ -7,7 +7,7 @@
 import { colorName } from '../config/colors.js';
 import { swatch } from './colors.js';
 import path from 'node:path';
-import { micMark, shortRevision, STATE_GLYPHS, type DaemonStatus, type GenerationsReport, type VmState, type VmStatus } from '../api/schema.js';
+import { micMark, RUNS_HIDDEN_GLYPH, shortRevision, STATE_GLYPHS, type DaemonStatus, type GenerationsReport, type VmState, type VmStatus } from '../api/schema.js';
 import type { StateChange } from '../api/client.js';
 import { formatDuration } from '../api/format.js';
 
@@ -90,7 +90,8 @@ export function treeRows(status: DaemonStatus, networksDir: string): TreeRow[] {
       const ws = vm.workspace === null ? '' : ` [${escapeTags(vm.workspace)}]`;
       const color = vm.color ? `${swatch(vm.color)} ` : '';
       const mic = micMark(status, vm.name);
-      rows.push({ kind: 'vm', text: `  ${glyph(vm.state)} ${color}${escapeTags(vm.name)}${focus}${ws} ${vm.state}${mic ? ` ${mic}` : ''}`, vm, network });
+      const hiddenRun = vm.runsHidden ? ` ${RUNS_HIDDEN_GLYPH}` : '';
+      rows.push({ kind: 'vm', text: `  ${glyph(vm.state)} ${color}${escapeTags(vm.name)}${focus}${ws} ${vm.state}${hiddenRun}${mic ? ` ${mic}` : ''}`, vm, network });
     }
   }
   return rows;
@@ -122,7 +123,8 @@ export function detailLines(vm: VmStatus, elapsedMs = 0): string[] {
     ? '-'
     : `${formatBytes(vm.rssBytes)}${vm.memoryBudgetMiB === null ? '' : ` of ${vm.memoryBudgetMiB} MiB budget`}`;
   const rows: Array<[string, string]> = [
-    ['state', `${glyph(vm.state)} ${vm.state}${vm.heldByUser ? ' (held by you: focus does not undo it)' : ''}`],
+    ['state', `${glyph(vm.state)} ${vm.state}${vm.heldByUser ? ' (held by you: focus does not undo it)' : vm.runsHidden ? ` (${RUNS_HIDDEN_GLYPH} runs while its workspace is hidden)` : ''}`],
+    ...(vm.whenHidden === 'run' ? [['hidden', 'keeps running ("whenHidden": "run")'] as [string, string]] : []),
     ['reason', escapeTags(vm.reason || '-')],
     ...(vm.color ? [['colour', `${swatch(vm.color)} ${colorName(vm.color)}`] as [string, string]] : []),
     ['workspace', escapeTags(vm.workspace ?? '- (not bound)')],

@@ -8,7 +8,7 @@
 import * as memory from './memory.js';
 import { hidden, runsWhileHidden } from './record.js';
 import { log, seconds } from './turn.js';
-import { isDown, unhandled, type Answer, type Hold, type PolicyEvent, type PolicyState, type Turn, type UserVerb, type VmRecord } from './types.js';
+import { isDown, SAVE_INTERRUPTED, unhandled, type Answer, type Hold, type PolicyEvent, type PolicyState, type Turn, type UserVerb, type VmRecord } from './types.js';
 
 /** Requests of the user; the last one wins. A pause needs a VM that runs or is on its way up. */
 export function userRequest(turn: Turn, verb: UserVerb, name: string): void {
@@ -115,6 +115,7 @@ export function holdRestored(turn: Turn, name: string, hold: Hold): void {
   if (!vm) return;
   vm.hold = hold;
   log(turn, vm.spec.name, `still ${hold} by the user (kept across the daemon's restart)`);
-  if (hold === 'paused' && vm.state === 'paused') vm.reason = 'paused by the user';
+  // A save the last daemon did not finish is said, not hidden behind the hold.
+  if (hold === 'paused' && vm.state === 'paused') vm.reason = vm.memory.problem === SAVE_INTERRUPTED ? `paused by the user; ${SAVE_INTERRUPTED}` : 'paused by the user';
   if (hold === 'stopped' && vm.state === 'stopped') vm.reason = 'stopped by the user';
 }

@@ -64,7 +64,7 @@ export function reconcile(turn: Turn, vm: VmRecord): void {
     if (now < vm.retryAt) return;
     vm.retryAt = null;
   }
-  // Memory (issue #10): a restore or start waiting for memory is decided afresh, from what the VM was.
+  // A restore or start waiting for memory is decided afresh, from what the VM was.
   const waited = vm.memory.waiting;
   if (waited) [vm.state, vm.reason, vm.since] = [waited.from, waited.fromReason, waited.fromSince];
   if (vm.restartRequested && isDown(vm.state)) {

@@ -19,7 +19,7 @@ import { admit, effectiveState, waitFor, waitReason } from './budget.js';
 export { requestPrewarm } from './budget.js';
 import { focusedHere, hidden, mayHibernate as allowed, reportedState, runsHidden } from './record.js';
 import { ask, log, seconds, setState } from './turn.js';
-import { unhandled, type ImageInfo, type MemoryOp, type MemoryRecord, type MemoryWait, type ObservedState, type Operation, type PolicySettings, type Turn, type VmRecord, type VmState, type WorkspaceRef } from './types.js';
+import { SAVE_INTERRUPTED, unhandled, type ImageInfo, type MemoryOp, type MemoryRecord, type MemoryWait, type ObservedState, type Operation, type PolicySettings, type Turn, type VmRecord, type VmState, type WorkspaceRef } from './types.js';
 
 export type { ImageInfo, MemoryOp, MemoryRecord, MemoryWait } from './types.js';
 
@@ -93,12 +93,14 @@ export function restoreReason(vm: VmRecord, why: 'run' | 'prewarm' | 'stop', foc
 
 export interface Observed {
   state: ObservedState;
+  /** Adopted after a save the last daemon did not finish. */
+  saveInterrupted?: boolean | undefined;
   image?: ImageInfo | undefined;
 }
 
 /** The memory record after an observation, given the operation that was in flight. */
 export function afterObserved(vm: VmRecord, op: Operation | null, observed: Observed, now: number): MemoryRecord {
-  const memory = vm.memory;
+  const memory = observed.saveInterrupted ? { ...vm.memory, problem: SAVE_INTERRUPTED } : vm.memory;
   switch (observed.state) {
     case 'hibernated':
       return {

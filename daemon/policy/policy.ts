@@ -182,17 +182,24 @@ function forgetRemoved(turn: Turn): void {
 
 /**
  * QEMU's answer to a command whose event has already been decided (`cont`'s
- * reply after its RESUME, `stop`'s after its STOP) changes nothing: it needs no
- * copy of the state and no pass over every VM — half the decisions of a switch.
+ * reply after its RESUME, `stop`'s after its STOP) changes nothing, nor does a
+ * new workspace without prewarmOnInit: they need no copy of the state and no
+ * pass over every VM — half the decisions of a switch.
  * Only when no deadline has passed, so that nothing a full decision would have
  * done at `now` is left for later.
  */
 function changesNothing(state: PolicyState, event: PolicyEvent, now: number): boolean {
-  if (event.type !== 'op-done') return false;
-  const vm = state.vms[event.name];
-  if (!vm || vm.op === event.op || vm.awaitingReply || vm.unresponsiveSince !== null) return false;
+  if (!inert(state, event)) return false;
   const next = deadlines(state, -Infinity);
   return next === null || next > now;
+}
+
+/** An event that changes no state: an answer already decided, a new workspace when nothing is prewarmed on it. */
+function inert(state: PolicyState, event: PolicyEvent): boolean {
+  if (event.type === 'workspace-init') return !state.settings.prewarmOnInit;
+  if (event.type !== 'op-done') return false;
+  const vm = state.vms[event.name];
+  return vm !== undefined && vm.op !== event.op && !vm.awaitingReply && vm.unresponsiveSince === null;
 }
 
 /** The earliest future deadline: everything due by `now` was just acted upon. */

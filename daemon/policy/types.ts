@@ -15,7 +15,7 @@
  * - host (./host.ts): PolicyState.host; backups (./backup.ts): PolicyState.backups.
  */
 import type { VmState as ReportedState } from '../../api/schema.js';
-import type { PolicyConfig } from '../../config/schema.js';
+import type { PolicyConfig, WhenHidden } from '../../config/schema.js';
 import type { WorkspaceRef } from '../../config/workspaces.js';
 import type { BackupAction, BackupEvent, BackupSpec, BackupState, HealthWindow, HostEvent, HostState, ImageInfo, MicrophoneAction, MicrophoneEvent, MicrophoneState, MemoryRecord, VmState, WindowStart } from './parts.js';
 
@@ -33,8 +33,7 @@ export function atRest(state: VmState): boolean {
   return state === 'stopped' || state === 'failed' || state === 'hibernated';
 }
 
-/** What a VM does while its workspace is hidden: paused (the default), or left running. */
-export type WhenHidden = 'pause' | 'run';
+export type { WhenHidden };
 
 export interface VmSpec {
   name: string;
@@ -128,6 +127,9 @@ export interface PolicyState {
 
 export type UserVerb = 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'toggle' | 'hibernate' | 'prewarm';
 
+/** An adopted QEMU whose save the last daemon did not finish (its reason and status say so). */
+export const SAVE_INTERRUPTED = 'its save to disk was interrupted when the last daemon ended; it stays paused in RAM';
+
 /** What the supervisor can see a VM become. */
 export type ObservedState = 'running' | 'paused' | 'stopped' | 'failed' | 'hibernated';
 
@@ -137,7 +139,7 @@ export type PolicyEvent =
   /** What the WM shows now (after a burst of workspace events, and at start-up). */
   | { type: 'workspaces'; focused: WorkspaceRef | null; visible: WorkspaceRef[] }
   /** What the supervisor observed of a VM; without a reason the policy says why. */
-  | { type: 'observed'; name: string; state: ObservedState; reason?: string; image?: ImageInfo }
+  | { type: 'observed'; name: string; state: ObservedState; reason?: string; image?: ImageInfo; saveInterrupted?: boolean }
   /** Resident memory of each VM's QEMU (VMs without one are left out). */
   | { type: 'memory'; rssBytes: Record<string, number> }
   /** The WM created a workspace (its hibernated VM may be prewarmed). */

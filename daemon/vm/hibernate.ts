@@ -822,7 +822,7 @@ async function catInto(image: string, socket: net.Socket, guard: ReturnType<type
 
 export type AdoptedOutcome =
   /** The QEMU holds the guest: adopt it as it is. */
-  | { kind: 'keep'; note: string | null }
+  | { kind: 'keep'; note: string | null; saveInterrupted?: boolean }
   /** The guest is in its complete image: the QEMU was ended. */
   | { kind: 'hibernated'; image: FoundImage; note: string };
 
@@ -877,6 +877,7 @@ export async function settleAdopted(vm: VmProcess, paths: VmPaths): Promise<Adop
   if (!leftovers) return { kind: 'keep', note: null };
   return {
     kind: 'keep',
+    saveInterrupted: unfinished,
     note: unfinished
       ? `a save was in flight when the last daemon ended: its partial image was removed; the guest goes on in its QEMU (${status})`
       : `an image it no longer needs was removed (the guest is in its QEMU, ${status})`,

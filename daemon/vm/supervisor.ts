@@ -9,9 +9,9 @@ import { ensureVmDirs, existingVmDirs, vmPaths, type RuntimeRoots, type VmPaths 
 import { QmpTimeoutError } from '../../qmp/errors.js';
 import type { LaunchCommand, Launcher } from '../launch/launcher.js';
 import { QemuLauncher } from '../launch/qemu.js';
-import { unhandled, type Operation as PolicyOperation, type PolicyEvent, type VmOperationAction } from '../policy/types.js';
+import { SAVE_INTERRUPTED, unhandled, type Operation as PolicyOperation, type PolicyEvent, type VmOperationAction } from '../policy/types.js';
 import { VmProcess, type VmEnd } from './vm-process.js';
-import { HibernateError, readLaunchRecord, recordLaunch, removeImage, removeImageInBackground, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type RecordedCommand } from './hibernate.js';
+import { HibernateError, readLaunchRecord, recordLaunch, removeImage, removeImageInBackground, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type AdoptedOutcome, type RecordedCommand } from './hibernate.js';
 import { growBack, residentBytes, shrinkToWorkingSet } from './memory.js';
 import { errorMessage } from '../../shared/error-message.js';
 
@@ -212,14 +212,16 @@ export class VmSupervisor {
         continue;
       }
       // Memory: a save or restore may have been in flight when the last daemon died.
-      const settled = await settleAdopted(vm, paths).catch((error: Error) => ({ kind: 'keep' as const, note: `its image could not be checked: ${error.message}` }));
+      const settled: AdoptedOutcome = await settleAdopted(vm, paths).catch((error: Error) => ({ kind: 'keep' as const, note: `its image could not be checked: ${error.message}` }));
       if (settled.note) post({ type: 'note', name, message: settled.note });
       if (settled.kind === 'hibernated') continue;
       this.#watch(name, vm);
       this.#balloonMayBeInflated.add(name);
       const state = await vm.status();
       post({ type: 'note', name, message: `adopted QEMU pid ${vm.pid} (${state})` });
-      post({ type: 'observed', name, state, reason: `adopted (${state})` });
+      // A save cut short by the last daemon's end: the guest stays in RAM, and its reason says why.
+      const interrupted = settled.kind === 'keep' && settled.saveInterrupted === true;
+      post({ type: 'observed', name, state, reason: `adopted (${state})${interrupted ? `: ${SAVE_INTERRUPTED}` : ''}`, ...(interrupted ? { saveInterrupted: true } : {}) });
     }
     this.findHibernated();
   }

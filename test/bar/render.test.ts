@@ -41,6 +41,24 @@ r('waybar: focused VM with memory → name + glyph, state class, tooltip with ev
   );
 });
 
+r('a VM running while its workspace is hidden ("whenHidden": "run"): its own glyph in the tooltip, a runs-hidden class and mark', () => {
+  const status = daemonStatus(
+    [vm('web', { state: 'running', workspace: '2' }), vm('build', { state: 'running', workspace: '3', whenHidden: 'run', runsHidden: true })],
+    'web',
+    '2',
+  );
+  assert.is(
+    renderUpdate('waybar', status, ctx),
+    JSON.stringify({
+      text: 'web ▶ ↻',
+      alt: 'running',
+      class: ['running', 'runs-hidden'],
+      tooltip: 'hiboss — workspace 2\n› ▶ web: running · ws 2\n  ↻ build: running (runs hidden) · ws 3',
+    }),
+  );
+  assert.match(renderUpdate('i3bar', status, ctx), /"full_text":"web ▶ ↻"/);
+});
+
 r('waybar: daemon absent → down line', () => {
   assert.is(
     renderUpdate('waybar', null, ctx),

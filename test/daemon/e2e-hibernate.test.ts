@@ -178,6 +178,7 @@ t('the daemon killed -9 in the middle of a save: the next one finds the guest in
     assert.ok(fs.existsSync(image()));
   } else {
     assert.match(line, /\(paused\)/);
+    assert.match(status.reason, /its save to disk was interrupted when the last daemon ended; it stays paused in RAM$/);
     assert.is(status.pid, pid, 'the same QEMU holds the guest');
     assert.is(fs.existsSync(image()), false);
     assert.is(fs.existsSync(`${image()}.tmp`), false, 'no partial image');
