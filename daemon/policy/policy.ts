@@ -122,8 +122,11 @@ export type PolicyEvent =
   | { type: 'workspace-init'; workspace: WorkspaceRef }
   /** QEMU answered the command of an operation (its STOP/RESUME event, if any, came first). */
   | { type: 'op-done'; name: string; op: Operation }
-  /** An operation could not be carried out; the VM's state is unchanged. */
-  | { type: 'op-failed'; name: string; op: Operation; reason: string; timedOut?: boolean }
+  /**
+   * An operation could not be carried out; the VM's state is unchanged. `permanent`: trying
+   * again cannot succeed until the user changes something (a symlinked runtime dir…).
+   */
+  | { type: 'op-failed'; name: string; op: Operation; reason: string; timedOut?: boolean; permanent?: boolean }
   | { type: 'user'; verb: UserVerb; name: string }
   | { type: 'config'; vms: VmSpec[]; settings: PolicySettings }
   /** The config file on disk cannot be used (invalid, unreadable, gone): the last good one stays. */
@@ -432,7 +435,7 @@ function apply(turn: Turn, event: PolicyEvent): void {
       vm.op = null;
       vm.opSince = null;
       vm.awaitingReply = false;
-      if (event.op === 'start') return fail(turn, vm, `could not start: ${event.reason}`);
+      if (event.op === 'start') return fail(turn, vm, `could not start: ${event.reason}`, event.permanent === true);
       if (memory.isMemoryOp(event.op)) return memoryOpFailed(turn, vm, event.op, event.reason);
       log(turn, vm.spec.name, `${event.op} failed: ${event.reason}`, 'warn');
       // Not again at once: a QEMU that refuses would otherwise be asked in a tight loop.
@@ -622,13 +625,17 @@ function clearOp(vm: VmRecord): void {
   vm.awaitingReply = false;
 }
 
-function fail(turn: Turn, vm: VmRecord, reason: string): void {
+function fail(turn: Turn, vm: VmRecord, reason: string, permanent = false): void {
   const { state, now } = turn;
   const { maxRestarts, restartWindowMs, restartDelayMs } = state.settings;
   vm.failures = [...vm.failures.filter((t) => now - t < restartWindowMs), now];
   vm.restarts += 1;
   vm.runRequested = false;
-  if (vm.spec.restart === 'on-failure' && vm.failures.length <= maxRestarts) {
+  if (permanent) {
+    // No retry of what cannot succeed: it waits for the user (hiboss start NAME once fixed).
+    vm.restartAt = null;
+    setState(turn, vm, 'failed', `${reason} (not restarting: it cannot succeed until that is fixed; then hiboss start ${vm.spec.name})`);
+  } else if (vm.spec.restart === 'on-failure' && vm.failures.length <= maxRestarts) {
     const delay = restartDelayMs * 2 ** (vm.failures.length - 1);
     vm.restartAt = now + delay;
     const hidden = vm.spec.workspace !== null && vm.hiddenSince !== null;
