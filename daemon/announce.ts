@@ -3,6 +3,7 @@
  * the D-Bus signals and desktop notifications. Run after the decision's
  * operations, so a `cont` is never queued behind a signal.
  */
+import type { BackupSignalKind } from '../api/backup-schema.js';
 import type { VmState } from '../api/schema.js';
 import type { Logger } from './log.js';
 import type { Action } from './policy/policy.js';
@@ -15,8 +16,8 @@ export interface Signals {
   vmLog(name: string, line: string): void;
   /** A flake VM's update: building, built, build-failed, up-to-date, healthy, failed, rolled-back. */
   updateEvent?(name: string, kind: string, message: string): void;
-  /** Backups: started, done, failed, unbacked, restoring, restored, restore-failed. */
-  backupChanged?(name: string, kind: string, message: string): void;
+  /** Backups: api/backup-schema.ts BACKUP_SIGNAL_KINDS. */
+  backupChanged?(name: string, kind: BackupSignalKind, message: string): void;
 }
 
 export interface AnnouncerOptions {

@@ -7,6 +7,7 @@ import { BUS_NAME, daemonInterfaceMembers, Errors, INTERFACE, OBJECT_PATH } from
 import { VmName } from '../config/schema.js';
 import { RequestError, type Daemon } from './daemon.js';
 import { DaemonError } from './errors.js';
+import type { BackupSignalKind } from '../api/backup-schema.js';
 
 const { Interface } = dbus.interface;
 
@@ -140,7 +141,7 @@ export class DaemonInterface extends Interface {
   UpdateEvent(name: string, kind: string, message: string) {
     return [name, kind, message];
   }
-  BackupChanged(name: string, kind: string, message: string) {
+  BackupChanged(name: string, kind: BackupSignalKind, message: string) {
     return [name, kind, message];
   }
 }

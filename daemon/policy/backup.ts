@@ -80,7 +80,8 @@ export type BackupEvent =
   | { type: 'restore-done'; name: string; id: string; message: string }
   | { type: 'restore-failed'; name: string; reason: string };
 
-export type BackupSignalKind = 'started' | 'done' | 'failed' | 'unbacked' | 'restoring' | 'restored' | 'restore-failed';
+import type { BackupSignalKind } from '../../api/backup-schema.js';
+export type { BackupSignalKind };
 
 export type BackupAction =
   /** Back the VM's disk up: live through its QEMU, or offline from its disk file. */

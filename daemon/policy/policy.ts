@@ -49,7 +49,7 @@ export interface VmSpec {
 /** The policy's settings are the config's `policy` section, defaults included. */
 export type PolicySettings = PolicyConfig;
 
-type Operation = 'start' | 'pause' | 'resume' | 'stop' | memory.MemoryOp;
+export type Operation = 'start' | 'pause' | 'resume' | 'stop' | memory.MemoryOp;
 
 export interface VmRecord {
   spec: VmSpec;

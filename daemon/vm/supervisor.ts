@@ -9,13 +9,14 @@ import { ensureVmDirs, existingVmDirs, RuntimeDirError, vmPaths, type RuntimeRoo
 import { QmpTimeoutError } from '../../qmp/errors.js';
 import type { LaunchCommand, Launcher } from '../launch/launcher.js';
 import { QemuLauncher } from '../launch/qemu.js';
-import type { Action, PolicyEvent } from '../policy/policy.js';
+import type { Action, Operation, PolicyEvent } from '../policy/policy.js';
 import { VmProcess, type VmEnd } from './vm-process.js';
 import { HibernateError, readLaunchRecord, recordLaunch, removeImage, removeImageInBackground, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type RecordedCommand } from './hibernate.js';
 import { growBack, residentBytes, shrinkToWorkingSet } from './memory.js';
 import { errorMessage } from '../../shared/error-message.js';
 
-type Operation = 'pause' | 'resume' | 'stop' | 'shrink';
+/** The operations carried out on a running QEMU over QMP (the policy's Operation, declared once). */
+type QmpOperation = Extract<Operation, 'pause' | 'resume' | 'stop' | 'shrink'>;
 
 export interface VmSupervisorOptions {
   roots: RuntimeRoots;
@@ -110,7 +111,7 @@ export class VmSupervisor {
     }
   }
 
-  #operate(name: string, op: Operation, run: (vm: VmProcess, timeoutMs: number) => Promise<unknown>): void {
+  #operate(name: string, op: QmpOperation, run: (vm: VmProcess, timeoutMs: number) => Promise<unknown>): void {
     const vm = this.#processes.get(name);
     const post = this.options.post;
     if (!vm) {
