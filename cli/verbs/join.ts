@@ -17,7 +17,6 @@ import { errorMessage } from '../../shared/error-message.js';
 import { withoutControlCharacters } from '../../shared/control-chars.js';
 
 export const joinVerb: Verb = {
-  summary: 'review and join a network from a nix:// URI',
   usage: `usage: hiboss join [--print-review | --yes] [--name NAME] [--workspace WS] [--config FILE] URI
 
 Shows what joining would fetch and build, asks, then adds the network's VM to
