@@ -13,7 +13,7 @@ import { VmName } from '../../config/schema.js';
 import { workspaceOwners } from '../../config/workspaces.js';
 import { ConfigsError, parseConfigs } from '../../networks/index.js';
 import { buildReview, firstFreeWorkspace, parseJoinUri, type LocalConfigs, type ParsedJoin } from '../../panel/join.js';
-import { errorMessage } from '../../shared/error-message.js';
+import { errorCode, errorMessage } from '../../shared/error-message.js';
 import { withoutControlCharacters } from '../../shared/control-chars.js';
 
 export const joinVerb: Verb = {
@@ -77,7 +77,7 @@ function readLocalConfigs(join: Extract<ParsedJoin, { ok: true }>): LocalConfigs
     text = readFileBounded(file, 1024 * 1024);
   } catch (error) {
     if (error instanceof UnsafeFileError) return { kind: 'invalid', file, problems: [error.message] };
-    return { kind: 'unreadable', why: `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? errorMessage(error)})` };
+    return { kind: 'unreadable', why: `cannot read ${file} (${errorCode(error) ?? errorMessage(error)})` };
   }
   try {
     return { kind: 'read', file, configs: parseConfigs(text) };

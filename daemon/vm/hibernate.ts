@@ -39,7 +39,7 @@ import { readFileBounded } from '../../config/read-bounded.js';
 import type { QmpClient } from '../../qmp/client.js';
 import type { LaunchCommand } from '../launch/launcher.js';
 import type { VmProcess } from './vm-process.js';
-import { errorMessage } from '../../shared/error-message.js';
+import { errorCode, errorMessage } from '../../shared/error-message.js';
 import { DaemonError } from '../errors.js';
 import { ImageSeal, imageHasher, mendImageMode, sealMismatch, sealOf, sha256OfFd, sha256OfFile, untouchedSinceSealed } from './image-seal.js';
 
@@ -364,10 +364,10 @@ function versionOf(qmp: QmpClient): string {
 }
 
 function errnoText(error: unknown): string {
-  const e = error as NodeJS.ErrnoException;
-  if (e.code === 'ENOSPC') return 'no space left on device (ENOSPC)';
-  if (e.code === 'EDQUOT') return 'disk quota exceeded (EDQUOT)';
-  if (e.code === 'EIO') return 'I/O error (EIO)';
+  const code = errorCode(error);
+  if (code === 'ENOSPC') return 'no space left on device (ENOSPC)';
+  if (code === 'EDQUOT') return 'disk quota exceeded (EDQUOT)';
+  if (code === 'EIO') return 'I/O error (EIO)';
   return errorMessage(error);
 }
 
