@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { BUS_NAME, Errors, INTERFACE, OBJECT_PATH } from './names.js';
 import { DaemonStatus, Diagnostics, GenerationsReport, VmState, type Verb } from './schema.js';
 import { GuestIdentity, MAX_GUEST_IDENTITY_BYTES } from '../networks/join-request.js';
-import { BackupList } from './backup-schema.js';
+import { BackupList, BackupSignalKind } from './backup-schema.js';
 import { closeBus } from './bus.js';
 import { errorMessage } from '../shared/error-message.js';
 
@@ -45,9 +45,9 @@ type ClientEvents = {
   log: [{ name: string; line: string }];
   /** A flake VM's update (kind: building, built, build-failed, up-to-date, healthy, failed, rolled-back). */
   update: [{ name: string; kind: string; message: string }];
-  /** Backups: started, done, failed, unbacked, restoring, restored, restore-failed. */
-  backup: [{ name: string; kind: string; message: string }];
-  /** Sound (issue #23): the VM that hears the member (null: nobody), pinned or following focus. */
+  /** Backups: api/backup-schema.ts BACKUP_SIGNAL_KINDS (a kind this client does not know is dropped). */
+  backup: [{ name: string; kind: BackupSignalKind; message: string }];
+  /** Sound: the VM that hears the member (null: nobody), pinned or following focus. */
   microphone: [{ vm: string | null; pinned: boolean }];
   /** The daemon appeared (or re-appeared after a restart). */
   up: [];
@@ -355,7 +355,10 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     iface.on('ConfigChanged', (accepted: boolean, problems: string[]) => this.emit('config', { accepted, problems }));
     iface.on('VmLog', (name: string, line: string) => this.emit('log', { name, line }));
     iface.on('UpdateEvent', (name: string, kind: string, message: string) => this.emit('update', { name, kind, message }));
-    iface.on('BackupChanged', (name: string, kind: string, message: string) => this.emit('backup', { name, kind, message }));
+    iface.on('BackupChanged', (name: string, kind: string, message: string) => {
+      const parsed = BackupSignalKind.safeParse(kind);
+      if (parsed.success) this.emit('backup', { name, kind: parsed.data, message });
+    });
     iface.on('MicrophoneChanged', (vm: string, pinned: boolean) => this.emit('microphone', { vm: vm === '' ? null : vm, pinned }));
     this.#iface = iface;
     this.emit('up');

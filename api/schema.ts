@@ -96,21 +96,8 @@ export const VERBS = ['toggle', 'start', 'stop', 'pause', 'resume', 'restart', '
 export const Verb = z.enum(VERBS);
 export type Verb = z.infer<typeof Verb>;
 
-/** Glyphs for bars and the panel, one per state (plus the daemon being away). */
-export const STATE_GLYPHS: Record<VmState | 'down' | 'none', string> = {
-  running: '▶',
-  paused: '⏸',
-  starting: '…',
-  stopping: '…',
-  stopped: '■',
-  failed: '✖',
-  unresponsive: '⌛',
-  saving: '⇣',
-  hibernated: '❄',
-  restoring: '⇡',
-  down: '⚠',
-  none: '·',
-};
+/** Glyphs and colours per state: api/states.ts (one table). */
+export { STATE_GLYPHS } from './states.js';
 
 /** Beside a VM that runs while its workspace is out of sight (VmStatus.runsHidden). */
 export const RUNS_HIDDEN_GLYPH = '↻';

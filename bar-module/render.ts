@@ -4,7 +4,8 @@
  * prints can be checked exactly by unit tests.
  */
 import { formatHeld } from '../api/format.js';
-import { micMark, MIC_GLYPHS, RUNS_HIDDEN_GLYPH, STATE_GLYPHS, type DaemonStatus, type VmState, type VmStatus } from '../api/schema.js';
+import { micMark, MIC_GLYPHS, RUNS_HIDDEN_GLYPH, type DaemonStatus, type VmStatus } from '../api/schema.js';
+import { BAR_COLOURS, STATE_GLYPHS, type ShownState } from '../api/states.js';
 import { textColorOn } from '../config/colors.js';
 import { BACKUP_MARK, unbackedLine, unbackedVms } from '../api/backup-format.js';
 
@@ -12,23 +13,10 @@ export const FORMATS = ['waybar', 'i3bar', 'i3blocks', 'i3blocks-json'] as const
 export type Format = (typeof FORMATS)[number];
 
 /** What the bar shows: a VM state, or the daemon being away, or no VM on the focused workspace. */
-export type BarState = VmState | 'down' | 'none';
+export type BarState = ShownState;
 
-/** One colour per state for i3bar/i3blocks (waybar takes them from style.css, same palette). */
-export const STATE_COLOURS: Record<BarState, string> = {
-  running: '#a6e3a1',
-  paused: '#f9e2af',
-  starting: '#89b4fa',
-  stopping: '#89b4fa',
-  stopped: '#9399b2',
-  failed: '#f38ba8',
-  unresponsive: '#f5c2e7',
-  saving: '#74c7ec',
-  hibernated: '#b4befe',
-  restoring: '#74c7ec',
-  down: '#fab387',
-  none: '#6c7086',
-};
+/** One colour per state for i3bar/i3blocks (waybar takes them from style.css, held to the same table). */
+export const STATE_COLOURS: Record<BarState, string> = BAR_COLOURS;
 
 export const BLOCK_NAME = 'hiboss';
 const DOWN_TEXT = `${STATE_GLYPHS.down} hiboss down`;

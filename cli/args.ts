@@ -57,9 +57,8 @@ export function parseArgs(argv: string[], known: { boolean?: string[]; valued?: 
   return { flags, positional };
 }
 
+/** A verb's module; its one-line summary is in the verb table (cli/verbs/index.ts), the only one. */
 export interface Verb {
-  /** One line for the verb list. */
-  summary: string;
   /** Full --help text. */
   usage: string;
   run(argv: string[]): Promise<number>;

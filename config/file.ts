@@ -53,7 +53,7 @@ export function readConfig(file: string, { missing = 'empty' }: { missing?: 'emp
   try {
     text = readFileBounded(file, MAX_CONFIG_BYTES);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errorCode(error);
     if (code === 'ENOENT' || code === 'ENOTDIR') {
       if (missing === 'empty') return Config.parse({});
       throw new ConfigMissingError(file, ['(root): the file is gone']);

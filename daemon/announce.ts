@@ -3,6 +3,7 @@
  * the D-Bus signals and desktop notifications. Run after the decision's
  * operations, so a `cont` is never queued behind a signal.
  */
+import type { BackupSignalKind } from '../api/backup-schema.js';
 import type { VmState } from '../api/schema.js';
 import type { Logger } from './log.js';
 import { unhandled, type TellAction } from './policy/types.js';
@@ -15,9 +16,9 @@ export interface Signals {
   vmLog(name: string, line: string): void;
   /** A flake VM's update: building, built, build-failed, up-to-date, healthy, failed, rolled-back. */
   updateEvent?(name: string, kind: string, message: string): void;
-  /** Backups: started, done, failed, unbacked, restoring, restored, restore-failed. */
-  backupChanged?(name: string, kind: string, message: string): void;
-  /** Sound (issue #23): the VM that hears the member ('' = nobody), pinned or following focus. */
+  /** Backups: api/backup-schema.ts BACKUP_SIGNAL_KINDS. */
+  backupChanged?(name: string, kind: BackupSignalKind, message: string): void;
+  /** Sound: the VM that hears the member ('' = nobody), pinned or following focus. */
   microphoneChanged?(vm: string, pinned: boolean): void;
 }
 

@@ -12,6 +12,7 @@ import { MIC_VERBS } from './policy/microphone.js';
 import { ClipDirection } from '../api/clipboard.js';
 
 const MicVerbSchema = z.enum(MIC_VERBS);
+import type { BackupSignalKind } from '../api/backup-schema.js';
 
 const { Interface } = dbus.interface;
 
@@ -171,7 +172,7 @@ export class DaemonInterface extends Interface {
   UpdateEvent(name: string, kind: string, message: string) {
     return [name, kind, message];
   }
-  BackupChanged(name: string, kind: string, message: string) {
+  BackupChanged(name: string, kind: BackupSignalKind, message: string) {
     return [name, kind, message];
   }
   MicrophoneChanged(vm: string, pinned: boolean) {

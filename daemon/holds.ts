@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { ensureVmDirs, isPrivateDir, vmPaths, type RuntimeRoots, type VmPaths } from '../config/paths.js';
 import { readFileBounded } from '../config/read-bounded.js';
 import type { PolicyEvent } from './policy/policy.js';
-import { errorMessage } from '../shared/error-message.js';
+import { errorCode, errorMessage } from '../shared/error-message.js';
 
 /** What a hold can be (the hibernate work may add its own state here). */
 export const HOLDS = ['paused', 'stopped'] as const;
@@ -72,7 +72,7 @@ export function readHold(paths: Pick<VmPaths, 'runDir'>): ReadHold {
   try {
     stat = fs.lstatSync(file);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'none' };
+    if (errorCode(error) === 'ENOENT') return { kind: 'none' };
     return { kind: 'unusable', problem: `${file}: ${errorMessage(error)}` };
   }
   if (stat.isSymbolicLink()) return { kind: 'unusable', problem: `${file} is a symbolic link` };

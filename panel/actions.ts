@@ -21,7 +21,7 @@ export const ACTION_KEYS: Record<string, VmAction> = {
   p: 'pause-resume',
   r: 'restart',
   g: 'focus',
-  // Memory: save it to disk (its QEMU ends; p or focus brings it back).
+  // Memory: save it to disk and hold it there (its QEMU ends; p brings it back, focus does not).
   h: 'hibernate',
   // Flake VMs: update (used at the next start), update and restart into it, back to the last healthy generation.
   u: 'update',

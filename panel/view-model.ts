@@ -10,20 +10,10 @@ import path from 'node:path';
 import { micMark, RUNS_HIDDEN_GLYPH, shortRevision, STATE_GLYPHS, type DaemonStatus, type GenerationsReport, type VmState, type VmStatus } from '../api/schema.js';
 import type { StateChange } from '../api/client.js';
 import { formatDuration } from '../api/format.js';
+import { TERMINAL_COLOURS } from '../api/states.js';
 
-export const STATE_COLOURS: Record<VmState | 'down', string> = {
-  running: 'green',
-  paused: 'yellow',
-  starting: 'cyan',
-  stopping: 'cyan',
-  stopped: 'white',
-  failed: 'red',
-  unresponsive: 'magenta',
-  saving: 'blue',
-  hibernated: 'blue',
-  restoring: 'blue',
-  down: 'red',
-};
+/** One colour per state in the panel: api/states.ts. */
+export const STATE_COLOURS: Record<VmState | 'down', string> = TERMINAL_COLOURS;
 
 export interface Network {
   /** What the tree shows: a wizard network's name, else the flake without "#…". */

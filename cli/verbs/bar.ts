@@ -77,7 +77,6 @@ async function connect(onDown: (message: string) => void): Promise<DaemonClient>
 }
 
 export const barVerb: Verb = {
-  summary: 'status bar module (waybar, i3bar, i3blocks)',
   usage: `usage: hiboss bar [--format waybar|i3bar|i3blocks|i3blocks-json] [--once] [--terminal PROGRAM]
 
 Streams the focused workspace's VM and its state to a status bar, one update per

@@ -19,7 +19,6 @@ import { errorMessage } from '../../shared/error-message.js';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 export const demoVerb: Verb = {
-  summary: 'demo',
   usage: `usage: hiboss demo [--switches N]
 
 Starts headless sway (WLR_BACKENDS=headless), a private D-Bus session bus, the hiboss daemon and

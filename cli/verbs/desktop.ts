@@ -29,7 +29,6 @@ async function ask(what: string, call: (client: Awaited<ReturnType<typeof connec
 }
 
 export const micVerb: Verb = {
-  summary: 'pin the microphone to a VM, or unpin it',
   usage: `usage: hiboss mic pin [NAME] | hiboss mic unpin
 
 The microphone follows the focused workspace: only its VM's capture is unmuted in
@@ -46,7 +45,6 @@ every workspace, until "unpin" or the session locks.`,
 };
 
 export const clipVerb: Verb = {
-  summary: 'pass the clipboard to or from a VM, by hand',
   usage: `usage: hiboss clip to|from [NAME]
 
 "to" puts the host's clipboard (text) into the VM's; "from" brings the VM's to the

@@ -14,14 +14,13 @@ import { VmName } from '../../config/schema.js';
 import { workspaceOwners } from '../../config/workspaces.js';
 import { ConfigsError, parseConfigs } from '../../networks/index.js';
 import { buildReview, firstFreeWorkspace, parseJoinUri, type LocalConfigs, type ParsedJoin } from '../../panel/join.js';
-import { errorMessage } from '../../shared/error-message.js';
+import { errorCode, errorMessage } from '../../shared/error-message.js';
 import { withoutControlCharacters } from '../../shared/control-chars.js';
 import { DEFAULT_IPFS_GATEWAY } from '../../config/market-schema.js';
 import { parseFetchLink, resolveFetchLink } from '../../market/links.js';
 import { fetchedDir } from '../../market/paths.js';
 
 export const joinVerb: Verb = {
-  summary: 'review and join a network from a nix:// URI',
   usage: `usage: hiboss join [--print-review | --yes] [--name NAME] [--workspace WS] [--config FILE] URI
 
 Shows what joining would fetch and build, asks, then adds the network's VM to
@@ -88,7 +87,7 @@ function readLocalConfigs(join: Extract<ParsedJoin, { ok: true }>): LocalConfigs
     text = readFileBounded(file, 1024 * 1024);
   } catch (error) {
     if (error instanceof UnsafeFileError) return { kind: 'invalid', file, problems: [error.message] };
-    return { kind: 'unreadable', why: `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? errorMessage(error)})` };
+    return { kind: 'unreadable', why: `cannot read ${file} (${errorCode(error) ?? errorMessage(error)})` };
   }
   try {
     return { kind: 'read', file, configs: parseConfigs(text) };

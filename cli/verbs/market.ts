@@ -82,7 +82,6 @@ async function market(config: Config): Promise<CatalogueView[]> {
 const NO_CATALOGUES = 'No catalogues trusted yet: add one to config.json ("market": { "catalogues": [ { "name", "url", "allowedSigners" } ] }).';
 
 export const marketVerb: Verb = {
-  summary: 'list|search|show|join|publish networks of trusted catalogues',
   usage: USAGE,
   async run(argv) {
     const { flags, positional } = parseArgs(argv, {

@@ -19,7 +19,6 @@ const ACTIONS = ['identity', 'admit', 'remove'] as const;
 type Action = (typeof ACTIONS)[number];
 
 export const networkVerb: Verb = {
-  summary: "a network's members: identity VM | admit CHECKOUT REQUEST | remove CHECKOUT MEMBER",
   usage: `usage: hiboss network identity VM [--endpoint HOST:PORT] [--json]
        hiboss network admit CHECKOUT REQUEST [--name NAME] [--config CONFIG] [--address ADDRESS] [--admin] [--serves mumble,git,cloud]
        hiboss network remove CHECKOUT MEMBER

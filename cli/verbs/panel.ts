@@ -13,7 +13,6 @@ import { networksDirFor } from '../../panel/wizard.js';
 import { errorMessage } from '../../shared/error-message.js';
 
 export const panelVerb: Verb = {
-  summary: 'the terminal VM manager and network wizard',
   usage: `usage: hiboss panel [--config FILE]
 
 A terminal manager for the daemon's VMs: networks and their VMs on the left,

@@ -16,7 +16,6 @@ QEMU serves one client per QMP socket: the sockets of VMs the daemon runs are ta
 const MAX_ARGS_BYTES = 1024 * 1024;
 
 export const qmpVerb: Verb = {
-  summary: 'run one QMP command',
   usage,
   async run(argv) {
     const { flags, positional } = parseArgs(argv, { valued: ['timeout'], positionals: 'checked-by-verb' });

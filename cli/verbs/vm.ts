@@ -21,7 +21,6 @@ const DONE: Record<VmAction, string[]> = {
 };
 
 export const vmVerb: Verb = {
-  summary: 'control one VM',
   usage: `usage: hiboss vm start|stop|pause|resume|restart|hibernate|prewarm NAME [--no-wait] [--timeout MS]
 
 Asks the daemon to act on VM NAME and waits until it is done (or failed).

@@ -21,7 +21,6 @@ export function keybindingSnippet(mod = '$mod'): string {
 }
 
 export const wmConfigVerb: Verb = {
-  summary: 'print key bindings',
   usage: `usage: hiboss wm-config [--mod MOD]
 
 Prints a sway/i3 config snippet binding hiboss's verbs (toggle, restart, next, prev,

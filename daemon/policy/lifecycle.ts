@@ -218,13 +218,17 @@ export function observe(turn: Turn, event: Extract<PolicyEvent, { type: 'observe
 }
 
 
-function fail(turn: Turn, vm: VmRecord, reason: string): void {
+function fail(turn: Turn, vm: VmRecord, reason: string, permanent = false): void {
   const { state, now } = turn;
   const { maxRestarts, restartWindowMs, restartDelayMs } = state.settings;
   vm.failures = [...vm.failures.filter((t) => now - t < restartWindowMs), now];
   vm.restarts += 1;
   vm.runRequested = false;
-  if (vm.spec.restart === 'on-failure' && vm.failures.length <= maxRestarts) {
+  if (permanent) {
+    // No retry of what cannot succeed: it waits for the user (hiboss start NAME once fixed).
+    vm.restartAt = null;
+    setState(turn, vm, 'failed', `${reason} (not restarting: it cannot succeed until that is fixed; then hiboss start ${vm.spec.name})`);
+  } else if (vm.spec.restart === 'on-failure' && vm.failures.length <= maxRestarts) {
     const delay = restartDelayMs * 2 ** (vm.failures.length - 1);
     vm.restartAt = now + delay;
     const when = hidden(vm) && !runsHidden(vm) ? `when workspace ${vm.spec.workspace} is shown` : `in ${Math.round(delay / 1000)} s`;
@@ -261,7 +265,7 @@ export function opFailed(turn: Turn, event: Extract<PolicyEvent, { type: 'op-fai
   const vm = state.vms[event.name];
   if (!vm || vm.op !== event.op) return;
   clearOp(vm);
-  if (event.op === 'start') return fail(turn, vm, `could not start: ${event.reason}`);
+  if (event.op === 'start') return fail(turn, vm, `could not start: ${event.reason}`, event.permanent === true);
   if (isMemoryOp(event.op)) return memory.memoryOpFailed(turn, vm, event.op, event.reason);
   log(turn, vm.spec.name, `${event.op} failed: ${event.reason}`, 'warn');
   // Not again at once: a QEMU that refuses would otherwise be asked in a tight loop.

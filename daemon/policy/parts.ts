@@ -3,6 +3,7 @@
  * (memory, health, host, backups): their shapes, events and actions. Like
  * ./types.ts, which gathers them, this imports nothing of the policy.
  */
+import type { BackupSignalKind } from '../../api/backup-schema.js';
 import type { VmState as ReportedState } from '../../api/schema.js';
 
 /** What a VM is doing; the API adds `unresponsive`, which is about QEMU's answers, not the VM. */
@@ -175,7 +176,7 @@ export type BackupEvent =
   | { type: 'restore-done'; name: string; id: string; message: string }
   | { type: 'restore-failed'; name: string; reason: string };
 
-export type BackupSignalKind = 'started' | 'done' | 'failed' | 'unbacked' | 'restoring' | 'restored' | 'restore-failed';
+export type { BackupSignalKind };
 
 export type BackupAction =
   /** Back the VM's disk up: live through its QEMU, or offline from its disk file. */

@@ -146,8 +146,11 @@ export type PolicyEvent =
   | { type: 'workspace-init'; workspace: WorkspaceRef }
   /** QEMU answered the command of an operation (its STOP/RESUME event, if any, came first). */
   | { type: 'op-done'; name: string; op: Operation }
-  /** An operation could not be carried out; the VM's state is unchanged. */
-  | { type: 'op-failed'; name: string; op: Operation; reason: string; timedOut?: boolean }
+  /**
+   * An operation could not be carried out; the VM's state is unchanged. `permanent`: trying
+   * again cannot succeed until the user changes something (a symlinked runtime dir…).
+   */
+  | { type: 'op-failed'; name: string; op: Operation; reason: string; timedOut?: boolean; permanent?: boolean }
   | { type: 'user'; verb: UserVerb; name: string }
   | { type: 'config'; vms: VmSpec[]; settings: PolicySettings }
   /** The config file on disk cannot be used (invalid, unreadable, gone): the last good one stays. */

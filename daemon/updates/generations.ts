@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { Generation } from '../../api/schema.js';
 import { writeFileAtomic } from '../../config/file.js';
 import { readFileBounded } from '../../config/read-bounded.js';
-import { errorMessage } from '../../shared/error-message.js';
+import { errorCode, errorMessage } from '../../shared/error-message.js';
 import { DaemonError } from '../errors.js';
 
 export const DEFAULT_KEEP_GENERATIONS = 5;
@@ -68,7 +68,7 @@ export class GenerationStore {
     try {
       text = readFileBounded(this.file, MAX_FILE_BYTES);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return structuredClone(EMPTY);
+      if (errorCode(error) === 'ENOENT') return structuredClone(EMPTY);
       throw new GenerationsFileError(`${this.file}: ${errorMessage(error)}`);
     }
     let json: unknown;
@@ -112,7 +112,7 @@ export class GenerationStore {
       try {
         fs.mkdirSync(path.join(this.dir, String(number)), { mode: 0o700 });
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        if (errorCode(error) === 'EEXIST') continue;
         throw error;
       }
       return { number, outLink: this.gcRoot(number) };

@@ -5,7 +5,7 @@
  * through the policy loop (post), never straight to the world.
  */
 import type { Config } from '../../config/schema.js';
-import { ensureVmDirs, existingVmDirs, vmPaths, type RuntimeRoots, type VmPaths } from '../../config/paths.js';
+import { ensureVmDirs, existingVmDirs, RuntimeDirError, vmPaths, type RuntimeRoots, type VmPaths } from '../../config/paths.js';
 import { QmpTimeoutError } from '../../qmp/errors.js';
 import type { LaunchCommand, Launcher } from '../launch/launcher.js';
 import { QemuLauncher } from '../launch/qemu.js';
@@ -167,7 +167,8 @@ export class VmSupervisor {
       post({ type: 'observed', name, state, reason: state === 'running' ? 'QEMU is up' : 'QEMU is up, paused' });
     } catch (error) {
       if (this.#detached) return;
-      post({ type: 'op-failed', name, op: 'start', reason: errorMessage(error) });
+      // A runtime dir that is a symlink, not ours, or too deep for a socket stays so: no retry.
+      post({ type: 'op-failed', name, op: 'start', reason: errorMessage(error), ...(error instanceof RuntimeDirError ? { permanent: true } : {}) });
     } finally {
       this.#launchAborts.delete(name);
     }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { QmpClient } from '../../qmp/client.js';
 import { QmpConnectError } from '../../qmp/errors.js';
 import type { LaunchCommand, VmPaths } from '../launch/launcher.js';
-import { errorMessage } from '../../shared/error-message.js';
+import { errorCode, errorMessage } from '../../shared/error-message.js';
 import { DaemonError } from '../errors.js';
 
 export type VmEnd = { kind: 'stopped' | 'failed'; reason: string };
@@ -71,7 +71,7 @@ function pidAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return errorCode(error) === 'EPERM';
   }
 }
 

@@ -41,7 +41,7 @@ t('waybar: class [state, unbacked], "⚠ backup" in the text, the unbacked VM na
       text: 'web ▶ ⚠ backup',
       alt: 'running',
       class: ['running', 'unbacked'],
-      tooltip: 'hiboss — workspace 2\n› ▶ web: running · ws 2\n  ⏸ acme: paused · ws 3\n⚠ acme: last backup 9 days ago',
+      tooltip: 'hiboss — workspace 2\n› ▶ web: running · ws 2\n  ‖ acme: paused · ws 3\n⚠ acme: last backup 9 days ago',
     }),
   );
 });

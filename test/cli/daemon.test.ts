@@ -73,7 +73,7 @@ t('status --json lists both VMs; vm pause holds, vm resume runs; the table names
   // The table: colour (its name: stdout is no terminal), state, the hold, memory of its budget.
   const heldTable = await hiboss(['status']);
   const heldRow = heldTable.stdout.split('\n').find((l) => /^\*\s+alpha\s/.test(l));
-  assert.match(heldRow ?? heldTable.stdout, /^\*\s+alpha\s+green\s+⏸ paused\s+paused\s+1\s+\d+\s+(\d+|-)\/64 MiB\s+\S+\s+-\s+paused by the user$/);
+  assert.match(heldRow ?? heldTable.stdout, /^\*\s+alpha\s+green\s+‖ paused\s+paused\s+1\s+\d+\s+(\d+|-)\/64 MiB\s+\S+\s+-\s+paused by the user$/);
   assert.not.match(heldTable.stdout, /\x1b\[/, 'no escape sequences into a pipe');
 
   const resume = await hiboss(['vm', 'resume', 'alpha']);

@@ -75,4 +75,20 @@ t('the backups section; B backs up now; R asks, then restores the latest; Backup
   assert.not.match(head.text(), /not backed up/);
 });
 
+t("clients get BackupChanged's kinds as the schema's union: a kind the schema does not know is dropped, never passed on as a string", async () => {
+  const kinds: string[] = [];
+  const second = new Promise<void>((resolve) =>
+    client.on('backup', ({ kind }) => {
+      kinds.push(kind);
+      if (kind === 'restored') resolve();
+    }),
+  );
+  // Signals arrive in the order they were sent: the last one seen means the others were handled.
+  daemon.iface.BackupChanged('scratch', 'exploded', 'not a kind');
+  daemon.iface.BackupChanged('scratch', 'done', 'scratch: full backup done');
+  daemon.iface.BackupChanged('scratch', 'restored', 'scratch: restored');
+  await second;
+  assert.equal(kinds, ['done', 'restored']);
+});
+
 t.run();

@@ -132,7 +132,7 @@ t('p pauses the real VM selected in the tree', async () => {
   const before = await daemon.client.status();
   assert.is(before.vms.find((vm) => vm.name === 'alpha')!.state, 'running');
   await tmux!.keys('p');
-  await tmux!.waitFor(/⏸ alpha \[2\] paused/, 15_000);
+  await tmux!.waitFor(/‖ alpha \[2\] paused/, 15_000);
   const status = await daemon.client.status();
   const alpha = status.vms.find((vm) => vm.name === 'alpha')!;
   assert.is(alpha.state, 'paused');
