@@ -50,6 +50,47 @@ let
 
   problems = import ../nix/lib/checks.nix { hiboss = cfg; };
 
+  # --- the VM's public identity (networks/join-request.ts GuestIdentity) ---
+  identityFile = "/var/lib/hiboss/identity.json";
+  layer = cfg.networkLayer;
+  wireguardUnit = "wireguard-${derived.interface}-key.service";
+  identityAfter =
+    lib.optional (layer == "wireguard") wireguardUnit
+    ++ lib.optional (layer == "yggdrasil") "yggdrasil.service"
+    ++ lib.optional (layer == "tinc") "tinc.hiboss.service"
+    ++ lib.optional (layer == "zerotier") "zerotierone.service"
+    ++ lib.optional cfg.applications.syncthing.enable "syncthing-init.service";
+  tincHostFile = "/etc/tinc/hiboss/hosts/${config.services.tinc.networks.hiboss.name or derived.hostName}";
+  # Each step adds one program's public key with jq; a missing key fails the unit (and says which).
+  identityScript = ''
+    set -eu
+    add() { identity=$(printf '%s' "$identity" | jq -c "$@"); }
+    identity=$(jq -nc --arg name ${lib.escapeShellArg derived.hostName} '{v: 1, name: $name}')
+  '' + lib.optionalString (layer == "wireguard") ''
+    add --arg k "$(${pkgs.wireguard-tools}/bin/wg pubkey < ${lib.escapeShellArg cfg.wireguard.privateKeyFile})" '. + {wireguard: {publicKey: $k}}'
+  '' + lib.optionalString (layer == "yggdrasil") ''
+    conf=/run/yggdrasil/yggdrasil.conf
+    add --arg k "$(${config.services.yggdrasil.package}/bin/yggdrasil -useconffile $conf -publickey)" \
+        --arg a "$(${config.services.yggdrasil.package}/bin/yggdrasil -useconffile $conf -address)" \
+        '. + {yggdrasil: {publicKey: $k, address: $a}}'
+  '' + lib.optionalString (layer == "tinc") ''
+    # tincd wrote its keys into its own host file at first start.
+    ed=$(sed -n 's/^Ed25519PublicKey *= *//p' ${tincHostFile} | head -n 1)
+    rsa=$(sed -n '/-----BEGIN RSA PUBLIC KEY-----/,/-----END RSA PUBLIC KEY-----/p' ${tincHostFile})
+    [ -z "$ed" ] || add --arg k "$ed" '.tinc.ed25519PublicKey = $k'
+    [ -z "$rsa" ] || add --arg k "$rsa" '.tinc.rsaPublicKey = ($k + "\n")'
+  '' + lib.optionalString (layer == "zerotier") ''
+    add --arg k "$(cut -d: -f1 /var/lib/zerotier-one/identity.public)" '. + {zerotier: {nodeId: $k}}'
+  '' + lib.optionalString cfg.applications.syncthing.enable ''
+    add --arg k "$(${config.services.syncthing.package}/bin/syncthing --home=${config.services.syncthing.configDir} --device-id)" '. + {syncthing: {deviceId: $k}}'
+  '' + ''
+    umask 022
+    mkdir -p ${builtins.dirOf identityFile}
+    printf '%s\n' "$identity" > ${identityFile}.tmp
+    mv ${identityFile}.tmp ${identityFile}
+  '';
+  forgejoAdmins = builtins.filter (name: cfg.networkMembers.${name}.admin or false) (builtins.attrNames cfg.networkMembers);
+
   firewall = config.networking.firewall;
   openedGlobally =
     lib.unique (builtins.filter (port: builtins.elem port (firewall.allowedTCPPorts ++ firewall.allowedUDPPorts))
@@ -126,6 +167,45 @@ in
         ++ lib.optional ((cfg.applications.nextcloud.enable || cfg.applications.gitServer.enable) && derived.listenAddress == null)
           "hiboss: the ${cfg.networkLayer} address is not set, so Nextcloud/Forgejo answer to the name ${derived.reachableHost}, which members must resolve themselves; set hiboss.${cfg.networkLayer}.address.";
     }
+
+    # Members (issue 20): the VM publishes its public identity — never a private key —
+    # for `hiboss network identity`, which the daemon reads through the guest agent.
+    {
+      systemd.services.hiboss-identity = {
+        description = "Publish this VM's public identity (${identityFile}) for its join request";
+        wantedBy = [ "multi-user.target" ];
+        after = identityAfter;
+        wants = identityAfter;
+        serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
+        path = [ pkgs.jq pkgs.coreutils pkgs.gnugrep pkgs.gnused ];
+        script = identityScript;
+      };
+    }
+
+    # Forgejo's accounts are the network's: registration is closed (service-settings.nix),
+    # the network's admins get admin accounts, each password in a root-only file.
+    (lib.mkIf (config.services.forgejo.enable && forgejoAdmins != [ ]) {
+      systemd.services.hiboss-forgejo-admins = {
+        description = "Create the network admins' Forgejo accounts";
+        after = [ "forgejo.service" ];
+        requires = [ "forgejo.service" ];
+        wantedBy = [ "multi-user.target" ];
+        serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
+        path = [ pkgs.coreutils pkgs.gnugrep pkgs.util-linux ];
+        script = lib.concatMapStrings
+          (admin: let forgejo = "runuser -u ${config.services.forgejo.user} -- ${lib.getExe config.services.forgejo.package} --work-path ${config.services.forgejo.stateDir} --config ${config.services.forgejo.customDir}/conf/app.ini"; in ''
+            if ! ${forgejo} admin user list --admin | grep -qw ${lib.escapeShellArg admin}; then
+              umask 077
+              mkdir -p /var/lib/hiboss
+              head -c 18 /dev/urandom | base64 > /var/lib/hiboss/forgejo-${admin}.password
+              ${forgejo} admin user create --admin --username ${lib.escapeShellArg admin} \
+                --email ${lib.escapeShellArg "${admin}@${cfg.domain}"} --must-change-password \
+                --password "$(cat /var/lib/hiboss/forgejo-${admin}.password)"
+            fi
+          '')
+          forgejoAdmins;
+      };
+    })
 
     (lib.mkIf cfg.applications.mumbleClient.enable {
       environment.systemPackages = [ pkgs.mumble ];
