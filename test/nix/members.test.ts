@@ -8,6 +8,7 @@
  * config with 0, 1 and 3 members sets only options the real NixOS modules
  * declare, with values of their types (nix/upstream/check.nix).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -287,6 +288,28 @@ t('the check sees members: a member setting of the wrong type fails', async () =
     { dir: UPSTREAM },
   )) as string[];
   assert.ok(problems.length > 0 && problems.every((p) => /networking\.hosts\.10\.0\.0\.1: expected a list/.test(p)), problems[0]);
+});
+
+t("the README's example network (the seed's configs.json with two members) is valid and connects them", async () => {
+  const readme = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
+  const block = /<!-- members-example -->\n```json\n([\s\S]*?)\n```/.exec(readme)?.[1];
+  assert.ok(block, 'the README has the example');
+  const configs = JSON.parse(block!) as Json;
+  const { members, ...seedPart } = configs.default;
+  const seed = JSON.parse(fs.readFileSync(path.join(REPO, 'nix', 'template', 'configs.json'), 'utf8')).default;
+  assert.equal({ ...seedPart, applications: { syncthing: seedPart.applications.syncthing } }, seed, "the seed's config, plus Mumble");
+  assert.equal(Object.keys(members), ['alice', 'bob']);
+  checkConfigs(configs);
+  for (const [self, other] of [['alice', 'bob'], ['bob', 'alice']] as const) {
+    const s = await memberConfig(configs, self);
+    assert.equal(s.services.yggdrasil.settings.AllowedPublicKeys, [members[other].yggdrasil.publicKey]);
+    assert.equal(Object.keys(s.services.syncthing.settings.devices), [other]);
+    assert.equal(s.networking.hosts[members.alice.address], ['alice.hiboss', 'mumble.hiboss'], 'the seed\'s mumble.hiboss resolves');
+    assert.match(s.networking.firewall.extraInputRules, new RegExp(`ip6 saddr \\{ ${members[other].address} \\}`));
+  }
+  assert.equal((await memberConfig(configs, 'bob')).services.yggdrasil.settings.Peers, ['tls://alice.example.org:9001'], 'bob dials alice');
+  // The addresses are the keys' (yggdrasil derives one from the other).
+  for (const name of ['alice', 'bob']) assert.is(yggdrasilAddress(members[name].yggdrasil.publicKey), members[name].address);
 });
 
 t.run();
