@@ -74,9 +74,11 @@ let
         --arg a "$(${config.services.yggdrasil.package}/bin/yggdrasil -useconffile $conf -address)" \
         '. + {yggdrasil: {publicKey: $k, address: $a}}'
   '' + lib.optionalString (layer == "tinc") ''
-    # tincd wrote its keys into its own host file at first start.
+    # The RSA key from tinc's private key (its host file is rewritten on activation);
+    # tinc 1.1's Ed25519 key from the host file it appended it to at first start.
+    rsa=$(${pkgs.openssl}/bin/openssl rsa -in /etc/tinc/hiboss/rsa_key.priv -RSAPublicKey_out 2>/dev/null \
+      || sed -n '/-----BEGIN RSA PUBLIC KEY-----/,/-----END RSA PUBLIC KEY-----/p' ${tincHostFile})
     ed=$(sed -n 's/^Ed25519PublicKey *= *//p' ${tincHostFile} | head -n 1)
-    rsa=$(sed -n '/-----BEGIN RSA PUBLIC KEY-----/,/-----END RSA PUBLIC KEY-----/p' ${tincHostFile})
     [ -z "$ed" ] || add --arg k "$ed" '.tinc.ed25519PublicKey = $k'
     [ -z "$rsa" ] || add --arg k "$rsa" '.tinc.rsaPublicKey = ($k + "\n")'
   '' + lib.optionalString (layer == "zerotier") ''
