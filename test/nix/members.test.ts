@@ -282,6 +282,29 @@ t('every wizard config with 0, 1 and 3 members sets only declared options, with 
   }
 });
 
+t('the member settings use options real NixOS modules declare (recorded facts)', () => {
+  const facts = [
+    ...JSON.parse(fs.readFileSync(path.join(UPSTREAM, 'options.json'), 'utf8')).options,
+    ...JSON.parse(fs.readFileSync(path.join(UPSTREAM, 'options-members.json'), 'utf8')).options,
+  ] as Array<{ name: string; type: string; declaredIn: string[] }>;
+  const fact = (name: string) => facts.find((f) => f.name === name);
+  const real: Array<[string, string, string]> = [
+    ['networking.hosts', 'nixos/modules/config/networking.nix', 'attribute set of list of string'],
+    ['networking.nftables.enable', 'nixos/modules/services/networking/nftables.nix', 'boolean'],
+    ['networking.firewall.extraInputRules', 'nixos/modules/services/networking/firewall-nftables.nix', 'strings concatenated with "\\n"'],
+    ['networking.wireguard.interfaces.<name>.peers.*.persistentKeepalive', 'nixos/modules/services/networking/wireguard.nix', 'null or signed integer'],
+    ['networking.wireguard.interfaces.<name>.peers.*.name', 'nixos/modules/services/networking/wireguard.nix', 'string'],
+    ['services.tinc.networks.<name>.hostSettings.<name>.rsaPublicKey', 'nixos/modules/services/networking/tinc.nix', 'string'],
+    ['services.nextcloud.settings.trusted_domains', 'nixos/modules/services/web-apps/nextcloud.nix', 'list of string'],
+    ['services.syncthing.settings.devices', 'nixos/modules/services/networking/syncthing.nix', 'attribute set of (JSON value)'],
+  ];
+  for (const [name, file, type] of real) {
+    assert.ok(fact(name), `${name} is recorded`);
+    assert.equal(fact(name)!.declaredIn, [file], name);
+    assert.is(fact(name)!.type, type, name);
+  }
+});
+
 t('the check sees members: a member setting of the wrong type fails', async () => {
   const problems = (await nixEval(
     `{ dir }: import (dir + "/check.nix") { configs = import (dir + "/wizard-members.nix") { count = 1; }; extra = { networking.hosts."10.0.0.1" = "alice"; }; }`,
