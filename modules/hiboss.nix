@@ -61,36 +61,28 @@ let
     ++ lib.optional (layer == "zerotier") "zerotierone.service"
     ++ lib.optional cfg.applications.syncthing.enable "syncthing-init.service";
   tincHostFile = "/etc/tinc/hiboss/hosts/${config.services.tinc.networks.hiboss.name or derived.hostName}";
-  # Each step adds one program's public key with jq; a missing key fails the unit (and says which).
-  identityScript = ''
-    set -eu
-    add() { identity=$(printf '%s' "$identity" | jq -c "$@"); }
-    identity=$(jq -nc --arg name ${lib.escapeShellArg derived.hostName} '{v: 1, name: $name}')
-  '' + lib.optionalString (layer == "wireguard") ''
-    add --arg k "$(${pkgs.wireguard-tools}/bin/wg pubkey < ${lib.escapeShellArg cfg.wireguard.privateKeyFile})" '. + {wireguard: {publicKey: $k}}'
-  '' + lib.optionalString (layer == "yggdrasil") ''
-    conf=/run/yggdrasil/yggdrasil.conf
-    add --arg k "$(${config.services.yggdrasil.package}/bin/yggdrasil -useconffile $conf -publickey)" \
-        --arg a "$(${config.services.yggdrasil.package}/bin/yggdrasil -useconffile $conf -address)" \
-        '. + {yggdrasil: {publicKey: $k, address: $a}}'
-  '' + lib.optionalString (layer == "tinc") ''
-    # The RSA key from tinc's private key (its host file is rewritten on activation);
-    # tinc 1.1's Ed25519 key from the host file it appended it to at first start.
-    rsa=$(${pkgs.openssl}/bin/openssl rsa -in /etc/tinc/hiboss/rsa_key.priv -RSAPublicKey_out 2>/dev/null \
-      || sed -n '/-----BEGIN RSA PUBLIC KEY-----/,/-----END RSA PUBLIC KEY-----/p' ${tincHostFile})
-    ed=$(sed -n 's/^Ed25519PublicKey *= *//p' ${tincHostFile} | head -n 1)
-    [ -z "$ed" ] || add --arg k "$ed" '.tinc.ed25519PublicKey = $k'
-    [ -z "$rsa" ] || add --arg k "$rsa" '.tinc.rsaPublicKey = ($k + "\n")'
-  '' + lib.optionalString (layer == "zerotier") ''
-    add --arg k "$(cut -d: -f1 /var/lib/zerotier-one/identity.public)" '. + {zerotier: {nodeId: $k}}'
-  '' + lib.optionalString cfg.applications.syncthing.enable ''
-    add --arg k "$(${config.services.syncthing.package}/bin/syncthing --home=${config.services.syncthing.configDir} --device-id)" '. + {syncthing: {deviceId: $k}}'
-  '' + ''
-    umask 022
-    mkdir -p ${builtins.dirOf identityFile}
-    printf '%s\n' "$identity" > ${identityFile}.tmp
-    mv ${identityFile}.tmp ${identityFile}
-  '';
+  identityScript = import ../nix/lib/identity-script.nix {
+    inherit layer;
+    name = derived.hostName;
+    syncthing = cfg.applications.syncthing.enable;
+    tools = {
+      jq = lib.getExe pkgs.jq;
+      wg = "${pkgs.wireguard-tools}/bin/wg";
+      yggdrasil = "${config.services.yggdrasil.package}/bin/yggdrasil";
+      openssl = lib.getExe pkgs.openssl;
+      syncthing = "${config.services.syncthing.package}/bin/syncthing";
+    };
+    files = {
+      out = identityFile;
+      wireguardKey = cfg.wireguard.privateKeyFile;
+      # What yggdrasil.service runs with (its keys included).
+      yggdrasilConf = "/run/yggdrasil/yggdrasil.conf";
+      tincRsaKey = "/etc/tinc/hiboss/rsa_key.priv";
+      tincHost = tincHostFile;
+      zerotierIdentity = "/var/lib/zerotier-one/identity.public";
+      syncthingHome = config.services.syncthing.configDir;
+    };
+  };
   forgejoAdmins = builtins.filter (name: cfg.networkMembers.${name}.admin or false) (builtins.attrNames cfg.networkMembers);
 
   firewall = config.networking.firewall;
@@ -179,7 +171,7 @@ in
         after = identityAfter;
         wants = identityAfter;
         serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
-        path = [ pkgs.jq pkgs.coreutils pkgs.gnugrep pkgs.gnused ];
+        path = [ pkgs.coreutils pkgs.gnused ];
         script = identityScript;
       };
     }
