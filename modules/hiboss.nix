@@ -50,6 +50,41 @@ let
 
   problems = import ../nix/lib/checks.nix { hiboss = cfg; };
 
+  # --- the VM's public identity (networks/join-request.ts GuestIdentity) ---
+  identityFile = "/var/lib/hiboss/identity.json";
+  layer = cfg.networkLayer;
+  wireguardUnit = "wireguard-${derived.interface}-key.service";
+  identityAfter =
+    lib.optional (layer == "wireguard") wireguardUnit
+    ++ lib.optional (layer == "yggdrasil") "yggdrasil.service"
+    ++ lib.optional (layer == "tinc") "tinc.hiboss.service"
+    ++ lib.optional (layer == "zerotier") "zerotierone.service"
+    ++ lib.optional cfg.applications.syncthing.enable "syncthing-init.service";
+  tincHostFile = "/etc/tinc/hiboss/hosts/${config.services.tinc.networks.hiboss.name or derived.hostName}";
+  identityScript = import ../nix/lib/identity-script.nix {
+    inherit layer;
+    name = derived.hostName;
+    syncthing = cfg.applications.syncthing.enable;
+    tools = {
+      jq = lib.getExe pkgs.jq;
+      wg = "${pkgs.wireguard-tools}/bin/wg";
+      yggdrasil = "${config.services.yggdrasil.package}/bin/yggdrasil";
+      openssl = lib.getExe pkgs.openssl;
+      syncthing = "${config.services.syncthing.package}/bin/syncthing";
+    };
+    files = {
+      out = identityFile;
+      wireguardKey = cfg.wireguard.privateKeyFile;
+      # What yggdrasil.service runs with (its keys included).
+      yggdrasilConf = "/run/yggdrasil/yggdrasil.conf";
+      tincRsaKey = "/etc/tinc/hiboss/rsa_key.priv";
+      tincHost = tincHostFile;
+      zerotierIdentity = "/var/lib/zerotier-one/identity.public";
+      syncthingHome = config.services.syncthing.configDir;
+    };
+  };
+  forgejoAdmins = builtins.filter (name: cfg.networkMembers.${name}.admin or false) (builtins.attrNames cfg.networkMembers);
+
   firewall = config.networking.firewall;
   openedGlobally =
     lib.unique (builtins.filter (port: builtins.elem port (firewall.allowedTCPPorts ++ firewall.allowedUDPPorts))
@@ -126,6 +161,45 @@ in
         ++ lib.optional ((cfg.applications.nextcloud.enable || cfg.applications.gitServer.enable) && derived.listenAddress == null)
           "hiboss: the ${cfg.networkLayer} address is not set, so Nextcloud/Forgejo answer to the name ${derived.reachableHost}, which members must resolve themselves; set hiboss.${cfg.networkLayer}.address.";
     }
+
+    # Members (issue 20): the VM publishes its public identity — never a private key —
+    # for `hiboss network identity`, which the daemon reads through the guest agent.
+    {
+      systemd.services.hiboss-identity = {
+        description = "Publish this VM's public identity (${identityFile}) for its join request";
+        wantedBy = [ "multi-user.target" ];
+        after = identityAfter;
+        wants = identityAfter;
+        serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
+        path = [ pkgs.coreutils pkgs.gnused ];
+        script = identityScript;
+      };
+    }
+
+    # Forgejo's accounts are the network's: registration is closed (service-settings.nix),
+    # the network's admins get admin accounts, each password in a root-only file.
+    (lib.mkIf (config.services.forgejo.enable && forgejoAdmins != [ ]) {
+      systemd.services.hiboss-forgejo-admins = {
+        description = "Create the network admins' Forgejo accounts";
+        after = [ "forgejo.service" ];
+        requires = [ "forgejo.service" ];
+        wantedBy = [ "multi-user.target" ];
+        serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
+        path = [ pkgs.coreutils pkgs.gnugrep pkgs.util-linux ];
+        script = lib.concatMapStrings
+          (admin: let forgejo = "runuser -u ${config.services.forgejo.user} -- ${lib.getExe config.services.forgejo.package} --work-path ${config.services.forgejo.stateDir} --config ${config.services.forgejo.customDir}/conf/app.ini"; in ''
+            if ! ${forgejo} admin user list --admin | grep -qw ${lib.escapeShellArg admin}; then
+              umask 077
+              mkdir -p /var/lib/hiboss
+              head -c 18 /dev/urandom | base64 > /var/lib/hiboss/forgejo-${admin}.password
+              ${forgejo} admin user create --admin --username ${lib.escapeShellArg admin} \
+                --email ${lib.escapeShellArg "${admin}@${cfg.domain}"} --must-change-password \
+                --password "$(cat /var/lib/hiboss/forgejo-${admin}.password)"
+            fi
+          '')
+          forgejoAdmins;
+      };
+    })
 
     (lib.mkIf cfg.applications.mumbleClient.enable {
       environment.systemPackages = [ pkgs.mumble ];

@@ -190,7 +190,7 @@ export function compareNames(a: string, b: string): number {
 /** members.nix `problems`: the rules across configs (one network), paths from the root. */
 export function networkProblems(configs: Record<string, { networkLayer: NetworkLayer; members: Record<string, Member> }>): Problem[] {
   const problems: Problem[] = [];
-  const seen: Array<{ config: string; name: string; address: string; layer: NetworkLayer }> = [];
+  const seen: Array<{ config: string; name: string; address: string; layer: NetworkLayer; serves: readonly string[] }> = [];
   for (const config of Object.keys(configs).sort(compareNames)) {
     const { networkLayer: layer, members } = configs[config]!;
     for (const name of Object.keys(members).sort(compareNames)) {
@@ -201,7 +201,12 @@ export function networkProblems(configs: Record<string, { networkLayer: NetworkL
       if (twin) problems.push({ path: at, message: `is also a member in ${twin.config}` });
       const sameAddress = seen.find((other) => other.address === address && other.layer === layer);
       if (sameAddress) problems.push({ path: `${at}.address`, message: `is also the address of ${sameAddress.name}` });
-      seen.push({ config, name, address, layer });
+      // One member serves each service: SERVICE.DOMAIN names one address.
+      for (const service of members[name]!.serves) {
+        const other = seen.find((o) => o.layer === layer && o.serves.includes(service));
+        if (other) problems.push({ path: `${at}.serves`, message: `${service} is served by ${other.name} already` });
+      }
+      seen.push({ config, name, address, layer, serves: members[name]!.serves });
     }
   }
   return problems;

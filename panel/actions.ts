@@ -10,7 +10,7 @@ import { ConfigError, removeVm } from '../config/file.js';
 /** The part of DaemonClient the panel uses: tests may pass a fake of it. */
 export type PanelClient = Pick<
   DaemonClient,
-  'status' | 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'act' | 'log' | 'reload' | 'on' | 'off' | 'available' | 'generations' | 'update' | 'rollback' | 'backup' | 'restoreBackup'
+  'status' | 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'act' | 'log' | 'reload' | 'on' | 'off' | 'available' | 'generations' | 'update' | 'rollback' | 'backup' | 'restoreBackup' | 'identity'
 >;
 
 export type VmAction = 'start' | 'stop' | 'pause-resume' | 'restart' | 'focus' | 'hibernate' | 'update' | 'update-now' | 'rollback' | 'backup';

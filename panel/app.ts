@@ -29,6 +29,7 @@ import {
 } from './view-model.js';
 import { Wizard, type WizardEnv } from './wizard.js';
 import { errorMessage } from '../shared/error-message.js';
+import { MembersScreen } from './members.js';
 
 export interface PanelOptions {
   screen: blessed.Widgets.Screen;
@@ -42,6 +43,7 @@ export interface PanelOptions {
 
 type Modal =
   | { kind: 'wizard'; wizard: Wizard }
+  | { kind: 'members'; screen: MembersScreen }
   | { kind: 'confirm'; text: string; onYes: () => Promise<void> };
 
 export class Panel {
@@ -222,7 +224,8 @@ export class Panel {
     const focus = this.status?.focusedWorkspace ? `workspace ${escapeTags(this.status.focusedWorkspace)}${message ? ' | ' : ''}` : '';
     status.setContent(`${focus}${message}\n{bold}${KEY_HELP}{/bold}`);
     if (this.#modal) {
-      modal.setContent(this.#modal.kind === 'wizard' ? this.#modal.wizard.view().join('\n') : this.#modal.text);
+      const shown = this.#modal;
+      modal.setContent(shown.kind === 'confirm' ? shown.text : (shown.kind === 'wizard' ? shown.wizard : shown.screen).view().join('\n'));
       modal.show();
       modal.setFront();
     } else modal.hide();
@@ -290,12 +293,13 @@ export class Panel {
     }
     const row = this.selectedRow;
     const action = Object.hasOwn(ACTION_KEYS, name) ? ACTION_KEYS[name] : undefined;
-    if (action === undefined && name !== 'd' && name !== 'e' && name !== 'c' && name !== 'S-r') return;
+    if (action === undefined && !['d', 'e', 'c', 'i', 'S-r'].includes(name)) return;
     if (row?.kind !== 'vm') {
       this.#say(this.status ? 'select a VM first' : 'the daemon is not running', true);
       return;
     }
     if (name === 'e') return this.openWizard(row.vm.name, row.network.localDir);
+    if (name === 'i') return this.openMembers(row.vm.name, row.network.localDir);
     if (name === 'c') {
       try {
         this.#say(await cycleVmColor(this.options.client, this.options.configFile, row.vm.name));
@@ -360,7 +364,7 @@ export class Panel {
       }
       return;
     }
-    const wizard = modal.wizard;
+    const wizard = modal.kind === 'wizard' ? modal.wizard : modal.screen;
     const pending = wizard.key(name, ch);
     this.render();
     await pending;
@@ -384,6 +388,16 @@ export class Panel {
         return this.options.client.reload();
       },
     };
+  }
+
+  /** Members (issue 20): the VM's join request and, with the network's checkout here, admit/remove. */
+  async openMembers(vm: string, checkout: string | null): Promise<void> {
+    const screen = this.options.screen as blessed.Widgets.Screen & { copyToClipboard(text: string): boolean };
+    const members = new MembersScreen({ vm, checkout, identity: (name) => this.options.client.identity(name), copy: (text) => screen.copyToClipboard(text) });
+    this.#modal = { kind: 'members', screen: members };
+    this.render();
+    await members.load();
+    this.render();
   }
 
   openWizard(editName?: string, localDir?: string | null): void {

@@ -49,7 +49,13 @@ rec {
         in
         (if shaped ? ${entry.name} then [ { path = at; message = "a member cannot have the name of a config"; } ] else [ ])
         ++ (if twin != null then [ { path = at; message = "is also a member in ${twin.config}"; } ] else [ ])
-        ++ (if sameAddress != null then [ { path = "${at}.address"; message = "is also the address of ${sameAddress.name}"; } ] else [ ]);
+        ++ (if sameAddress != null then [ { path = "${at}.address"; message = "is also the address of ${sameAddress.name}"; } ] else [ ])
+        # One member serves each service: SERVICE.DOMAIN names one address.
+        ++ builtins.concatMap
+          (service:
+            let other = earlier list index (o: layerOf shaped o.config == layerOf shaped entry.config && builtins.elem service o.member.serves); in
+            if other == null then [ ] else [ { path = "${at}.serves"; message = "${service} is served by ${other.name} already"; } ])
+          entry.member.serves;
     in
     builtins.concatLists (builtins.genList one (builtins.length list));
 

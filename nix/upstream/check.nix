@@ -24,6 +24,8 @@ let
     warnings = [ "" ];
     environment.systemPackages = [ ];
     systemd.services.hiboss-nextcloud-password = { description = ""; wantedBy = [ ]; before = [ ]; serviceConfig.Type = "oneshot"; script = ""; };
+    systemd.services.hiboss-identity = { description = ""; wantedBy = [ ]; after = [ ]; wants = [ ]; serviceConfig = { Type = "oneshot"; RemainAfterExit = true; }; path = [ ]; script = ""; };
+    systemd.services.hiboss-forgejo-admins = { description = ""; after = [ ]; requires = [ ]; wantedBy = [ ]; serviceConfig = { Type = "oneshot"; RemainAfterExit = true; }; path = [ ]; script = ""; };
   };
 
   # options.json names -> a trie; "<name>" matches any attribute, "*" a list element.

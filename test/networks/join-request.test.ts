@@ -127,6 +127,10 @@ t('configs.json itself: names, addresses and identities are checked across confi
   assert.equal(problems({ a: { ...wg, members: { bob: member } }, b: { ...wg, members: { bob: { ...member, address: '10.77.0.3' } } } }), ['b.members.bob: is also a member in a']);
   assert.equal(problems({ a: { ...wg, members: { bob: member, carol: { ...member, wireguard: { publicKey: WG('c') } } } } }), ['a.members.carol.address: is also the address of bob']);
   assert.equal(problems({ a: { ...wg, members: { 'b b': member } } }), ['a.members.b b: names are 1–32 of A–Z a–z 0–9 _ -']);
+  const git = { ...wg, applications: { gitServer: { enable: true } } };
+  assert.equal(problems({ a: { ...git, members: { bob: { ...member, serves: ['git'] }, carol: { address: '10.77.0.3', wireguard: { publicKey: WG('c') }, serves: ['git'] } } } }), [
+    'a.members.carol.serves: git is served by bob already',
+  ]);
 });
 
 t("a yggdrasil member's address is its key's, as the real yggdrasil derives it", () => {

@@ -8,6 +8,7 @@
  * config with 0, 1 and 3 members sets only options the real NixOS modules
  * declare, with values of their types (nix/upstream/check.nix).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -281,12 +282,57 @@ t('every wizard config with 0, 1 and 3 members sets only declared options, with 
   }
 });
 
+t('the member settings use options real NixOS modules declare (recorded facts)', () => {
+  const facts = [
+    ...JSON.parse(fs.readFileSync(path.join(UPSTREAM, 'options.json'), 'utf8')).options,
+    ...JSON.parse(fs.readFileSync(path.join(UPSTREAM, 'options-members.json'), 'utf8')).options,
+  ] as Array<{ name: string; type: string; declaredIn: string[] }>;
+  const fact = (name: string) => facts.find((f) => f.name === name);
+  const real: Array<[string, string, string]> = [
+    ['networking.hosts', 'nixos/modules/config/networking.nix', 'attribute set of list of string'],
+    ['networking.nftables.enable', 'nixos/modules/services/networking/nftables.nix', 'boolean'],
+    ['networking.firewall.extraInputRules', 'nixos/modules/services/networking/firewall-nftables.nix', 'strings concatenated with "\\n"'],
+    ['networking.wireguard.interfaces.<name>.peers.*.persistentKeepalive', 'nixos/modules/services/networking/wireguard.nix', 'null or signed integer'],
+    ['networking.wireguard.interfaces.<name>.peers.*.name', 'nixos/modules/services/networking/wireguard.nix', 'string'],
+    ['services.tinc.networks.<name>.hostSettings.<name>.rsaPublicKey', 'nixos/modules/services/networking/tinc.nix', 'string'],
+    ['services.nextcloud.settings.trusted_domains', 'nixos/modules/services/web-apps/nextcloud.nix', 'list of string'],
+    ['services.syncthing.settings.devices', 'nixos/modules/services/networking/syncthing.nix', 'attribute set of (JSON value)'],
+  ];
+  for (const [name, file, type] of real) {
+    assert.ok(fact(name), `${name} is recorded`);
+    assert.equal(fact(name)!.declaredIn, [file], name);
+    assert.is(fact(name)!.type, type, name);
+  }
+});
+
 t('the check sees members: a member setting of the wrong type fails', async () => {
   const problems = (await nixEval(
     `{ dir }: import (dir + "/check.nix") { configs = import (dir + "/wizard-members.nix") { count = 1; }; extra = { networking.hosts."10.0.0.1" = "alice"; }; }`,
     { dir: UPSTREAM },
   )) as string[];
   assert.ok(problems.length > 0 && problems.every((p) => /networking\.hosts\.10\.0\.0\.1: expected a list/.test(p)), problems[0]);
+});
+
+t("the README's example network (the seed's configs.json with two members) is valid and connects them", async () => {
+  const readme = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
+  const block = /<!-- members-example -->\n```json\n([\s\S]*?)\n```/.exec(readme)?.[1];
+  assert.ok(block, 'the README has the example');
+  const configs = JSON.parse(block!) as Json;
+  const { members, ...seedPart } = configs.default;
+  const seed = JSON.parse(fs.readFileSync(path.join(REPO, 'nix', 'template', 'configs.json'), 'utf8')).default;
+  assert.equal({ ...seedPart, applications: { syncthing: seedPart.applications.syncthing } }, seed, "the seed's config, plus Mumble");
+  assert.equal(Object.keys(members), ['alice', 'bob']);
+  checkConfigs(configs);
+  for (const [self, other] of [['alice', 'bob'], ['bob', 'alice']] as const) {
+    const s = await memberConfig(configs, self);
+    assert.equal(s.services.yggdrasil.settings.AllowedPublicKeys, [members[other].yggdrasil.publicKey]);
+    assert.equal(Object.keys(s.services.syncthing.settings.devices), [other]);
+    assert.equal(s.networking.hosts[members.alice.address], ['alice.hiboss', 'mumble.hiboss'], 'the seed\'s mumble.hiboss resolves');
+    assert.match(s.networking.firewall.extraInputRules, new RegExp(`ip6 saddr \\{ ${members[other].address} \\}`));
+  }
+  assert.equal((await memberConfig(configs, 'bob')).services.yggdrasil.settings.Peers, ['tls://alice.example.org:9001'], 'bob dials alice');
+  // The addresses are the keys' (yggdrasil derives one from the other).
+  for (const name of ['alice', 'bob']) assert.is(yggdrasilAddress(members[name].yggdrasil.publicKey), members[name].address);
 });
 
 t.run();

@@ -134,6 +134,10 @@ const INVALID: Record<string, string> = {
   'invalid-name.json': 'my network: config names are 1–32 of A–Z a–z 0–9 _ -',
   'invalid-system.json': 'default.system: expected one of x86_64-linux, aarch64-linux',
   'invalid-type.json': 'default.applications.syncthing.enable: Invalid input: expected boolean, received string',
+  'invalid-member-address.json': 'default.members.bob.address: a yggdrasil address is in 200::/7',
+  'invalid-member-twice.json': 'b.members.bob: is also a member in a',
+  'invalid-member-served-twice.json': 'default.members.carol.serves: git is served by bob already',
+  'invalid-member-key.json': 'default.members.bob.wireguard.publicKey: "not-a-key" is not valid here',
 };
 
 t('invalid configs.json: Nix and the zod schema reject it with the same path and message', async () => {
