@@ -97,10 +97,9 @@ export async function serve(vm: NetVm, port: number): Promise<void> {
   await vm.spawn(['nc', '-ll', '-p', String(port), '-e', 'hostname']);
 }
 
-/** Resolves true at the first echo reply, false if none came within `seconds`. */
+/** Resolves true at the first echo reply (a request every second), false if none came within `seconds`. */
 export async function pings(from: NetVm, address: string, seconds: number): Promise<boolean> {
-  const argv = address.includes(':') ? ['ping6'] : ['ping'];
-  return (await from.exec([...argv, '-c', '1', '-w', String(seconds), address], (seconds + 30) * 1000)).code === 0;
+  return (await from.exec(['netlab', 'ping', address, String(seconds)], (seconds + 30) * 1000)).code === 0;
 }
 
 /** Connects to address:port: the answering host's name, or undefined when no connection was made within `seconds`. */
