@@ -113,7 +113,7 @@ async function applyTinc(vm: NetVm, networks: TincNetworks, interfaces: Interfac
   for (const [net, network] of entries) {
     const dir = `/etc/tinc/${net}`;
     await vm.run(['mkdir', '-p', `${dir}/hosts`]);
-    await vm.run(['find', `${dir}/hosts`, '-type', 'f', '-delete']); // hosts no longer in the network go
+    await vm.run(['find', `${dir}/hosts`, '-type', 'f', '-exec', 'rm', '{}', '+']); // hosts no longer in the network go
     await vm.writeFile(`${dir}/tinc.conf`, tincConf(net, network));
     for (const [host, settings] of Object.entries(network.hostSettings)) await vm.writeFile(`${dir}/hosts/${host}`, tincHostFile(settings));
     await startDaemon(vm, 'tincd', ['tincd', '-n', net, '-D', '-d', '2', `--logfile=/run/tinc.${net}.log`]);

@@ -2,7 +2,7 @@
  * A private network that is a network, over WireGuard, with real programs
  * between real VMs (net-lab.ts): alice and bob are members, eve sits on the
  * same LAN and even believes she is a member (her own copy of configs.json
- * lists her), carol is admitted later. Each VM makes its own keys; the test
+ * lists her); later eve's VM makes new keys and is admitted as carol. Each VM makes its own keys; the test
  * reads the public ones, writes configs.json, evaluates each member's NixOS
  * values and applies them with the adapter (net-adapter.ts): the kernel's
  * wireguard, `wg`, the nftables firewall, syncthing.
@@ -13,38 +13,35 @@ import * as assert from 'uvu/assert';
 import { bounded } from '../harness/bounded.js';
 import { addMember, removeMember, type Member } from '../harness/member-config.js';
 import {
-  connect, makeIdentity, MUMBLE_PORT, pings, refusedByFirewall, serve, startLab, syncthingIdentity, writeLabConfigs, type Lab,
+  connect, makeIdentity, MUMBLE_PORT, pings, refusedByFirewall, serve, startLab, syncthingIdentity, writeLabConfigs, type Lab, type LabVm,
 } from '../harness/net-lab.js';
 
 const t = suite('members over wireguard, real VMs');
-const test0 = bounded(t, 150_000);
-const test = (n: string, b: () => Promise<void>) => test0(n, async () => { const s = Date.now(); try { await b(); } finally { console.error(`TIMING ${n}: ${Date.now() - s}`); } });
+const test = bounded(t, 150_000);
 let lab: Lab;
 const members: Record<string, Member> = {};
 let eveKey = '';
 
 const address = (index: number) => `10.77.0.${index}`;
-/** A VM's member entry: its keys made inside it, its VPN address, its endpoint on the LAN. */
-const entry = async (name: 'alice' | 'bob' | 'eve' | 'carol', index: number): Promise<Member> => ({
+/** Member `name`'s entry: keys made inside the VM `on`, a VPN address, the VM's endpoint on the LAN. */
+const entry = async (name: LabVm, index: number, on: LabVm = name): Promise<Member> => ({
   address: address(index),
-  endpoint: `192.168.77.${index}:51820`,
+  endpoint: `${lab.vm(on).lan}:51820`,
   serves: ['mumble'],
-  ...(await makeIdentity(lab.vms[name], 'wireguard')).member,
-  syncthing: { deviceId: await syncthingIdentity(lab.vms[name]) },
+  ...(await makeIdentity(lab.vm(on), 'wireguard', name)).member,
+  syncthing: { deviceId: await syncthingIdentity(lab.vm(on)) },
 });
 const NETWORK = { networkLayer: 'wireguard' as const, applications: { syncthing: { enable: true, sharedFolders: ['/shared/docs'] } } };
 
 t.before(async () => {
-  const s = Date.now();
-  lab = await startLab('netlab-wg-');
-  console.error(`TIMING boot ${Date.now() - s}`);
+  lab = await startLab('netlab-wg-', ['alice', 'bob', 'eve']);
 });
 t.after(async () => {
   await lab?.stop();
 });
 
 test('members reach each other over the VPN: ping and the service port', async () => {
-  const { alice, bob, eve } = lab.vms;
+  const [alice, bob, eve] = [lab.vm('alice'), lab.vm('bob'), lab.vm('eve')];
   const [a, b, e] = await Promise.all([entry('alice', 1), entry('bob', 2), entry('eve', 3)]);
   eveKey = e.wireguard!.publicKey;
   Object.assign(members, { alice: a, bob: b });
@@ -64,7 +61,7 @@ test('members reach each other over the VPN: ping and the service port', async (
 });
 
 test('eve reaches no service port of alice: not over the VPN, not on the LAN', async () => {
-  const { alice, eve } = lab.vms;
+  const [alice, eve] = [lab.vm('alice'), lab.vm('eve')];
   const [ping, answer] = await Promise.all([
     pings(eve, address(1), 5),
     connect(eve, address(1), MUMBLE_PORT, 5),
@@ -79,14 +76,14 @@ test('eve reaches no service port of alice: not over the VPN, not on the LAN', a
 });
 
 test("a file put in alice's /shared/docs appears in bob's (syncthing over wireguard)", async () => {
-  const { alice, bob } = lab.vms;
+  const [alice, bob] = [lab.vm('alice'), lab.vm('bob')];
   await alice.writeFile('/shared/docs/hello.txt', 'from alice\n', 0o644);
   await bob.run(['netlab', 'wait-file', '/shared/docs/hello.txt'], 90_000);
   assert.is(await bob.readFile('/shared/docs/hello.txt'), 'from alice\n');
 });
 
 test('after bob is removed and the new config applied, bob reaches nothing of alice', async () => {
-  const { alice, bob } = lab.vms;
+  const [alice, bob] = [lab.vm('alice'), lab.vm('bob')];
   removeMember(lab.configsPath, 'bob');
   await lab.apply('alice'); // bob keeps his old configuration: he still believes he is a member
   const peers = await alice.run(['wg', 'show', 'wg0', 'peers']);
@@ -102,10 +99,10 @@ test('after bob is removed and the new config applied, bob reaches nothing of al
   assert.is(syncthing, undefined, "bob no longer reaches alice's syncthing");
 });
 
-test('after carol is admitted, carol reaches alice', async () => {
-  const { alice, carol } = lab.vms;
-  addMember(lab.configsPath, 'carol', await entry('carol', 4));
-  await Promise.all([lab.apply('alice'), lab.apply('carol')]);
+test('after carol (eve re-keyed) is admitted, carol reaches alice', async () => {
+  const [alice, carol] = [lab.vm('alice'), lab.vm('eve')]; // eve's VM makes new keys and becomes carol
+  addMember(lab.configsPath, 'carol', await entry('carol', 4, 'eve'));
+  await Promise.all([lab.apply('alice'), lab.apply('carol', lab.configsPath, 'eve')]);
   assert.ok(await pings(carol, address(1), 60), 'carol pings alice over wireguard');
   assert.is(await connect(carol, address(1), MUMBLE_PORT, 20), 'alice');
 });

@@ -26,7 +26,7 @@ const NETWORK = { networkLayer: 'yggdrasil' as const, yggdrasil: { peers: [`tcp:
 
 /** A VM's member entry: its key made inside it; its VPN address is its yggdrasil address. */
 const entry = async (name: LabVm): Promise<Member> => {
-  const identity = await makeIdentity(lab.vms[name], 'yggdrasil');
+  const identity = await makeIdentity(lab.vm(name), 'yggdrasil');
   ygg[name] = identity.yggdrasilAddress!;
   return { address: identity.yggdrasilAddress!, serves: ['mumble'], ...identity.member };
 };
@@ -39,7 +39,7 @@ t.after(async () => {
 });
 
 test('members reach each other through the mesh: ping and the service port', async () => {
-  const { alice, bob, eve } = lab.vms;
+  const [alice, bob, eve] = [lab.vm('alice'), lab.vm('bob'), lab.vm('eve')];
   const [a, b] = await Promise.all([entry('alice'), entry('bob'), entry('eve')]);
   // Eve runs the bootstrap node: she listens on the LAN, accepts anyone, has no firewall.
   await applyYggdrasil(eve, { Listen: [`tcp://0.0.0.0:${BOOTSTRAP_PORT}`], Peers: [], AllowedPublicKeys: [], MulticastInterfaces: [], IfName: 'ygg0' });
@@ -54,7 +54,7 @@ test('members reach each other through the mesh: ping and the service port', asy
 });
 
 test("eve, in the mesh, reaches no service port of alice's: alice's firewall refuses her", async () => {
-  const { alice, eve } = lab.vms;
+  const [alice, eve] = [lab.vm('alice'), lab.vm('eve')];
   assert.ok(await pings(eve, ygg.alice!, 60), 'eve routes to alice through the mesh (NixOS accepts ICMPv6 from anyone)');
   await Promise.all([
     refusedByFirewall(eve, ygg.eve!, alice, ygg.alice!, MUMBLE_PORT),
@@ -63,7 +63,7 @@ test("eve, in the mesh, reaches no service port of alice's: alice's firewall ref
 });
 
 test('after bob is removed and the new config applied, bob reaches no service of alice', async () => {
-  const { alice, bob } = lab.vms;
+  const [alice, bob] = [lab.vm('alice'), lab.vm('bob')];
   removeMember(lab.configsPath, 'bob');
   await lab.apply('alice'); // bob keeps his old configuration and stays in the mesh
   const rules = await alice.run(['nft', 'list', 'chain', 'inet', 'nixos-fw', 'input-allow']);
@@ -75,7 +75,7 @@ test('after bob is removed and the new config applied, bob reaches no service of
 });
 
 test('after carol is admitted, carol reaches alice', async () => {
-  const { alice, carol } = lab.vms;
+  const [alice, carol] = [lab.vm('alice'), lab.vm('carol')];
   addMember(lab.configsPath, 'carol', await entry('carol'));
   await Promise.all([lab.apply('alice'), lab.apply('carol')]);
   await serve(carol, MUMBLE_PORT);
