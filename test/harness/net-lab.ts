@@ -137,8 +137,9 @@ export function kernelLogAddress(address: string): string {
  */
 export async function refusedByFirewall(from: NetVm, fromAddress: string, to: NetVm, toAddress: string, port: number): Promise<string> {
   const mark = to.serialLength();
+  const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const logged = to.awaitSerial(
-    new RegExp(`${REFUSED_PREFIX}.*SRC=${kernelLogAddress(fromAddress)} DST=${kernelLogAddress(toAddress)} .*DPT=${port} `),
+    new RegExp(`${literal(REFUSED_PREFIX)}.*SRC=${literal(kernelLogAddress(fromAddress))} DST=${literal(kernelLogAddress(toAddress))} .*DPT=${port} `),
     60_000,
     mark,
   );
