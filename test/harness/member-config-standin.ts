@@ -132,7 +132,7 @@ export function standInMemberConfig(configs: MembersConfigs, self: string): unkn
           { path: folder, devices: sharing.map(([name]) => name) },
         ])),
         options: {
-          listenAddresses: [`tcp://[::]:${SYNCTHING_PORT}`, `tcp://0.0.0.0:${SYNCTHING_PORT}`],
+          listenAddresses: [`tcp://:${SYNCTHING_PORT}`],
           globalAnnounceEnabled: false,
           localAnnounceEnabled: false,
           relaysEnabled: false,

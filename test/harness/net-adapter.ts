@@ -31,12 +31,13 @@ function stateOf(vm: NetVm): VmState {
   return state;
 }
 
-/** True (and remembered) when `value` differs from what `part` was last applied with. */
-function changed(state: VmState, part: string, value: unknown): boolean {
+/** Applies `part` with `apply` when `value` differs from what it was last applied with; remembered once it succeeded. */
+async function whenChanged(state: VmState, part: string, value: unknown, apply: () => Promise<void>): Promise<void> {
   const json = JSON.stringify(value ?? null);
-  if (state.applied.get(part) === json) return false;
+  if (state.applied.get(part) === json) return;
+  state.applied.delete(part); // a failure half-way leaves it "unknown": the next apply redoes it
+  await apply();
   state.applied.set(part, json);
-  return true;
 }
 
 async function stopDaemon(vm: NetVm, daemon: Daemon): Promise<void> {
@@ -54,16 +55,16 @@ async function startDaemon(vm: NetVm, daemon: Daemon, argv: string[]): Promise<v
 export async function applyMemberConfig(vm: NetVm, evaluated: EvaluatedMember): Promise<void> {
   const state = stateOf(vm);
   const { networking, services } = evaluated;
-  if (changed(state, 'hosts', networking.hosts)) await vm.writeFile('/etc/hosts', hostsFile(networking.hosts), 0o644);
-  if (changed(state, 'firewall', [networking.firewall, networking.nftables])) {
+  await whenChanged(state, 'hosts', networking.hosts, () => vm.writeFile('/etc/hosts', hostsFile(networking.hosts), 0o644));
+  await whenChanged(state, 'firewall', [networking.firewall, networking.nftables], async () => {
     if (networking.nftables?.enable !== true) throw new Error(`${vm.name}: the adapter builds the nftables firewall only (networking.nftables.enable)`);
     await vm.writeFile('/etc/nftables.conf', nftablesRuleset(networking.firewall));
     await vm.run(['nft', '-f', '/etc/nftables.conf']);
-  }
-  if (changed(state, 'wireguard', networking.wireguard)) await applyWireguard(vm, state, networking.wireguard?.interfaces ?? {});
-  if (changed(state, 'yggdrasil', services.yggdrasil)) await applyYggdrasil(vm, services.yggdrasil?.settings);
-  if (changed(state, 'tinc', [services.tinc, networking.interfaces])) await applyTinc(vm, services.tinc?.networks ?? {}, networking.interfaces ?? {});
-  if (changed(state, 'syncthing', services.syncthing)) await applySyncthing(vm, services.syncthing?.settings);
+  });
+  await whenChanged(state, 'wireguard', networking.wireguard, () => applyWireguard(vm, state, networking.wireguard?.interfaces ?? {}));
+  await whenChanged(state, 'yggdrasil', services.yggdrasil, () => applyYggdrasil(vm, services.yggdrasil?.settings));
+  await whenChanged(state, 'tinc', [services.tinc, networking.interfaces], () => applyTinc(vm, services.tinc?.networks ?? {}, networking.interfaces ?? {}));
+  await whenChanged(state, 'syncthing', services.syncthing, () => applySyncthing(vm, services.syncthing?.settings));
 }
 
 type WireguardInterfaces = NonNullable<EvaluatedMember['networking']['wireguard']>['interfaces'];
@@ -113,7 +114,7 @@ async function applyTinc(vm: NetVm, networks: TincNetworks, interfaces: Interfac
   for (const [net, network] of entries) {
     const dir = `/etc/tinc/${net}`;
     await vm.run(['mkdir', '-p', `${dir}/hosts`]);
-    await vm.run(['find', `${dir}/hosts`, '-type', 'f', '-delete']); // hosts no longer in the network go
+    await vm.run(['find', `${dir}/hosts`, '-type', 'f', '-exec', 'rm', '{}', '+']); // hosts no longer in the network go
     await vm.writeFile(`${dir}/tinc.conf`, tincConf(net, network));
     for (const [host, settings] of Object.entries(network.hostSettings)) await vm.writeFile(`${dir}/hosts/${host}`, tincHostFile(settings));
     await startDaemon(vm, 'tincd', ['tincd', '-n', net, '-D', '-d', '2', `--logfile=/run/tinc.${net}.log`]);

@@ -26,7 +26,7 @@ import type { Guest } from './guest.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** Versioned: a cache built by an older harness is rebuilt, not trusted. */
-export const NET_GUEST_CACHE = process.env.HIBOSS_NET_GUEST_CACHE ?? path.join(REPO, '.cache', 'netguest-v3');
+export const NET_GUEST_CACHE = process.env.HIBOSS_NET_GUEST_CACHE ?? path.join(REPO, '.cache', 'netguest-v4');
 
 /** The modules the guest needs; their dependencies come from modules.dep (depmod on the unpacked kernel). */
 const WANTED_MODULES = [
@@ -122,6 +122,11 @@ stop)
   # Ends a daemon the test started and waits until it is gone (not even a zombie), at most 20 s.
   kill "$2" 2>/dev/null || true
   i=0; while [ -d "/proc/$2" ] && ! grep -q '^State:.*Z' "/proc/$2/status" 2>/dev/null; do i=$((i+1)); [ $i -lt 200 ] || exit 1; sleep 0.1; done ;;
+ping)
+  # Until ADDR answers one echo request, at most $3 s: a fresh request every second, as the first ones
+  # may be lost while a route forms (yggdrasil looks a path up; wireguard handshakes first).
+  end=$(( $(date +%s) + $3 ))
+  until ping -c 1 -W 1 "$2" > /dev/null 2>&1; do [ "$(date +%s)" -lt "$end" ] || exit 1; done ;;
 wait-file)
   i=0; until [ -e "$2" ]; do i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.1; done ;;
 *) echo "netlab: unknown step $1" >&2; exit 2 ;;

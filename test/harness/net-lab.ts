@@ -27,13 +27,20 @@ export const NETWORK = 'lab';
 export interface Lab {
   readonly dir: string;
   readonly configsPath: string;
-  readonly vms: Record<LabVm, NetVm>;
-  /** Evaluates configs.json for `member` and applies it to that member's VM. */
-  apply(member: LabVm, configsPath?: string): Promise<void>;
+  /** The VMs booted (startLab's `names`). */
+  readonly vms: { readonly [K in LabVm]?: NetVm };
+  /** The VM named so; an error if it was not booted. */
+  vm(name: LabVm): NetVm;
+  /** Evaluates configs.json (or another copy) for `member` and applies it to the VM `onto` (the member's own by default). */
+  apply(member: LabVm, configsPath?: string, onto?: LabVm): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startLab(prefix: string): Promise<Lab> {
+/**
+ * Boots `names` (in parallel) on one LAN; each VM's LAN address is 192.168.77.N, N its place in LAB_VMS.
+ * A test that re-keys a VM as another member (eve as carol) boots fewer.
+ */
+export async function startLab(prefix: string, names: readonly LabVm[] = LAB_VMS): Promise<Lab> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   fs.chmodSync(dir, 0o700);
   const guest = await ensureNetGuest();
@@ -46,19 +53,25 @@ export async function startLab(prefix: string): Promise<Lab> {
   };
   try {
     hub = await startLanHub(path.join(dir, 'lan.sock'));
-    const booted = await Promise.all(LAB_VMS.map(async (name, i) => {
-      const vm = await startNetVm(dir, guest, hub!, { name, index: i + 1 });
+    const booted = await Promise.all(names.map(async (name) => {
+      const vm = await startNetVm(dir, guest, hub!, { name, index: LAB_VMS.indexOf(name) + 1 });
       started.push(vm);
       return vm;
     }));
-    const vms = Object.fromEntries(booted.map((vm) => [vm.name, vm])) as Record<LabVm, NetVm>;
+    const vms = Object.fromEntries(booted.map((vm) => [vm.name, vm])) as { [K in LabVm]?: NetVm };
     const configsPath = path.join(dir, 'configs.json');
+    const vm = (name: LabVm) => {
+      const found = vms[name];
+      if (!found) throw new Error(`${name} was not booted in this lab`);
+      return found;
+    };
     return {
       dir,
       configsPath,
       vms,
-      async apply(member, from = configsPath) {
-        await applyMemberConfig(vms[member], await evaluatedMemberConfig(from, member));
+      vm,
+      async apply(member, from = configsPath, onto = member) {
+        await applyMemberConfig(vm(onto), await evaluatedMemberConfig(from, member));
       },
       stop,
     };
@@ -68,8 +81,8 @@ export async function startLab(prefix: string): Promise<Lab> {
   }
 }
 
-/** The public identity a VM makes for the layer (private keys stay in the VM). */
-export async function makeIdentity(vm: NetVm, layer: 'wireguard' | 'yggdrasil' | 'tinc'): Promise<{ member: Partial<Member>; yggdrasilAddress?: string }> {
+/** The public identity `vm` makes for the layer as member `as` (private keys stay in the VM; a new one each time). */
+export async function makeIdentity(vm: NetVm, layer: 'wireguard' | 'yggdrasil' | 'tinc', as = vm.name): Promise<{ member: Partial<Member>; yggdrasilAddress?: string }> {
   switch (layer) {
     case 'wireguard':
       return { member: { wireguard: { publicKey: (await vm.run(['netlab', 'identity-wireguard'])).trim() } } };
@@ -78,7 +91,7 @@ export async function makeIdentity(vm: NetVm, layer: 'wireguard' | 'yggdrasil' |
       return { member: { yggdrasil: { publicKey: publicKey! } }, yggdrasilAddress: address! };
     }
     case 'tinc':
-      return { member: { tinc: { rsaPublicKey: await vm.run(['netlab', 'identity-tinc', NETWORK, vm.name], 120_000) } } };
+      return { member: { tinc: { rsaPublicKey: await vm.run(['netlab', 'identity-tinc', NETWORK, as], 120_000) } } };
     default:
       return layer satisfies never;
   }
@@ -97,10 +110,9 @@ export async function serve(vm: NetVm, port: number): Promise<void> {
   await vm.spawn(['nc', '-ll', '-p', String(port), '-e', 'hostname']);
 }
 
-/** Resolves true at the first echo reply, false if none came within `seconds`. */
+/** Resolves true at the first echo reply (a request every second), false if none came within `seconds`. */
 export async function pings(from: NetVm, address: string, seconds: number): Promise<boolean> {
-  const argv = address.includes(':') ? ['ping6'] : ['ping'];
-  return (await from.exec([...argv, '-c', '1', '-w', String(seconds), address], (seconds + 30) * 1000)).code === 0;
+  return (await from.exec(['netlab', 'ping', address, String(seconds)], (seconds + 30) * 1000)).code === 0;
 }
 
 /** Connects to address:port: the answering host's name, or undefined when no connection was made within `seconds`. */
@@ -125,8 +137,9 @@ export function kernelLogAddress(address: string): string {
  */
 export async function refusedByFirewall(from: NetVm, fromAddress: string, to: NetVm, toAddress: string, port: number): Promise<string> {
   const mark = to.serialLength();
+  const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const logged = to.awaitSerial(
-    new RegExp(`${REFUSED_PREFIX}.*SRC=${kernelLogAddress(fromAddress)} DST=${kernelLogAddress(toAddress)} .*DPT=${port} `),
+    new RegExp(`${literal(REFUSED_PREFIX)}.*SRC=${literal(kernelLogAddress(fromAddress))} DST=${literal(kernelLogAddress(toAddress))} .*DPT=${port} `),
     60_000,
     mark,
   );

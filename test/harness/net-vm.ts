@@ -25,7 +25,7 @@ export interface NetVm {
   run(argv: readonly string[], timeoutMs?: number): Promise<string>;
   /** Starts a long-running program in the guest (no output captured): its pid in the guest. */
   spawn(argv: readonly string[]): Promise<number>;
-  /** Writes a file in the guest (its parent must exist), then sets its mode. */
+  /** Writes a file in the guest atomically with that mode (its parent must exist). */
   writeFile(file: string, content: string, mode?: number): Promise<void>;
   readFile(file: string): Promise<string>;
   /** Resolves with the serial console's text once `pattern` matches in what came after `from` (a length of the log). */
@@ -97,13 +97,16 @@ export async function startNetVm(dir: string, guest: Guest, hub: LanHub, spec: N
       return pid;
     },
     async writeFile(file, content, mode = 0o600) {
-      const handle = await agent.execute('guest-file-open', { path: file, mode: 'w' });
+      // Atomic, as the programs may be reading the old file: a temp file beside it, its mode, then rename.
+      const temp = `${file}.netlab-tmp`;
+      const handle = await agent.execute('guest-file-open', { path: temp, mode: 'w' });
       try {
         await agent.execute('guest-file-write', { handle, 'buf-b64': Buffer.from(content).toString('base64') });
       } finally {
         await agent.execute('guest-file-close', { handle });
       }
-      await vm.run(['chmod', mode.toString(8), file]);
+      await vm.run(['chmod', mode.toString(8), temp]);
+      await vm.run(['mv', temp, file]);
     },
     readFile: (file) => vm.run(['cat', file]),
     awaitSerial,

@@ -45,7 +45,8 @@ const xml = (text: string | number | boolean) => String(text).replace(/[&<>"']/g
 
 /** The XML element of a list option: syncthing's config.xml repeats a singular name (listenAddresses → listenAddress). */
 function singular(name: string): string {
-  return name.replace(/Addresses$/, 'Address').replace(/Servers$/, 'Server').replace(/s$/, '');
+  if (name.endsWith('Addresses')) return name.slice(0, -2);
+  return name.replace(/s$/, '');
 }
 
 /**

@@ -1,0 +1,93 @@
+/**
+ * A private network that is a network, over tinc 1.0, with real programs
+ * between real VMs (net-lab.ts): alice and bob are members, eve sits on the
+ * same LAN and even believes she is a member (her own copy of configs.json
+ * lists her, so her tincd dials alice and bob with her own key); later eve's
+ * VM makes a new key and is admitted as carol. Each VM makes its own RSA key; the test reads the public
+ * ones, writes configs.json, evaluates each member's NixOS values and applies
+ * them with the adapter (net-adapter.ts): tinc.conf, hosts/, tincd, the
+ * interface's address, the nftables firewall.
+ */
+import path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { bounded } from '../harness/bounded.js';
+import { addMember, removeMember, type Member } from '../harness/member-config.js';
+import {
+  connect, makeIdentity, MUMBLE_PORT, NETWORK as NET, pings, refusedByFirewall, serve, startLab, writeLabConfigs, type Lab, type LabVm,
+} from '../harness/net-lab.js';
+
+const t = suite('members over tinc, real VMs');
+const test = bounded(t, 150_000);
+let lab: Lab;
+const NETWORK = { networkLayer: 'tinc' as const };
+const address = (index: number) => `10.77.0.${index}`;
+const TINC_LOG = `/run/tinc.${NET}.log`;
+
+/** Member `name`'s entry: its key made inside the VM `on`, a VPN address, the VM's endpoint on the LAN. */
+const entry = async (name: LabVm, index: number, on: LabVm = name): Promise<Member> => ({
+  address: address(index),
+  endpoint: `${lab.vm(on).lan}:655`,
+  serves: ['mumble'],
+  ...(await makeIdentity(lab.vm(on), 'tinc', name)).member,
+});
+
+t.before(async () => {
+  lab = await startLab('netlab-tinc-', ['alice', 'bob', 'eve']);
+});
+t.after(async () => {
+  await lab?.stop();
+});
+
+test('members reach each other over tinc: ping and the service port', async () => {
+  const [alice, bob, eve] = [lab.vm('alice'), lab.vm('bob'), lab.vm('eve')];
+  const [a, b, e] = await Promise.all([entry('alice', 1), entry('bob', 2), entry('eve', 3)]);
+  writeLabConfigs(lab.configsPath, NETWORK, { alice: a, bob: b });
+  // Eve's own copy of configs.json lists her as a member: what she applies is what a member would.
+  const evesCopy = path.join(lab.dir, 'eves-configs.json');
+  writeLabConfigs(evesCopy, NETWORK, { alice: a, bob: b, eve: e });
+  await Promise.all([lab.apply('alice'), lab.apply('bob'), lab.apply('eve', evesCopy)]);
+  await Promise.all([serve(alice, MUMBLE_PORT), serve(bob, MUMBLE_PORT), serve(eve, MUMBLE_PORT)]);
+
+  assert.ok(await pings(alice, address(2), 60), 'alice pings bob over tinc');
+  assert.ok(await pings(bob, address(1), 60), 'bob pings alice over tinc');
+  assert.is(await connect(bob, address(1), MUMBLE_PORT, 20), 'alice');
+  assert.is(await connect(alice, address(2), MUMBLE_PORT, 20), 'bob');
+});
+
+test('eve reaches no service port of alice: alice refuses her tinc identity, her firewall the LAN', async () => {
+  const [alice, eve] = [lab.vm('alice'), lab.vm('eve')];
+  const [ping, answer] = await Promise.all([
+    pings(eve, address(1), 5),
+    connect(eve, address(1), MUMBLE_PORT, 5),
+    refusedByFirewall(eve, eve.lan, alice, alice.lan, MUMBLE_PORT),
+  ]);
+  assert.not.ok(ping, 'eve gets no answer from alice on the VPN');
+  assert.is(answer, undefined, "eve reaches no port on alice's VPN address");
+  const log = await alice.readFile(TINC_LOG);
+  assert.match(log, /unknown identity \(eve\)|unknown identity eve|Peer eve .* unknown/i, `alice's tincd refused eve: ${log.slice(-600)}`);
+});
+
+test('after bob is removed and the new config applied, bob reaches nothing of alice', async () => {
+  const [alice, bob] = [lab.vm('alice'), lab.vm('bob')];
+  removeMember(lab.configsPath, 'bob');
+  await lab.apply('alice'); // bob keeps his old configuration: he still believes he is a member
+  assert.is((await alice.exec(['ls', `/etc/tinc/${NET}/hosts/bob`])).code === 0, false, 'bob is no host of alice any more');
+  const [ping, mumble] = await Promise.all([
+    pings(bob, address(1), 5),
+    connect(bob, address(1), MUMBLE_PORT, 5),
+    refusedByFirewall(bob, bob.lan, alice, alice.lan, MUMBLE_PORT),
+  ]);
+  assert.not.ok(ping, 'bob gets no answer from alice on the VPN');
+  assert.is(mumble, undefined, "bob no longer reaches alice's mumble port");
+});
+
+test('after carol (eve re-keyed) is admitted, carol reaches alice', async () => {
+  const [alice, carol] = [lab.vm('alice'), lab.vm('eve')]; // eve's VM makes a new key and becomes carol
+  addMember(lab.configsPath, 'carol', await entry('carol', 4, 'eve'));
+  await Promise.all([lab.apply('alice'), lab.apply('carol', lab.configsPath, 'eve')]);
+  assert.ok(await pings(carol, address(1), 60), 'carol pings alice over tinc');
+  assert.is(await connect(carol, address(1), MUMBLE_PORT, 20), 'alice');
+});
+
+t.run();
