@@ -21,7 +21,7 @@ import { startDesktop, type DesktopSession } from '../harness/session.js';
 import { ensureSoundGuest, STAND_IN_CLIPBOARD } from '../harness/sound-guest.js';
 
 const t = suite('clipboard by hand: host (sway, wl-clipboard) ⇄ VM (real guest agent), only through hiboss clip');
-const test = bounded(t, 90_000);
+const test = bounded(t, 170_000);
 let guest: Guest;
 let session: DesktopSession;
 let notifications: NotificationServer;
@@ -77,13 +77,13 @@ test('no clipboard device at all; nothing crosses while nobody asks', async () =
   daemon = await session.startDaemon({
     vms: { acme: { workspace: '2', audio: false, clipboard: STAND_IN_CLIPBOARD, qemu: guestQemuArgv(guest, path.join(session.sandbox.root, 'acme.serial'), '', { agentSocket: path.join(runDir('acme'), 'qga.sock') }) } },
   });
-  const up = daemon.client.waitForState('acme', (c) => c.state === 'running', 60_000);
+  const up = daemon.client.waitForState('acme', (c) => c.state === 'running', 120_000);
   await session.wmc.command('workspace 2');
   await up;
   const [pid] = pidsWithArg(runDir('acme'));
   track(pid!);
   // The guest agent answers once the guest has booted (connect, sync and ping, again until then).
-  for (const deadline = Date.now() + 60_000; ; ) {
+  for (const deadline = Date.now() + 150_000; ; ) {
     const agent = await AgentClient.connect(path.join(runDir('acme'), 'qga.sock'));
     try {
       await agent.ping(1000);

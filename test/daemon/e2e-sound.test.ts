@@ -20,7 +20,7 @@ import { ensureSoundGuest } from '../harness/sound-guest.js';
 import { startSoundServer, type SoundServer, type StreamView } from '../harness/sound-server.js';
 
 const t = suite('sound: the microphone follows focus, in a real sound server (real guests, real daemon)');
-const test = bounded(t, 120_000);
+const test = bounded(t, 170_000);
 let guest: Guest;
 let session: DesktopSession;
 let sound: SoundServer;
@@ -54,14 +54,14 @@ test('each VM gets an audio device in the sound server; only the focused VM\'s c
   );
   await daemon.waitForLog(/sound server at .*pulse\/native: VMs get an audio device/);
   await daemon.waitForLog(/following logind/);
-  const up = ['call', 'web'].map((name) => daemon.client.waitForState(name, (c) => c.state === 'running', 60_000));
+  const up = ['call', 'web'].map((name) => daemon.client.waitForState(name, (c) => c.state === 'running', 120_000));
   for (const ws of ['2', '3']) await session.wmc.command(`workspace ${ws}`);
   await Promise.all(up);
   for (const name of ['call', 'web']) {
     const [pid] = pidsWithArg(runDir(name));
     track(pid!);
     pids[name] = pid!;
-    await waitForContent(serial(name), (text) => /GUEST-SOUND-UP/.test(text) || /GUEST-NO-SOUND/.test(text), 60_000);
+    await waitForContent(serial(name), (text) => /GUEST-SOUND-UP/.test(text) || /GUEST-NO-SOUND/.test(text), 150_000);
     assert.match(await waitForContent(serial(name), () => true), /GUEST-SOUND-UP/, `${name}'s kernel found the HDA card`);
   }
   const streams = await sound.waitForCaptures(mutedIs({ call: true, web: false }), 'web (focused) unmuted, call muted');
