@@ -19,6 +19,7 @@ import { startNotificationServer, type NotificationServer } from '../harness/not
 import { track } from '../harness/processes.js';
 import { startDesktop, type DesktopSession } from '../harness/session.js';
 import { ensureSoundGuest, STAND_IN_CLIPBOARD } from '../harness/sound-guest.js';
+import { keybindingSnippet } from '../../cli/verbs/wm-config.js';
 
 const t = suite('clipboard by hand: host (sway, wl-clipboard) ⇄ VM (real guest agent), only through hiboss clip');
 const test = bounded(t, 170_000);
@@ -64,7 +65,8 @@ async function refused(call: Promise<string>): Promise<string> {
 
 t.before(async () => {
   guest = await ensureSoundGuest();
-  session = await startDesktop('sway', 'clip');
+  // With hiboss's key bindings, as `hiboss wm-config` prints them.
+  session = await startDesktop('sway', 'clip', { config: ['set $mod Mod4', ...keybindingSnippet().split('\n')] });
   notifications = await startNotificationServer(session.bus.address);
 });
 t.after(async () => {
@@ -118,6 +120,15 @@ test('clip from (the focused VM, through the key binding\'s verb): the VM\'s tex
   assert.match(await daemon.client.act('clipfrom'), /from acme's clipboard into the host's/);
   assert.is(await hostPaste(), 'file name: notes-2026.txt');
   await notifications.waitFor(/^hiboss: clipboard ← acme$/);
+});
+
+test('the key binding: Super+Ctrl+v pastes the host\'s clipboard into the focused VM\'s (a real key press in sway)', async () => {
+  await hostCopy('pressed, not typed');
+  const told = notifications.calls().length;
+  await execa('wtype', ['-M', 'logo', '-M', 'ctrl', 'v', '-m', 'ctrl', '-m', 'logo'], { env: session.wm.env, extendEnv: false });
+  const note = await notifications.waitFor(/^hiboss: clipboard → acme$/, 20_000, told);
+  assert.match(note.body, /^18 characters from the host's clipboard into acme's$/);
+  assert.is(await guestClipboard(), 'pressed, not typed');
 });
 
 test('refused, nothing changed: control characters and over 64 KiB, either way; a clear message and a notification', async () => {
