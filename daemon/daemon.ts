@@ -526,7 +526,9 @@ export class Daemon {
     const socket = agentSocketOf(vmPaths(this.options.roots, target));
     try {
       if (direction === 'to') {
-        const checked = clipText(await readHostClipboard(wm, process.env), "the host's clipboard");
+        const bytes = await readHostClipboard(wm, process.env);
+        if (bytes === null) return refuse('InvalidArgument', `the host's clipboard holds no text (text only crosses): nothing was copied into ${target}`);
+        const checked = clipText(bytes, "the host's clipboard");
         if (!checked.ok) return refuse('InvalidArgument', `${checked.reason}: nothing was copied into ${target}`);
         await writeGuestClipboard(socket, commands, checked.text);
         return this.#clipped(arrow, `${describeText(checked.text)} from the host's clipboard into ${target}'s`);

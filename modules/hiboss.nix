@@ -206,7 +206,33 @@ in
     })
 
     (lib.mkIf cfg.desktop.enable {
-      environment.systemPackages = [ pkgs.firefox ];
+      # The desktop's compositor and apps (nix/lib/service-settings.nix starts them), and the
+      # guest side of `hiboss clip` (issue #23): the host's daemon runs
+      # `hiboss-clipboard paste|copy` through the guest agent (as root), which reads or sets
+      # the member's Wayland clipboard. Nothing else crosses: QEMU gets no clipboard channel.
+      environment.systemPackages = [
+        pkgs.firefox
+        pkgs.sway
+        pkgs.foot
+        pkgs.pcmanfm
+        pkgs.wl-clipboard
+        (pkgs.writeShellScriptBin "hiboss-clipboard" ''
+          set -eu
+          uid=$(${pkgs.coreutils}/bin/id -u member)
+          gid=$(${pkgs.coreutils}/bin/id -g member)
+          export XDG_RUNTIME_DIR=/run/user/$uid
+          for socket in "$XDG_RUNTIME_DIR"/wayland-*; do
+            case "$socket" in *.lock) ;; *) export WAYLAND_DISPLAY=''${socket##*/}; break ;; esac
+          done
+          as_member() { ${pkgs.util-linux}/bin/setpriv --reuid="$uid" --regid="$gid" --init-groups "$@"; }
+          case "''${1:-}" in
+            # wl-copy stays behind to serve the clipboard: its output is not the agent's to wait for.
+            copy) as_member ${pkgs.wl-clipboard}/bin/wl-copy --type 'text/plain;charset=utf-8' >/dev/null 2>&1 ;;
+            paste) as_member ${pkgs.wl-clipboard}/bin/wl-paste --no-newline --type 'text/plain;charset=utf-8' ;;
+            *) echo "usage: hiboss-clipboard copy|paste" >&2; exit 2 ;;
+          esac
+        '')
+      ];
     })
 
     (lib.mkIf cfg.applications.nextcloud.enable {

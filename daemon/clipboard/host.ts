@@ -26,15 +26,19 @@ export function hostClipboardCommands(wm: HostWm): { read: string[]; write: stri
 
 export class HostClipboardError extends Error {}
 
-/** The host clipboard's bytes, at most MAX_CLIP_BYTES + 1 (more is refused by the caller). */
-export async function readHostClipboard(wm: HostWm, env: NodeJS.ProcessEnv): Promise<Uint8Array> {
+/**
+ * The host clipboard's text as bytes, at most MAX_CLIP_BYTES + 1 (more is refused by the caller);
+ * null when it holds something, but no text (an image, a file's bytes).
+ */
+export async function readHostClipboard(wm: HostWm, env: NodeJS.ProcessEnv): Promise<Uint8Array | null> {
   const [file, ...args] = hostClipboardCommands(wm).read;
   const result = await execa(file!, args, { env, encoding: 'buffer', timeout: TIMEOUT_MS, maxBuffer: MAX_CLIP_BYTES + 1, reject: false, stdin: 'ignore' });
   if (result.isMaxBuffer) return new Uint8Array(MAX_CLIP_BYTES + 1);
   if (result.failed) {
     const said = Buffer.from(result.stderr as Uint8Array).toString('utf8').trim().split('\n')[0] ?? '';
-    // wl-paste: "Nothing is copied"; "No suitable type of content copied". xclip: "Error: target UTF8_STRING not available".
-    if (/nothing is copied|no suitable type|not available/i.test(said)) return new Uint8Array(0);
+    // wl-paste: "Nothing is copied" / "No suitable type of content copied"; xclip: "Error: target UTF8_STRING not available".
+    if (/nothing is copied/i.test(said)) return new Uint8Array(0);
+    if (/no suitable type|not available/i.test(said)) return null;
     throw new HostClipboardError(`${file} failed: ${said || result.shortMessage}`);
   }
   return result.stdout as Uint8Array;

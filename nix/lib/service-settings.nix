@@ -193,12 +193,36 @@ let
   ++ (if apps.mumbleServer.enable then [ "<li>Mumble server: ${reachableHost}:${toString ports.mumble}" ] else [ ])
   ++ (if apps.mumbleClient.enable then [ "<li>Mumble client: connected to ${apps.mumbleClient.server}" ] else [ ])
   ++ [ "</ul><p>Network layer: ${layer}, interface ${interface}${if listenAddress == null then "" else ", address ${listenAddress}"}.</p>" ]);
-  desktopSession = ''
+  # The member's desktop (issue #23): sway with tabbed workspaces, so every app is
+  # one tab away (cage showed one window: Mumble hid behind the browser). Its
+  # apps start with it; when the last one exits, sway exits and systemd starts
+  # the session again — never a dead console until reboot.
+  sharedFolder = if apps.syncthing.enable && apps.syncthing.sharedFolders != [ ] then builtins.head apps.syncthing.sharedFolders else "/home/member";
+  desktopApps =
+    [ "firefox file:///etc/hiboss/services.html" ]
+    ++ (if apps.mumbleClient.enable && apps.mumbleClient.server != null then [ "mumble 'mumble://${apps.mumbleClient.server}'" ] else [ ])
+    ++ [ "pcmanfm '${sharedFolder}'" ];
+  swayConfig = builtins.concatStringsSep "\n" ([
+    "# hiboss: the network's desktop. Tabbed: the title bar lists every app; $mod+Left/Right (Alt) switches."
+    "set $mod Mod1"
+    "workspace_layout tabbed"
+    "default_border normal"
+    "bindsym $mod+Left focus left"
+    "bindsym $mod+Right focus right"
+    "bindsym $mod+Return exec foot"
+  ]
+  ++ map (app: "exec ${app}") desktopApps
+  ++ [ "exec /etc/hiboss/desktop-watch" "" ]);
+  # Ends the session once the last app window is gone, for systemd to start it afresh.
+  desktopWatch = ''
     #!/bin/sh
-    # The member's session inside cage: the Mumble client (if any) and the services page.
     export PATH=/run/current-system/sw/bin:$PATH
-    ${if apps.mumbleClient.enable && apps.mumbleClient.server != null then "mumble 'mumble://${apps.mumbleClient.server}' &" else ""}
-    exec firefox file:///etc/hiboss/services.html
+    views() { swaymsg -r -t get_tree | grep -c '"pid": [0-9]'; }
+    # The apps' first window, then every window event until none is left.
+    until [ "$(views)" -gt 0 ]; do swaymsg -t subscribe '["window"]' >/dev/null || exit 0; done
+    swaymsg -m -t subscribe '["window"]' | while read -r _; do
+      [ "$(views)" -gt 0 ] || exec swaymsg exit
+    done
   '';
 
   settings = mkMerge [
@@ -398,13 +422,44 @@ let
         if apps.syncthing.enable then map (path: "d ${path} 0770 member users -") apps.syncthing.sharedFolders else [ ];
 
       # --- the member's desktop, shown in the VM's QEMU window ------------
-      services.cage = mkIf desktop {
-        enable = true;
-        user = "member";
-        program = "/etc/hiboss/desktop-session";
+      # sway on tty1 as the member (a logind session, so the member's own systemd
+      # and PipeWire run), restarted whenever it ends: its last app exited, or it died.
+      systemd.services.hiboss-desktop = mkIf desktop {
+        description = "hiboss: the network's desktop (sway, tabbed), started again when its last app exits";
+        wantedBy = [ "multi-user.target" ];
+        after = [ "systemd-user-sessions.service" "getty@tty1.service" ];
+        conflicts = [ "getty@tty1.service" ];
+        # Restarts without end: a session that keeps ending is still the member's only screen.
+        unitConfig.StartLimitIntervalSec = 0;
+        environment = { XDG_SESSION_TYPE = "wayland"; WLR_RENDERER = "pixman"; WLR_NO_HARDWARE_CURSORS = "1"; };
+        serviceConfig = {
+          ExecStart = "/run/current-system/sw/bin/sway --config /etc/hiboss/sway.conf";
+          User = "member";
+          PAMName = "login";
+          TTYPath = "/dev/tty1";
+          TTYReset = "yes";
+          TTYVHangup = "yes";
+          TTYVTDisallocate = "yes";
+          StandardInput = "tty-fail";
+          StandardOutput = "journal";
+          StandardError = "journal";
+          UtmpIdentifier = "tty1";
+          UtmpMode = "user";
+          Restart = "always";
+          RestartSec = 1;
+        };
       };
-      environment.etc."hiboss/desktop-session" = mkIf desktop { text = desktopSession; mode = "0755"; };
+      environment.etc."hiboss/sway.conf" = mkIf desktop { text = swayConfig; };
+      environment.etc."hiboss/desktop-watch" = mkIf desktop { text = desktopWatch; mode = "0755"; };
       environment.etc."hiboss/services.html" = mkIf desktop { text = servicesPage; };
+      # Sound (issue #23): PipeWire with its PulseAudio server, which Mumble and Firefox use;
+      # hiboss gives the VM an HDA device played through the member's own sound server.
+      services.pipewire = mkIf desktop {
+        enable = true;
+        pulse.enable = true;
+        alsa.enable = true;
+      };
+      security.rtkit = mkIf desktop { enable = true; };
       # Only the VM build (system.build.vm) has these options; off: no window at all.
       virtualisation.vmVariant.virtualisation.graphics = desktop;
 

@@ -36,7 +36,7 @@ t("the seed's example: yggdrasil, syncthing sharing /shared/docs, ports open to 
   assert.equal(s.services.syncthing.settings.folders['/shared/docs'], { path: '/shared/docs', id: 'hiboss-shared-docs', devices: [] });
   assert.is(s.services.syncthing.user, 'member', 'the member owns what syncs');
   assert.equal(s.systemd.tmpfiles.rules, ['d /shared/docs 0770 member users -']);
-  assert.is(s.services.cage.program, '/etc/hiboss/desktop-session', 'desktop on by default');
+  assert.is(s.systemd.services['hiboss-desktop'].serviceConfig.ExecStart, '/run/current-system/sw/bin/sway --config /etc/hiboss/sway.conf', 'desktop on by default');
   assert.is(s.services.syncthing.openDefaultPorts, false);
   assert.is(s.services.syncthing.settings.options.globalAnnounceEnabled, false);
   // Yggdrasil routes for the whole mesh: nothing opens on ygg0 for every source, and with no members no source rule.
@@ -82,7 +82,7 @@ t('wireguard with peers, shared admin, every application bound to the wireguard 
   assert.is(s.services.openssh.settings.PasswordAuthentication, false);
   assert.is(s.users.users.root.openssh.authorizedKeys.keys.length, 1);
   assert.equal(s.users.users.member.extraGroups, ['wheel'], 'adminMode shared: the member administers too');
-  assert.match(s.environment.etc['hiboss/desktop-session'].text, /^mumble 'mumble:\/\/10\.77\.0\.1:64738' &$/m);
+  assert.match(s.environment.etc['hiboss/sway.conf'].text, /^exec mumble 'mumble:\/\/10\.77\.0\.1:64738'$/m);
   assert.match(s.environment.etc['hiboss/services.html'].text, /http:\/\/10\.77\.0\.2:3000\//);
 });
 
