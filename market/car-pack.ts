@@ -28,7 +28,8 @@ function candidates(root: string): ImportCandidate[] {
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
       const full = path.join(root, childRel);
       if (entry.isDirectory()) {
-        out.push({ path: childRel });
+        // An empty directory is an entry of its own; others come with their files.
+        if (fs.readdirSync(full).length === 0) out.push({ path: childRel });
         walk(childRel);
       } else if (entry.isFile()) {
         const mode = fs.statSync(full).mode & 0o111 ? 0o755 : 0o644;

@@ -30,6 +30,7 @@ import {
 import { Wizard, type WizardEnv } from './wizard.js';
 import { errorMessage } from '../shared/error-message.js';
 import { MembersScreen } from './members.js';
+import { MarketScreen, type MarketEnv } from './market.js';
 
 export interface PanelOptions {
   screen: blessed.Widgets.Screen;
@@ -38,12 +39,15 @@ export interface PanelOptions {
   networksDir: string;
   /** Called on q / C-c. */
   onQuit: () => void;
+  /** The Market tab's catalogues, mirrors and join (panel/market-env.ts); absent: no Market tab. */
+  market?: MarketEnv;
   now?: () => number;
 }
 
 type Modal =
   | { kind: 'wizard'; wizard: Wizard }
   | { kind: 'members'; screen: MembersScreen }
+  | { kind: 'market'; market: MarketScreen }
   | { kind: 'confirm'; text: string; onYes: () => Promise<void> };
 
 export class Panel {
@@ -224,8 +228,7 @@ export class Panel {
     const focus = this.status?.focusedWorkspace ? `workspace ${escapeTags(this.status.focusedWorkspace)}${message ? ' | ' : ''}` : '';
     status.setContent(`${focus}${message}\n{bold}${KEY_HELP}{/bold}`);
     if (this.#modal) {
-      const shown = this.#modal;
-      modal.setContent(shown.kind === 'confirm' ? shown.text : (shown.kind === 'wizard' ? shown.wizard : shown.screen).view().join('\n'));
+      modal.setContent(modalText(this.#modal));
       modal.show();
       modal.setFront();
     } else modal.hide();
@@ -285,6 +288,7 @@ export class Panel {
       return;
     }
     if (name === 'n') return this.openWizard();
+    if (name === 'm') return this.openMarket();
     // The detail pane outgrows small terminals (memory, generations, backups): it scrolls.
     if (name === 'pagedown' || name === 'pageup') {
       this.layout.detail.scroll((name === 'pagedown' ? 1 : -1) * Math.max(1, Number(this.layout.detail.height) - 3));
@@ -364,6 +368,17 @@ export class Panel {
       }
       return;
     }
+    if (modal.kind === 'market') {
+      const pending = modal.market.key(name, ch);
+      this.render();
+      await pending;
+      if (modal.market.closed) {
+        this.#modal = null;
+        void this.refresh(); // a joined VM shows in the tree
+      }
+      this.render();
+      return;
+    }
     const wizard = modal.kind === 'wizard' ? modal.wizard : modal.screen;
     const pending = wizard.key(name, ch);
     this.render();
@@ -400,6 +415,20 @@ export class Panel {
     this.render();
   }
 
+  /** The Market tab: catalogues load in the background and fill the list as they arrive. */
+  openMarket(): void {
+    if (!this.options.market) {
+      this.#say('no market here', true);
+      return;
+    }
+    const market = new MarketScreen(this.options.market, () => {
+      if (this.#modal?.kind === 'market' && this.#modal.market === market) this.render();
+    });
+    this.#modal = { kind: 'market', market };
+    this.render();
+    market.load().catch((error: unknown) => this.#say(`market: ${errorMessage(error)}`, true));
+  }
+
   openWizard(editName?: string, localDir?: string | null): void {
     try {
       let wizard: Wizard;
@@ -415,6 +444,23 @@ export class Panel {
       this.render();
     } catch (error) {
       this.#say(`cannot open the wizard: ${errorMessage(error)}`, true);
+    }
+  }
+}
+
+function modalText(modal: Modal): string {
+  switch (modal.kind) {
+    case 'wizard':
+      return modal.wizard.view().join('\n');
+    case 'market':
+      return modal.market.view().join('\n');
+    case 'members':
+      return modal.screen.view().join('\n');
+    case 'confirm':
+      return modal.text;
+    default: {
+      const never: never = modal;
+      throw new Error(`unknown modal ${JSON.stringify(never)}`);
     }
   }
 }

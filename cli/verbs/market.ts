@@ -20,9 +20,7 @@ const USAGE = `usage: hiboss market list [--config FILE]
        hiboss market search TEXT
        hiboss market show NAME            (NAME or CATALOGUE/NAME)
        hiboss market join NAME [--yes | --print-review] [--name VM] [--workspace WS]
-       hiboss market publish CHECKOUT --key KEY --flake URI --publisher ID --contact TEXT
-                             [--name CONFIG] [--description TEXT] [--mirrors URI,URI]
-                             [--donation URL | --subscription URL] [--ipfs FILE.car]
+       hiboss market publish CHECKOUT --key KEY --flake URI --publisher ID --contact TEXT [--name CONFIG] [--description TEXT] [--mirrors URI,URI] [--donation URL | --subscription URL] [--ipfs FILE.car]
 
 The market lists networks from the catalogues you trust (config.json
 "market": { "catalogues": [{ "name", "url", "allowedSigners" }] }, none by

@@ -3,6 +3,7 @@
  * the only file it writes besides a wizard network is the daemon's config,
  * through config/file.ts, after which it asks the daemon to Reload().
  */
+import { marketEnv } from '../../panel/market-env.js';
 import blessed from 'blessed';
 import path from 'node:path';
 import { DaemonClient } from '../../api/client.js';
@@ -44,6 +45,7 @@ Keys: s start, x stop, p pause/resume, r restart, g go to its workspace,
         client,
         configFile,
         networksDir: networksDirFor(),
+        market: marketEnv(configFile),
         onQuit: () => {
           panel.dispose();
           screen.destroy();
