@@ -16,7 +16,7 @@ buildNpmPackage {
   # Only what the build reads and the package ships, so editing a Nix file or the README does not rebuild hiboss.
   src = lib.fileset.toSource {
     inherit root;
-    fileset = lib.fileset.unions (map (file: root + "/${file}") ([ "package.json" "package-lock.json" "tsconfig.json" "bin" "packaging" ] ++ sourceDirs));
+    fileset = lib.fileset.unions (map (file: root + "/${file}") ([ "package.json" "package-lock.json" "tsconfig.json" "bin" "packaging" "nix/vm-image.nix" ] ++ sourceDirs));
   };
 
   nodejs = nodejs_20;

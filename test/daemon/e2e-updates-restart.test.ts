@@ -30,7 +30,7 @@ const GENEROUS_MS = 90_000;
 
 function config(healthTimeoutMs: number) {
   return {
-    vms: { acme: { workspace: '3', flake: 'github:acme/net#acme', updates: { healthTimeoutMs } } },
+    vms: { acme: { workspace: '3', flake: 'github:acme/net#acme', display: 'none', updates: { healthTimeoutMs } } },
     policy: { pauseAfterMs: 60_000, powerdownTimeoutMs: 500 },
   };
 }

@@ -24,7 +24,7 @@ t.after.each(() => desk?.end());
 async function startWith(keepGenerations: number): Promise<RunningDaemon> {
   return desk.session.startDaemon(
     {
-      vms: { acme: { workspace: '3', flake: 'github:acme/net#acme', updates: { healthTimeoutMs: 90_000, keepGenerations } } },
+      vms: { acme: { workspace: '3', flake: 'github:acme/net#acme', display: 'none', updates: { healthTimeoutMs: 90_000, keepGenerations } } },
       policy: { pauseAfterMs: 60_000, powerdownTimeoutMs: 500 },
     },
     { env: desk.env },
