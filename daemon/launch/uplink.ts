@@ -20,8 +20,8 @@ import path from 'node:path';
 import type { VmPaths } from './launcher.js';
 
 export interface UplinkOptions {
-  /** The passt binary (default `passt` on PATH). */
-  passt?: string;
+  /** How passt is run: its binary (default `passt` on PATH), or an argv that ends in it (nsenter … passt). */
+  passt?: string[];
   /** The outbound interfaces (default: those of the default routes, from /proc/net/route and /proc/net/ipv6_route). */
   interfaces?: { ipv4: string | null; ipv6: string | null };
 }
@@ -109,7 +109,8 @@ export async function startUplink(name: string, paths: VmPaths, options: UplinkO
   }
   stopUplink(paths);
   fs.rmSync(uplinkSocket(paths), { force: true });
-  const result = await execa(options.passt ?? 'passt', passtArgs(paths, interfaces), {
+  const [file, ...prefix] = options.passt ?? ['passt'];
+  const result = await execa(file!, [...prefix, ...passtArgs(paths, interfaces)], {
     reject: false,
     stdin: 'ignore',
     cancelSignal: signal,
