@@ -1,7 +1,8 @@
 /**
  * `hiboss join URI`: review what joining a network would fetch and build, ask,
  * then bind the network's VM in the daemon's config and ask the daemon to
- * Reload(). Nothing is fetched or built here.
+ * Reload(). Nothing is built here; the flake's source is fetched (unless
+ * --no-fetch) to show its locked revision and inputs.
  */
 import path from 'node:path';
 import readline from 'node:readline/promises';
@@ -12,6 +13,7 @@ import { readFileBounded, UnsafeFileError } from '../../config/read-bounded.js';
 import { VmName } from '../../config/schema.js';
 import { workspaceOwners } from '../../config/workspaces.js';
 import { ConfigsError, parseConfigs } from '../../networks/index.js';
+import { readFlakeFacts } from '../../networks/flake-facts.js';
 import { buildReview, firstFreeWorkspace, parseJoinUri, type LocalConfigs, type ParsedJoin } from '../../panel/join.js';
 
 export const joinVerb: Verb = {
@@ -32,6 +34,7 @@ URI is a nix:// link or a flake reference:
   nix://ipfs-… and nix://ygg-… are recognised but not supported yet.
 
   --print-review  print the review and exit (0: could join, 1: cannot)
+  --no-fetch      do not fetch the flake to show its locked revision and inputs
   --yes           join without asking (scripts)
   --name NAME     the VM's name (default: the part after #)
   --workspace WS  the workspace to bind (default: the first free number)
@@ -40,7 +43,7 @@ URI is a nix:// link or a flake reference:
 Exit codes: 0 joined (or review printed), 1 cannot join or declined,
 2 the URI was refused, 3 the URI is not supported yet.`,
   async run(argv) {
-    const { flags, positional } = parseArgs(argv, { boolean: ['yes', 'print-review', 'wait'], valued: ['name', 'workspace', 'config'] });
+    const { flags, positional } = parseArgs(argv, { boolean: ['yes', 'print-review', 'wait', 'no-fetch'], valued: ['name', 'workspace', 'config'] });
     let code: number;
     try {
       code = await join(flags, positional);
@@ -122,6 +125,8 @@ async function join(flags: Map<string, string | true>, positional: string[]): Pr
     configFile,
     existing,
     workspaceOwner: owner !== undefined && owner !== vmName ? owner : undefined,
+    // Its lock file: what will run, pinned (nix fetches the source; nothing is built).
+    facts: flags.has('no-fetch') ? undefined : await readFlakeFacts(parsed.flakeBase),
   });
   console.log(review.text);
   if (flags.has('print-review') || review.blockers.length) return review.blockers.length ? 1 : 0;

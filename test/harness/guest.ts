@@ -80,13 +80,13 @@ SCRIPT
   chmod +x /bin/udhcpc.script
   (
     ifconfig lo 127.0.0.1 up
-    ls /sys/class/net; ifconfig eth0 up && udhcpc -i eth0 -s /bin/udhcpc.script -q -n -t 10 || echo NET-FAILED
+    ifconfig eth0 up && udhcpc -i eth0 -s /bin/udhcpc.script -q -n -t 10 2>/dev/null || echo NET-FAILED
     listen=$(knob listen)
     if [ -n "$listen" ]; then (while true; do echo GUEST-LISTENER | nc -l -p "$listen" >/dev/null 2>&1; done) & fi
     for probe in $(sed -n 's/.*hiboss\\.probe=\\([0-9A-Za-z.:,]*\\).*/\\1/p' /proc/cmdline | tr ',' ' '); do
       address=\${probe%:*}; port=\${probe##*:}
       [ "$address" = gw ] && address=$(cat /run/gateway 2>/dev/null)
-      answer=$(nc -w 3 "$address" "$port" </dev/null 2>&1 | head -c 200 | tr '\\n' ' ')
+      answer=$(timeout 6 nc -w 3 "$address" "$port" </dev/null 2>&1 | head -c 200 | tr '\\n' ' ')
       echo "PROBE $probe [$answer]"
     done
     echo PROBES-DONE
