@@ -116,6 +116,12 @@ export class FlakeLauncher implements Launcher {
       if (error instanceof VmBuildError) throw new Error(`${name}: generation ${generation.number}: ${error.message}`);
       throw error;
     }
+    // The disk NixOS's run script kept ($NIX_DISK_IMAGE = STATE/CONFIGURATION.qcow2) stays the member's disk.
+    const earlier = path.join(paths.stateDir, `${build.manifest.name}.qcow2`);
+    if (!(await exists(diskImage(paths))) && (await exists(earlier))) {
+      await fs.rename(earlier, diskImage(paths));
+      progress(`the disk ${earlier} is now ${diskImage(paths)}`);
+    }
     await this.#ensureDisk(name, diskImage(paths), build.manifest.diskSizeMiB ?? DEFAULT_DISK_MIB, signal);
     const uplinkSocket = await startUplink(name, paths, this.#options.uplink, signal);
     return { ...flakeQemuArgv({ name, vm, paths, build, uplinkSocket }), generation: generation.number };
@@ -123,7 +129,7 @@ export class FlakeLauncher implements Launcher {
 
   /** The member's disk, made once (atomically: a temp file renamed into place), sized as the network asks. */
   async #ensureDisk(name: string, disk: string, sizeMiB: number, signal: AbortSignal): Promise<void> {
-    if (await fs.stat(disk).then(() => true, () => false)) return;
+    if (await exists(disk)) return;
     const temp = `${disk}.new`;
     const result = await execa(this.#options.qemuImg ?? 'qemu-img', ['create', '-q', '-f', 'qcow2', temp, `${sizeMiB}M`], {
       reject: false,
@@ -190,7 +196,16 @@ export class FlakeLauncher implements Launcher {
       store.discard(number);
       throw new Error(`${name}: nix build of ${target} made no GC root at ${outLink}`);
     }
-    progress(`built generation ${number}: ${outPath}`);
+    // Read as the boot will read it: a build hiboss cannot boot is no generation.
+    let closure: string;
+    try {
+      const { manifest } = readVmBuild(outLink, this.#options.storeDir);
+      closure = `closure of ${manifest.closurePaths.length} store paths, ${(manifest.closureBytes / 2 ** 20).toFixed(1)} MiB`;
+    } catch (error) {
+      store.discard(number);
+      throw new Error(`${name}: the build of ${target} is not a VM hiboss can boot: ${(error as Error).message}`);
+    }
+    progress(`built generation ${number}: ${outPath} (${closure})`);
     return {
       number,
       flake: flakeRef,
@@ -256,4 +271,8 @@ function parseMetadata(name: string, text: string): FlakeMetadata {
   const parsed = FlakeMetadata.safeParse(json);
   if (!parsed.success) throw new Error(`${name}: nix flake metadata: unexpected output: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
   return parsed.data;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(() => true, () => false);
 }

@@ -59,7 +59,7 @@ t('automatic updates: built in the background at low priority, the member told, 
   const judged = nextUpdate(client, 'acme', ['healthy', 'failed', 'rolled-back'], 90_000);
   await client.restart('acme');
   assert.match((await judged).message, /^acme: updated to b2b2b2b \(generation 2\)/);
-  await waitForContent(desk.serial(REV.b), (text) => tickCount(text) >= 2, 20_000);
+  await waitForContent(desk.serial(REV.b), (text) => tickCount(text) >= 2, 60_000);
 });
 
 t.run();

@@ -103,6 +103,7 @@ t('builds hiboss\'s expression around FLAKE#NAME and boots its data in the membe
   assert.ok(ctx.lines.includes(`building '/nix/store/1-${rev}-hiboss-vm-acme.drv'...`), `progress streamed: ${ctx.lines}`);
   const out = path.join(sandbox.nix.control, 'store', `1-${rev}-hiboss-vm-acme`);
   assert.is(fs.readlinkSync(gcRoot(1)), out, 'the GC root nix made points at the build');
+  assert.ok(ctx.lines.includes(`built generation 1: ${out} (closure of 2 store paths, 117.7 MiB)`), ctx.lines.join('\n'));
 
   assert.is(command.file, 'qemu-system-x86_64', "the member's QEMU, from PATH");
   assert.is(command.generation, 1);
@@ -231,6 +232,15 @@ t('a build without hiboss\'s files, or whose files point outside the store, is r
     error = await launcher().prepare(context('github:acme/net#acme')).then(() => undefined, (e: Error) => e);
     assert.match(error?.message ?? '', expected);
   }
+});
+
+t('a build whose manifest is out of bounds is no generation', async () => {
+  buildingNix();
+  sandbox.nix.setManifest({ ...guestManifest('acme'), memoryMiB: 1 << 30 });
+  const error = await launcher().prepare(context('github:acme/net#acme')).then(() => undefined, (e: Error) => e);
+  assert.match(error?.message ?? '', /acme: the build of github:acme\/net#acme is not a VM hiboss can boot: .*memoryMiB/);
+  assert.is(new GenerationStore(sandbox.paths.stateDir).read().generations.length, 0);
+  assert.not.ok(fs.existsSync(path.dirname(gcRoot(1))), 'its GC root released');
 });
 
 t('a Nix whose sandbox is off is refused before anything is fetched or built', async () => {
