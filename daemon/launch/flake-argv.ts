@@ -107,7 +107,8 @@ export interface FlakeArgvInput {
   vm: VmConfig;
   paths: VmPaths;
   build: VmBuild;
-  uplinkSocket: string;
+  /** passt's socket; null: no uplink (the host is offline). */
+  uplinkSocket: string | null;
 }
 
 /** The process to start: the member's QEMU and the argv above. */
@@ -117,7 +118,7 @@ export function flakeQemuArgv({ name, vm, paths, build, uplinkSocket }: FlakeArg
     args: [
       ...machineArgs(build),
       ...bootArgs(build, paths),
-      ...uplinkArgs(uplinkSocket),
+      ...(uplinkSocket === null ? [] : uplinkArgs(uplinkSocket)),
       ...displayArgs(vm, paths),
       ...controlArgs(name, paths),
       ...healthArgs(paths),

@@ -124,6 +124,7 @@ export class FlakeLauncher implements Launcher {
     }
     await this.#ensureDisk(name, diskImage(paths), build.manifest.diskSizeMiB ?? DEFAULT_DISK_MIB, signal);
     const uplinkSocket = await startUplink(name, paths, this.#options.uplink, signal);
+    if (uplinkSocket === null) progress('the host has no default route: the VM starts without an uplink (its VPN cannot reach its peers until it has one)');
     return { ...flakeQemuArgv({ name, vm, paths, build, uplinkSocket }), generation: generation.number };
   }
 

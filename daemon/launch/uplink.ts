@@ -101,13 +101,14 @@ export function stopUplink(paths: VmPaths): void {
   }
 }
 
-/** Starts the VM's passt; resolves with its socket once it listens. */
-export async function startUplink(name: string, paths: VmPaths, options: UplinkOptions = {}, signal?: AbortSignal): Promise<string> {
+/**
+ * Starts the VM's passt; resolves with its socket once it listens, or null
+ * when the host has no default route (offline: the VM starts without a NIC).
+ */
+export async function startUplink(name: string, paths: VmPaths, options: UplinkOptions = {}, signal?: AbortSignal): Promise<string | null> {
   const interfaces = options.interfaces ?? defaultRouteInterfaces();
-  if (!interfaces.ipv4 && !interfaces.ipv6) {
-    throw new Error(`${name}: the host has no default route: no uplink for the VM (its VPN could not reach its peers)`);
-  }
   stopUplink(paths);
+  if (!interfaces.ipv4 && !interfaces.ipv6) return null;
   fs.rmSync(uplinkSocket(paths), { force: true });
   const [file, ...prefix] = options.passt ?? ['passt'];
   const result = await execa(file!, [...prefix, ...passtArgs(paths, interfaces)], {

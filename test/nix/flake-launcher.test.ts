@@ -14,7 +14,7 @@ import * as assert from 'uvu/assert';
 import { FlakeLauncher } from '../../daemon/launch/flake.js';
 import { consoleLog, diskImage } from '../../daemon/launch/flake-argv.js';
 import { nixBuildArgs, nixMetadataArgs, nixShowConfigArgs, VM_IMAGE_EXPRESSION } from '../../daemon/launch/nix-cli.js';
-import { stopUplink } from '../../daemon/launch/uplink.js';
+import { defaultRouteInterfaces, passtArgs, stopUplink } from '../../daemon/launch/uplink.js';
 import { GenerationStore } from '../../daemon/updates/generations.js';
 import { guestManifest, makeStandInNix, type StandInNix } from '../harness/stand-in-nix.js';
 import type { LaunchContext, VmPaths } from '../../daemon/launch/launcher.js';
@@ -241,6 +241,23 @@ t('a build whose manifest is out of bounds is no generation', async () => {
   assert.match(error?.message ?? '', /acme: the build of github:acme\/net#acme is not a VM hiboss can boot: .*memoryMiB/);
   assert.is(new GenerationStore(sandbox.paths.stateDir).read().generations.length, 0);
   assert.not.ok(fs.existsSync(path.dirname(gcRoot(1))), 'its GC root released');
+});
+
+t('the uplink: passt without the gateway mapped, bound to the default route\'s interface; offline, no NIC', async () => {
+  const proc = path.join(sandbox.root, 'proc-net');
+  fs.mkdirSync(proc);
+  fs.writeFileSync(path.join(proc, 'route'), 'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n' +
+    'wlan0\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\nwlan0\t00000000\t0100A8C0\t0003\t0\t0\t600\t00000000\n');
+  assert.equal(defaultRouteInterfaces(proc), { ipv4: 'wlan0', ipv6: null });
+  assert.equal(passtArgs(sandbox.paths, { ipv4: 'wlan0', ipv6: null }, { uid: 1000, gid: 100 }), [
+    '--quiet', '--runas', '1000:100', '--socket', path.join(sandbox.paths.runDir, 'uplink.sock'), '--pid', path.join(sandbox.paths.runDir, 'uplink.pid'),
+    '--one-off', '--no-map-gw', '--outbound-if4', 'wlan0', '--ipv4-only',
+  ]);
+  buildingNix();
+  const ctx = context('github:acme/net#acme');
+  const offline = await new FlakeLauncher({ env: { PATH: `${sandbox.nix.binDir}:${process.env.PATH}` }, uplink: { interfaces: { ipv4: null, ipv6: null } } }).prepare(ctx);
+  assert.not.ok(offline.args.includes('-netdev'), offline.args.join(' '));
+  assert.ok(ctx.lines.some((line) => /no default route: the VM starts without an uplink/.test(line)));
 });
 
 t('a Nix whose sandbox is off is refused before anything is fetched or built', async () => {
