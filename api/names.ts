@@ -37,7 +37,7 @@ export function daemonInterfaceMembers() {
       Backup: { inSignature: 's', outSignature: 's' },
       Backups: { inSignature: 's', outSignature: 's' },
       Restore: { inSignature: 'ss', outSignature: 's' },
-      // Members (issue 20): the VM's published public identity (JSON), for a join request.
+      // Members: the VM's published public identity (JSON), for a join request.
       Identity: { inSignature: 's', outSignature: 's' },
     },
     signals: {

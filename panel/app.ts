@@ -396,7 +396,7 @@ export class Panel {
     };
   }
 
-  /** Members (issue 20): the VM's join request and, with the network's checkout here, admit/remove. */
+  /** Members: the VM's join request and, with the network's checkout here, admit/remove. */
   async openMembers(vm: string, checkout: string | null): Promise<void> {
     const screen = this.options.screen as blessed.Widgets.Screen & { copyToClipboard(text: string): boolean };
     const members = new MembersScreen({ vm, checkout, identity: (name) => this.options.client.identity(name), copy: (text) => screen.copyToClipboard(text) });

@@ -1,5 +1,5 @@
 /**
- * `hiboss network identity|admit|remove` (issue 20): a member's join request
+ * `hiboss network identity|admit|remove`: a member's join request
  * from her VM's published identity (through the daemon's D-Bus API, which
  * reads it with the guest agent), and the admin's changes to the members of a
  * network checkout's configs.json — validated whole, then written atomically;

@@ -1,4 +1,4 @@
-# NixOS tests of a network's members (issue 20), one per layer, for users with
+# NixOS tests of a network's members, one per layer, for users with
 # Nix (flake checks members-wireguard, members-tinc, members-yggdrasil):
 # alice and bob are members (nixosConfigurations.alice/bob of the network, as
 # lib.generateNixosModules makes them), eve is not (wireguard, tinc: a VM of the
