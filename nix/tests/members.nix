@@ -37,10 +37,11 @@ let
 
   member = name: {
     imports = [ modules.${name} (testIdentity name) tools ];
-    # bob's removal as alice's next generation: the config without bob.
+    # bob's removal as alice's next generation: the same node (the test's own
+    # settings kept) with the network of the configs.json without bob.
     specialisation.without-bob = lib.mkIf (name == "alice") {
-      inheritParentConfig = false;
-      configuration.imports = [ withoutBob.alice (testIdentity "alice") tools ];
+      inheritParentConfig = true;
+      configuration.hiboss.networkMembers = lib.mkForce withoutBob.alice.hiboss.networkMembers;
     };
   };
   eve = {
