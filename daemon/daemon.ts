@@ -479,7 +479,7 @@ export class Daemon {
     return answer?.message ?? `${name}: restore`;
   }
 
-  // ---- members (issue 20) ------------------------------------------------------------------
+  // ---- members ------------------------------------------------------------------
 
   /** The VM's published identity (daemon/vm/identity.ts), for a join request. */
   async identity(name: string): Promise<GuestIdentity> {

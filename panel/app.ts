@@ -65,6 +65,7 @@ export class Panel {
   #refreshSeq = 0;
   #refreshQueued = false;
   #rendering = false;
+  #renderQueued = false;
   #disposers: Array<() => void> = [];
   readonly #now: () => number;
 
@@ -380,18 +381,29 @@ export class Panel {
       return;
     }
     const wizard = modal.kind === 'wizard' ? modal.wizard : modal.screen;
+    // A pasted join request is one burst of keys: the members screen is drawn once after it.
+    const draw = modal.kind === 'members' ? () => this.#renderSoon() : () => this.render();
     const pending = wizard.key(name, ch);
-    this.render();
+    draw();
     await pending;
     if (wizard.result) {
       this.#modal = null;
       if (wizard.result.kind === 'done') {
         this.#say(wizard.result.message);
         void this.refresh(); // the new VM, even if the daemon sends no ConfigChanged for our own reload
-      } else this.#say('wizard cancelled; nothing written');
+      } else this.#say(modal.kind === 'members' ? 'members closed' : 'wizard cancelled; nothing written');
       return;
     }
-    this.render();
+    draw();
+  }
+
+  #renderSoon(): void {
+    if (this.#renderQueued) return;
+    this.#renderQueued = true;
+    setImmediate(() => {
+      this.#renderQueued = false;
+      this.render();
+    });
   }
 
   wizardEnv(): WizardEnv {
@@ -405,7 +417,7 @@ export class Panel {
     };
   }
 
-  /** Members (issue 20): the VM's join request and, with the network's checkout here, admit/remove. */
+  /** Members: the VM's join request and, with the network's checkout here, admit/remove. */
   async openMembers(vm: string, checkout: string | null): Promise<void> {
     const screen = this.options.screen as blessed.Widgets.Screen & { copyToClipboard(text: string): boolean };
     const members = new MembersScreen({ vm, checkout, identity: (name) => this.options.client.identity(name), copy: (text) => screen.copyToClipboard(text) });
