@@ -29,6 +29,7 @@ import {
 } from './view-model.js';
 import { Wizard, type WizardEnv } from './wizard.js';
 import { MarketScreen, type MarketEnv } from './market.js';
+import { modalText, type Modal } from './modal.js';
 
 export interface PanelOptions {
   screen: blessed.Widgets.Screen;
@@ -41,11 +42,6 @@ export interface PanelOptions {
   market?: MarketEnv;
   now?: () => number;
 }
-
-type Modal =
-  | { kind: 'wizard'; wizard: Wizard }
-  | { kind: 'market'; market: MarketScreen }
-  | { kind: 'confirm'; text: string; onYes: () => Promise<void> };
 
 export class Panel {
   readonly layout: Layout;
@@ -425,21 +421,6 @@ export class Panel {
       this.render();
     } catch (error) {
       this.#say(`cannot open the wizard: ${(error as Error).message}`, true);
-    }
-  }
-}
-
-function modalText(modal: Modal): string {
-  switch (modal.kind) {
-    case 'wizard':
-      return modal.wizard.view().join('\n');
-    case 'market':
-      return modal.market.view().join('\n');
-    case 'confirm':
-      return modal.text;
-    default: {
-      const never: never = modal;
-      throw new Error(`unknown modal ${JSON.stringify(never)}`);
     }
   }
 }
