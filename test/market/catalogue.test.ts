@@ -147,4 +147,17 @@ t('the same catalogue over http on 127.0.0.1; a catalogue never fetched says so'
   }
 });
 
+t('publish refuses a checkout with uncommitted changes, and an entry naming a local path', async () => {
+  const publisher = await makePublisher(path.join(sandbox.root, 'keys2'), 'admin@acme.example');
+  const net = await makeNetwork(path.join(sandbox.root, 'dirty'), 'lab', { lab: CONFIGS_ACME.acme });
+  const common = ['market', 'publish', net.dir, '--key', publisher.key, '--publisher', publisher.principal, '--contact', 'x'];
+  const local = await hiboss(sandbox.env, [...common, '--flake', `path:${net.dir}#lab`]);
+  assert.is(local.code, 1);
+  assert.match(local.stderr, /the entry would not be valid: flake: a catalogue entry may not name a local path/);
+  fs.appendFileSync(path.join(net.dir, 'configs.json'), '\n');
+  const dirty = await hiboss(sandbox.env, [...common, '--flake', 'nix://github/acme/lab#lab']);
+  assert.is(dirty.code, 1);
+  assert.match(dirty.stderr, /has uncommitted changes: commit them, the entry names a revision/);
+});
+
 t.run();
