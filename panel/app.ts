@@ -31,6 +31,7 @@ import { Wizard, type WizardEnv } from './wizard.js';
 import { errorMessage } from '../shared/error-message.js';
 import { MembersScreen } from './members.js';
 import { MarketScreen, type MarketEnv } from './market.js';
+import { modalText, type Modal } from './modal.js';
 
 export interface PanelOptions {
   screen: blessed.Widgets.Screen;
@@ -43,12 +44,6 @@ export interface PanelOptions {
   market?: MarketEnv;
   now?: () => number;
 }
-
-type Modal =
-  | { kind: 'wizard'; wizard: Wizard }
-  | { kind: 'members'; screen: MembersScreen }
-  | { kind: 'market'; market: MarketScreen }
-  | { kind: 'confirm'; text: string; onYes: () => Promise<void> };
 
 export class Panel {
   readonly layout: Layout;
@@ -456,23 +451,6 @@ export class Panel {
       this.render();
     } catch (error) {
       this.#say(`cannot open the wizard: ${errorMessage(error)}`, true);
-    }
-  }
-}
-
-function modalText(modal: Modal): string {
-  switch (modal.kind) {
-    case 'wizard':
-      return modal.wizard.view().join('\n');
-    case 'market':
-      return modal.market.view().join('\n');
-    case 'members':
-      return modal.screen.view().join('\n');
-    case 'confirm':
-      return modal.text;
-    default: {
-      const never: never = modal;
-      throw new Error(`unknown modal ${JSON.stringify(never)}`);
     }
   }
 }

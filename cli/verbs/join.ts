@@ -15,7 +15,7 @@ import { VmName } from '../../config/schema.js';
 import { workspaceOwners } from '../../config/workspaces.js';
 import { ConfigsError, parseConfigs } from '../../networks/index.js';
 import { readFlakeFacts } from '../../networks/flake-facts.js';
-import { buildReview, firstFreeWorkspace, parseJoinUri, type LocalConfigs, type ParsedJoin } from '../../panel/join.js';
+import { buildReview, firstFreeWorkspace, parseJoinUri, quoteUntrusted, type LocalConfigs, type ParsedJoin } from '../../panel/join.js';
 import { errorCode, errorMessage } from '../../shared/error-message.js';
 import { withoutControlCharacters } from '../../shared/control-chars.js';
 import { DEFAULT_IPFS_GATEWAY } from '../../config/market-schema.js';
@@ -107,6 +107,11 @@ async function join(flags: Map<string, string | true>, positional: string[]): Pr
   let parsed = parseJoinUri(positional[0]!, nameFlag);
   const link = !parsed.ok && parsed.reason === 'unsupported' ? parseFetchLink(positional[0]!) : null;
   if (link) parsed = parseJoinUri(`path:/fetched#${link.name ?? nameFlag ?? ''}`); // checks the name; the directory comes below
+  else if (!parsed.ok && parsed.reason === 'unsupported') {
+    console.error(`hiboss join: refused: ${quoteUntrusted(positional[0]!)} is not a nix://ipfs-CID[/PATH]#NAME or nix://ygg-ADDRESS[/PATH]#NAME link`);
+    console.error('Nothing was written.');
+    return 2;
+  }
   if (!parsed.ok) {
     console.error(`hiboss join: ${parsed.message}`);
     console.error('Nothing was written.');
