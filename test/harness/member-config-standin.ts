@@ -49,73 +49,84 @@ export function standInMemberConfig(configs: MembersConfigs, self: string): unkn
   const services: Record<string, unknown> = {};
   const layer = network.networkLayer;
 
-  if (layer === 'wireguard') {
-    networking.wireguard = {
-      interfaces: {
-        wg0: {
-          ips: [`${me.address}/24`],
-          listenPort: WIREGUARD_PORT,
-          privateKeyFile: '/var/lib/hiboss/wireguard.key',
-          peers: others.map(([name, member]) => {
-            if (!member.wireguard) throw new Error(`${name} has no wireguard key`);
-            return {
-              publicKey: member.wireguard.publicKey,
-              allowedIPs: [`${member.address}/32`],
-              ...(member.endpoint ? { endpoint: member.endpoint } : {}),
-              persistentKeepalive: 25,
-            };
+  switch (layer) {
+    case 'wireguard': {
+      networking.wireguard = {
+        interfaces: {
+          wg0: {
+            ips: [`${me.address}/24`],
+            listenPort: WIREGUARD_PORT,
+            privateKeyFile: '/var/lib/hiboss/wireguard.key',
+            peers: others.map(([name, member]) => {
+              if (!member.wireguard) throw new Error(`${name} has no wireguard key`);
+              return {
+                publicKey: member.wireguard.publicKey,
+                allowedIPs: [`${member.address}/32`],
+                ...(member.endpoint ? { endpoint: member.endpoint } : {}),
+                persistentKeepalive: 25,
+              };
+            }),
+          },
+        },
+      };
+      networking.firewall = { allowedUDPPorts: [WIREGUARD_PORT], interfaces: { wg0: { allowedTCPPorts: ports } } };
+      break;
+    }
+    case 'yggdrasil': {
+      services.yggdrasil = {
+        settings: {
+          Peers: network.yggdrasil?.peers ?? [],
+          Listen: [],
+          AllowedPublicKeys: others.map(([name, member]) => {
+            if (!member.yggdrasil) throw new Error(`${name} has no yggdrasil key`);
+            return member.yggdrasil.publicKey;
           }),
+          MulticastInterfaces: [],
+          IfName: 'ygg0',
         },
-      },
-    };
-    networking.firewall = { allowedUDPPorts: [WIREGUARD_PORT], interfaces: { wg0: { allowedTCPPorts: ports } } };
-  } else if (layer === 'yggdrasil') {
-    services.yggdrasil = {
-      settings: {
-        Peers: network.yggdrasil?.peers ?? [],
-        Listen: [],
-        AllowedPublicKeys: others.map(([name, member]) => {
-          if (!member.yggdrasil) throw new Error(`${name} has no yggdrasil key`);
-          return member.yggdrasil.publicKey;
-        }),
-        MulticastInterfaces: [],
-        IfName: 'ygg0',
-      },
-    };
-    const sources = others.map(([, member]) => member.address);
-    networking.firewall = {
-      extraInputRules: sources.length && ports.length
-        ? `iifname "ygg0" ip6 saddr { ${sources.join(', ')} } tcp dport { ${ports.join(', ')} } accept`
-        : '',
-    };
-  } else if (layer === 'tinc') {
-    const ifname = `tinc.${networkName}`;
-    const hostSettings = Object.fromEntries(Object.entries(members).map(([name, member]) => {
-      if (!member.tinc) throw new Error(`${name} has no tinc key`);
-      const endpoint = member.endpoint ? splitEndpoint(member.endpoint) : undefined;
-      return [name, {
-        addresses: endpoint ? [endpoint] : [],
-        subnets: [{ address: member.address, prefixLength: 32 }],
-        rsaPublicKey: member.tinc.rsaPublicKey,
-      }];
-    }));
-    services.tinc = {
-      networks: {
-        [networkName]: {
-          name: self,
-          hostSettings,
-          settings: { ConnectTo: others.filter(([, member]) => member.endpoint).map(([name]) => name) },
+      };
+      const sources = others.map(([, member]) => member.address);
+      networking.firewall = {
+        extraInputRules: sources.length && ports.length
+          ? `iifname "ygg0" ip6 saddr { ${sources.join(', ')} } tcp dport { ${ports.join(', ')} } accept`
+          : '',
+      };
+      break;
+    }
+    case 'tinc': {
+      const ifname = `tinc.${networkName}`;
+      const hostSettings = Object.fromEntries(Object.entries(members).map(([name, member]) => {
+        if (!member.tinc) throw new Error(`${name} has no tinc key`);
+        const endpoint = member.endpoint ? splitEndpoint(member.endpoint) : undefined;
+        return [name, {
+          addresses: endpoint ? [endpoint] : [],
+          subnets: [{ address: member.address, prefixLength: 32 }],
+          rsaPublicKey: member.tinc.rsaPublicKey,
+        }];
+      }));
+      services.tinc = {
+        networks: {
+          [networkName]: {
+            name: self,
+            hostSettings,
+            settings: { ConnectTo: others.filter(([, member]) => member.endpoint).map(([name]) => name) },
+          },
         },
-      },
-    };
-    networking.interfaces = { [ifname]: { ipv4: { addresses: [{ address: me.address, prefixLength: 24 }] } } };
-    networking.firewall = {
-      allowedTCPPorts: [TINC_PORT],
-      allowedUDPPorts: [TINC_PORT],
-      interfaces: { [ifname]: { allowedTCPPorts: ports } },
-    };
-  } else {
-    throw new Error(`the stand-in knows no layer ${layer}`);
+      };
+      networking.interfaces = { [ifname]: { ipv4: { addresses: [{ address: me.address, prefixLength: 24 }] } } };
+      networking.firewall = {
+        allowedTCPPorts: [TINC_PORT],
+        allowedUDPPorts: [TINC_PORT],
+        interfaces: { [ifname]: { allowedTCPPorts: ports } },
+      };
+      break;
+    }
+    case 'zerotier':
+      throw new Error('the stand-in evaluates wireguard, yggdrasil and tinc members, not zerotier');
+    default: {
+      const unknown: never = layer;
+      throw new Error(`unknown layer ${String(unknown)}`);
+    }
   }
 
   if (syncthingOn) {

@@ -92,8 +92,10 @@ export async function makeIdentity(vm: NetVm, layer: 'wireguard' | 'yggdrasil' |
     }
     case 'tinc':
       return { member: { tinc: { rsaPublicKey: await vm.run(['netlab', 'identity-tinc', NETWORK, as], 120_000) } } };
-    default:
-      return layer satisfies never;
+    default: {
+      const unknown: never = layer;
+      throw new Error(`no identity for layer ${String(unknown)}`);
+    }
   }
 }
 
