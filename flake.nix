@@ -26,7 +26,7 @@
       # generateNixosModules: parsed configs.json -> { NAME = NixOS module; };
       # nixosConfigurations: those modules -> { NAME = nixosSystem; }.
       lib = {
-        inherit (hibossLib) generateNixosModules nixosConfigurations shapeConfigs optionsSpec;
+        inherit (hibossLib) generateNixosModules nixosConfigurations shapeConfigs optionsSpec memberConfig;
         waybarModule = import ./nix/waybar-module.nix { };
         wmKeybindings = builtins.readFile ./nix/wm-keybindings.conf;
       };
@@ -53,11 +53,15 @@
       });
 
       # What CI can build once nixpkgs is reachable: configs.json -> a VM, end to end.
-      checks = forAllSystems (pkgs: lib.optionalAttrs (pkgs.stdenv.hostPlatform.system == "x86_64-linux") {
+      # members-LAYER: three nodes (two members, one not) as a NixOS test (nix/tests/members.nix).
+      checks = forAllSystems (pkgs: lib.optionalAttrs (pkgs.stdenv.hostPlatform.system == "x86_64-linux") ({
         template-vm = (self.lib.nixosConfigurations {
           inherit nixpkgs;
           modules = self.lib.generateNixosModules (builtins.fromJSON (builtins.readFile ./nix/template/configs.json));
         }).default.config.system.build.vm;
-      });
+      } // builtins.listToAttrs (map (layer: {
+        name = "members-${layer}";
+        value = import ./nix/tests/members.nix { inherit pkgs layer; hibossLib = self.lib; };
+      }) [ "wireguard" "tinc" "yggdrasil" ])));
     };
 }

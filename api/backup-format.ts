@@ -1,5 +1,5 @@
 /**
- * Backups as words, the same in the CLI, the bar and the panel (issue #12):
+ * Backups as words, the same in the CLI, the bar and the panel:
  * "acme: last backup 9 days ago", "never backed up", sizes.
  */
 import type { VmBackupStatus } from './backup-schema.js';
@@ -43,7 +43,7 @@ export function backupStatusLine(name: string, backup: VmBackupStatus, now: numb
   return parts.join(' · ');
 }
 
-/** The VMs not backed up (issue #12's "unbacked"), by name. */
+/** The VMs not backed up (the status's "unbacked" list), by name. */
 export function unbackedVms<T extends { name: string; backup?: VmBackupStatus | undefined }>(vms: readonly T[]): T[] {
   return vms.filter((vm) => vm.backup?.unbacked);
 }

@@ -1,5 +1,5 @@
 /**
- * What the D-Bus API says about backups (issue #12): each VM's `backup` in
+ * What the D-Bus API says about backups: each VM's `backup` in
  * Status(), and `Backups(name)`'s list of restore points. One schema for the
  * daemon that writes it and every client (CLI, bar, panel) that reads it.
  */
@@ -63,5 +63,7 @@ export const BackupList = z.object({
 });
 export type BackupList = z.infer<typeof BackupList>;
 
-/** BackupChanged's kinds. */
+/** BackupChanged's kinds: the daemon's policy tells them, every client reads them through this schema. */
 export const BACKUP_SIGNAL_KINDS = ['started', 'done', 'failed', 'unbacked', 'restoring', 'restored', 'restore-failed'] as const;
+export const BackupSignalKind = z.enum(BACKUP_SIGNAL_KINDS);
+export type BackupSignalKind = z.infer<typeof BackupSignalKind>;

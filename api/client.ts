@@ -7,8 +7,10 @@ import dbus from 'dbus-next';
 import { EventEmitter } from 'node:events';
 import { BUS_NAME, Errors, INTERFACE, OBJECT_PATH } from './names.js';
 import { DaemonStatus, Diagnostics, GenerationsReport, VmState, type Verb } from './schema.js';
-import { BackupList } from './backup-schema.js';
+import { GuestIdentity, MAX_GUEST_IDENTITY_BYTES } from '../networks/join-request.js';
+import { BackupList, BackupSignalKind } from './backup-schema.js';
 import { closeBus } from './bus.js';
+import { errorMessage } from '../shared/error-message.js';
 
 export class DaemonUnavailableError extends Error {
   override name = 'DaemonUnavailableError';
@@ -43,8 +45,10 @@ type ClientEvents = {
   log: [{ name: string; line: string }];
   /** A flake VM's update (kind: building, built, build-failed, up-to-date, healthy, failed, rolled-back). */
   update: [{ name: string; kind: string; message: string }];
-  /** Backups (issue #12): started, done, failed, unbacked, restoring, restored, restore-failed. */
-  backup: [{ name: string; kind: string; message: string }];
+  /** Backups: api/backup-schema.ts BACKUP_SIGNAL_KINDS (a kind this client does not know is dropped). */
+  backup: [{ name: string; kind: BackupSignalKind; message: string }];
+  /** Sound: the VM that hears the member (null: nobody), pinned or following focus. */
+  microphone: [{ vm: string | null; pinned: boolean }];
   /** The daemon appeared (or re-appeared after a restart). */
   up: [];
   /** The daemon's bus name lost its owner. */
@@ -68,6 +72,9 @@ interface DaemonInterface extends dbus.ClientInterface {
   Backup(name: string): Promise<string>;
   Backups(name: string): Promise<string>;
   Restore(name: string, id: string): Promise<string>;
+  Identity(name: string): Promise<string>;
+  Microphone(verb: string, name: string): Promise<string>;
+  Clipboard(direction: string, name: string): Promise<string>;
 }
 
 export interface DaemonClientOptions {
@@ -115,7 +122,7 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
       ]);
     } catch (error) {
       closeBus(bus);
-      throw error instanceof DaemonUnavailableError ? error : new DaemonUnavailableError(`cannot reach the session bus: ${(error as Error).message}`);
+      throw error instanceof DaemonUnavailableError ? error : new DaemonUnavailableError(`cannot reach the session bus: ${errorMessage(error)}`);
     } finally {
       clearTimeout(timer);
       unreachable.catch(() => undefined);
@@ -201,9 +208,69 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     return this.#call((d) => d.Restore(name, id ?? ''));
   }
 
-  /** Resolves with the next state change of `name` that satisfies `predicate`. */
+  /** The VM's published public identity (issue 20), for `hiboss network identity`. */
+  async identity(name: string): Promise<GuestIdentity> {
+    const text = await this.#call((d) => d.Identity(name));
+    if (text.length > MAX_GUEST_IDENTITY_BYTES) throw new DaemonCallError(Errors.Failed, `the daemon's identity reply is over ${MAX_GUEST_IDENTITY_BYTES} bytes`);
+    return GuestIdentity.parse(JSON.parse(text));
+  }
+
+  /** Sound (issue #23): pin the microphone to `name` ('' = the focused VM) or unpin it. */
+  microphone(verb: 'pin' | 'unpin', name = '') {
+    return this.#call((d) => d.Microphone(verb, name));
+  }
+  /** Clipboard by hand (issue #23): the host's text `to` the VM's clipboard, or `from` it to the host's. */
+  clipboard(direction: 'to' | 'from', name = '') {
+    return this.#call((d) => d.Clipboard(direction, name));
+  }
+
+  /** The config file the running daemon reads (its --config): where `hiboss join` writes. */
+  async configPath(): Promise<string> {
+    const value = await this.#call(async () => {
+      const proxy = await this.bus.getProxyObject(BUS_NAME, OBJECT_PATH);
+      const props = proxy.getInterface('org.freedesktop.DBus.Properties');
+      return (await props.Get!(INTERFACE, 'ConfigPath')) as { value: unknown };
+    });
+    if (typeof value.value !== 'string' || !value.value.startsWith('/') || value.value.length > 4096 || /[\u0000-\u001f]/.test(value.value)) {
+      throw new DaemonCallError(Errors.Failed, 'the daemon sent no usable ConfigPath');
+    }
+    return value.value;
+  }
+
+  /**
+   * Resolves with the next state change of `name` that satisfies `predicate`
+   * (a change before the call is not seen: to wait for a state that an action
+   * may already have brought about, use untilState).
+   */
   waitForState(name: string, predicate: (change: StateChange) => boolean, timeoutMs: number): Promise<StateChange> {
-    return new Promise((resolve, reject) => {
+    return this.#nextState(name, predicate, timeoutMs).promise;
+  }
+
+  /**
+   * Resolves as soon as `name` is in a state that satisfies `predicate`: at once
+   * if it is now, else at the change that brings it there. It listens before it
+   * asks for the status, so a change cannot slip in between — whatever the
+   * machine's load, and whether the state came before or after the call.
+   */
+  async untilState(name: string, predicate: (change: StateChange) => boolean, timeoutMs: number): Promise<StateChange> {
+    const next = this.#nextState(name, predicate, timeoutMs);
+    try {
+      const vm = (await this.status()).vms.find((v) => v.name === name);
+      const now = vm ? { name, state: vm.state, reason: vm.reason } : null;
+      if (now && predicate(now)) {
+        next.cancel();
+        return now;
+      }
+    } catch (error) {
+      next.cancel();
+      throw error;
+    }
+    return next.promise;
+  }
+
+  #nextState(name: string, predicate: (change: StateChange) => boolean, timeoutMs: number): { promise: Promise<StateChange>; cancel: () => void } {
+    let cancel = () => {};
+    const promise = new Promise<StateChange>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.off('state', listener);
         reject(new Error(`${name}: no matching state change within ${timeoutMs} ms`));
@@ -214,8 +281,13 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
         this.off('state', listener);
         resolve(change);
       };
+      cancel = () => {
+        clearTimeout(timer);
+        this.off('state', listener);
+      };
       this.on('state', listener);
     });
+    return { promise, cancel };
   }
 
   close(): void {
@@ -283,7 +355,11 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     iface.on('ConfigChanged', (accepted: boolean, problems: string[]) => this.emit('config', { accepted, problems }));
     iface.on('VmLog', (name: string, line: string) => this.emit('log', { name, line }));
     iface.on('UpdateEvent', (name: string, kind: string, message: string) => this.emit('update', { name, kind, message }));
-    iface.on('BackupChanged', (name: string, kind: string, message: string) => this.emit('backup', { name, kind, message }));
+    iface.on('BackupChanged', (name: string, kind: string, message: string) => {
+      const parsed = BackupSignalKind.safeParse(kind);
+      if (parsed.success) this.emit('backup', { name, kind: parsed.data, message });
+    });
+    iface.on('MicrophoneChanged', (vm: string, pinned: boolean) => this.emit('microphone', { vm: vm === '' ? null : vm, pinned }));
     this.#iface = iface;
     this.emit('up');
   }

@@ -14,7 +14,7 @@ export function formatMiB(bytes: number): string {
   return `${Math.round(bytes / MiB)} MiB`;
 }
 
-/** Memory a VM holds: resident in RAM, or its image on disk when hibernated (issue #10). */
+/** Memory a VM holds: resident in RAM, or its image on disk when hibernated. */
 export function formatVmMemory(vm: { rssBytes: number | null; image?: { bytes: number } | null | undefined }): string {
   if (vm.image) return `disk ${formatMiB(vm.image.bytes)}`;
   return vm.rssBytes === null ? '-' : formatMiB(vm.rssBytes);

@@ -17,7 +17,11 @@ export const Errors = {
  */
 export function daemonInterfaceMembers() {
   return {
-    properties: { Version: { signature: 's', access: 'read' as const } },
+    properties: {
+      Version: { signature: 's', access: 'read' as const },
+      // The config file the daemon reads (issue 24): `hiboss join` writes to that one.
+      ConfigPath: { signature: 's', access: 'read' as const },
+    },
     methods: {
       Status: { outSignature: 's' },
       Start: { inSignature: 's', outSignature: 's' },
@@ -29,14 +33,19 @@ export function daemonInterfaceMembers() {
       Act: { inSignature: 'ss', outSignature: 's' },
       Log: { inSignature: 'su', outSignature: 'as' },
       Diagnostics: { outSignature: 's' },
-      // Flake VMs' generations and updates (issue #11).
+      // Flake VMs' generations and updates.
       Generations: { inSignature: 's', outSignature: 's' },
       Update: { inSignature: 'sb', outSignature: 's' },
       Rollback: { inSignature: 'sub', outSignature: 's' },
-      // Backups (issue #12): run one now, list the restore points (JSON), restore one ('' = the latest).
+      // Backups: run one now, list the restore points (JSON), restore one ('' = the latest).
       Backup: { inSignature: 's', outSignature: 's' },
       Backups: { inSignature: 's', outSignature: 's' },
       Restore: { inSignature: 'ss', outSignature: 's' },
+      // Members (issue 20): the VM's published public identity (JSON), for a join request.
+      Identity: { inSignature: 's', outSignature: 's' },
+      // Sound and clipboard (issue #23): pin|unpin the microphone ('' = the focused VM); clip to|from a VM.
+      Microphone: { inSignature: 'ss', outSignature: 's' },
+      Clipboard: { inSignature: 'ss', outSignature: 's' },
     },
     signals: {
       StateChanged: { signature: 'sss' },
@@ -45,6 +54,8 @@ export function daemonInterfaceMembers() {
       VmLog: { signature: 'ss' },
       UpdateEvent: { signature: 'sss' },
       BackupChanged: { signature: 'sss' },
+      /** The VM that hears the member ('' = nobody), and whether it is pinned. */
+      MicrophoneChanged: { signature: 'sb' },
     },
   };
 }

@@ -4,10 +4,11 @@
  */
 import { z } from 'zod';
 import { VmBackupStatus } from './backup-schema.js';
+import { WhenHidden } from '../config/schema.js';
 
 /**
  * `unresponsive`: QEMU has not answered a command for a while (policy.unresponsiveAfterMs).
- * `saving`, `hibernated`, `restoring`: the VM's RAM goes to / is on / comes back from disk (issue #10).
+ * `saving`, `hibernated`, `restoring`: the VM's RAM goes to / is on / comes back from disk.
  */
 export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping', 'failed', 'unresponsive', 'saving', 'hibernated', 'restoring'] as const;
 export const VmState = z.enum(VM_STATES);
@@ -26,7 +27,7 @@ export const VmStatus = z.object({
   flake: z.string().nullable(),
   /** The user paused or stopped it by hand: focus does not undo that. */
   heldByUser: z.boolean(),
-  /** Which hold (issue #14): paused or stopped by hand; null: none. */
+  /** Which hold: paused or stopped by hand; null: none. */
   hold: z.enum(['paused', 'stopped']).nullable().optional(),
   /** Since when QEMU has not answered (epoch ms), while `state` is `unresponsive`. */
   unresponsiveSince: z.number().nullable(),
@@ -39,20 +40,26 @@ export const VmStatus = z.object({
   lastColdBootMs: z.number().nullable(),
   lastResumeMs: z.number().nullable(),
   restarts: z.number().int(),
-  /** Flake VMs (issue #11): the last update news ("update ready: 9e0d4c2 → 3f2c1ab", "… rolled back to …"). */
+  /** Flake VMs: the last update news ("update ready: 9e0d4c2 → 3f2c1ab", "… rolled back to …"). */
   lastUpdate: z.string().nullable().optional(),
   /** Flake VMs: the generation its next start boots, and that generation's short revision. */
   generation: z.object({ number: z.number().int(), revision: z.string(), outcome: z.string() }).nullable().optional(),
-  /** Memory (issue #10): the image of a hibernated VM (bytes, epoch ms saved); null otherwise. */
+  /** Memory: the image of a hibernated VM (bytes, epoch ms saved); null otherwise. */
   image: z.object({ bytes: z.number(), savedAt: z.number() }).nullable().optional(),
-  /** Memory (issue #10): why the last save or restore failed (until the next one succeeds). */
+  /** Memory: why the last save or restore failed (until the next one succeeds). */
   memoryProblem: z.string().nullable().optional(),
   lastSaveMs: z.number().nullable().optional(),
   lastRestoreMs: z.number().nullable().optional(),
-  /** Memory (issue #10): saved to disk when hidden long or over the budget (false: opted out). */
+  /** Memory: images that could not be restored, kept in its state dir (newest first; only the newest few are kept). */
+  asideImages: z.array(z.object({ file: z.string().max(255), bytes: z.number(), at: z.number() })).max(16).optional(),
+  /** Memory: saved to disk when hidden long or over the budget (false: opted out). */
   hibernates: z.boolean().optional(),
-  /** Backups (issue #12): api/backup-schema.ts. */
+  /** Backups: api/backup-schema.ts. */
   backup: VmBackupStatus.optional(),
+  /** Its config's "whenHidden" (default "pause"). */
+  whenHidden: WhenHidden.optional(),
+  /** It runs while its workspace is out of sight ("whenHidden": "run", or started by hand there). */
+  runsHidden: z.boolean().optional(),
 });
 export type VmStatus = z.infer<typeof VmStatus>;
 
@@ -64,8 +71,10 @@ export const DaemonStatus = z.object({
   wm: z.enum(['sway', 'i3', 'none']),
   /** Problems of the last refused config edit (empty when the file on disk is in force). */
   configProblems: z.array(z.string()),
-  /** Memory (issue #10): resident memory of every VM's QEMU, and the budget it is held to (null: none). */
+  /** Memory: resident memory of every VM's QEMU, and the budget it is held to (null: none). */
   memory: z.object({ heldBytes: z.number(), budgetMiB: z.number().nullable() }).optional(),
+  /** Sound (issue #23): the VM that hears the member (null: nobody), and whether it is pinned there. */
+  microphone: z.object({ vm: z.string().nullable(), pinned: z.boolean() }).optional(),
 });
 export type DaemonStatus = z.infer<typeof DaemonStatus>;
 
@@ -79,28 +88,31 @@ export const Diagnostics = z.object({
 });
 export type Diagnostics = z.infer<typeof Diagnostics>;
 
-/** Verbs a key binding (`nop hiboss VERB [NAME]`), a click or the CLI can send. */
-export const VERBS = ['toggle', 'start', 'stop', 'pause', 'resume', 'restart', 'next', 'prev', 'focus', 'hibernate', 'prewarm'] as const;
+/**
+ * Verbs a key binding (`nop hiboss VERB [NAME]`), a click or the CLI can send.
+ * Issue #23: `clipto`/`clipfrom` pass the clipboard by hand, `micpin`/`micunpin` pin the microphone.
+ */
+export const VERBS = ['toggle', 'start', 'stop', 'pause', 'resume', 'restart', 'next', 'prev', 'focus', 'hibernate', 'prewarm', 'clipto', 'clipfrom', 'micpin', 'micunpin'] as const;
 export const Verb = z.enum(VERBS);
 export type Verb = z.infer<typeof Verb>;
 
-/** Glyphs for bars and the panel, one per state (plus the daemon being away). */
-export const STATE_GLYPHS: Record<VmState | 'down' | 'none', string> = {
-  running: '▶',
-  paused: '⏸',
-  starting: '…',
-  stopping: '…',
-  stopped: '■',
-  failed: '✖',
-  unresponsive: '⌛',
-  saving: '⇣',
-  hibernated: '❄',
-  restoring: '⇡',
-  down: '⚠',
-  none: '·',
-};
+/** Glyphs and colours per state: api/states.ts (one table). */
+export { STATE_GLYPHS } from './states.js';
 
-// ---- generations of flake VMs (issue #11) ----------------------------------------------
+/** Beside a VM that runs while its workspace is out of sight (VmStatus.runsHidden). */
+export const RUNS_HIDDEN_GLYPH = '↻';
+
+/** Sound (issue #23): the VM that hears the member, and the pin that keeps the microphone with it. */
+export const MIC_GLYPHS = { holds: '🎤', pinned: '📌' } as const;
+
+/** "🎤" after the VM that hears the member ("🎤📌" when pinned); '' for every other VM. */
+export function micMark(status: Pick<DaemonStatus, 'microphone'>, vm: string): string {
+  const mic = status.microphone;
+  if (!mic || mic.vm !== vm) return '';
+  return mic.pinned ? `${MIC_GLYPHS.holds}${MIC_GLYPHS.pinned}` : MIC_GLYPHS.holds;
+}
+
+// ---- generations of flake VMs ----------------------------------------------
 
 /** One build of a flake VM, as kept in its state dir and reported by `Generations(name)`. */
 export const Generation = z.strictObject({

@@ -8,6 +8,7 @@ import type { DaemonStatus } from '../api/schema.js';
 import { BLOCK_NAME, I3BAR_HEADER, renderUpdate, type Format } from './render.js';
 import { clickAction, parseClickLine, type ClickAction } from './clicks.js';
 import { Backoff } from '../transport/backoff.js';
+import { errorMessage } from '../shared/error-message.js';
 
 /** Retries of a failed Status() (the daemon up but not answering well): then wait for its next signal. */
 const MAX_RETRIES = 6;
@@ -57,7 +58,8 @@ export class Bar {
     client.on('focus', refresh);
     client.on('config', refresh);
     client.on('update', refresh); // an update built or rolled back: the tooltip says so
-    client.on('backup', refresh); // a backup done or failed, a VM now "unbacked" (issue #12)
+    client.on('backup', refresh); // a backup done or failed, a VM now "unbacked"
+    client.on('microphone', refresh); // the microphone moved, was pinned or unpinned
     this.refresh();
   }
 
@@ -109,7 +111,7 @@ export class Bar {
       return await client.status();
     } catch (error) {
       if (error instanceof DaemonUnavailableError) return null;
-      log(`cannot read the daemon's status: ${(error as Error).message}`);
+      log(`cannot read the daemon's status: ${errorMessage(error)}`);
       return 'error';
     }
   }
@@ -145,7 +147,7 @@ export class Bar {
       if (!this.#client) throw new DaemonUnavailableError('no session bus');
       await this.#client.act(action.verb, action.name);
     } catch (error) {
-      this.options.log(`${action.verb}${action.name ? ` ${action.name}` : ''}: ${(error as Error).message}`);
+      this.options.log(`${action.verb}${action.name ? ` ${action.name}` : ''}: ${errorMessage(error)}`);
     }
   }
 }

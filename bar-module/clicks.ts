@@ -40,23 +40,55 @@ export function parseClickLine(raw: string): ParsedClickLine {
 
 export type ClickAction = { kind: 'act'; verb: Verb; name: string } | { kind: 'panel' };
 
-/** Button 1 toggles the clicked VM, 2 hibernates it, 3 opens the panel, the wheel (4 up, 5 down) goes to the next/previous VM. */
+export interface Click {
+  /** The X11/i3bar button number. */
+  button: number;
+  /** The key of waybar's custom module that runs on it. */
+  waybarKey: 'on-click' | 'on-click-middle' | 'on-click-right' | 'on-scroll-up' | 'on-scroll-down';
+  /** A verb for the daemon, or the panel (in a terminal). */
+  action: Verb | 'panel';
+  /** Whom the verb is for: the clicked VM (waybar: the focused workspace's), one that must be named, or none. */
+  vm: 'clicked' | 'clicked-required' | 'none';
+  /** What it does, for the README's table and the fragment's comments. */
+  does: string;
+}
+
+/**
+ * The one table of what a click on the module does: i3bar/i3blocks clicks are decided from it
+ * (clickAction), and a test holds bar-module/waybar-module.jsonc and nix/waybar-module.nix to it.
+ */
+export const CLICKS: readonly Click[] = [
+  { button: 1, waybarKey: 'on-click', action: 'toggle', vm: 'clicked', does: 'pauses or resumes the VM (a hibernated one comes back)' },
+  {
+    button: 2,
+    waybarKey: 'on-click-middle',
+    action: 'hibernate',
+    vm: 'clicked-required',
+    does: 'saves the VM to disk and holds it there: focus leaves it on disk; a left click, resume or start brings it back',
+  },
+  { button: 3, waybarKey: 'on-click-right', action: 'panel', vm: 'none', does: 'opens the panel in a terminal' },
+  { button: 4, waybarKey: 'on-scroll-up', action: 'next', vm: 'none', does: 'goes to the next VM workspace' },
+  { button: 5, waybarKey: 'on-scroll-down', action: 'prev', vm: 'none', does: 'goes to the previous VM workspace' },
+];
+
+/** What a click asks for, from CLICKS; null for a button without a meaning (or a hibernate with no VM to name). */
 export function clickAction(event: ClickEvent): ClickAction | null {
   // Our block's instance is the VM name, or 'down'/'none' when there is no VM to name.
   const vm = event.instance && event.instance !== 'down' && event.instance !== 'none' ? event.instance : '';
-  switch (event.button) {
-    case 1:
-      return { kind: 'act', verb: 'toggle', name: vm };
-    case 2:
-      return vm ? { kind: 'act', verb: 'hibernate', name: vm } : null; // memory (issue #10): save it to disk
-    case 3:
-      return { kind: 'panel' };
-    case 4:
-      return { kind: 'act', verb: 'next', name: '' };
-    case 5:
-      return { kind: 'act', verb: 'prev', name: '' };
-    default:
-      return null;
+  const click = CLICKS.find((c) => c.button === event.button);
+  if (!click) return null;
+  if (click.action === 'panel') return { kind: 'panel' };
+  switch (click.vm) {
+    case 'clicked':
+      return { kind: 'act', verb: click.action, name: vm };
+    case 'clicked-required':
+      return vm ? { kind: 'act', verb: click.action, name: vm } : null;
+    case 'none':
+      return { kind: 'act', verb: click.action, name: '' };
+    default: {
+      const never: never = click.vm;
+      throw new Error(`unknown click target ${String(never)}`);
+    }
   }
 }
 

@@ -4,7 +4,8 @@
  * prints can be checked exactly by unit tests.
  */
 import { formatHeld } from '../api/format.js';
-import { STATE_GLYPHS, type DaemonStatus, type VmState, type VmStatus } from '../api/schema.js';
+import { micMark, MIC_GLYPHS, RUNS_HIDDEN_GLYPH, type DaemonStatus, type VmStatus } from '../api/schema.js';
+import { BAR_COLOURS, STATE_GLYPHS, type ShownState } from '../api/states.js';
 import { textColorOn } from '../config/colors.js';
 import { BACKUP_MARK, unbackedLine, unbackedVms } from '../api/backup-format.js';
 
@@ -12,23 +13,10 @@ export const FORMATS = ['waybar', 'i3bar', 'i3blocks', 'i3blocks-json'] as const
 export type Format = (typeof FORMATS)[number];
 
 /** What the bar shows: a VM state, or the daemon being away, or no VM on the focused workspace. */
-export type BarState = VmState | 'down' | 'none';
+export type BarState = ShownState;
 
-/** One colour per state for i3bar/i3blocks (waybar takes them from style.css, same palette). */
-export const STATE_COLOURS: Record<BarState, string> = {
-  running: '#a6e3a1',
-  paused: '#f9e2af',
-  starting: '#89b4fa',
-  stopping: '#89b4fa',
-  stopped: '#9399b2',
-  failed: '#f38ba8',
-  unresponsive: '#f5c2e7',
-  saving: '#74c7ec',
-  hibernated: '#b4befe',
-  restoring: '#74c7ec',
-  down: '#fab387',
-  none: '#6c7086',
-};
+/** One colour per state for i3bar/i3blocks (waybar takes them from style.css, held to the same table). */
+export const STATE_COLOURS: Record<BarState, string> = BAR_COLOURS;
 
 export const BLOCK_NAME = 'hiboss';
 const DOWN_TEXT = `${STATE_GLYPHS.down} hiboss down`;
@@ -67,16 +55,28 @@ export function summarize(status: DaemonStatus | null, ctx: RenderContext): Summ
   const vm = status.focusedVm === null ? null : (status.vms.find((v) => v.name === status.focusedVm) ?? null);
   const tooltip = renderTooltip(status, ctx);
   if (!vm) {
-    return { state: 'none', vm: null, fullText: STATE_GLYPHS.none, shortText: STATE_GLYPHS.none, tooltip, percentage: null };
+    return { state: 'none', vm: null, fullText: `${STATE_GLYPHS.none}${elsewhere(status, null)}`, shortText: STATE_GLYPHS.none, tooltip, percentage: null };
   }
   return {
     state: vm.state,
     vm,
-    fullText: `${vm.name} ${STATE_GLYPHS[vm.state]}`,
+    fullText: `${vm.name} ${STATE_GLYPHS[vm.state]}${micSuffix(status, vm.name)}`,
     shortText: STATE_GLYPHS[vm.state],
     tooltip,
     percentage: memoryPercentage(vm),
   };
+}
+
+/** Sound (issue #23): " 🎤" when the shown VM hears the member, or " 🎤mail📌" when a pin keeps it elsewhere. */
+function micSuffix(status: DaemonStatus, shown: string): string {
+  const mark = micMark(status, shown);
+  return mark ? ` ${mark}` : elsewhere(status, shown);
+}
+
+function elsewhere(status: DaemonStatus, shown: string | null): string {
+  const mic = status.microphone;
+  if (!mic?.pinned || mic.vm === null || mic.vm === shown) return '';
+  return ` ${MIC_GLYPHS.holds}${mic.vm}${MIC_GLYPHS.pinned}`;
 }
 
 export function memoryPercentage(vm: VmStatus): number | null {
@@ -85,7 +85,7 @@ export function memoryPercentage(vm: VmStatus): number | null {
 }
 
 function memoryText(vm: VmStatus): string | null {
-  // Memory (issue #10): a hibernated VM holds no RAM; its image is on disk.
+  // Memory: a hibernated VM holds no RAM; its image is on disk.
   if (vm.image) return `on disk ${Math.round(vm.image.bytes / MiB)} MiB`;
   const rss = vm.rssBytes === null ? null : Math.round(vm.rssBytes / MiB);
   if (rss === null && vm.memoryBudgetMiB === null) return null;
@@ -105,7 +105,10 @@ export function renderTooltip(status: DaemonStatus, ctx: RenderContext): string 
   lines.push(status.focusedWorkspace === null ? 'hiboss' : `hiboss — workspace ${status.focusedWorkspace}`);
   if (status.vms.length === 0) lines.push('no VMs configured');
   for (const vm of status.vms) {
-    const parts = [`${vm.name === status.focusedVm ? '›' : ' '} ${STATE_GLYPHS[vm.state]} ${vm.name}: ${vm.state}${vm.heldByUser ? ' (held)' : ''}`];
+    const mic = micMark(status, vm.name);
+    const glyph = vm.runsHidden ? RUNS_HIDDEN_GLYPH : STATE_GLYPHS[vm.state];
+    const note = vm.heldByUser ? ' (held)' : vm.runsHidden ? ' (runs hidden)' : '';
+    const parts = [`${vm.name === status.focusedVm ? '›' : ' '} ${glyph} ${vm.name}: ${vm.state}${note}${mic ? ` ${mic}${status.microphone?.pinned ? ' pinned' : ''}` : ''}`];
     parts.push(vm.workspace === null ? 'no workspace' : `ws ${vm.workspace}`);
     const memory = memoryText(vm);
     if (memory) parts.push(memory);
@@ -115,9 +118,9 @@ export function renderTooltip(status: DaemonStatus, ctx: RenderContext): string 
     if (vm.lastUpdate) line += `\n    ${oneLine(vm.lastUpdate, 2 * MAX_REASON)}`;
     lines.push(line);
   }
-  // Backups (issue #12): every VM not backed up, whichever workspace is focused.
+  // Backups: every VM not backed up, whichever workspace is focused.
   for (const vm of unbackedVms(status.vms)) lines.push(`⚠ ${unbackedLine(vm.name, vm.backup!, ctx.now)}`);
-  // Memory (issue #10): what all VMs hold, against the budget when there is one.
+  // Memory: what all VMs hold, against the budget when there is one.
   const held = formatHeld(status.memory);
   if (held && status.vms.length) lines.push(`memory: ${held}`);
   if (status.configProblems.length) {
@@ -134,8 +137,8 @@ export function escapeMarkup(text: string): string {
 export interface WaybarLine {
   text: string;
   alt: BarState;
-  /** The state; with a VM not backed up, also `unbacked` (waybar takes an array of classes). */
-  class: BarState | [BarState, 'unbacked'];
+  /** The state; with a VM not backed up, also `unbacked`; with one running out of sight, `runs-hidden` (waybar takes an array of classes). */
+  class: BarState | [BarState, ...Marker[]];
   tooltip: string;
   percentage?: number;
 }
@@ -145,13 +148,26 @@ export function renderWaybar(status: DaemonStatus | null, ctx: RenderContext): W
   const line: WaybarLine = { text: escapeMarkup(s.fullText), alt: s.state, class: s.state, tooltip: escapeMarkup(s.tooltip) };
   // The network's colour, as on its windows' labels: the name on its colour.
   const color = s.vm?.color;
-  if (s.vm && color) line.text = `<span background='${color}' foreground='${textColorOn(color)}'> ${escapeMarkup(s.vm.name)} </span> ${STATE_GLYPHS[s.vm.state]}`;
+  if (s.vm && color) line.text = `<span background='${color}' foreground='${textColorOn(color)}'> ${escapeMarkup(s.vm.name)} </span> ${STATE_GLYPHS[s.vm.state]}${escapeMarkup(micSuffix(status!, s.vm.name))}`;
   if (s.percentage !== null) line.percentage = s.percentage;
-  if (status && unbackedVms(status.vms).length) {
-    line.class = [s.state, 'unbacked'];
-    line.text += ` ${BACKUP_MARK}`;
+  const marked = markers(status);
+  if (marked.length) {
+    line.class = [s.state, ...marked];
+    for (const marker of marked) line.text += ` ${MARKS[marker]}`;
   }
   return line;
+}
+
+/** What the bar marks beside the focused VM: a VM not backed up, a VM running out of sight. */
+type Marker = 'unbacked' | 'runs-hidden';
+const MARKS: Record<Marker, string> = { unbacked: BACKUP_MARK, 'runs-hidden': RUNS_HIDDEN_GLYPH };
+
+function markers(status: DaemonStatus | null): Marker[] {
+  if (!status) return [];
+  const marked: Marker[] = [];
+  if (unbackedVms(status.vms).length) marked.push('unbacked');
+  if (status.vms.some((vm) => vm.runsHidden)) marked.push('runs-hidden');
+  return marked;
 }
 
 export interface I3barBlock {
@@ -186,7 +202,7 @@ export function renderI3barBlock(status: DaemonStatus | null, ctx: RenderContext
   };
   if (s.state === 'failed') block.urgent = true;
   if (s.vm?.color) Object.assign(block, { border: s.vm.color, border_top: 0, border_right: 0, border_left: 0, border_bottom: 3 });
-  if (status && unbackedVms(status.vms).length) block.full_text += ` ${BACKUP_MARK}`;
+  for (const marker of markers(status)) block.full_text += ` ${MARKS[marker]}`;
   return block;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Backup cost (issue #12): a full and an incremental backup of a 1 GiB disk with
+ * Backup cost: a full and an incremental backup of a 1 GiB disk with
  * 1% changed, through the same path the daemon takes (daemon/backup/engine.ts:
  * real QEMU 7.2, blockdev-backup, the persistent dirty bitmap, a local target),
  * against `cp` of the same disk file as the floor — all in one run.

@@ -1,5 +1,5 @@
 /**
- * Memory (issue #10), measured in one run on real headless sway, the real QEMU on
+ * Memory, measured in one run on real headless sway, the real QEMU on
  * PATH (Debian 12's 7.2, TCG; bench/newer-qemu.ts puts Debian 13's 10.0 first on
  * PATH, whose images are mapped-ram) and the real guest (Debian's kernel + busybox,
  * counting on its serial):

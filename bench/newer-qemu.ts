@@ -15,6 +15,7 @@ import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../shared/error-message.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOME = path.join(REPO, '.cache', 'newer-qemu');
@@ -67,6 +68,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(`newer-qemu failed: ${(error as Error).message}`);
+  console.error(`newer-qemu failed: ${errorMessage(error)}`);
   process.exit(1);
 });

@@ -1,4 +1,5 @@
 /** Small, strict argument handling shared by every verb: bad input is a one-line error and exit 2. */
+import { controlCharacterProblem } from '../shared/control-chars.js';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -11,9 +12,12 @@ export interface Parsed {
 
 /**
  * Parses `--flag`, `--key value`/`--key=value` and positionals. `valued` names
- * the flags that take a value; any other unknown flag is refused.
+ * the flags that take a value; any other unknown flag is refused. No value and no
+ * positional may hold a control character (shared/control-chars.ts), unless the verb
+ * says it checks its positionals itself (`positionals: 'checked-by-verb'`: a URI with
+ * its own refusal, JSON that may span lines).
  */
-export function parseArgs(argv: string[], known: { boolean?: string[]; valued?: string[] }): Parsed {
+export function parseArgs(argv: string[], known: { boolean?: string[]; valued?: string[]; positionals?: 'checked-by-verb' }): Parsed {
   const flags = new Map<string, string | true>();
   const positional: string[] = [];
   const booleans = new Set(['help', ...(known.boolean ?? [])]);
@@ -40,12 +44,21 @@ export function parseArgs(argv: string[], known: { boolean?: string[]; valued?: 
       flags.set(name, value);
     } else throw new UsageError(`unknown option --${name}`);
   }
+  for (const [name, value] of flags) {
+    const problem = value === true ? null : controlCharacterProblem(value, `--${name}`);
+    if (problem) throw new UsageError(problem);
+  }
+  if (known.positionals !== 'checked-by-verb') {
+    for (const [index, arg] of positional.entries()) {
+      const problem = controlCharacterProblem(arg, `argument ${index + 1}`);
+      if (problem) throw new UsageError(problem);
+    }
+  }
   return { flags, positional };
 }
 
+/** A verb's module; its one-line summary is in the verb table (cli/verbs/index.ts), the only one. */
 export interface Verb {
-  /** One line for the verb list. */
-  summary: string;
   /** Full --help text. */
   usage: string;
   run(argv: string[]): Promise<number>;

@@ -31,7 +31,8 @@ function colorCell(vm: VmStatus, ansi: boolean): string {
 
 function holdCell(vm: VmStatus): string {
   if (vm.hold) return vm.hold;
-  return vm.heldByUser ? 'held' : '-';
+  if (vm.heldByUser) return 'held';
+  return vm.runsHidden ? 'runs hidden' : '-';
 }
 
 function memoryCell(vm: VmStatus): string {

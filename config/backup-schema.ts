@@ -1,5 +1,5 @@
 /**
- * A VM's `backup` setting in config.json (issue #12): where its disk is backed
+ * A VM's `backup` setting in config.json: where its disk is backed
  * up, how often, and how many restore points are kept. One schema for the
  * daemon and every client.
  *
@@ -9,24 +9,23 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { NO_CONTROL_CHARACTERS, withoutControlCharacters } from '../shared/control-chars.js';
 
 /** restic repositories hiboss accepts: a local path, sftp or rest-server (e.g. over the network's VPN). */
 const RESTIC_REPOSITORY = /^(\/|sftp:|rest:)/;
-/** Nothing a terminal or an argv could misread: printable, no controls. */
-const PRINTABLE = /^[^\u0000-\u001f\u007f]+$/;
 
 const AbsolutePath = z
   .string()
   .min(1)
   .max(4096)
-  .regex(PRINTABLE, 'must not contain control characters')
+  .refine(withoutControlCharacters, NO_CONTROL_CHARACTERS)
   .refine((p) => path.isAbsolute(p) && !p.split('/').includes('..'), 'must be an absolute path without ".."');
 
 export const BackupTarget = z
   .string()
   .min(1)
   .max(4096)
-  .regex(PRINTABLE, 'must not contain control characters')
+  .refine(withoutControlCharacters, NO_CONTROL_CHARACTERS)
   .superRefine((target, ctx) => {
     if (target.startsWith('restic:')) {
       const repository = target.slice('restic:'.length);

@@ -1,11 +1,13 @@
 /**
  * Reading and writing the daemon's config file — the only code that touches it,
- * for the daemon, the CLI and the panel's wizard alike.
+ * for the daemon, the CLI and the panel alike. Writers change one VM's entry
+ * (putVm, removeVm, setVmColor) and nothing else of the file.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { readFileBounded, UnsafeFileError } from './read-bounded.js';
 import { Config, describeIssues, VmConfig, VmName } from './schema.js';
+import { errorCode, errorMessage } from '../shared/error-message.js';
 
 /** A config file this large is not a config file. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -29,7 +31,7 @@ export function parseConfig(text: string, file = 'config'): Config {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(file, [`(root): not valid JSON: ${(error as Error).message}`]);
+    throw new ConfigError(file, [`(root): not valid JSON: ${errorMessage(error)}`]);
   }
   const parsed = Config.safeParse(json);
   if (!parsed.success) throw new ConfigError(file, describeIssues(parsed.error));
@@ -51,13 +53,13 @@ export function readConfig(file: string, { missing = 'empty' }: { missing?: 'emp
   try {
     text = readFileBounded(file, MAX_CONFIG_BYTES);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errorCode(error);
     if (code === 'ENOENT' || code === 'ENOTDIR') {
       if (missing === 'empty') return Config.parse({});
       throw new ConfigMissingError(file, ['(root): the file is gone']);
     }
     if (error instanceof UnsafeFileError) throw new ConfigError(file, [`(root): ${error.message}`]);
-    throw new ConfigError(file, [`(root): cannot read: ${(error as Error).message}`]);
+    throw new ConfigError(file, [`(root): cannot read: ${errorMessage(error)}`]);
   }
   return parseConfig(text, file);
 }
@@ -81,33 +83,54 @@ export function writeFileAtomic(file: string, text: string, mode = 0o600): void 
   }
 }
 
+/** config.json as written, before defaults are filled in: what an edit changes and writes back. */
+type RawConfig = { vms?: Record<string, Record<string, unknown>> } & Record<string, unknown>;
+
 /**
- * Changes the config through `mutate` and writes it back, validated by the same
- * schema: an edit that would make it invalid is refused and nothing is written.
+ * Changes one part of the file as it is written (not the parsed config, whose defaults would all be
+ * written out) and writes it back once the result passes the same schema: an edit that would
+ * make it invalid is refused and nothing is written. Every other key stays as it was.
  */
-export function updateConfig(file: string, mutate: (config: Config) => void): Config {
+function editConfig(file: string, mutate: (raw: RawConfig, config: Config) => void): Config {
   const config = readConfig(file);
-  mutate(config);
-  const checked = Config.safeParse(config);
+  let raw: RawConfig = {};
+  try {
+    raw = JSON.parse(readFileBounded(file, MAX_CONFIG_BYTES)) as RawConfig;
+  } catch (error) {
+    const code = errorCode(error);
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
+  }
+  mutate(raw, config);
+  const checked = Config.safeParse(raw);
   if (!checked.success) throw new ConfigError(file, describeIssues(checked.error));
-  writeFileAtomic(file, JSON.stringify(checked.data, null, 2) + '\n');
+  writeFileAtomic(file, JSON.stringify(raw, null, 2) + '\n');
   return checked.data;
 }
 
-/** Adds (or replaces) one VM; e.g. the panel's wizard binding a new network. */
+/** Adds (or replaces) one VM, as given (no defaults written); e.g. `hiboss join` or the panel's wizard. */
 export function putVm(file: string, name: string, vm: unknown): Config {
   const validName = VmName.safeParse(name);
   if (!validName.success) throw new ConfigError(file, [`vms.${name}: ${validName.error.issues[0]!.message}`]);
   const validVm = VmConfig.safeParse(vm);
   if (!validVm.success) throw new ConfigError(file, describeIssues(validVm.error).map((p) => `vms.${name}.${p}`));
-  return updateConfig(file, (config) => {
-    config.vms[name] = validVm.data;
+  return editConfig(file, (raw) => {
+    raw.vms = { ...raw.vms, [name]: vm as Record<string, unknown> };
   });
 }
 
 export function removeVm(file: string, name: string): Config {
-  return updateConfig(file, (config) => {
-    if (!Object.hasOwn(config.vms, name)) throw new ConfigError(file, [`vms.${name}: no such VM`]);
-    delete config.vms[name];
+  return editConfig(file, (raw, config) => {
+    if (!Object.hasOwn(config.vms, name) || !raw.vms) throw new ConfigError(file, [`vms.${name}: no such VM`]);
+    delete raw.vms[name];
+  });
+}
+
+/** Sets (or, with null, removes) one VM's network colour. */
+export function setVmColor(file: string, name: string, color: string | null): Config {
+  return editConfig(file, (raw, config) => {
+    const vm = raw.vms?.[name];
+    if (!Object.hasOwn(config.vms, name) || !vm) throw new ConfigError(file, [`vms.${name}: no such VM`]);
+    if (color === null) delete vm.color;
+    else vm.color = color;
   });
 }

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VmName } from './schema.js';
+import { errorCode } from '../shared/error-message.js';
 
 /** Paths the daemon owns for one VM. */
 export interface VmPaths {
@@ -48,7 +49,7 @@ function privateDir(dir: string): void {
   try {
     fs.mkdirSync(dir, { mode: 0o700 });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    if (errorCode(error) !== 'EEXIST') throw error;
   }
   const stat = fs.lstatSync(dir);
   if (stat.isSymbolicLink()) throw new RuntimeDirError(`${dir} is a symbolic link; hiboss keeps its files only in a real directory of its own (remove the link)`);

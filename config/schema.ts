@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { workspaceOwners } from './workspaces.js';
 import { Color } from './colors.js';
 import { BackupConfig } from './backup-schema.js';
+import { NO_CONTROL_CHARACTERS, withoutControlCharacters } from '../shared/control-chars.js';
+import { MarketConfig } from './market-schema.js';
 
 /** A VM name can never escape its directory nor mean anything to a shell. */
 export const VmName = z
@@ -33,7 +35,7 @@ const QemuArgv = z
     });
   });
 
-/** A flake VM's updates (issue #11): automatic builds, health after boot, generations kept. */
+/** A flake VM's updates: automatic builds, health after boot, generations kept. */
 export const UpdatesConfig = z.strictObject({
   /** Build the flake's newest revision in the background; it is used at the VM's next cold start. */
   auto: z.boolean().default(false),
@@ -46,28 +48,51 @@ export const UpdatesConfig = z.strictObject({
 });
 export type UpdatesConfig = z.infer<typeof UpdatesConfig>;
 
+/**
+ * The programs in the guest that hold its clipboard (run by the guest agent, argv only): `paste` prints it
+ * on stdout, `copy` takes it on stdin. The NixOS module installs them at the default paths (wl-paste/wl-copy
+ * in the VM's desktop session); a guest without them names its own.
+ */
+const GuestArgv = z.array(z.string().min(1).max(4096)).min(1).max(64).refine((argv) => argv[0]!.startsWith('/'), 'the program is an absolute path in the guest');
+export const GuestClipboard = z.strictObject({
+  paste: GuestArgv.default(['/run/current-system/sw/bin/hiboss-clipboard', 'paste']),
+  copy: GuestArgv.default(['/run/current-system/sw/bin/hiboss-clipboard', 'copy']),
+});
+export type GuestClipboard = z.infer<typeof GuestClipboard>;
+
+/** What a VM does while its workspace is out of sight: paused (the default), or left running. */
+export const WHEN_HIDDEN = ['pause', 'run'] as const;
+export const WhenHidden = z.enum(WHEN_HIDDEN);
+export type WhenHidden = z.infer<typeof WhenHidden>;
+
 export const VmConfig = z
   .strictObject({
     /** Workspace name; a bare number also matches "N: label" workspaces. */
-    workspace: z.string().min(1).max(256).optional(),
+    workspace: z.string().min(1).max(256).refine(withoutControlCharacters, NO_CONTROL_CHARACTERS).optional(),
     /** QEMU's argv (binary first); hiboss adds -qmp, -name, -pidfile. */
     qemu: QemuArgv.optional(),
     /** A flake VM: FLAKE#NAME, built with nix build …system.build.vm. */
-    flake: z.string().min(1).max(2048).optional(),
+    flake: z.string().min(1).max(2048).refine(withoutControlCharacters, NO_CONTROL_CHARACTERS).optional(),
     /** Memory budget shown by the bar and panel, MiB. */
     memoryMiB: z.number().int().positive().max(1 << 22).optional(),
     /** The network's colour (#RRGGBB) on its windows, in the bar and the panel. */
     color: Color.optional(),
     /** Restart after QEMU dies unexpectedly (bounded, with backoff). */
     restart: z.enum(['on-failure', 'never']).default('on-failure'),
-    /** Memory (issue #10): save it to disk when hidden long (or over the budget); false: never (default true). */
+    /** "run": it keeps running while its workspace is hidden (never paused, saved or taken by the budget for it); default "pause". */
+    whenHidden: WhenHidden.optional(),
+    /** Memory: save it to disk when hidden long (or over the budget); false: never (default true). */
     hibernate: z.boolean().optional(),
-    /** Memory (issue #10): hiboss adds a virtio-balloon with free-page reporting; false: none (default true). */
+    /** Memory: hiboss adds a virtio-balloon with free-page reporting; false: none (default true). */
     balloon: z.boolean().optional(),
-    /** Flake VMs only: updates and health (issue #11). */
+    /** Flake VMs only: updates and health. */
     updates: UpdatesConfig.optional(),
-    /** Backups of its disk (issue #12): config/backup-schema.ts. */
+    /** Backups of its disk: config/backup-schema.ts. */
     backup: BackupConfig.optional(),
+    /** Sound (issue #23): an audio device played through the member's sound server; false: none (default true). */
+    audio: z.boolean().optional(),
+    /** Clipboard by hand (issue #23): the guest-side commands `hiboss clip` runs through the guest agent. */
+    clipboard: GuestClipboard.optional(),
   })
   .superRefine((vm, ctx) => {
     if ((vm.qemu === undefined) === (vm.flake === undefined)) {
@@ -99,19 +124,19 @@ export const PolicyConfig = z.strictObject({
   unresponsiveAfterMs: z.number().int().min(100).max(600_000).default(1000),
   /** A new generation of a flake VM must answer the guest agent this soon after boot, or it is rolled back. */
   healthTimeoutMs: z.number().int().min(1000).max(3_600_000).default(120_000),
-  /** Memory (issue #10): a VM hidden this long is saved to disk and its QEMU ends (0: never). */
+  /** Memory: a VM hidden this long is saved to disk and its QEMU ends (0: never). */
   hibernateAfterMs: z.number().int().min(0).max(7 * 24 * 3_600_000).default(900_000),
-  /** Memory (issue #10): over this much resident memory, hidden VMs are hibernated, least recently focused first. */
+  /** Memory: over this much resident memory, hidden VMs are hibernated, least recently focused first. */
   memoryBudgetMiB: z.number().int().positive().max(1 << 24).nullable().default(null),
-  /** Memory (issue #10): a restore or cold start that would go over the budget waits until the saves that make room are done. */
+  /** Memory: a restore or cold start that would go over the budget waits until the saves that make room are done. */
   memoryBudgetStrict: z.boolean().default(true),
-  /** Memory (issue #10): restore a hibernated VM as soon as its workspace is created. */
+  /** Memory: restore a hibernated VM as soon as its workspace is created. */
   prewarmOnInit: z.boolean().default(true),
-  /** Memory (issue #10): restore the next/previous VM workspace's hibernated VM while the budget allows. */
+  /** Memory: restore the next/previous VM workspace's hibernated VM while the budget allows. */
   prewarmNeighbours: z.boolean().default(false),
-  /** Memory (issue #10): before pausing a hidden VM, shrink it to its working set (balloon, dropped caches). */
+  /** Memory: before pausing a hidden VM, shrink it to its working set (balloon, dropped caches). */
   balloonBeforePause: z.boolean().default(false),
-  /** Backups (issue #12): a VM with a backup setting and no backup yet is backed up this long after the daemon first sees it. */
+  /** Backups: a VM with a backup setting and no backup yet is backed up this long after the daemon first sees it. */
   firstBackupAfterMs: z.number().int().min(0).max(7 * 24 * 3_600_000).default(300_000),
 });
 export type PolicyConfig = z.infer<typeof PolicyConfig>;
@@ -120,6 +145,8 @@ export const Config = z
   .strictObject({
     vms: z.record(VmName, VmConfig).default({}),
     policy: PolicyConfig.default(PolicyConfig.parse({})),
+    /** The market (issue 24): trusted catalogues and the IPFS gateway (config/market-schema.ts). */
+    market: MarketConfig.optional(),
   })
   .superRefine((config, ctx) => {
     const owners = workspaceOwners(config.vms);

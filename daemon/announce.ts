@@ -3,9 +3,10 @@
  * the D-Bus signals and desktop notifications. Run after the decision's
  * operations, so a `cont` is never queued behind a signal.
  */
+import type { BackupSignalKind } from '../api/backup-schema.js';
 import type { VmState } from '../api/schema.js';
 import type { Logger } from './log.js';
-import type { Action } from './policy/policy.js';
+import { unhandled, type TellAction } from './policy/types.js';
 
 /** The D-Bus signals (daemon/dbus-service.ts emits them). */
 export interface Signals {
@@ -15,8 +16,10 @@ export interface Signals {
   vmLog(name: string, line: string): void;
   /** A flake VM's update: building, built, build-failed, up-to-date, healthy, failed, rolled-back. */
   updateEvent?(name: string, kind: string, message: string): void;
-  /** Backups (issue #12): started, done, failed, unbacked, restoring, restored, restore-failed. */
-  backupChanged?(name: string, kind: string, message: string): void;
+  /** Backups: api/backup-schema.ts BACKUP_SIGNAL_KINDS. */
+  backupChanged?(name: string, kind: BackupSignalKind, message: string): void;
+  /** Sound: the VM that hears the member ('' = nobody), pinned or following focus. */
+  microphoneChanged?(vm: string, pinned: boolean): void;
 }
 
 export interface AnnouncerOptions {
@@ -27,7 +30,7 @@ export interface AnnouncerOptions {
   onStateChanged?: (name: string, state: VmState) => void;
 }
 
-export function announce(action: Action, options: AnnouncerOptions): void {
+export function announce(action: TellAction, options: AnnouncerOptions): void {
   const { logger } = options;
   const signals = options.signals();
   switch (action.type) {
@@ -53,6 +56,10 @@ export function announce(action: Action, options: AnnouncerOptions): void {
     case 'backup-changed':
       signals?.backupChanged?.(action.name, action.kind, action.message);
       return;
+    case 'microphone':
+      logger.info(action.holder === null ? 'the microphone is muted for every VM' : `the microphone is with ${action.holder}${action.pinned ? ' (pinned)' : ''}`);
+      signals?.microphoneChanged?.(action.holder ?? '', action.pinned);
+      return;
     case 'log':
       if (action.name === null) {
         if (action.level === 'warn') logger.warn(action.message);
@@ -63,6 +70,6 @@ export function announce(action: Action, options: AnnouncerOptions): void {
       signals?.vmLog(action.name, action.message);
       return;
     default:
-      return;
+      return unhandled(action);
   }
 }

@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { errorMessage } from '../shared/error-message.js';
 
 /** One save is several events (write, rename): read once they settle. */
 const SETTLE_MS = 50;
@@ -58,7 +59,7 @@ export class ConfigWatch {
       this.#watcher.on('error', () => this.#changed());
     } catch (error) {
       this.#watched = '';
-      this.warn(`cannot watch ${dir}: ${(error as Error).message}; use hiboss reload`);
+      this.warn(`cannot watch ${dir}: ${errorMessage(error)}; use hiboss reload`);
       return;
     }
     // Made between our look and the watch: see it now rather than never.

@@ -7,6 +7,9 @@
 import { Verb, VERBS, type DaemonStatus, type GenerationsReport, type VmState } from '../api/schema.js';
 import { ConfigError, ConfigMissingError, readConfig } from '../config/file.js';
 import { vmPaths, type RuntimeRoots } from '../config/paths.js';
+import { asideImages } from './vm/hibernate.js';
+import { JoinRequestError, type GuestIdentity } from '../networks/join-request.js';
+import { IdentityUnavailableError, readIdentity } from './vm/identity.js';
 import { Config } from '../config/schema.js';
 import { compareWorkspaceNames } from '../config/workspaces.js';
 import { readTail } from './vm/vm-process.js';
@@ -17,7 +20,8 @@ import { SwitchMarks } from './diagnostics.js';
 import type { Launcher } from './launch/launcher.js';
 import type { Logger } from './log.js';
 import { PolicyLoop } from './loop.js';
-import { initialState, OPERATIONS, vmOnWorkspace, type Action, type VmSpec } from './policy/policy.js';
+import { initialState, vmOnWorkspace, type Action, type TellAction, type VmSpec } from './policy/policy.js';
+import { unhandled } from './policy/types.js';
 import { buildStatus, CpuBaselines } from './status.js';
 import { VmSupervisor } from './vm/supervisor.js';
 import { WmAdapter } from './wm-adapter.js';
@@ -32,6 +36,17 @@ import { UpdateRefusedError, Updater } from './updates/updater.js';
 import { BackupRunner } from './backup/runner.js';
 import { backupStatusPart } from './policy/backup.js';
 import type { BackupList } from '../api/backup-schema.js';
+import { errorMessage } from '../shared/error-message.js';
+import { RequestError } from './errors.js';
+import { MicGuard } from './sound/mic-guard.js';
+import { soundServerSocket } from './launch/audio.js';
+import fs from 'node:fs';
+import type { MicVerb } from './policy/microphone.js';
+import { clipText, type ClipDirection } from '../api/clipboard.js';
+import { GuestClipboard } from '../config/schema.js';
+import { readHostClipboard, writeHostClipboard } from './clipboard/host.js';
+import { readGuestClipboard, writeGuestClipboard } from './clipboard/guest.js';
+import { agentSocketOf } from './host/guest-clock.js';
 
 /** How often the resident memory of the VMs is told to the policy while a memory budget is set. */
 const MEMORY_SAMPLE_MS = 1000;
@@ -46,12 +61,7 @@ export interface DaemonOptions {
   now?: () => number;
 }
 
-/** An error a D-Bus caller gets by name (api/names.ts Errors). */
-export class RequestError extends Error {
-  constructor(readonly kind: 'NoSuchVm' | 'InvalidArgument' | 'Failed', message: string) {
-    super(message);
-  }
-}
+export { RequestError } from './errors.js';
 
 export interface Diagnostics {
   eventToWriteMs: number[];
@@ -69,10 +79,12 @@ export class Daemon {
   #flakeBuilder: import('./launch/flake.js').FlakeLauncher | undefined;
   #holds!: HoldKeeper;
   #logind: LogindWatch | undefined;
+  /** Sound (issue #23): mutes every VM's capture but the microphone holder's; started once a sound server is there. */
+  #mic: MicGuard | undefined;
   #colors: WmColors | undefined;
   #wm: WmAdapter | undefined;
   #watch: ConfigWatch | undefined;
-  #announcements: Action[] = [];
+  #announcements: (TellAction | Extract<Action, { type: 'exit' }>)[] = [];
   #flushScheduled = false;
   #stopping = false;
   #exitResolve: (() => void) | undefined;
@@ -85,13 +97,18 @@ export class Daemon {
     this.#now = options.now ?? (() => performance.timeOrigin + performance.now());
   }
 
+  /** The config file this daemon reads (its --config): clients that edit it ask for it over D-Bus. */
+  get configPath(): string {
+    return this.options.configPath;
+  }
+
   /** Loads the config and adopts running VMs: after this, status() tells the truth. */
   async init(): Promise<void> {
     let problems: string[] = [];
     try {
       this.#config = readConfig(this.options.configPath);
     } catch (error) {
-      problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
+      problems = error instanceof ConfigError ? error.problems : [errorMessage(error)];
       this.#config = Config.parse({});
     }
     this.#loop = new PolicyLoop(initialState(this.#config.policy, specsOf(this.#config), this.#now()), (actions) => this.#perform(actions), this.#now);
@@ -133,10 +150,10 @@ export class Daemon {
       now: () => Date.now(),
     });
     await this.#vms.adoptAll();
-    // Backups (issue #12): what a daemon that died mid-backup left is settled before any new one.
+    // Backups: what a daemon that died mid-backup left is settled before any new one.
     await this.#backups.recover();
     this.#backups.load();
-    // Memory (issue #10): with a budget, the policy hears what every QEMU holds, each second.
+    // Memory: with a budget, the policy hears what every QEMU holds, each second.
     this.#memorySampler = setInterval(() => {
       if (this.#config.policy.memoryBudgetMiB !== null) this.#loop.post({ type: 'memory', rssBytes: residentByVm(this.#vms.pids()) });
     }, MEMORY_SAMPLE_MS).unref();
@@ -146,12 +163,24 @@ export class Daemon {
     this.#holds.restore(Object.keys(this.#config.vms));
     this.#watch = new ConfigWatch(this.options.configPath, () => void this.reload(), (message) => this.options.logger.warn(message));
     this.#watch.start();
-    // Sleep and lock (issue #14): followed in the background, never holding up the start.
+    // Sleep and lock: followed in the background, never holding up the start.
     this.#logind = new LogindWatch({
       post: (event) => this.#loop.post(event),
       note: (message, level) => this.#loop.post({ type: 'note', name: null, message, level }),
     });
     void this.#logind.start();
+    this.#followSoundServer();
+  }
+
+  /** The microphone guard, once the member's sound server is there (checked again at each VM start). */
+  #followSoundServer(): void {
+    if (this.#mic || this.#stopping) return;
+    const socket = soundServerSocket(process.env);
+    if (socket === null || !fs.existsSync(socket)) return;
+    this.#mic = new MicGuard({ env: process.env, pids: () => this.#vms.pids(), log: (message, level) => (level === 'warn' ? this.options.logger.warn(message) : this.options.logger.info(message)) });
+    this.#mic.start();
+    this.#mic.hold(this.#loop.state.mic.holder);
+    this.options.logger.info(`sound server at ${socket}: VMs get an audio device; the microphone follows the focused workspace`);
   }
 
   /** Follows the WM until the session ends or shutdown(); resolves when the daemon should exit. */
@@ -172,7 +201,7 @@ export class Daemon {
       stopping: () => this.#stopping,
     });
     this.options.logger.info(await this.#wm.attach());
-    // Network colours (issue #14): sway's focused frame follows the focused workspace's VM.
+    // Network colours: sway's focused frame follows the focused workspace's VM.
     this.#colors = new WmColors(wm, this.#wm.kind, (message) => this.options.logger.warn(message));
     await this.#colors.init();
     // A window placed while the WM's config was being read got a plain label.
@@ -194,6 +223,7 @@ export class Daemon {
     this.#updates?.close();
     this.#backups?.shutdown();
     this.#logind?.close();
+    this.#mic?.close();
     const wm = this.#wm?.wm;
     // The user's own focused colours back first (a round trip), then the connection goes.
     void (this.#colors?.restore() ?? Promise.resolve()).finally(() => wm?.close());
@@ -205,19 +235,59 @@ export class Daemon {
   /** Operations now, in the event's tick; what is told to the world after, in one batch. */
   #perform(actions: Action[]): void {
     for (const action of actions) {
-      if (action.type === 'hold-changed') this.#holds.keep(action.name, action.hold);
-      else if (action.type === 'release-sleep-lock') this.#logind?.releaseSleepLock();
-      else if (action.type === 'sync-clock') void this.#correctClock(action.name);
-      else if (action.type === 'judged') this.#updates.carryOut(action);
-      else if (action.type === 'update-event') (this.#updates.remember(action), this.#announcements.push(action));
-      else if (action.type === 'backup-run' || action.type === 'backup-cancel' || action.type === 'backup-restore') this.#backups.carryOut(action);
-      else if (OPERATIONS.has(action.type)) {
-        if (action.type === 'forget') {
+      switch (action.type) {
+        case 'microphone':
+          this.#mic?.hold(action.holder);
+          this.#announcements.push(action);
+          break;
+        case 'forget':
           this.#cpu.forget(action.name);
           this.options.logger.forget(action.name);
-        }
-        this.#vms.carryOut(action);
-      } else this.#announcements.push(action);
+          this.#vms.carryOut(action);
+          break;
+        case 'start':
+        case 'resume':
+        case 'pause':
+        case 'powerdown':
+        case 'quit':
+        case 'hibernate':
+        case 'restore':
+        case 'shrink':
+          this.#vms.carryOut(action);
+          break;
+        case 'judged':
+          this.#updates.carryOut(action);
+          break;
+        case 'backup-run':
+        case 'backup-cancel':
+        case 'backup-restore':
+          this.#backups.carryOut(action);
+          break;
+        case 'hold-changed':
+          this.#holds.keep(action.name, action.hold);
+          break;
+        case 'release-sleep-lock':
+          this.#logind?.releaseSleepLock();
+          break;
+        case 'sync-clock':
+          void this.#correctClock(action.name);
+          break;
+        case 'update-event':
+          this.#updates.remember(action);
+          this.#announcements.push(action);
+          break;
+        case 'changed':
+        case 'focus-changed':
+        case 'config-changed':
+        case 'notify':
+        case 'log':
+        case 'backup-changed':
+        case 'exit':
+          this.#announcements.push(action);
+          break;
+        default:
+          unhandled(action);
+      }
     }
     if (this.#announcements.length && !this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -241,6 +311,9 @@ export class Daemon {
         signals: this.options.signals,
         notify: this.options.notify,
         onStateChanged: (name, state: VmState) => {
+          if (state === 'starting' || state === 'running' || state === 'paused') this.#followSoundServer();
+          // A QEMU that just came up: its capture stream is muted unless it holds the microphone.
+          if (state === 'running' || state === 'paused') this.#mic?.enforce();
           if (state === 'running') this.#cpu.reset(name, this.#vms.process(name)?.pid, this.#now());
         },
       });
@@ -274,6 +347,8 @@ export class Daemon {
     if (!parsed.success) throw new RequestError('InvalidArgument', `unknown verb "${verbText}" (one of ${VERBS.join(', ')})`);
     const verb = parsed.data;
     if (verb === 'next' || verb === 'prev') return this.#cycle(verb === 'next' ? 1 : -1);
+    if (verb === 'clipto' || verb === 'clipfrom') return this.clipboard(verb === 'clipto' ? 'to' : 'from', name || null);
+    if (verb === 'micpin' || verb === 'micunpin') return this.microphone(verb === 'micpin' ? 'pin' : 'unpin', name || null);
     const state = this.#loop.state;
     const target = name || vmOnWorkspace(state, state.focused);
     if (!target) throw new RequestError('InvalidArgument', 'the focused workspace has no VM');
@@ -308,7 +383,7 @@ export class Daemon {
     try {
       await this.#wm.command(command);
     } catch (error) {
-      throw new RequestError('Failed', (error as Error).message);
+      throw new RequestError('Failed', errorMessage(error));
     }
   }
 
@@ -327,7 +402,7 @@ export class Daemon {
           ? [`${this.options.configPath}: the file is gone; the last good config (${Object.keys(this.#config.vms).length} VMs) stays in force until it is back`]
           : error instanceof ConfigError
             ? error.problems
-            : [(error as Error).message];
+            : [errorMessage(error)];
       this.#loop.post({ type: 'config-refused', problems });
       return problems;
     }
@@ -340,7 +415,7 @@ export class Daemon {
       }
     }
     this.#loop.post({ type: 'config', vms: specsOf(config), settings: config.policy });
-    // Memory (issue #10): a VM added back to the config may have been left hibernated: it is not booted afresh.
+    // Memory: a VM added back to the config may have been left hibernated: it is not booted afresh.
     this.#vms.findHibernated(Object.keys(config.vms).filter((name) => !before.vms[name]));
     if (Object.keys(config.vms).some((name) => before.vms[name]?.color !== config.vms[name]?.color)) this.#recolor();
     this.#updates.schedule();
@@ -348,7 +423,7 @@ export class Daemon {
     return [];
   }
 
-  // ---- flake VMs' generations and updates (daemon/updates/, issue #11) -------------------
+  // ---- flake VMs' generations and updates (daemon/updates/) --------------------
 
   generations(name: string): GenerationsReport {
     return this.#updating(() => this.#updates.generations(name));
@@ -378,7 +453,7 @@ export class Daemon {
     }
   }
 
-  // ---- backups (daemon/backup/, issue #12) ------------------------------------------------
+  // ---- backups (daemon/backup/) --------------------
 
   /** A backup now; replies with what will happen (the outcome: BackupChanged). */
   async backupNow(name: string): Promise<string> {
@@ -393,7 +468,7 @@ export class Daemon {
     try {
       return await this.#backups.list(name);
     } catch (error) {
-      throw new RequestError('Failed', (error as Error).message);
+      throw new RequestError('Failed', errorMessage(error));
     }
   }
 
@@ -402,6 +477,76 @@ export class Daemon {
     const { answer } = await this.#loop.ask({ type: 'restore-request', name, id });
     if (answer && !answer.ok) throw new RequestError(answer.kind, answer.message);
     return answer?.message ?? `${name}: restore`;
+  }
+
+  // ---- members (issue 20) ------------------------------------------------------------------
+
+  /** The VM's published identity (daemon/vm/identity.ts), for a join request. */
+  async identity(name: string): Promise<GuestIdentity> {
+    if (!this.hasVm(name)) throw new RequestError('NoSuchVm', `no VM named "${name}"`);
+    try {
+      return await readIdentity(name, this.#vms.process(name));
+    } catch (error) {
+      if (error instanceof IdentityUnavailableError || error instanceof JoinRequestError) throw new RequestError('Failed', error.message);
+      throw error;
+    }
+  }
+
+  // ---- sound (issue #23) ------------------------------------------------------------------
+
+  /** `hiboss mic pin [VM]` / `unpin`: replies with what now hears the member. */
+  async microphone(verb: MicVerb, name: string | null): Promise<string> {
+    const { answer } = await this.#loop.ask({ type: 'mic', verb, name });
+    if (answer && !answer.ok) throw new RequestError(answer.kind, answer.message);
+    return answer?.message ?? `microphone ${verb}`;
+  }
+
+  /**
+   * Clipboard by hand: the host's text into the VM's clipboard (`to`) or back
+   * (`from`), through the guest agent; told in a notification naming the
+   * network, refusals too (a key binding has no terminal to answer in).
+   */
+  async clipboard(direction: ClipDirection, name: string | null): Promise<string> {
+    const state = this.#loop.state;
+    const target = name ?? vmOnWorkspace(state, state.focused);
+    const arrow = direction === 'to' ? `clipboard → ${target}` : `clipboard ← ${target}`;
+    const refuse = (kind: 'InvalidArgument' | 'NoSuchVm' | 'Failed', message: string): never => {
+      this.options.notify(`hiboss: ${target === null ? 'clipboard' : arrow}: refused`, message, 'normal');
+      this.options.logger.warn(`clipboard ${direction} ${target ?? '(no VM)'}: ${message}`);
+      throw new RequestError(kind, message);
+    };
+    if (target === null) return refuse('InvalidArgument', 'the focused workspace has no VM: name the VM');
+    const vm = state.vms[target];
+    const config = this.#config.vms[target];
+    if (!vm || !config) return refuse('NoSuchVm', `no VM named "${target}"`);
+    if (vm.state !== 'running') return refuse('InvalidArgument', `${target} is ${vm.state}: its clipboard is reachable only while it runs`);
+    const wm = this.#wm?.kind;
+    if (wm === undefined) return refuse('Failed', 'not connected to the WM: no host clipboard');
+    const commands = config.clipboard ?? GuestClipboard.parse({});
+    const socket = agentSocketOf(vmPaths(this.options.roots, target));
+    try {
+      if (direction === 'to') {
+        const bytes = await readHostClipboard(wm, process.env);
+        if (bytes === null) return refuse('InvalidArgument', `the host's clipboard holds no text (text only crosses): nothing was copied into ${target}`);
+        const checked = clipText(bytes, "the host's clipboard");
+        if (!checked.ok) return refuse('InvalidArgument', `${checked.reason}: nothing was copied into ${target}`);
+        await writeGuestClipboard(socket, commands, checked.text);
+        return this.#clipped(arrow, `${describeText(checked.text)} from the host's clipboard into ${target}'s`);
+      }
+      const checked = clipText(await readGuestClipboard(socket, commands), `${target}'s clipboard`);
+      if (!checked.ok) return refuse('InvalidArgument', `${checked.reason}: the host's clipboard is unchanged`);
+      await writeHostClipboard(wm, process.env, checked.text);
+      return this.#clipped(arrow, `${describeText(checked.text)} from ${target}'s clipboard into the host's`);
+    } catch (error) {
+      if (error instanceof RequestError) throw error;
+      return refuse('Failed', (error as Error).message);
+    }
+  }
+
+  #clipped(summary: string, body: string): string {
+    this.options.notify(`hiboss: ${summary}`, body, 'low');
+    this.options.logger.info(`${summary}: ${body}`);
+    return body;
   }
 
   // ---- what clients read ----------------------------------------------------------------
@@ -416,8 +561,11 @@ export class Daemon {
       now: this.#now(),
     });
     for (const vm of status.vms) if (vm.kind === 'flake') Object.assign(vm, this.#updates.summary(vm.name));
+    // No sound server, no audio devices: nobody to hear, nothing to show.
+    if (!this.#mic) delete status.microphone;
     const { backups, settings } = this.#loop.state;
     for (const vm of status.vms) vm.backup = this.#backups.status(vm.name, backupStatusPart(backups.vms[vm.name], settings, Date.now()));
+    for (const vm of status.vms) vm.asideImages = asideImages(vmPaths(this.options.roots, vm.name));
     return status;
   }
 
@@ -442,9 +590,18 @@ function specsOf(config: Config): VmSpec[] {
     name,
     workspace: vm.workspace ?? null,
     restart: vm.restart,
+    whenHidden: vm.whenHidden ?? 'pause',
     ...memorySpec(vm),
     ...(vm.backup ? { backup: { everyHours: vm.backup.everyHours, target: vm.backup.target } } : {}),
+    ...(vm.audio === false ? { audio: false } : {}),
   }));
+}
+
+/** "12 characters" / "3 lines": what crossed, never the text itself (it may be a password). */
+function describeText(text: string): string {
+  const lines = text.split('\n').length;
+  const characters = [...text].length;
+  return lines > 1 ? `${lines} lines (${characters} characters)` : `${characters} character${characters === 1 ? '' : 's'}`;
 }
 
 function launchPart(vm: Config['vms'][string]): unknown {

@@ -6,6 +6,13 @@ import dbus from 'dbus-next';
 import { BUS_NAME, daemonInterfaceMembers, Errors, INTERFACE, OBJECT_PATH } from '../api/names.js';
 import { VmName } from '../config/schema.js';
 import { RequestError, type Daemon } from './daemon.js';
+import { DaemonError } from './errors.js';
+import { z } from 'zod';
+import { MIC_VERBS } from './policy/microphone.js';
+import { ClipDirection } from '../api/clipboard.js';
+
+const MicVerbSchema = z.enum(MIC_VERBS);
+import type { BackupSignalKind } from '../api/backup-schema.js';
 
 const { Interface } = dbus.interface;
 
@@ -25,6 +32,10 @@ export class DaemonInterface extends Interface {
 
   get Version(): string {
     return this.version;
+  }
+
+  get ConfigPath(): string {
+    return this.daemon.configPath;
   }
 
   Status(): string {
@@ -123,6 +134,28 @@ export class DaemonInterface extends Interface {
     return this.daemon.restoreBackup(name, id === '' ? null : id).catch((error) => Promise.reject(toDbusError(error)));
   }
 
+  /** Members (issue 20): the VM's published identity (networks/join-request.ts GuestIdentity), as JSON. */
+  Identity(name: string): Promise<string> {
+    checkName(name);
+    return this.daemon.identity(name).then((identity) => JSON.stringify(identity), (error) => Promise.reject(toDbusError(error)));
+  }
+
+  /** `pin` the microphone to a VM ('' = the focused workspace's) or `unpin` it; replies with who hears now. */
+  Microphone(verb: string, name: string): Promise<string> {
+    if (name !== '') checkName(name);
+    const parsed = MicVerbSchema.safeParse(verb);
+    if (!parsed.success) throw new dbus.DBusError(Errors.InvalidArgument, `unknown microphone verb "${verb.slice(0, 16)}" (pin or unpin)`);
+    return this.daemon.microphone(parsed.data, name === '' ? null : name).catch((error) => Promise.reject(toDbusError(error)));
+  }
+
+  /** Text from the host's clipboard `to` a VM's ('' = the focused workspace's), or `from` it to the host's. */
+  Clipboard(direction: string, name: string): Promise<string> {
+    if (name !== '') checkName(name);
+    const parsed = ClipDirection.safeParse(direction);
+    if (!parsed.success) throw new dbus.DBusError(Errors.InvalidArgument, `unknown clipboard direction "${direction.slice(0, 16)}" (to or from)`);
+    return this.daemon.clipboard(parsed.data, name === '' ? null : name).catch((error) => Promise.reject(toDbusError(error)));
+  }
+
   // Signals: calling the method emits it with the returned values.
   StateChanged(name: string, state: string, reason: string) {
     return [name, state, reason];
@@ -139,14 +172,17 @@ export class DaemonInterface extends Interface {
   UpdateEvent(name: string, kind: string, message: string) {
     return [name, kind, message];
   }
-  BackupChanged(name: string, kind: string, message: string) {
+  BackupChanged(name: string, kind: BackupSignalKind, message: string) {
     return [name, kind, message];
+  }
+  MicrophoneChanged(vm: string, pinned: boolean) {
+    return [vm, pinned];
   }
 }
 
 DaemonInterface.configureMembers(daemonInterfaceMembers());
 
-export class NameTakenError extends Error {}
+export class NameTakenError extends DaemonError {}
 
 /** Exports the interface and takes the well-known name (refusing to run twice). */
 export async function exportService(bus: dbus.MessageBus, iface: DaemonInterface): Promise<void> {

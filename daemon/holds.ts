@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { ensureVmDirs, isPrivateDir, vmPaths, type RuntimeRoots, type VmPaths } from '../config/paths.js';
 import { readFileBounded } from '../config/read-bounded.js';
 import type { PolicyEvent } from './policy/policy.js';
+import { errorCode, errorMessage } from '../shared/error-message.js';
 
 /** What a hold can be (the hibernate work may add its own state here). */
 export const HOLDS = ['paused', 'stopped'] as const;
@@ -71,8 +72,8 @@ export function readHold(paths: Pick<VmPaths, 'runDir'>): ReadHold {
   try {
     stat = fs.lstatSync(file);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'none' };
-    return { kind: 'unusable', problem: `${file}: ${(error as Error).message}` };
+    if (errorCode(error) === 'ENOENT') return { kind: 'none' };
+    return { kind: 'unusable', problem: `${file}: ${errorMessage(error)}` };
   }
   if (stat.isSymbolicLink()) return { kind: 'unusable', problem: `${file} is a symbolic link` };
   if (!isPrivateDir(paths.runDir)) return { kind: 'unusable', problem: `${paths.runDir} is not a private directory of ours` };
@@ -80,13 +81,13 @@ export function readHold(paths: Pick<VmPaths, 'runDir'>): ReadHold {
   try {
     text = readFileBounded(file, MAX_HOLD_BYTES);
   } catch (error) {
-    return { kind: 'unusable', problem: (error as Error).message };
+    return { kind: 'unusable', problem: errorMessage(error) };
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    return { kind: 'unusable', problem: `${file} is not JSON (${(error as Error).message})` };
+    return { kind: 'unusable', problem: `${file} is not JSON (${errorMessage(error)})` };
   }
   const parsed = HoldFile.safeParse(json);
   if (!parsed.success) {
@@ -106,7 +107,7 @@ export function holdToRestore(found: ReadHold, adoptedPid: number | null, hibern
   if (found.kind === 'none') return found;
   if (found.kind === 'unusable') return { kind: 'ignore', problem: `${found.problem}; ignored` };
   const { hold, pid, since } = found.file;
-  // Memory (issue #10): hibernated by hand, the guest is in its image: no QEMU, and still held.
+  // Memory: hibernated by hand, the guest is in its image: no QEMU, and still held.
   if (hold === 'paused' && adoptedPid === null && hibernated) return { kind: 'restore', hold, since };
   if (hold === 'paused') {
     if (adoptedPid === null) return { kind: 'ignore', problem: 'a stale hold (paused by the user, but its QEMU is gone); ignored' };
@@ -136,7 +137,7 @@ export interface HoldKeeperOptions {
   post: (event: PolicyEvent) => void;
   /** The QEMU pid running for a VM, if any. */
   pidOf: (name: string) => number | null;
-  /** Memory (issue #10): the VM's guest is in its image (no QEMU, and yet a pause by hand holds). */
+  /** Memory: the VM's guest is in its image (no QEMU, and yet a pause by hand holds). */
   hibernated?: (name: string) => boolean;
   now: () => number;
 }
@@ -152,7 +153,7 @@ export class HoldKeeper {
       if (hold !== null) ensureVmDirs(this.options.roots, paths);
       writeHold(paths, hold === null ? null : { version: 1, hold, since: Math.round(this.options.now()), pid: hold === 'paused' ? this.options.pidOf(name) : null });
     } catch (error) {
-      this.options.post({ type: 'note', name, level: 'warn', message: `cannot keep the hold on disk: ${(error as Error).message}` });
+      this.options.post({ type: 'note', name, level: 'warn', message: `cannot keep the hold on disk: ${errorMessage(error)}` });
     }
   }
 

@@ -14,6 +14,7 @@ import { DaemonInterface, exportService } from './dbus-service.js';
 import { stderrLogger } from './log.js';
 import { Notifier } from './notify.js';
 import { closeBus } from '../api/bus.js';
+import { errorMessage } from '../shared/error-message.js';
 
 
 const version: string = createRequire(import.meta.url)('../../package.json').version;
@@ -63,6 +64,7 @@ export async function runDaemon({ configPath }: { configPath: string }): Promise
         vmLog: (name, line) => iface!.VmLog(name, line),
         updateEvent: (name, kind, message) => iface!.UpdateEvent(name, kind, message),
         backupChanged: (name, kind, message) => iface!.BackupChanged(name, kind, message),
+        microphoneChanged: (vm, pinned) => iface!.MicrophoneChanged(vm, pinned),
       },
     notify: (summary, body, urgency) => void notifier.notify(summary, body, urgency),
   });
@@ -72,7 +74,7 @@ export async function runDaemon({ configPath }: { configPath: string }): Promise
   try {
     await exportService(bus, iface);
   } catch (error) {
-    console.error(`hiboss daemon: ${(error as Error).message}`);
+    console.error(`hiboss daemon: ${errorMessage(error)}`);
     daemon.shutdown();
     closeBus(bus);
     return 1;
@@ -97,7 +99,7 @@ export async function runDaemon({ configPath }: { configPath: string }): Promise
   } catch (error) {
     // The WM went away before we were attached: give the bus name back and fail, so a
     // service manager restarts us rather than keeping a daemon that follows nothing.
-    logger.warn(`cannot follow the WM: ${(error as Error).message}`);
+    logger.warn(`cannot follow the WM: ${errorMessage(error)}`);
     daemon.shutdown();
     return 1;
   } finally {

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import type { DaemonStatus, VmState, VmStatus } from '../api/schema.js';
 import type { Config } from '../config/schema.js';
 import { compareNames } from '../config/workspaces.js';
-import { reportedState, vmOnWorkspace, type PolicyState } from './policy/policy.js';
+import { reportedReason, reportedState, vmOnWorkspace, type PolicyState } from './policy/policy.js';
+import { hidden } from './policy/record.js';
 import { memoryStatus } from './policy/memory.js';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
@@ -18,19 +19,30 @@ export interface ProcessInfo {
 }
 
 /** CPU time of each QEMU when its VM last changed state: the base of its CPU %. */
+/**
+ * A running VM's CPU %, counted from the first status asked after it started
+ * running: a switch costs no read of /proc (most switches are never looked at),
+ * and the first status after a resume shows none yet.
+ */
 export class CpuBaselines {
-  #base = new Map<string, { pid: number; at: number; ticks: number }>();
+  #base = new Map<string, { pid: number; at: number; ticks: number } | 'from-next-status'>();
 
-  /** A VM started running: its CPU % counts from now (a paused VM uses none: no sample needed). */
-  reset(name: string, pid: number | undefined, now: number): void {
-    const ticks = pid === undefined ? null : cpuTicks(pid);
-    if (pid === undefined || ticks === null) this.#base.delete(name);
-    else this.#base.set(name, { pid, at: now, ticks });
+  /** A VM started running: its CPU % counts from the next status (a paused VM uses none). */
+  reset(name: string, pid: number | undefined, _now: number): void {
+    if (pid === undefined) this.#base.delete(name);
+    else this.#base.set(name, 'from-next-status');
   }
 
   percent(name: string, pid: number, now: number): number | null {
     const base = this.#base.get(name);
-    if (!base || base.pid !== pid || now - base.at < 100) return null;
+    if (!base) return null;
+    if (base === 'from-next-status' || base.pid !== pid) {
+      const ticks = cpuTicks(pid);
+      if (ticks === null) this.#base.delete(name);
+      else this.#base.set(name, { pid, at: now, ticks });
+      return null;
+    }
+    if (now - base.at < 100) return null;
     const ticks = cpuTicks(pid);
     if (ticks === null) return null;
     return Math.round(((ticks - base.ticks) / CLOCK_TICKS / ((now - base.at) / 1000)) * 1000) / 10;
@@ -59,13 +71,15 @@ export function buildStatus({ policy, config, processes, cpu, wm, now }: StatusI
     return {
       name,
       state,
-      reason: record.reason,
+      reason: reportedReason(record),
       workspace: record.spec.workspace,
       pid: qemu?.pid ?? null,
       kind: vm?.flake !== undefined ? 'flake' : 'qemu',
       color: vm?.color ?? null,
       flake: vm?.flake ?? null,
       heldByUser: record.hold !== null,
+      whenHidden: record.spec.whenHidden ?? 'pause',
+      runsHidden: record.state === 'running' && hidden(record),
       hold: record.hold,
       unresponsiveSince: record.unresponsiveSince,
       since: record.since,
@@ -86,6 +100,7 @@ export function buildStatus({ policy, config, processes, cpu, wm, now }: StatusI
     wm,
     configProblems: policy.configProblems,
     memory: { heldBytes: vms.reduce((sum, vm) => sum + (vm.rssBytes ?? 0), 0), budgetMiB: policy.settings.memoryBudgetMiB },
+    microphone: { vm: policy.mic.holder, pinned: policy.mic.pinned !== null },
   };
 }
 

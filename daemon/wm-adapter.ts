@@ -4,6 +4,13 @@
  * `workspaces` snapshots (one GET_WORKSPACES per burst of events, after the
  * `cont`); key bindings become requests; VM windows are placed; the session's
  * end is reported.
+ *
+ * What each output shows is kept from the last snapshot. A focus event that names
+ * its output (sway's do; i3's do not) then tells the whole picture by itself — the
+ * focused workspace replaces what its output showed, the other outputs keep
+ * theirs — and is posted as a snapshot at once: no GET_WORKSPACES round trip and
+ * no second decision per switch. Any event that may change the picture otherwise
+ * (a move, a rename, an output change, a reconnection) asks sway again.
  */
 import type { WmClient } from '../wm-ipc/client.js';
 import type { Node, Workspace, WorkspaceNode } from '../wm-ipc/protocol.js';
@@ -11,6 +18,7 @@ import type { WorkspaceRef } from '../config/workspaces.js';
 import type { SwitchMarks } from './diagnostics.js';
 import type { PolicyEvent } from './policy/policy.js';
 import { placeWindowCommands, windowToPlace, type VmWindowInfo } from './windows.js';
+import { errorMessage } from '../shared/error-message.js';
 
 export interface WmAdapterOptions {
   wm: WmClient;
@@ -32,6 +40,8 @@ export class WmAdapter {
   readonly #placed = new Set<number>();
   #snapshotWanted = false;
   #snapshotRunning = false;
+  /** Output → the workspace it shows, as of the last snapshot and the focus events since; null: unknown. */
+  #shown: Map<string, WorkspaceRef> | null = null;
 
   constructor(private readonly options: WmAdapterOptions) {}
 
@@ -46,16 +56,26 @@ export class WmAdapter {
     wm.on('workspace', (event) => {
       if (event.change === 'focus' && event.current) {
         this.options.marks.eventArrived(wm.lastEventReceivedAt);
+        const shown = this.#shown;
+        const output = event.current.output;
+        if (shown && output !== undefined) {
+          const workspace = refOf(event.current);
+          shown.set(output, workspace);
+          post({ type: 'workspaces', focused: workspace, visible: [...shown.values()] });
+          this.options.marks.settled();
+          return;
+        }
         post({ type: 'focus', workspace: refOf(event.current) });
         this.options.marks.settled();
       }
-      // Memory (issue #10): a workspace being created is about to be shown: its VM may be prewarmed.
+      // Memory: a workspace being created is about to be shown: its VM may be prewarmed.
       // After the burst: sway sends `init` just before the `focus` of the same switch, whose `cont`
       // must not wait for a decision about prewarming.
       if (event.change === 'init' && event.current) {
         const workspace = refOf(event.current);
         setImmediate(() => post({ type: 'workspace-init', workspace }));
       }
+      if (this.#shown && unseen(event.change, event.current?.name, this.#shown)) return;
       this.#wantSnapshot();
     });
     wm.on('output', () => this.#wantSnapshot());
@@ -100,6 +120,7 @@ export class WmAdapter {
 
   /** After the events of this burst, one snapshot; another only if events came while it was asked. */
   #wantSnapshot(): void {
+    this.#shown = null; // until the snapshot says, a focus event alone does not tell what is shown
     this.#snapshotWanted = true;
     if (this.#snapshotRunning) return;
     this.#snapshotRunning = true;
@@ -124,10 +145,12 @@ export class WmAdapter {
     try {
       workspaces = await wm.getWorkspaces();
     } catch (error) {
-      post({ type: 'note', name: null, level: 'warn', message: `cannot list workspaces: ${(error as Error).message}` });
+      post({ type: 'note', name: null, level: 'warn', message: `cannot list workspaces: ${errorMessage(error)}` });
       return;
     }
     const focused = workspaces.find((w) => w.focused);
+    // Events that came while it was asked leave #shown unknown: another snapshot follows them.
+    if (!this.#snapshotWanted) this.#shown = new Map(workspaces.filter((w) => w.visible).map((w) => [w.output, refOf(w)]));
     // The reply can tell of a new focus before its event is read (two sockets): its `cont` counts from here.
     this.options.marks.eventArrived(performance.now());
     post({ type: 'workspaces', focused: focused ? refOf(focused) : null, visible: workspaces.filter((w) => w.visible).map(refOf) });
@@ -143,11 +166,22 @@ export class WmAdapter {
       await this.options.wm.command(placeWindowCommands(container, vm));
       post({ type: 'note', name: vm.name, message: `window ${container.id} placed on workspace ${vm.workspace ?? '(none)'}` });
     } catch (error) {
-      post({ type: 'note', name: vm.name, level: 'warn', message: `cannot place window: ${(error as Error).message}` });
+      post({ type: 'note', name: vm.name, level: 'warn', message: `cannot place window: ${errorMessage(error)}` });
     }
   }
 }
 
 function refOf(workspace: Workspace | WorkspaceNode): WorkspaceRef {
   return { name: workspace.name, num: typeof workspace.num === 'number' && workspace.num >= 0 ? workspace.num : null };
+}
+
+/**
+ * A workspace event that changes nothing of what the outputs show: a workspace
+ * made (it is shown by the focus event that follows), one emptied and gone
+ * that no output shows, an urgency hint.
+ */
+function unseen(change: string, name: string | undefined, shown: Map<string, WorkspaceRef>): boolean {
+  if (change === 'init' || change === 'urgent') return true;
+  if (change === 'empty') return name !== undefined && ![...shown.values()].some((w) => w.name === name);
+  return false;
 }

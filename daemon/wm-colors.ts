@@ -8,6 +8,7 @@ import type { WmClient } from '../wm-ipc/client.js';
 import { MessageType, type Node } from '../wm-ipc/protocol.js';
 import { DEFAULT_FOCUSED, focusedCommand, labelFormat, rendersMarkup, userFocusedColors, vmFocusedColors, type FocusedColors } from './window-colors.js';
 import { quoteForWm, vmOfWindow, type VmWindowInfo } from './windows.js';
+import { errorMessage } from '../shared/error-message.js';
 
 export class WmColors {
   #userFocused: FocusedColors = DEFAULT_FOCUSED;
@@ -32,7 +33,7 @@ export class WmColors {
       this.#markup = rendersMarkup(reply.config);
       if (this.kind === 'sway') this.#userFocused = userFocusedColors(reply.config);
     } catch (error) {
-      this.warn(`cannot read the WM's config (labels stay plain; client.focused is restored to the defaults): ${(error as Error).message}`);
+      this.warn(`cannot read the WM's config (labels stay plain; client.focused is restored to the defaults): ${errorMessage(error)}`);
     }
   }
 
@@ -48,7 +49,7 @@ export class WmColors {
     try {
       await this.wm.command(focusedCommand(color ? vmFocusedColors(color) : this.#userFocused));
     } catch (error) {
-      this.warn(`cannot set the focused window's colours: ${(error as Error).message}`);
+      this.warn(`cannot set the focused window's colours: ${errorMessage(error)}`);
     }
   }
 
@@ -76,7 +77,7 @@ export class WmColors {
       walk(await this.wm.getTree());
       if (commands.length) await this.wm.command(commands.join('; '));
     } catch (error) {
-      this.warn(`cannot relabel VM windows: ${(error as Error).message}`);
+      this.warn(`cannot relabel VM windows: ${errorMessage(error)}`);
     }
   }
 }

@@ -8,6 +8,7 @@
  *                  "applications": { "syncthing": { "enable": true, "sharedFolders": ["/shared/docs"] } } } }
  */
 import { z } from 'zod';
+import { errorMessage } from '../shared/error-message.js';
 
 /** Same strings as options-spec.nix `patterns`; each must match a whole value. */
 export const PATTERNS = {
@@ -22,12 +23,21 @@ export const PATTERNS = {
   ed25519TincKey: '[A-Za-z0-9+/]{43}',
   zerotierNetworkId: '[0-9a-f]{16}',
   syncthingDeviceId: '[A-Z2-7]{7}(-[A-Z2-7]{7}){7}',
+  yggdrasilKey: '[0-9a-f]{64}',
+  zerotierNodeId: '[0-9a-f]{10}',
+  tincRsaKey: '-----BEGIN RSA PUBLIC KEY-----\n[A-Za-z0-9+/=\n]{40,1400}-----END RSA PUBLIC KEY-----\n?',
+  domain: '[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?',
 } as const;
 
 export const SYSTEMS = ['x86_64-linux', 'aarch64-linux'] as const;
 export const ADMIN_MODES = ['local', 'remote', 'shared'] as const;
 export const NETWORK_LAYERS = ['yggdrasil', 'wireguard', 'zerotier', 'tinc'] as const;
 export const APPLICATIONS = ['syncthing', 'mumbleClient', 'mumbleServer', 'gitServer', 'nextcloud'] as const;
+/** The network's services a member can serve, each named SERVICE.DOMAIN (options-spec.nix memberServices). */
+export const MEMBER_SERVICES = ['mumble', 'git', 'cloud'] as const;
+export type MemberService = (typeof MEMBER_SERVICES)[number];
+/** The application that provides each member service. */
+export const SERVICE_APPLICATION = { mumble: 'mumbleServer', git: 'gitServer', cloud: 'nextcloud' } as const satisfies Record<MemberService, (typeof APPLICATIONS)[number]>;
 export type NetworkLayer = (typeof NETWORK_LAYERS)[number];
 
 export function wholeMatch(pattern: string): RegExp {
@@ -100,6 +110,32 @@ const Applications = block({
   }),
 });
 
+const identity = <S extends z.ZodRawShape>(shape: S) => z.strictObject(shape).nullable().default(null);
+
+/** What the other members need to know of a member (configs.json `members.NAME`). */
+export const Member = z.strictObject({
+  address: text(PATTERNS.ipAddress, 64),
+  admin: z.boolean().default(false),
+  endpoint: text(PATTERNS.hostPort, 256).nullable().default(null),
+  wireguard: identity({ publicKey: text(PATTERNS.wireguardKey, 44) }),
+  yggdrasil: identity({ publicKey: text(PATTERNS.yggdrasilKey, 64) }),
+  tinc: identity({
+    rsaPublicKey: text(PATTERNS.tincRsaKey, 1500).nullable().default(null),
+    ed25519PublicKey: text(PATTERNS.ed25519TincKey, 43).nullable().default(null),
+  }),
+  zerotier: identity({ nodeId: text(PATTERNS.zerotierNodeId, 10) }),
+  syncthing: identity({ deviceId: text(PATTERNS.syncthingDeviceId, 63) }),
+  serves: list(z.enum(MEMBER_SERVICES, { error: `expected one of ${MEMBER_SERVICES.join(', ')}` }), 3).default([]),
+});
+export type Member = z.output<typeof Member>;
+export type MemberInput = z.input<typeof Member>;
+export const MAX_MEMBERS = 256;
+
+const Members = z
+  .record(ConfigName, Member)
+  .refine((members) => Object.keys(members).length <= MAX_MEMBERS, `at most ${MAX_MEMBERS} entries`)
+  .default({});
+
 /**
  * The `hiboss.*` options of one machine (everything but `system`). Layer
  * blocks stay optional here so a block for an unused layer can be reported;
@@ -115,6 +151,8 @@ export const HibossOptions = z.strictObject({
   tinc: Tinc.optional(),
   desktop: block({ enable: z.boolean().default(true) }),
   applications: Applications,
+  domain: text(PATTERNS.domain, 32).default('hiboss'),
+  members: Members,
 });
 
 const LAYER_BLOCKS = { yggdrasil: Yggdrasil, wireguard: Wireguard, zerotier: Zerotier, tinc: Tinc } as const;
@@ -139,6 +177,41 @@ interface Problem {
 
 const inStore = (path: string) => path.startsWith('/nix/store/');
 
+/** 200::/7, as written: the first group 200–3ff (checks.nix's pattern). */
+export function isYggdrasilAddress(address: string): boolean {
+  return /^0?[23][0-9a-fA-F]{2}:/.test(address);
+}
+
+/** Nix's attribute order (builtins.attrNames: byte order), so both name the same first problem. */
+export function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** members.nix `problems`: the rules across configs (one network), paths from the root. */
+export function networkProblems(configs: Record<string, { networkLayer: NetworkLayer; members: Record<string, Member> }>): Problem[] {
+  const problems: Problem[] = [];
+  const seen: Array<{ config: string; name: string; address: string; layer: NetworkLayer; serves: readonly string[] }> = [];
+  for (const config of Object.keys(configs).sort(compareNames)) {
+    const { networkLayer: layer, members } = configs[config]!;
+    for (const name of Object.keys(members).sort(compareNames)) {
+      const at = `${config}.members.${name}`;
+      const address = members[name]!.address;
+      if (Object.hasOwn(configs, name)) problems.push({ path: at, message: 'a member cannot have the name of a config' });
+      const twin = seen.find((other) => other.name === name);
+      if (twin) problems.push({ path: at, message: `is also a member in ${twin.config}` });
+      const sameAddress = seen.find((other) => other.address === address && other.layer === layer);
+      if (sameAddress) problems.push({ path: `${at}.address`, message: `is also the address of ${sameAddress.name}` });
+      // One member serves each service: SERVICE.DOMAIN names one address.
+      for (const service of members[name]!.serves) {
+        const other = seen.find((o) => o.layer === layer && o.serves.includes(service));
+        if (other) problems.push({ path: `${at}.serves`, message: `${service} is served by ${other.name} already` });
+      }
+      seen.push({ config, name, address, layer, serves: members[name]!.serves });
+    }
+  }
+  return problems;
+}
+
 /** nix/lib/checks.nix, rule for rule and message for message. */
 export function semanticProblems(hiboss: Hiboss): Problem[] {
   const problems: Problem[] = [];
@@ -160,6 +233,23 @@ export function semanticProblems(hiboss: Hiboss): Problem[] {
     'a shared folder cannot be / or in the Nix store',
   );
   rule(new Set(apps.syncthing.sharedFolders).size === apps.syncthing.sharedFolders.length, 'applications.syncthing.sharedFolders', 'lists a folder twice');
+  // Each member carries the identity its network layer needs, and serves only what runs.
+  for (const [name, member] of Object.entries(hiboss.members).sort(([a], [b]) => compareNames(a, b))) {
+    const at = `members.${name}`;
+    rule(layer !== 'wireguard' || member.wireguard !== null, `${at}.wireguard`, 'required when networkLayer is wireguard');
+    rule(layer !== 'yggdrasil' || member.yggdrasil !== null, `${at}.yggdrasil`, 'required when networkLayer is yggdrasil');
+    rule(
+      layer !== 'tinc' || (member.tinc !== null && (member.tinc.rsaPublicKey !== null || member.tinc.ed25519PublicKey !== null)),
+      `${at}.tinc`,
+      'rsaPublicKey or ed25519PublicKey required when networkLayer is tinc',
+    );
+    rule(layer !== 'yggdrasil' || isYggdrasilAddress(member.address), `${at}.address`, 'a yggdrasil address is in 200::/7');
+    for (const service of member.serves) {
+      const app = SERVICE_APPLICATION[service];
+      rule(apps[app].enable, `${at}.serves`, `serves ${service}, but applications.${app} is not enabled`);
+    }
+    rule(new Set(member.serves).size === member.serves.length, `${at}.serves`, 'lists a service twice');
+  }
   return problems;
 }
 
@@ -187,7 +277,10 @@ export type MachineConfigInput = z.input<typeof MachineConfig>;
 /** configs.json: config (machine) name -> its settings. */
 export const Configs = z
   .record(ConfigName.describe('config name'), MachineConfig)
-  .refine((configs) => Object.keys(configs).length > 0, 'needs at least one config');
+  .refine((configs) => Object.keys(configs).length > 0, 'needs at least one config')
+  .superRefine((configs, ctx) => {
+    for (const problem of networkProblems(configs)) ctx.addIssue({ code: 'custom', path: problem.path.split('.'), message: problem.message });
+  });
 export type Configs = z.output<typeof Configs>;
 export type ConfigsInput = z.input<typeof Configs>;
 
@@ -203,7 +296,9 @@ export function describeConfigsIssues(error: z.ZodError): string[] {
   return error.issues.flatMap((issue) => {
     const at = (path: PropertyKey[]) => (path.length ? path.map(String).join('.') : '(root)');
     if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => `${at([...issue.path, key])}: unknown key`);
-    if (issue.code === 'invalid_key') return [`${at(issue.path)}: config names are 1–32 of A–Z a–z 0–9 _ -`];
+    if (issue.code === 'invalid_key') {
+      return [`${at(issue.path)}: ${issue.path.length <= 1 ? 'config names' : 'names'} are 1–32 of A–Z a–z 0–9 _ -`];
+    }
     return [`${at(issue.path)}: ${issue.message}`];
   });
 }
@@ -214,7 +309,7 @@ export function parseConfigs(text: string): Configs {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ConfigsError([`(root): not JSON (${(error as Error).message})`]);
+    throw new ConfigsError([`(root): not JSON (${errorMessage(error)})`]);
   }
   return checkConfigs(raw);
 }

@@ -12,6 +12,7 @@ import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigName, checkConfigs, type ConfigsInput } from './configs-schema.js';
+import { readFileBounded } from '../config/read-bounded.js';
 import { renderFlakeNix } from './flake-template.js';
 
 export interface WriteNetworkOptions {
@@ -55,6 +56,37 @@ export async function writeNetwork(options: WriteNetworkOptions): Promise<Writte
   if (existing) await replaceFiles(target, files);
   else await createDirectory(options.dir, target, files);
   return { path: target, configsPath: path.join(target, CONFIGS_FILE), flakePath: path.join(target, FLAKE_FILE), created: !existing };
+}
+
+/** configs.json is small; anything larger is not one (members: 256 × a few hundred bytes per config). */
+export const MAX_CONFIGS_BYTES = 4 * 1024 * 1024;
+
+/** A network checkout's configs.json, size-bounded and parsed as JSON (not yet checked). */
+export function readConfigsFile(checkout: string): unknown {
+  const file = path.join(checkout, CONFIGS_FILE);
+  let text: string;
+  try {
+    text = readFileBounded(file, MAX_CONFIGS_BYTES);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${checkout} is not a network checkout: it has no ${CONFIGS_FILE}`);
+    throw error;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${file} is not JSON (${(error as Error).message})`);
+  }
+}
+
+/**
+ * Replaces a network checkout's configs.json alone, atomically (temp + fsync +
+ * rename); its flake.nix, flake.lock and .git stay the admin's. Validated first:
+ * an invalid configs.json is refused and nothing changes.
+ */
+export async function writeConfigsFile(checkout: string, configs: unknown): Promise<string> {
+  checkConfigs(configs);
+  await replaceFiles(checkout, { [CONFIGS_FILE]: `${JSON.stringify(configs, null, 2)}\n` });
+  return path.join(checkout, CONFIGS_FILE);
 }
 
 async function createDirectory(parent: string, target: string, files: Record<string, string>): Promise<void> {

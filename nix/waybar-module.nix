@@ -1,9 +1,17 @@
 # waybar's custom/hiboss module: the bar-module prints one JSON status line per
-# change; a click toggles the focused workspace's VM.
-{ hiboss ? "hiboss" }:
+# change. The same module as bar-module/waybar-module.jsonc, clicks and all: a
+# test (test/bar/vocabulary.test.ts) holds both to bar-module/clicks.ts CLICKS.
+{ hiboss ? "hiboss", terminal ? "foot" }:
 {
   exec = "${hiboss} bar";
   return-type = "json";
-  on-click = "${hiboss} toggle";
+  format = "{}";
+  escape = false;
   tooltip = true;
+  restart-interval = 5;
+  on-click = "${hiboss} toggle";
+  on-click-middle = "${hiboss} hibernate";
+  on-click-right = "${terminal} -e ${hiboss} panel";
+  on-scroll-up = "${hiboss} next";
+  on-scroll-down = "${hiboss} prev";
 }

@@ -10,7 +10,7 @@ import { ConfigError, removeVm } from '../config/file.js';
 /** The part of DaemonClient the panel uses: tests may pass a fake of it. */
 export type PanelClient = Pick<
   DaemonClient,
-  'status' | 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'act' | 'log' | 'reload' | 'on' | 'off' | 'available' | 'generations' | 'update' | 'rollback' | 'backup' | 'restoreBackup'
+  'status' | 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'act' | 'log' | 'reload' | 'on' | 'off' | 'available' | 'generations' | 'update' | 'rollback' | 'backup' | 'restoreBackup' | 'identity'
 >;
 
 export type VmAction = 'start' | 'stop' | 'pause-resume' | 'restart' | 'focus' | 'hibernate' | 'update' | 'update-now' | 'rollback' | 'backup';
@@ -21,13 +21,13 @@ export const ACTION_KEYS: Record<string, VmAction> = {
   p: 'pause-resume',
   r: 'restart',
   g: 'focus',
-  // Memory (issue #10): save it to disk (its QEMU ends; p or focus brings it back).
+  // Memory: save it to disk and hold it there (its QEMU ends; p brings it back, focus does not).
   h: 'hibernate',
-  // Flake VMs (issue #11): update (used at the next start), update and restart into it, back to the last healthy generation.
+  // Flake VMs: update (used at the next start), update and restart into it, back to the last healthy generation.
   u: 'update',
   'S-u': 'update-now', // U
   b: 'rollback',
-  // Backups (issue #12): back up now (R, restore, asks first: panel/app.ts).
+  // Backups: back up now (R, restore, asks first: panel/app.ts).
   'S-b': 'backup', // B
 };
 

@@ -28,6 +28,9 @@ import {
   type TreeRow,
 } from './view-model.js';
 import { Wizard, type WizardEnv } from './wizard.js';
+import { errorMessage } from '../shared/error-message.js';
+import { MembersScreen } from './members.js';
+import { MarketScreen, type MarketEnv } from './market.js';
 
 export interface PanelOptions {
   screen: blessed.Widgets.Screen;
@@ -36,11 +39,15 @@ export interface PanelOptions {
   networksDir: string;
   /** Called on q / C-c. */
   onQuit: () => void;
+  /** The Market tab's catalogues, mirrors and join (panel/market-env.ts); absent: no Market tab. */
+  market?: MarketEnv;
   now?: () => number;
 }
 
 type Modal =
   | { kind: 'wizard'; wizard: Wizard }
+  | { kind: 'members'; screen: MembersScreen }
+  | { kind: 'market'; market: MarketScreen }
   | { kind: 'confirm'; text: string; onYes: () => Promise<void> };
 
 export class Panel {
@@ -51,7 +58,7 @@ export class Panel {
   /** Selection by identity (VM name or network label), so re-renders keep it. */
   #selectedKey: string | null = null;
   #logs = new Map<string, string[]>();
-  /** Flake VMs' generations (issue #11), asked for when one is selected and after each UpdateEvent. */
+  /** Flake VMs' generations, asked for when one is selected and after each UpdateEvent. */
   #generations = new Map<string, GenerationsReport>();
   #message: { text: string; error: boolean } | null = null;
   #modal: Modal | null = null;
@@ -122,8 +129,13 @@ export class Panel {
     });
     on('log', ({ name, line }: { name: string; line: string }) => this.#logLine(name, line));
     on('update', ({ name }: { name: string }) => void this.#loadGenerations(name));
-    // Backups (issue #12): started, done, failed, unbacked, restored — Status() has the details.
+    // Backups: started, done, failed, unbacked, restored — Status() has the details.
     on('backup', () => this.#queueRefresh());
+    // Sound (issue #23): who hears the member is all the signal says, and all that changed.
+    on('microphone', (microphone: { vm: string | null; pinned: boolean }) => {
+      if (this.status) this.status = { ...this.status, microphone };
+      this.render();
+    });
   }
 
   #logLine(name: string, line: string): void {
@@ -161,7 +173,7 @@ export class Panel {
     } catch (error) {
       if (seq !== this.#refreshSeq) return;
       if (!this.options.client.available) this.status = null;
-      else this.#say(`Status() failed: ${(error as Error).message}`, true);
+      else this.#say(`Status() failed: ${errorMessage(error)}`, true);
       this.render();
     }
   }
@@ -171,7 +183,7 @@ export class Panel {
       const lines = await this.options.client.log(name, 200);
       this.#logs.set(name, lines.slice(-500));
     } catch (error) {
-      this.#logs.set(name, [`(no log: ${(error as Error).message})`]);
+      this.#logs.set(name, [`(no log: ${errorMessage(error)})`]);
     }
     const row = this.selectedRow;
     if (row?.kind === 'vm' && row.vm.name === name) {
@@ -216,7 +228,7 @@ export class Panel {
     const focus = this.status?.focusedWorkspace ? `workspace ${escapeTags(this.status.focusedWorkspace)}${message ? ' | ' : ''}` : '';
     status.setContent(`${focus}${message}\n{bold}${KEY_HELP}{/bold}`);
     if (this.#modal) {
-      modal.setContent(this.#modal.kind === 'wizard' ? this.#modal.wizard.view().join('\n') : this.#modal.text);
+      modal.setContent(modalText(this.#modal));
       modal.show();
       modal.setFront();
     } else modal.hide();
@@ -276,6 +288,7 @@ export class Panel {
       return;
     }
     if (name === 'n') return this.openWizard();
+    if (name === 'm') return this.openMarket();
     // The detail pane outgrows small terminals (memory, generations, backups): it scrolls.
     if (name === 'pagedown' || name === 'pageup') {
       this.layout.detail.scroll((name === 'pagedown' ? 1 : -1) * Math.max(1, Number(this.layout.detail.height) - 3));
@@ -284,17 +297,18 @@ export class Panel {
     }
     const row = this.selectedRow;
     const action = Object.hasOwn(ACTION_KEYS, name) ? ACTION_KEYS[name] : undefined;
-    if (action === undefined && name !== 'd' && name !== 'e' && name !== 'c' && name !== 'S-r') return;
+    if (action === undefined && !['d', 'e', 'c', 'i', 'S-r'].includes(name)) return;
     if (row?.kind !== 'vm') {
       this.#say(this.status ? 'select a VM first' : 'the daemon is not running', true);
       return;
     }
     if (name === 'e') return this.openWizard(row.vm.name, row.network.localDir);
+    if (name === 'i') return this.openMembers(row.vm.name, row.network.localDir);
     if (name === 'c') {
       try {
         this.#say(await cycleVmColor(this.options.client, this.options.configFile, row.vm.name));
       } catch (error) {
-        this.#say((error as Error).message, true);
+        this.#say(errorMessage(error), true);
       }
       if (this.options.client.available) await this.refresh();
       return;
@@ -333,7 +347,7 @@ export class Panel {
     try {
       this.#say(await runVmAction(this.options.client, action!, row.vm));
     } catch (error) {
-      this.#say((error as Error).message, true);
+      this.#say(errorMessage(error), true);
     }
   }
 
@@ -346,7 +360,7 @@ export class Panel {
         try {
           await modal.onYes();
         } catch (error) {
-          this.#say((error as Error).message, true);
+          this.#say(errorMessage(error), true);
         }
       } else if (name === 'n' || name === 'escape' || name === 'q') {
         this.#modal = null;
@@ -354,7 +368,18 @@ export class Panel {
       }
       return;
     }
-    const wizard = modal.wizard;
+    if (modal.kind === 'market') {
+      const pending = modal.market.key(name, ch);
+      this.render();
+      await pending;
+      if (modal.market.closed) {
+        this.#modal = null;
+        void this.refresh(); // a joined VM shows in the tree
+      }
+      this.render();
+      return;
+    }
+    const wizard = modal.kind === 'wizard' ? modal.wizard : modal.screen;
     const pending = wizard.key(name, ch);
     this.render();
     await pending;
@@ -380,6 +405,30 @@ export class Panel {
     };
   }
 
+  /** Members (issue 20): the VM's join request and, with the network's checkout here, admit/remove. */
+  async openMembers(vm: string, checkout: string | null): Promise<void> {
+    const screen = this.options.screen as blessed.Widgets.Screen & { copyToClipboard(text: string): boolean };
+    const members = new MembersScreen({ vm, checkout, identity: (name) => this.options.client.identity(name), copy: (text) => screen.copyToClipboard(text) });
+    this.#modal = { kind: 'members', screen: members };
+    this.render();
+    await members.load();
+    this.render();
+  }
+
+  /** The Market tab: catalogues load in the background and fill the list as they arrive. */
+  openMarket(): void {
+    if (!this.options.market) {
+      this.#say('no market here', true);
+      return;
+    }
+    const market = new MarketScreen(this.options.market, () => {
+      if (this.#modal?.kind === 'market' && this.#modal.market === market) this.render();
+    });
+    this.#modal = { kind: 'market', market };
+    this.render();
+    market.load().catch((error: unknown) => this.#say(`market: ${errorMessage(error)}`, true));
+  }
+
   openWizard(editName?: string, localDir?: string | null): void {
     try {
       let wizard: Wizard;
@@ -394,7 +443,24 @@ export class Panel {
       this.#modal = { kind: 'wizard', wizard };
       this.render();
     } catch (error) {
-      this.#say(`cannot open the wizard: ${(error as Error).message}`, true);
+      this.#say(`cannot open the wizard: ${errorMessage(error)}`, true);
+    }
+  }
+}
+
+function modalText(modal: Modal): string {
+  switch (modal.kind) {
+    case 'wizard':
+      return modal.wizard.view().join('\n');
+    case 'market':
+      return modal.market.view().join('\n');
+    case 'members':
+      return modal.screen.view().join('\n');
+    case 'confirm':
+      return modal.text;
+    default: {
+      const never: never = modal;
+      throw new Error(`unknown modal ${JSON.stringify(never)}`);
     }
   }
 }

@@ -1,5 +1,5 @@
 /**
- * A VM's backups in the panel's detail view (issue #12): its last good backup
+ * A VM's backups in the panel's detail view: its last good backup
  * (or that it is not backed up), the target and its free space, the next due
  * time, the last runs, and the keys. Pure text with blessed tags.
  */

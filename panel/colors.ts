@@ -1,6 +1,6 @@
 /** The panel's `c` key: the selected VM's network colour, cycled through the palette (then none). */
 import { colorName, nextColor } from '../config/colors.js';
-import { ConfigError, updateConfig } from '../config/file.js';
+import { ConfigError, readConfig, setVmColor } from '../config/file.js';
 
 export interface Reloader {
   available: boolean;
@@ -11,13 +11,10 @@ export interface Reloader {
 export async function cycleVmColor(client: Reloader, configFile: string, name: string): Promise<string> {
   let chosen: string | null = null;
   try {
-    updateConfig(configFile, (config) => {
-      const vm = config.vms[name];
-      if (!vm) throw new ConfigError(configFile, [`vms.${name}: no such VM`]);
-      chosen = nextColor(vm.color);
-      if (chosen === null) delete vm.color;
-      else vm.color = chosen;
-    });
+    const vm = readConfig(configFile).vms[name];
+    if (!vm) throw new ConfigError(configFile, [`vms.${name}: no such VM`]);
+    chosen = nextColor(vm.color);
+    setVmColor(configFile, name, chosen);
   } catch (error) {
     if (error instanceof ConfigError) throw new Error(`cannot change ${name}'s colour: ${error.problems.join('; ')}`);
     throw error;

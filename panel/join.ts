@@ -22,13 +22,12 @@
 import path from 'node:path';
 import { checkFlakeRef, FlakeRefError, parseFlakeVmRef, type Configs } from '../networks/index.js';
 import { VmName } from '../config/schema.js';
+import { controlCharacterProblem } from '../shared/control-chars.js';
 
 export const MAX_URI_LENGTH = 2048;
 
 /** Characters a shell (or a terminal, or a Nix string) reads specially. */
 const SHELL_META = /[;&|$`'"\\<>(){}[\]*!\s^]/;
-/** C0, DEL and C1 controls: they could rewrite the review on the terminal. */
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 export type JoinSource =
   | { kind: 'github' | 'gitlab' | 'sourcehut'; repo: string }
@@ -70,11 +69,9 @@ export function parseJoinUri(input: string, defaultName?: string): ParsedJoin {
   // nothing overlong or with control characters is looked at further.
   if (uri.length === 0) return refuse(uri, 'refused: the URI is empty');
   if (uri.length > MAX_URI_LENGTH) return refuse(uri, `refused: the URI is ${uri.length} characters long; at most ${MAX_URI_LENGTH} are accepted`);
-  const control = CONTROL.exec(uri);
-  if (control) {
-    const code = control[0].codePointAt(0)!.toString(16).padStart(4, '0');
-    return refuse(uri, `refused: the URI contains a control character (U+${code.toUpperCase()}) at position ${control.index + 1}`);
-  }
+  // C0, DEL and C1 controls could rewrite the review on the terminal.
+  const control = controlCharacterProblem(uri, 'the URI');
+  if (control) return refuse(uri, `refused: ${control}`);
   // Percent-encoded controls are controls too: nix, git and a terminal all decode them.
   const encoded = /%(?:[01][0-9A-Fa-f]|7[Ff]|[89][0-9A-Fa-f])/.exec(uri);
   if (encoded) {

@@ -1,7 +1,7 @@
 /**
- * The panel's memory section for one VM (issue #10): its image when it is
+ * The panel's memory section for one VM: its image when it is
  * hibernated (size, when saved), how long its last save and restore took, why
- * the last one failed, and what all VMs hold against the memory budget.
+ * the last one failed, the images set aside, and what all VMs hold against the memory budget.
  */
 import { formatHeld, formatMiB } from '../api/format.js';
 import type { DaemonStatus, VmStatus } from '../api/schema.js';
@@ -27,6 +27,11 @@ export function memoryLines(vm: VmStatus, status: DaemonStatus, dateTime: (epoch
   if (vm.image) lines.push(`image      ${formatMiB(vm.image.bytes)} on disk, saved ${dateTime(vm.image.savedAt)} — it holds no RAM`);
   if (vm.lastSaveMs != null || vm.lastRestoreMs != null) lines.push(`last save  ${ms(vm.lastSaveMs)}   last restore  ${ms(vm.lastRestoreMs)}`);
   if (vm.memoryProblem) lines.push(`{red-fg}${escape(vm.memoryProblem)}{/red-fg}`);
+  const aside = vm.asideImages ?? [];
+  if (aside.length) {
+    const bytes = aside.reduce((sum, image) => sum + image.bytes, 0);
+    lines.push(`set aside  ${aside.length === 1 ? '1 image' : `${aside.length} images`} that could not be restored, ${formatMiB(bytes)} (newest ${dateTime(aside[0]!.at)})`);
+  }
   const held = formatHeld(status.memory);
   if (held) lines.push(`all VMs    ${held}`);
   return lines;

@@ -7,23 +7,13 @@
 import { colorName } from '../config/colors.js';
 import { swatch } from './colors.js';
 import path from 'node:path';
-import { shortRevision, STATE_GLYPHS, type DaemonStatus, type GenerationsReport, type VmState, type VmStatus } from '../api/schema.js';
+import { micMark, RUNS_HIDDEN_GLYPH, shortRevision, STATE_GLYPHS, type DaemonStatus, type GenerationsReport, type VmState, type VmStatus } from '../api/schema.js';
 import type { StateChange } from '../api/client.js';
 import { formatDuration } from '../api/format.js';
+import { TERMINAL_COLOURS } from '../api/states.js';
 
-export const STATE_COLOURS: Record<VmState | 'down', string> = {
-  running: 'green',
-  paused: 'yellow',
-  starting: 'cyan',
-  stopping: 'cyan',
-  stopped: 'white',
-  failed: 'red',
-  unresponsive: 'magenta',
-  saving: 'blue',
-  hibernated: 'blue',
-  restoring: 'blue',
-  down: 'red',
-};
+/** One colour per state in the panel: api/states.ts. */
+export const STATE_COLOURS: Record<VmState | 'down', string> = TERMINAL_COLOURS;
 
 export interface Network {
   /** What the tree shows: a wizard network's name, else the flake without "#…". */
@@ -89,7 +79,9 @@ export function treeRows(status: DaemonStatus, networksDir: string): TreeRow[] {
       const focus = vm.name === status.focusedVm ? '*' : '';
       const ws = vm.workspace === null ? '' : ` [${escapeTags(vm.workspace)}]`;
       const color = vm.color ? `${swatch(vm.color)} ` : '';
-      rows.push({ kind: 'vm', text: `  ${glyph(vm.state)} ${color}${escapeTags(vm.name)}${focus}${ws} ${vm.state}`, vm, network });
+      const mic = micMark(status, vm.name);
+      const hiddenRun = vm.runsHidden ? ` ${RUNS_HIDDEN_GLYPH}` : '';
+      rows.push({ kind: 'vm', text: `  ${glyph(vm.state)} ${color}${escapeTags(vm.name)}${focus}${ws} ${vm.state}${hiddenRun}${mic ? ` ${mic}` : ''}`, vm, network });
     }
   }
   return rows;
@@ -121,7 +113,8 @@ export function detailLines(vm: VmStatus, elapsedMs = 0): string[] {
     ? '-'
     : `${formatBytes(vm.rssBytes)}${vm.memoryBudgetMiB === null ? '' : ` of ${vm.memoryBudgetMiB} MiB budget`}`;
   const rows: Array<[string, string]> = [
-    ['state', `${glyph(vm.state)} ${vm.state}${vm.heldByUser ? ' (held by you: focus does not undo it)' : ''}`],
+    ['state', `${glyph(vm.state)} ${vm.state}${vm.heldByUser ? ' (held by you: focus does not undo it)' : vm.runsHidden ? ` (${RUNS_HIDDEN_GLYPH} runs while its workspace is hidden)` : ''}`],
+    ...(vm.whenHidden === 'run' ? [['hidden', 'keeps running ("whenHidden": "run")'] as [string, string]] : []),
     ['reason', escapeTags(vm.reason || '-')],
     ...(vm.color ? [['colour', `${swatch(vm.color)} ${colorName(vm.color)}`] as [string, string]] : []),
     ['workspace', escapeTags(vm.workspace ?? '- (not bound)')],
@@ -139,7 +132,7 @@ export function detailLines(vm: VmStatus, elapsedMs = 0): string[] {
   return [`{bold}${escapeTags(vm.name)}{/bold}`, ...rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`)];
 }
 
-/** A flake VM's generations under its details (issue #11): newest first, * the one its next start boots. */
+/** A flake VM's generations under its details: newest first, * the one its next start boots. */
 export function generationLines(vm: VmStatus, report: GenerationsReport | undefined): string[] {
   if (vm.kind !== 'flake') return [];
   const lines = ['', '{bold}generations{/bold}  (u update, U update now, b back to the last healthy)'];
@@ -176,7 +169,7 @@ export function applyFocus(status: DaemonStatus, focus: { workspace: string; vm:
   return { ...status, focusedWorkspace: focus.workspace, focusedVm: focus.vm === '' ? null : focus.vm };
 }
 
-export const KEY_HELP = 's start  x stop  p pause/resume  r restart  g go to  c colour  e edit  d delete  n new network  q quit  h hibernate  PgUp/PgDn detail';
+export const KEY_HELP = 's start  x stop  p pause/resume  r restart  g go to  c colour  e edit  d delete  n new network  q quit  i members  m market  h hibernate  PgUp/PgDn detail';
 
 export const DAEMON_DOWN_TEXT =
   '{red-fg}⚠ the hiboss daemon is not running{/red-fg} (no owner for org.hiboss.Daemon1 on the session bus).\n' +

@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import { FramedConnection, LineDecoder, type FrameDecoder } from '../transport/framed-connection.js';
 import { AgentCommandError, AgentConnectError, AgentDisconnectedError, AgentProtocolError, AgentTimeoutError, type AgentError } from './errors.js';
 import { COMMANDS, ErrorMessage, ReturnMessage, SYNC_DELIMITER, type AgentCommand, type AgentCommands } from './protocol.js';
+import { errorMessage } from '../shared/error-message.js';
 
 /** The agent's answers are small; anything longer is not the agent we talk to. */
 export const MAX_LINE_BYTES = 1024 * 1024;
@@ -60,7 +61,7 @@ export class AgentClient extends EventEmitter<ClientEvents> {
     try {
       return new AgentClient(await FramedConnection.connect(path, new AgentLineDecoder()), path);
     } catch (error) {
-      throw new AgentConnectError(`cannot connect to the guest agent at ${path}: ${(error as Error).message}`, { cause: error });
+      throw new AgentConnectError(`cannot connect to the guest agent at ${path}: ${errorMessage(error)}`, { cause: error });
     }
   }
 

@@ -22,20 +22,25 @@ export const COMMANDS = {
   'guest-ping': { args: z.undefined(), ret: Nothing },
   'guest-info': { args: z.undefined(), ret: z.looseObject({ version: z.string() }) },
   /**
-   * Sets the guest's clock (ns since the epoch; without `time`, from the RTC) — after the host slept (issue #14).
+   * Sets the guest's clock (ns since the epoch; without `time`, from the RTC) — after the host slept.
    * Nanoseconds since the epoch exceed 2^53: a plain number (256 ns steps), not a safe integer.
    */
   'guest-set-time': { args: z.object({ time: z.number().nonnegative().optional() }), ret: Nothing },
   /** The guest's clock, ns since the epoch (to check a correction). */
   'guest-get-time': { args: z.undefined(), ret: z.number() },
-  /** Backups (issue #12): the guest's filesystems frozen for the instant a backup job starts. */
+  /** Backups: the guest's filesystems frozen for the instant a backup job starts. */
   'guest-fsfreeze-status': { args: z.undefined(), ret: z.enum(['thawed', 'frozen']) },
   'guest-fsfreeze-freeze': { args: z.undefined(), ret: z.number().int() },
   'guest-fsfreeze-thaw': { args: z.undefined(), ret: z.number().int() },
-  /** Memory (issue #10): "3" into /proc/sys/vm/drop_caches before a pause — a file write, no shell. */
+  /** Memory: "3" into /proc/sys/vm/drop_caches before a pause — a file write, no shell. */
   'guest-file-open': { args: z.object({ path: z.string(), mode: z.string().optional() }), ret: z.number().int() },
   'guest-file-write': { args: z.object({ handle: z.number().int(), 'buf-b64': z.string() }), ret: z.looseObject({ count: z.number().int() }) },
   'guest-file-close': { args: z.object({ handle: z.number().int() }), ret: Nothing },
+  /** Members (issue 20): the identity file the VM publishes at boot, read in bounded chunks. */
+  'guest-file-read': {
+    args: z.object({ handle: z.number().int(), count: z.number().int().positive().optional() }),
+    ret: z.looseObject({ count: z.number().int().nonnegative(), 'buf-b64': z.string(), eof: z.boolean() }),
+  },
   /** Runs a program in the guest (tests write records on its disk with it). */
   'guest-exec': {
     args: z.object({ path: z.string(), arg: z.array(z.string()).optional(), 'capture-output': z.boolean().optional(), 'input-data': z.string().optional() }),

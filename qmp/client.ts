@@ -29,6 +29,7 @@ import {
   type KnownEvent,
   type QmpEvent,
 } from './protocol.js';
+import { errorMessage } from '../shared/error-message.js';
 
 /** As libvirt and qemu.qmp: no QMP message is legitimately longer. */
 export const MAX_LINE_BYTES = 10 * 1024 * 1024;
@@ -83,7 +84,7 @@ export class QmpClient extends EventEmitter<ClientEvents> {
     try {
       connection = await FramedConnection.connect(path, new LineDecoder(MAX_LINE_BYTES));
     } catch (error) {
-      throw new QmpConnectError((error as Error).message, { cause: error });
+      throw new QmpConnectError(errorMessage(error), { cause: error });
     }
     const client = new QmpClient(connection, path, options);
     const timeoutMs = options.connectTimeoutMs ?? 5000;
@@ -107,7 +108,7 @@ export class QmpClient extends EventEmitter<ClientEvents> {
       await client.executeRaw('qmp_capabilities', undefined, { timeoutMs });
     } catch (error) {
       client.close();
-      throw error instanceof QmpConnectError ? error : new QmpConnectError(`negotiation failed: ${(error as Error).message}`, { cause: error });
+      throw error instanceof QmpConnectError ? error : new QmpConnectError(`negotiation failed: ${errorMessage(error)}`, { cause: error });
     }
     return client;
   }

@@ -230,7 +230,7 @@ export const COMMANDS = {
   migrate: { args: z.object({ uri: z.string() }), ret: Nothing },
   'migrate-incoming': { args: z.object({ uri: z.string() }), ret: Nothing },
   'query-migrate': { args: NoArgs, ret: z.looseObject({ status: z.string().optional(), 'error-desc': z.string().optional() }) },
-  // Memory (issue #10): save to / restore from an image (daemon/vm/hibernate.ts), and the balloon.
+  // Memory: save to / restore from an image (daemon/vm/hibernate.ts), and the balloon.
   'query-migrate-capabilities': { args: NoArgs, ret: z.array(z.looseObject({ capability: z.string(), state: z.boolean() })) },
   'migrate-set-capabilities': { args: z.object({ capabilities: z.array(z.object({ capability: z.string(), state: z.boolean() })) }), ret: Nothing },
   'migrate-set-parameters': { args: z.object({ 'max-bandwidth': z.number().int().positive().optional() }), ret: Nothing },

@@ -9,6 +9,7 @@ import { FramedConnection, type CloseReason } from '../transport/framed-connecti
 import { WmConnectionError, WmProtocolError, type WmIpcError } from './errors.js';
 import { encodeFrame, IpcFrameDecoder, type IpcFrame } from './framing.js';
 import { EVENT_BIT, eventNameOf, type EventName } from './protocol.js';
+import { errorMessage } from '../shared/error-message.js';
 
 interface Pending {
   type: number;
@@ -42,7 +43,7 @@ export class IpcChannel extends EventEmitter<ChannelEvents> {
     try {
       return new IpcChannel(await FramedConnection.connect(path, new IpcFrameDecoder()), path);
     } catch (error) {
-      throw new WmConnectionError((error as Error).message, { cause: error });
+      throw new WmConnectionError(errorMessage(error), { cause: error });
     }
   }
 

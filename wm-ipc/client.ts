@@ -41,15 +41,24 @@ export type WmClientEvents = { [K in EventName]: [EventPayloads[K]] } & {
   'protocol-error': [WmProtocolError];
 };
 
+/** What the WM's last `shutdown` event announced before it closed the connection. */
+type Announced = 'exit' | 'restart' | null;
+
+/**
+ * Where the session is — one state, not a flag per question:
+ * - `connected`: the channels are up (`announced`: what a `shutdown` event said, if one came);
+ * - `settling`: a channel closed; the event channel may still deliver a queued `shutdown`;
+ * - `reconnecting`: the WM restarted or crashed, the reconnect loop runs;
+ * - `ended`: for good (`end` was emitted once).
+ */
+type Runstate = { kind: 'connected'; announced: Announced } | { kind: 'settling'; announced: Announced } | { kind: 'reconnecting' } | { kind: 'ended' };
+
 export class WmClient extends EventEmitter<WmClientEvents> {
   #requests!: IpcChannel;
   #events: IpcChannel | undefined;
   #subscribed = new Set<EventName>();
   #socket!: DiscoveredSocket;
-  #ended = false;
-  #sawExit = false;
-  #sawRestart = false;
-  #reconnecting = false;
+  #run: Runstate = { kind: 'connected', announced: null };
   #abort = new AbortController();
   #backoff: Backoff;
 
@@ -69,13 +78,13 @@ export class WmClient extends EventEmitter<WmClientEvents> {
   }
 
   get ended(): boolean {
-    return this.#ended;
+    return this.#run.kind === 'ended';
   }
 
   // ---- requests ---------------------------------------------------------------
 
   async request<T extends MessageType>(type: T, payload = ''): Promise<Reply<T>> {
-    if (this.#ended) throw new WmConnectionError('the WM session has ended');
+    if (this.ended) throw new WmConnectionError('the WM session has ended');
     const body = await this.#requests.request(type, payload);
     const parsed = ReplySchemas[type].safeParse(body);
     if (!parsed.success) {
@@ -209,8 +218,8 @@ export class WmClient extends EventEmitter<WmClientEvents> {
   #dispatch(event: RawEvent): void {
     if (event.name === 'shutdown') {
       const change = (event.body as { change?: unknown }).change;
-      if (change === 'exit') this.#sawExit = true;
-      if (change === 'restart') this.#sawRestart = true;
+      const run = this.#run;
+      if ((change === 'exit' || change === 'restart') && (run.kind === 'connected' || run.kind === 'settling')) this.#run = { ...run, announced: change };
     }
     if (!this.#subscribed.has(event.name)) return;
     this.lastEventReceivedAt = event.receivedAt;
@@ -223,27 +232,24 @@ export class WmClient extends EventEmitter<WmClientEvents> {
   }
 
   #onChannelClosed(channel: IpcChannel, error: WmIpcError | undefined): void {
-    if (this.#ended || this.#reconnecting || this.#settling) return;
+    const run = this.#run;
+    if (run.kind !== 'connected') return; // already settling, reconnecting or ended
     if (channel !== this.#requests && channel !== this.#events) return; // an old channel
     // The WM closes both connections at once; decide only when the event channel has
     // delivered everything it had (a `shutdown` event may still be queued on it).
-    this.#settling = true;
+    this.#run = { kind: 'settling', announced: run.announced };
     const events = this.#events;
     const settled = events && !events.closed ? waitForClose(events, 500) : Promise.resolve();
-    void settled.then(() => {
-      this.#settling = false;
-      this.#decideAfterClose(error);
-    });
+    void settled.then(() => this.#decideAfterClose(error));
   }
 
-  #settling = false;
-
   #decideAfterClose(error: WmIpcError | undefined): void {
-    if (this.#ended) return;
+    const run = this.#run;
+    if (run.kind !== 'settling') return; // closed meanwhile
     // i3 announces `exit` with a shutdown event; sway 1.7 does not, but removes its
     // socket on a clean exit while a crashed WM leaves it behind.
     // (i3 re-creates its socket while restarting: a restart is never an exit.)
-    if (this.#sawExit || (!this.#sawRestart && !fs.existsSync(this.#socket.path))) {
+    if (run.announced === 'exit' || (run.announced !== 'restart' && !fs.existsSync(this.#socket.path))) {
       return this.#finish({ reason: 'exit' });
     }
     const cause = error ?? new WmConnectionError(`the WM closed the connection (${this.#socket.path})`);
@@ -255,36 +261,37 @@ export class WmClient extends EventEmitter<WmClientEvents> {
   }
 
   async #reconnectLoop(lastError: WmIpcError): Promise<void> {
-    this.#reconnecting = true;
+    if (this.ended) return; // closed by a `disconnected` listener
+    this.#run = { kind: 'reconnecting' };
     const max = this.options.maxReconnectAttempts ?? Infinity;
-    while (!this.#ended) {
-      if (this.#backoff.attempt >= max) {
-        this.#reconnecting = false;
-        return this.#finish({ reason: 'gave-up', error: lastError });
-      }
+    while (!this.ended) {
+      if (this.#backoff.attempt >= max) return this.#finish({ reason: 'gave-up', error: lastError });
       const delayMs = this.#backoff.next();
       this.emit('reconnecting', { attempt: this.#backoff.attempt, delayMs });
       try {
         await sleep(delayMs, this.#abort.signal);
         await this.#open();
       } catch (error) {
-        if (this.#ended) break;
+        if (this.ended) return;
         lastError = error instanceof WmIpcError ? error : new WmConnectionError(String(error));
         continue;
       }
+      if (this.ended) {
+        // Closed while the channels opened: they are the ones to close now.
+        this.#requests.close();
+        this.#events?.close();
+        return;
+      }
       this.#backoff.reset();
-      this.#reconnecting = false;
-      this.#sawExit = false;
-      this.#sawRestart = false;
+      this.#run = { kind: 'connected', announced: null };
       this.emit('reconnected');
       return;
     }
-    this.#reconnecting = false;
   }
 
   #finish(end: WmClientEvents['end'][0]): void {
-    if (this.#ended) return;
-    this.#ended = true;
+    if (this.ended) return;
+    this.#run = { kind: 'ended' };
     this.#abort.abort(new WmConnectionError('closed'));
     this.#requests?.close();
     this.#events?.close();

@@ -6,7 +6,6 @@ import { parseArgs, UsageError, type Verb } from '../args.js';
 /** The verbs keys and clicks use; the same ones the daemon takes from `nop hiboss VERB` bindings. */
 export function actVerb(verb: ActionVerb): Verb {
   return {
-    summary: verb,
     usage: `usage: hiboss ${verb} [NAME]
 
 Without NAME, acts on the VM of the focused workspace. The same verb bound as

@@ -12,7 +12,6 @@ import { integerFlag, parseArgs, UsageError, type Verb } from '../args.js';
 const ACTIONS = ['list', 'run', 'restore'] as const;
 
 export const backupVerb: Verb = {
-  summary: 'list, run or restore a VM\'s backups',
   usage: `usage: hiboss backup list NAME [--json]
        hiboss backup run NAME [--no-wait] [--timeout MS]
        hiboss backup restore NAME [ID] [--no-wait] [--timeout MS]

@@ -13,6 +13,7 @@ import { parseArgs, UsageError, type Verb } from '../args.js';
 import { Bar } from '../../bar-module/bar.js';
 import { LineSplitter } from '../../bar-module/clicks.js';
 import { FORMATS, renderI3blocksOnce, renderUpdate, type Format } from '../../bar-module/render.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 const TERMINALS = ['foot', 'x-terminal-emulator'];
 
@@ -76,7 +77,6 @@ async function connect(onDown: (message: string) => void): Promise<DaemonClient>
 }
 
 export const barVerb: Verb = {
-  summary: 'status bar module (waybar, i3bar, i3blocks)',
   usage: `usage: hiboss bar [--format waybar|i3bar|i3blocks|i3blocks-json] [--once] [--terminal PROGRAM]
 
 Streams the focused workspace's VM and its state to a status bar, one update per
@@ -150,7 +150,7 @@ async function runOnce(format: Format, write: (text: string) => void): Promise<n
     try {
       status = await client.status();
     } catch (error) {
-      if (!(error instanceof DaemonUnavailableError)) log(`cannot read the daemon's status: ${(error as Error).message}`);
+      if (!(error instanceof DaemonUnavailableError)) log(`cannot read the daemon's status: ${errorMessage(error)}`);
     }
   }
   client?.close();

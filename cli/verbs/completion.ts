@@ -273,7 +273,6 @@ ${lines.join('\n')}
 const SHELLS = { bash: bashScript, zsh: zshScript, fish: fishScript } as const;
 
 export const completionVerb: Verb = {
-  summary: 'print a bash, zsh or fish completion script',
   usage: `usage: hiboss completion bash|zsh|fish
 
 Prints a completion script generated from hiboss's verbs and their flags; VM names

@@ -4,7 +4,6 @@ import { runDaemon } from '../../daemon/main.js';
 import { parseArgs, UsageError, type Verb } from '../args.js';
 
 export const daemonVerb: Verb = {
-  summary: 'run the daemon',
   usage: `usage: hiboss daemon [--config PATH]
 
 Runs in the foreground, like a systemd user service; logs one line per event on stderr.

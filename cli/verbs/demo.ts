@@ -14,11 +14,11 @@ import { DaemonClient } from '../../api/client.js';
 import { STATE_GLYPHS } from '../../api/schema.js';
 import { WmClient } from '../../wm-ipc/client.js';
 import { integerFlag, parseArgs, UsageError, type Verb } from '../args.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 export const demoVerb: Verb = {
-  summary: 'demo',
   usage: `usage: hiboss demo [--switches N]
 
 Starts headless sway (WLR_BACKENDS=headless), a private D-Bus session bus, the hiboss daemon and
@@ -41,7 +41,7 @@ and qemu-system-x86_64. Uses the test guest from .cache/guest when it was built
       await demo.run(switches);
       return 0;
     } catch (error) {
-      console.error(`hiboss demo: ${(error as Error).message}`);
+      console.error(`hiboss demo: ${errorMessage(error)}`);
       return 1;
     } finally {
       demo.end();

@@ -7,15 +7,20 @@ import path from 'node:path';
 import readline from 'node:readline/promises';
 import { DaemonClient, DaemonUnavailableError } from '../../api/client.js';
 import { parseArgs, UsageError, type Verb } from '../args.js';
+import { runningDaemonConfig } from '../daemon-connection.js';
 import { ConfigError, defaultConfigPath, putVm, readConfig } from '../../config/file.js';
 import { readFileBounded, UnsafeFileError } from '../../config/read-bounded.js';
 import { VmName } from '../../config/schema.js';
 import { workspaceOwners } from '../../config/workspaces.js';
 import { ConfigsError, parseConfigs } from '../../networks/index.js';
 import { buildReview, firstFreeWorkspace, parseJoinUri, type LocalConfigs, type ParsedJoin } from '../../panel/join.js';
+import { errorCode, errorMessage } from '../../shared/error-message.js';
+import { withoutControlCharacters } from '../../shared/control-chars.js';
+import { DEFAULT_IPFS_GATEWAY } from '../../config/market-schema.js';
+import { parseFetchLink, resolveFetchLink } from '../../market/links.js';
+import { fetchedDir } from '../../market/paths.js';
 
 export const joinVerb: Verb = {
-  summary: 'review and join a network from a nix:// URI',
   usage: `usage: hiboss join [--print-review | --yes] [--name NAME] [--workspace WS] [--config FILE] URI
 
 Shows what joining would fetch and build, asks, then adds the network's VM to
@@ -29,21 +34,29 @@ URI is a nix:// link or a flake reference:
   nix://git+https://HOST/PATH#NAME     git+https://HOST/PATH#NAME (also git+ssh://)
   nix://https://HOST/FILE.tar.gz#NAME  https://HOST/FILE.tar.gz#NAME
                                        path:/ABSOLUTE/DIR#NAME (command line only)
-  nix://ipfs-… and nix://ygg-… are recognised but not supported yet.
+  nix://ipfs-CID[/PATH]#NAME         fetched from your IPFS gateway, verified against the CID
+  nix://ygg-ADDRESS[/PATH]#NAME      cloned from git+http://[ADDRESS]/PATH over Yggdrasil
 
   --print-review  print the review and exit (0: could join, 1: cannot)
   --yes           join without asking (scripts)
   --name NAME     the VM's name (default: the part after #)
   --workspace WS  the workspace to bind (default: the first free number)
   --wait          wait for enter before exiting (the desktop handler's terminal)
+  --desktop       started by a clicked link: open a terminal for the review (or notify)
+  --config FILE   the config to add it to (default: the running daemon's, else
+                  $XDG_CONFIG_HOME/hiboss/config.json)
 
 Exit codes: 0 joined (or review printed), 1 cannot join or declined,
-2 the URI was refused, 3 the URI is not supported yet.`,
+2 the URI was refused, 3 the URI is not supported, 4 an ipfs-/ygg- link could not
+be fetched (or verified).`,
   async run(argv) {
-    const { flags, positional } = parseArgs(argv, { boolean: ['yes', 'print-review', 'wait'], valued: ['name', 'workspace', 'config'] });
+    let flags: Map<string, string | true> = new Map();
     let code: number;
     try {
-      code = await join(flags, positional);
+      const parsed = parseArgs(argv, { boolean: ['yes', 'print-review', 'wait', 'desktop'], valued: ['name', 'workspace', 'config'], positionals: 'checked-by-verb' });
+      flags = parsed.flags;
+      if (flags.has('desktop') && !process.stdin.isTTY) return (await import('../desktop-handoff.js')).handOff(argv, parsed.positional);
+      code = await join(flags, parsed.positional);
     } catch (error) {
       if (!(error instanceof UsageError)) throw error;
       // Printed here rather than by main(), so the terminal the desktop opened shows it before closing.
@@ -74,7 +87,7 @@ function readLocalConfigs(join: Extract<ParsedJoin, { ok: true }>): LocalConfigs
     text = readFileBounded(file, 1024 * 1024);
   } catch (error) {
     if (error instanceof UnsafeFileError) return { kind: 'invalid', file, problems: [error.message] };
-    return { kind: 'unreadable', why: `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
+    return { kind: 'unreadable', why: `cannot read ${file} (${errorCode(error) ?? errorMessage(error)})` };
   }
   try {
     return { kind: 'read', file, configs: parseConfigs(text) };
@@ -88,7 +101,9 @@ async function join(flags: Map<string, string | true>, positional: string[]): Pr
   if (positional.length !== 1) throw new UsageError(positional.length ? 'give exactly one URI' : 'missing URI (hiboss join --help)');
   if (flags.has('yes') && flags.has('print-review')) throw new UsageError('--yes and --print-review exclude each other');
   const nameFlag = flags.get('name') as string | undefined;
-  const parsed = parseJoinUri(positional[0]!, nameFlag);
+  let parsed = parseJoinUri(positional[0]!, nameFlag);
+  const link = !parsed.ok && parsed.reason === 'unsupported' ? parseFetchLink(positional[0]!) : null;
+  if (link) parsed = parseJoinUri(`path:/fetched#${link.name ?? nameFlag ?? ''}`); // checks the name; the directory comes below
   if (!parsed.ok) {
     console.error(`hiboss join: ${parsed.message}`);
     console.error('Nothing was written.');
@@ -96,7 +111,7 @@ async function join(flags: Map<string, string | true>, positional: string[]): Pr
   }
   const vmName = nameFlag ?? parsed.configuration;
   if (!VmName.safeParse(vmName).success) throw new UsageError(`--name "${vmName}": VM names are 1–32 of A–Z a–z 0–9 _ -`);
-  const configFile = path.resolve((flags.get('config') as string | undefined) ?? defaultConfigPath());
+  const configFile = path.resolve((flags.get('config') as string | undefined) ?? (await runningDaemonConfig()) ?? defaultConfigPath());
   let config;
   try {
     config = readConfig(configFile);
@@ -105,10 +120,23 @@ async function join(flags: Map<string, string | true>, positional: string[]): Pr
     console.error(`hiboss join: the daemon config is not valid, fix it first:\n  ${error.problems.join('\n  ')}`);
     return 1;
   }
+  if (link) {
+    // Fetched (IPFS: verified against its CID) before the review, which then reads its configs.json.
+    const resolved = await resolveFetchLink(link, { gateway: config.market?.ipfsGateway ?? DEFAULT_IPFS_GATEWAY, fetchedRoot: fetchedDir(), timeoutMs: config.market?.fetchTimeoutMs });
+    if (!resolved.ok) {
+      console.error(`hiboss join: ${resolved.message}`);
+      console.error('Nothing was written.');
+      return 4;
+    }
+    console.log(`${positional[0]}: ${resolved.note}`);
+    const local = parseJoinUri(`path:${resolved.dir}#${parsed.configuration}`);
+    if (!local.ok) throw new UsageError(local.message);
+    parsed = { ...local, uri: positional[0]! };
+  }
   const owners = workspaceOwners(config.vms);
   const workspaceFlag = flags.get('workspace') as string | undefined;
-  if (workspaceFlag !== undefined && (workspaceFlag === '' || workspaceFlag.length > 256 || /[\u0000-\u001f\u007f]/.test(workspaceFlag))) {
-    throw new UsageError('--workspace: 1–256 printable characters');
+  if (workspaceFlag !== undefined && (workspaceFlag === '' || workspaceFlag.length > 256 || !withoutControlCharacters(workspaceFlag))) {
+    throw new UsageError('--workspace: 1–256 characters, no control characters');
   }
   const workspace = workspaceFlag ?? firstFreeWorkspace(owners.keys());
   const existing = Object.hasOwn(config.vms, vmName) ? { flake: config.vms[vmName]!.flake } : undefined;
@@ -157,7 +185,7 @@ async function reloadDaemon(): Promise<string> {
     return problems.length ? `The daemon refused the config: ${problems.join('; ')}` : 'The daemon re-read its config.';
   } catch (error) {
     if (error instanceof DaemonUnavailableError) return `The daemon is not running; it reads the config when it starts (${error.message}).`;
-    return `Reload failed: ${(error as Error).message}`;
+    return `Reload failed: ${errorMessage(error)}`;
   } finally {
     client?.close();
   }

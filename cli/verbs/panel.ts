@@ -3,6 +3,7 @@
  * the only file it writes besides a wizard network is the daemon's config,
  * through config/file.ts, after which it asks the daemon to Reload().
  */
+import { marketEnv } from '../../panel/market-env.js';
 import blessed from 'blessed';
 import path from 'node:path';
 import { DaemonClient } from '../../api/client.js';
@@ -10,9 +11,9 @@ import { parseArgs, UsageError, type Verb } from '../args.js';
 import { defaultConfigPath } from '../../config/file.js';
 import { Panel } from '../../panel/app.js';
 import { networksDirFor } from '../../panel/wizard.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 export const panelVerb: Verb = {
-  summary: 'the terminal VM manager and network wizard',
   usage: `usage: hiboss panel [--config FILE]
 
 A terminal manager for the daemon's VMs: networks and their VMs on the left,
@@ -34,7 +35,7 @@ Keys: s start, x stop, p pause/resume, r restart, g go to its workspace,
       // Without requireDaemon: a missing daemon is shown inline and waited for.
       client = await DaemonClient.connect();
     } catch (error) {
-      console.error(`hiboss panel: ${(error as Error).message}`);
+      console.error(`hiboss panel: ${errorMessage(error)}`);
       return 1;
     }
     const screen = blessed.screen({ smartCSR: true, fullUnicode: true, title: 'hiboss panel', autoPadding: true });
@@ -44,6 +45,7 @@ Keys: s start, x stop, p pause/resume, r restart, g go to its workspace,
         client,
         configFile,
         networksDir: networksDirFor(),
+        market: marketEnv(configFile),
         onQuit: () => {
           panel.dispose();
           screen.destroy();

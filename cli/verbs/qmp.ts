@@ -1,6 +1,7 @@
 import { QmpClient } from '../../qmp/client.js';
 import { QmpCommandError, QmpError } from '../../qmp/errors.js';
 import { integerFlag, parseArgs, UsageError, type Verb } from '../args.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 const usage = `usage: hiboss qmp SOCKET COMMAND [ARGS_JSON] [--timeout MS]
 
@@ -15,10 +16,9 @@ QEMU serves one client per QMP socket: the sockets of VMs the daemon runs are ta
 const MAX_ARGS_BYTES = 1024 * 1024;
 
 export const qmpVerb: Verb = {
-  summary: 'run one QMP command',
   usage,
   async run(argv) {
-    const { flags, positional } = parseArgs(argv, { valued: ['timeout'] });
+    const { flags, positional } = parseArgs(argv, { valued: ['timeout'], positionals: 'checked-by-verb' });
     const [socket, command, argsJson, extra] = positional;
     if (!socket || !command) throw new UsageError('needs SOCKET and COMMAND');
     if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
@@ -28,7 +28,7 @@ export const qmpVerb: Verb = {
       try {
         args = JSON.parse(argsJson);
       } catch (error) {
-        throw new UsageError(`ARGS_JSON is not JSON: ${(error as Error).message}`);
+        throw new UsageError(`ARGS_JSON is not JSON: ${errorMessage(error)}`);
       }
       if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new UsageError('ARGS_JSON must be a JSON object');
     }

@@ -6,7 +6,6 @@ import { parseArgs, UsageError, type Verb } from '../args.js';
 import { ansiWanted, layoutTable, statusRows } from '../status-table.js';
 
 export const statusVerb: Verb = {
-  summary: 'list VMs',
   usage: `usage: hiboss status [--json]
 
 Every configured VM, stopped ones too, as the daemon sees it (through its D-Bus API): its

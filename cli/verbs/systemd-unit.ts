@@ -39,7 +39,6 @@ export function renderUnit(template: string, execStart: string[]): string {
 }
 
 export const systemdUnitVerb: Verb = {
-  summary: 'print the systemd user unit for this install',
   usage: `usage: hiboss systemd-unit [--config PATH]
 
 Prints packaging/systemd/hiboss.service with ExecStart set to this node and this

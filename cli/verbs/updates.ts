@@ -1,5 +1,5 @@
 /**
- * Flake VMs' generations and updates (issue #11): `hiboss generations NAME`,
+ * Flake VMs' generations and updates: `hiboss generations NAME`,
  * `hiboss update NAME`, `hiboss rollback NAME [GENERATION]` — all through the
  * daemon's D-Bus API (Generations, Update, Rollback; UpdateEvent and VmLog
  * signals for progress).
@@ -55,7 +55,6 @@ export function renderGenerations(report: GenerationsReport, now = Date.now()): 
 }
 
 export const generationsVerb: Verb = {
-  summary: 'list a flake VM\'s generations',
   usage: `usage: hiboss generations NAME [--json]
 
 The builds of flake VM NAME, newest first: revision, when built, outcome (new, healthy,
@@ -77,7 +76,6 @@ const BUILD_DONE = new Set(['built', 'build-failed', 'up-to-date']);
 const JUDGED = new Set(['healthy', 'failed', 'rolled-back']);
 
 export const updateVerb: Verb = {
-  summary: 'build a flake VM\'s newest revision (--now: restart into it)',
   usage: `usage: hiboss update NAME [--now] [--no-wait] [--timeout MS]
 
 Builds the newest revision of flake VM NAME's flake as a new generation, the build log
@@ -130,7 +128,6 @@ within healthTimeoutMs, or it is rolled back by itself. Exit 1 when the build fa
 };
 
 export const rollbackVerb: Verb = {
-  summary: 'select an earlier generation of a flake VM (--now: restart into it)',
   usage: `usage: hiboss rollback NAME [GENERATION] [--now]
 
 Selects GENERATION of flake VM NAME (default: the newest healthy one before the one

@@ -15,13 +15,12 @@ const DONE: Record<VmAction, string[]> = {
   restart: ['running', 'failed'],
   pause: ['paused', 'failed', 'stopped'],
   stop: ['stopped', 'failed'],
-  // Memory (issue #10): a save that fails leaves it paused (the reason says why).
+  // Memory: a save that fails leaves it paused (the reason says why).
   hibernate: ['hibernated', 'paused', 'failed', 'stopped'],
   prewarm: ['paused', 'running', 'stopped', 'failed'],
 };
 
 export const vmVerb: Verb = {
-  summary: 'control one VM',
   usage: `usage: hiboss vm start|stop|pause|resume|restart|hibernate|prewarm NAME [--no-wait] [--timeout MS]
 
 Asks the daemon to act on VM NAME and waits until it is done (or failed).

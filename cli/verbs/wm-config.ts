@@ -10,12 +10,17 @@ export function keybindingSnippet(mod = '$mod'): string {
     `bindsym --no-repeat ${mod}+bracketleft nop hiboss prev`,
     `bindsym --no-repeat ${mod}+Shift+s nop hiboss start`,
     `bindsym --no-repeat ${mod}+Shift+x nop hiboss stop`,
+    '# hiboss: the clipboard crosses only by hand (Qubes-like): the host\'s into the focused VM\'s, the VM\'s into the host\'s',
+    `bindsym --no-repeat ${mod}+Ctrl+v nop hiboss clipto`,
+    `bindsym --no-repeat ${mod}+Ctrl+c nop hiboss clipfrom`,
+    '# hiboss: keep the microphone with the focused VM while you look elsewhere; give it back to the focus',
+    `bindsym --no-repeat ${mod}+Ctrl+m nop hiboss micpin`,
+    `bindsym --no-repeat ${mod}+Ctrl+Shift+m nop hiboss micunpin`,
     '',
   ].join('\n');
 }
 
 export const wmConfigVerb: Verb = {
-  summary: 'print key bindings',
   usage: `usage: hiboss wm-config [--mod MOD]
 
 Prints a sway/i3 config snippet binding hiboss's verbs (toggle, restart, next, prev,

@@ -11,7 +11,6 @@ Debugging views of the sway/i3 IPC (socket from SWAYSOCK, I3SOCK, the WM, or $XD
                TYPE: ${EVENT_NAMES.join(', ')} (default: all)`;
 
 export const wmVerb: Verb = {
-  summary: 'debug views of the WM IPC',
   usage,
   async run(argv) {
     const [sub, ...rest] = argv;

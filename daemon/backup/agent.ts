@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AgentClient } from '../../qga/client.js';
 import type { QmpClient } from '../../qmp/client.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 const AGENT_PORT = 'org.qemu.guest_agent.0';
 const QOM_ROOTS = ['/machine/peripheral-anon', '/machine/peripheral'];
@@ -73,7 +74,7 @@ export class GuestFreeze {
       }
       return 'frozen';
     } catch (error) {
-      this.why = `the guest agent did not freeze: ${(error as Error).message}`;
+      this.why = `the guest agent did not freeze: ${errorMessage(error)}`;
       return 'crash-consistent';
     }
   }
@@ -85,7 +86,7 @@ export class GuestFreeze {
       try {
         await this.#agent.execute('guest-fsfreeze-thaw', undefined, { timeoutMs: this.timeoutMs });
       } catch (error) {
-        problem = `could not thaw the guest's filesystems: ${(error as Error).message}`;
+        problem = `could not thaw the guest's filesystems: ${errorMessage(error)}`;
       }
     }
     this.#agent?.close();

@@ -15,6 +15,8 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../../config/file.js';
 import { readFileBounded } from '../../config/read-bounded.js';
 import { commitIntoBacking } from './qemu-img.js';
+import { DaemonError } from '../errors.js';
+import { errorCode } from '../../shared/error-message.js';
 
 /** 20250102T030405678Z: when the copy started (the state it holds), sortable. */
 export const PointId = z.string().regex(/^\d{8}T\d{9}Z$/, 'a backup id looks like 20250102T030405678Z');
@@ -45,9 +47,7 @@ export function pointIdAt(epochMs: number): string {
   return new Date(epochMs).toISOString().replace(/[-:.]/g, '');
 }
 
-export class ChainError extends Error {
-  override name = 'ChainError';
-}
+export class ChainError extends DaemonError {}
 
 export class Chain {
   constructor(readonly dir: string) {}
@@ -73,7 +73,7 @@ export class Chain {
     try {
       names = fs.readdirSync(this.dir);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if (errorCode(error) === 'ENOENT') return [];
       throw error;
     }
     const metas = new Map<string, PointMeta>();

@@ -8,10 +8,9 @@ import path from 'node:path';
 import type { VmConfig } from '../../config/schema.js';
 import type { VmPaths } from '../../config/paths.js';
 import { parseFlakeVmRef } from '../../networks/flake-ref.js';
+import { DaemonError } from '../errors.js';
 
-export class DiskPathError extends Error {
-  override name = 'DiskPathError';
-}
+export class DiskPathError extends DaemonError {}
 
 /** QEMU's `key=value,key=value` option text, with `,,` standing for a comma. */
 export function parseQemuOpts(text: string): Map<string, string> {

@@ -29,6 +29,8 @@ import { BackupCancelledError, findDisk, findNode, runBackupJob, type DiskNode }
 import { checkImage, flatten, imageInfo } from './qemu-img.js';
 import { OFFLINE_NODE, openOffline, type StorageDaemon } from './storage-daemon.js';
 import { freeBytesAt, type Target } from './targets.js';
+import { errorMessage } from '../../shared/error-message.js';
+import { DaemonError } from '../errors.js';
 
 /** Below this much free space at the target, a running job is cancelled (and one that would not fit is not started). */
 export const TARGET_MARGIN_BYTES = 16 * 1024 * 1024;
@@ -53,9 +55,7 @@ export interface BackupOutcome {
   message: string;
 }
 
-export class BackupError extends Error {
-  override name = 'BackupError';
-}
+export class BackupError extends DaemonError {}
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KiB`;
@@ -191,7 +191,7 @@ export async function backupOnce(ctx: EngineContext, source: BackupSource): Prom
       chain.removePartials();
       history.removeMarker();
     }
-    let reason = error instanceof BackupCancelledError ? `cancelled: ${error.message}` : (error as Error).message;
+    let reason = error instanceof BackupCancelledError ? `cancelled: ${error.message}` : errorMessage(error);
     // QEMU says "No space left on device": say which target, and how full.
     const left = error instanceof BackupCancelledError ? null : freeBytesAt(chain.dir);
     if (left !== null && markerWritten && left < TARGET_MARGIN_BYTES) reason = `the target is full (${formatBytes(left)} left at ${chain.dir}): ${reason}`;
@@ -254,7 +254,7 @@ export async function restoreOnce(ctx: Omit<EngineContext, 'backup'>, disk: stri
     return { id: point.id, keptAside, message };
   } catch (error) {
     fs.rmSync(temp, { force: true });
-    const reason = (error as Error).message;
+    const reason = errorMessage(error);
     ctx.history.addRun({ startedAt: started, durationMs: ctx.now() - started, ok: false, kind: 'restore', id: pointIdOf(point.point), at: point.at, bytes: null, consistency: null, message: reason, target: ctx.target.description });
     throw error instanceof BackupError ? error : new BackupError(reason, { cause: error });
   } finally {

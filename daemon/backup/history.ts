@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../../config/file.js';
 import { readFileBounded } from '../../config/read-bounded.js';
 import { PointId } from './chain.js';
+import { errorCode } from '../../shared/error-message.js';
 
 const MAX_STATE_BYTES = 256 * 1024;
 const MAX_RUNS = 30;
@@ -104,7 +105,7 @@ export class BackupHistory {
     try {
       return JobMarker.parse(JSON.parse(readFileBounded(this.markerFile, MAX_STATE_BYTES)));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      if (errorCode(error) === 'ENOENT') return null;
       // A marker we cannot read still says "a job was under way".
       return null;
     }

@@ -21,6 +21,7 @@ import type { z } from 'zod';
 
 type BlockdevCreate = z.input<typeof BlockdevCreateOptions>;
 import type { Consistency, GuestFreeze } from './agent.js';
+import { DaemonError } from '../errors.js';
 
 export const BITMAP = 'hiboss-backup';
 export const JOB_ID = 'hiboss-backup';
@@ -28,12 +29,8 @@ export const TARGET_NODE = 'hiboss-backup-target';
 export const TARGET_FILE_NODE = 'hiboss-backup-target-file';
 const CREATE_JOB_ID = 'hiboss-backup-create';
 
-export class BackupJobError extends Error {
-  override name = 'BackupJobError';
-}
-export class BackupCancelledError extends BackupJobError {
-  override name = 'BackupCancelledError';
-}
+export class BackupJobError extends DaemonError {}
+export class BackupCancelledError extends BackupJobError {}
 
 /** The VM's disk as QEMU sees it: the node a job copies from. */
 export interface DiskNode {

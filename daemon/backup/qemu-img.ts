@@ -6,12 +6,11 @@
  */
 import { execa } from 'execa';
 import { z } from 'zod';
+import { DaemonError } from '../errors.js';
 
 const MAX_OUTPUT_BYTES = 1024 * 1024;
 
-export class QemuImgError extends Error {
-  override name = 'QemuImgError';
-}
+export class QemuImgError extends DaemonError {}
 
 /** `qemu-img info --output=json`: the parts we read. */
 export const ImageInfo = z.looseObject({

@@ -12,6 +12,7 @@ import type { BackupList, BackupRunInfo, VmBackupStatus } from '../../api/backup
 import { ensureVmDirs, vmPaths, type RuntimeRoots } from '../../config/paths.js';
 import type { Config } from '../../config/schema.js';
 import type { BackupAction, BackupStatusPart } from '../policy/backup.js';
+import { unhandled } from '../policy/types.js';
 import type { PolicyEvent } from '../policy/policy.js';
 import type { VmProcess } from '../vm/vm-process.js';
 import { findAgentSocket, thawIfFrozen } from './agent.js';
@@ -24,6 +25,7 @@ import { checkImage } from './qemu-img.js';
 import { adoptOffline } from './storage-daemon.js';
 import { targetFor, type Target } from './targets.js';
 import { findImage, setImageAside } from '../vm/hibernate.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 export interface BackupRunnerOptions {
   roots: RuntimeRoots;
@@ -72,7 +74,7 @@ export class BackupRunner {
           state = context.history.update((s) => void (s.configuredSince = this.options.now()));
         }
       } catch (error) {
-        this.#note(name, `cannot write its backup state in ${context.paths.stateDir}: ${(error as Error).message}`, 'warn');
+        this.#note(name, `cannot write its backup state in ${context.paths.stateDir}: ${errorMessage(error)}`, 'warn');
       }
       const good = context.history.lastGood(state);
       const failure = state.runs.filter((run) => !run.ok && run.kind !== 'restore').at(-1);
@@ -87,7 +89,7 @@ export class BackupRunner {
     }
   }
 
-  carryOut(action: BackupAction): void {
+  carryOut(action: Extract<BackupAction, { type: 'backup-run' | 'backup-cancel' | 'backup-restore' }>): void {
     switch (action.type) {
       case 'backup-run':
         void this.#backup(action.name, action.live);
@@ -99,7 +101,7 @@ export class BackupRunner {
         void this.#restore(action.name, action.id);
         return;
       default:
-        return;
+        return unhandled(action);
     }
   }
 
@@ -144,7 +146,7 @@ export class BackupRunner {
       const { id, at, kind, bytes } = outcome.point;
       post({ type: 'backup-done', name, point: { id, at, kind, bytes }, message: `${name}: ${outcome.message}` });
     } catch (error) {
-      post({ type: 'backup-failed', name, reason: (error as Error).message, cancelled: error instanceof BackupCancelledError });
+      post({ type: 'backup-failed', name, reason: errorMessage(error), cancelled: error instanceof BackupCancelledError });
     } finally {
       this.#jobs.delete(name);
     }
@@ -167,7 +169,7 @@ export class BackupRunner {
       }
       post({ type: 'restore-done', name, id: outcome.id, message: `${name}: ${outcome.message}` });
     } catch (error) {
-      post({ type: 'restore-failed', name, reason: (error as Error).message });
+      post({ type: 'restore-failed', name, reason: errorMessage(error) });
     }
   }
 
@@ -176,7 +178,7 @@ export class BackupRunner {
     try {
       return findImage(paths) ? setImageAside(paths) : null;
     } catch (error) {
-      this.#note(name, `could not set its memory image aside: ${(error as Error).message}`, 'warn');
+      this.#note(name, `could not set its memory image aside: ${errorMessage(error)}`, 'warn');
       return null;
     }
   }
@@ -236,7 +238,7 @@ export class BackupRunner {
       try {
         await this.#recoverOne(name);
       } catch (error) {
-        this.#note(name, `recovering an interrupted backup: ${(error as Error).message}`, 'warn');
+        this.#note(name, `recovering an interrupted backup: ${errorMessage(error)}`, 'warn');
       }
     }
   }

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { isResticTarget, type BackupConfig } from '../../config/backup-schema.js';
 import { Chain, PointId, type PointMeta } from './chain.js';
+import { DaemonError } from '../errors.js';
 
 export interface RestorePoint {
   /** A chain image id (local) or a restic snapshot's short id. */
@@ -44,9 +45,7 @@ export interface Target {
   materialize(id: string, scratch: string): Promise<string>;
 }
 
-export class TargetError extends Error {
-  override name = 'TargetError';
-}
+export class TargetError extends DaemonError {}
 
 export function freeBytesAt(dir: string): number | null {
   try {

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AgentClient } from '../../qga/client.js';
 import type { VmPaths } from '../../config/paths.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 export type ClockOutcome = { ok: true; message: string } | { ok: false; message: string };
 
@@ -28,7 +29,7 @@ export async function correctGuestClock(paths: Pick<VmPaths, 'runDir'>, nowMs: (
     await agent.execute('guest-set-time', { time: Math.round(nowMs()) * 1_000_000 }, { timeoutMs });
     return { ok: true, message: 'guest clock set to the host\'s time (guest agent)' };
   } catch (error) {
-    return { ok: false, message: `guest clock not corrected: ${(error as Error).message}` };
+    return { ok: false, message: `guest clock not corrected: ${errorMessage(error)}` };
   } finally {
     agent?.close();
   }

@@ -16,8 +16,9 @@
 import dbus from 'dbus-next';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import type { HostEvent } from '../policy/host.js';
+import type { HostEvent } from '../policy/types.js';
 import { closeBus } from '../../api/bus.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 const LOGIN1 = 'org.freedesktop.login1';
 const MANAGER_PATH = '/org/freedesktop/login1';
@@ -92,7 +93,7 @@ export class LogindWatch {
         /* logind's default then */
       }
     } catch (error) {
-      this.options.note(`logind is not reachable on the system bus (${(error as Error).message}): the machine's sleep and the session's lock are not followed`);
+      this.options.note(`logind is not reachable on the system bus (${errorMessage(error)}): the machine's sleep and the session's lock are not followed`);
       this.#disconnect();
       return;
     }
@@ -168,7 +169,7 @@ export class LogindWatch {
         if (display.value[1] && display.value[1] !== '/') sessionPath = display.value[1];
       }
     } catch (error) {
-      this.options.note(`no login session found (${(error as Error).message}): the session's lock is not followed`);
+      this.options.note(`no login session found (${errorMessage(error)}): the session's lock is not followed`);
       return;
     }
     if (!sessionPath) {
@@ -189,7 +190,7 @@ export class LogindWatch {
       if (locked.value) this.options.post({ type: 'lock' });
       this.options.note(`following logind: sleep, and the lock of session ${sessionPath.split('/').pop()}`);
     } catch (error) {
-      this.options.note(`cannot follow the login session ${sessionPath} (${(error as Error).message}): its lock is not followed`);
+      this.options.note(`cannot follow the login session ${sessionPath} (${errorMessage(error)}): its lock is not followed`);
     }
   }
 }

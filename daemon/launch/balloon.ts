@@ -1,5 +1,5 @@
 /**
- * The balloon hiboss gives the VMs it starts (issue #10): a virtio-balloon with
+ * The balloon hiboss gives the VMs it starts: a virtio-balloon with
  * free-page reporting, so a guest hands the pages it frees back to the host
  * (measured: 200 MiB freed in the guest are off QEMU's RSS within a second),
  * and deflate-on-oom, so a balloon inflated before a pause never starves it.

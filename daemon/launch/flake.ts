@@ -17,7 +17,9 @@ import { shortRevision, type Generation } from '../../api/schema.js';
 import { parseFlakeVmRef } from '../../networks/flake-ref.js';
 import { DEFAULT_KEEP_GENERATIONS, findGeneration, gcRootAlive, GenerationStore } from '../updates/generations.js';
 import { balloonArgs } from './balloon.js';
+import { audioArgs } from './audio.js';
 import { controlArgs, type LaunchCommand, type LaunchContext, type Launcher, type VmPaths } from './launcher.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 export interface FlakeLauncherOptions {
   /** The nix binary (default `nix`, looked up on PATH). */
@@ -138,10 +140,10 @@ export class FlakeLauncher implements Launcher {
     try {
       ({ configuration } = parseFlakeVmRef(vm.flake, name));
     } catch (error) {
-      throw new Error(`${name}: ${(error as Error).message}`);
+      throw new Error(`${name}: ${errorMessage(error)}`);
     }
 
-    const qemuOpts = [...controlArgs(name, paths), ...healthArgs(paths), ...balloonArgs(vm)];
+    const qemuOpts = [...controlArgs(name, paths), ...healthArgs(paths), ...balloonArgs(vm), ...audioArgs(vm, process.env)];
     const unsplittable = qemuOpts.find((arg) => UNSPLITTABLE.test(arg));
     if (unsplittable !== undefined) {
       throw new Error(`${name}: "${unsplittable}" has whitespace or glob characters, which the NixOS run script cannot pass to QEMU`);
@@ -157,7 +159,7 @@ export class FlakeLauncher implements Launcher {
       if (selected && selected.flake === vm.flake && gcRootAlive(store.gcRoot(selected.number))) generation = selected;
       else if (selected && selected.flake !== vm.flake) progress(`the flake changed (${selected.flake} → ${vm.flake}): building it`);
     } catch (error) {
-      throw new Error(`${name}: ${(error as Error).message}`);
+      throw new Error(`${name}: ${errorMessage(error)}`);
     }
     if (generation) {
       progress(`booting generation ${generation.number} (${shortRevision(generation.revision)}, ${generation.outcome})`);

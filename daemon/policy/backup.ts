@@ -1,5 +1,5 @@
 /**
- * Backups, decided (issue #12): pure functions the policy (./policy.ts) calls
+ * Backups, decided: pure functions the policy (./policy.ts) calls
  * with the decision's working state and clock. No I/O, no timers.
  *
  * - When a VM's backup is due: `everyHours` after its last good backup; one
@@ -16,7 +16,9 @@
  *   Told (BackupChanged) when it flips, and notified at most once a day.
  * - Full or incremental: `chooseBackupKind`, from what the I/O side found.
  */
-import type { Action, Answer, PolicySettings, VmRecord } from './policy.js';
+import { unhandled, type Action, type Answer, type BackupEvent, type BackupSignalKind, type BackupState, type PolicySettings, type VmBackup, type VmRecord } from './types.js';
+
+export type { BackupAction, BackupEvent, BackupPoint, BackupSpec, BackupState, VmBackup } from './types.js';
 
 export const UNBACKED_FACTOR = 1.25;
 const MINUTE = 60_000;
@@ -26,82 +28,9 @@ const DAY = 24 * HOUR;
 const MAX_RETRY_MS = HOUR;
 const MIN_RETRY_MS = MINUTE;
 
-export interface BackupSpec {
-  everyHours: number;
-  /** For status and messages: the directory or "restic:…". */
-  target: string;
-}
-
-export interface BackupPoint {
-  id: string;
-  /** Epoch ms: the instant the disk was copied. */
-  at: number;
-  kind: 'full' | 'incremental';
-  bytes: number | null;
-}
-
-export type BackupJob =
-  | { kind: 'backup'; live: boolean; since: number; cancelling: boolean }
-  | { kind: 'restore'; id: string | null; since: number };
-
-export interface VmBackup {
-  spec: BackupSpec;
-  /** Its history has been read: until then nothing is due and nothing is judged. */
-  known: boolean;
-  /** When this daemon first saw the setting (the first backup is due soon after). */
-  firstSeenAt: number;
-  /** Since when it is configured for backups (kept across daemons). */
-  configuredSince: number | null;
-  lastGood: BackupPoint | null;
-  lastFailure: { at: number; reason: string } | null;
-  retryAt: number | null;
-  /** Asked for by the user ("run now"). */
-  runRequested: boolean;
-  job: BackupJob | null;
-  /** A restore asked for and not yet started (the VM is being stopped first). */
-  restore: { id: string | null; startAfter: boolean } | null;
-  /** As last told. */
-  unbacked: boolean;
-  unbackedNotifiedAt: number | null;
-}
-
-export interface BackupState {
-  vms: Record<string, VmBackup>;
-}
-
-export type BackupEvent =
-  /** The VM's backup history, read from its state dir. */
-  | { type: 'backup-known'; name: string; configuredSince: number; lastGood: BackupPoint | null; lastFailure: { at: number; reason: string } | null }
-  | { type: 'backup-request'; name: string }
-  | { type: 'restore-request'; name: string; id: string | null }
-  | { type: 'backup-done'; name: string; point: BackupPoint; message: string }
-  /** `cancelled`: the VM had to start (or the daemon stops); not worth a notification. */
-  | { type: 'backup-failed'; name: string; reason: string; cancelled?: boolean }
-  | { type: 'restore-done'; name: string; id: string; message: string }
-  | { type: 'restore-failed'; name: string; reason: string };
-
-export type BackupSignalKind = 'started' | 'done' | 'failed' | 'unbacked' | 'restoring' | 'restored' | 'restore-failed';
-
-export type BackupAction =
-  /** Back the VM's disk up: live through its QEMU, or offline from its disk file. */
-  | { type: 'backup-run'; name: string; live: boolean }
-  | { type: 'backup-cancel'; name: string; reason: string }
-  /** Restore the disk (the VM is down): point `id`, or the latest. */
-  | { type: 'backup-restore'; name: string; id: string | null }
-  /** Told: the BackupChanged signal (bar and panel refresh on it). */
-  | { type: 'backup-changed'; name: string; kind: BackupSignalKind; message: string };
-
-export const BACKUP_OPERATIONS = ['backup-run', 'backup-cancel', 'backup-restore'] as const;
-
-const EVENT_TYPES: ReadonlySet<string> = new Set(['backup-known', 'backup-request', 'restore-request', 'backup-done', 'backup-failed', 'restore-done', 'restore-failed']);
-
-export function isBackupEvent(event: { type: string }): event is BackupEvent {
-  return EVENT_TYPES.has(event.type);
-}
-
 export const NO_BACKUPS: BackupState = { vms: {} };
 
-/** The decision's working state (a subset of the policy's Turn). */
+/** The decision's working state (the part of the policy's Turn backups use). */
 export interface BackupTurn {
   state: { backups: BackupState; vms: Record<string, VmRecord>; settings: PolicySettings };
   now: number;
@@ -303,6 +232,8 @@ export function applyBackupEvent(turn: BackupTurn, event: BackupEvent): Answer |
       }
       return null;
     }
+    default:
+      return unhandled(event);
   }
 }
 

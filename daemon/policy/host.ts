@@ -1,38 +1,19 @@
 /**
- * The host's sleep and lock, as the policy sees them (pure, like policy.ts):
+ * The host's sleep and lock, as the policy sees them (pure, like the rest of the policy):
  * logind says the machine is about to sleep → every running VM is paused, and the
  * sleep delay lock is released once they are (or when logind's delay runs out);
  * it woke → the usual rules apply again (the focused workspace's VM resumes) and
  * each VM that slept has its guest clock corrected when it next runs. With
  * `pauseOnLock`, a locked session pauses VMs the same way until it is unlocked.
  */
-import type { Action, PolicySettings, VmRecord } from './policy.js';
-
-export interface HostState {
-  /** Between PrepareForSleep(true) and PrepareForSleep(false). */
-  asleep: boolean;
-  /** The login session is locked (logind Lock / LockedHint). */
-  locked: boolean;
-  /** The sleep delay lock is held until every VM is paused, or this deadline (epoch ms). */
-  sleepLockDeadline: number | null;
-  /** VMs that were paused through a sleep or lock: their clock is set when they run again. */
-  clockStale: string[];
-}
+import { isDown as stateIsDown, unhandled, type Action, type HostEvent, type HostState, type PolicySettings, type VmRecord } from './types.js';
 
 export const HOST_AWAKE: HostState = { asleep: false, locked: false, sleepLockDeadline: null, clockStale: [] };
-
-export type HostEvent =
-  /** logind PrepareForSleep(true): it waits for our delay lock at most `releaseWithinMs`. */
-  | { type: 'sleep'; releaseWithinMs: number }
-  /** logind PrepareForSleep(false). */
-  | { type: 'wake' }
-  | { type: 'lock' }
-  | { type: 'unlock' };
 
 type Log = (message: string, level?: 'info' | 'warn') => void;
 
 function isDown(vm: VmRecord): boolean {
-  return vm.state === 'stopped' || vm.state === 'failed';
+  return stateIsDown(vm.state);
 }
 
 /** While this holds, every VM is to be paused (what the user asked for waits). */
@@ -65,6 +46,8 @@ export function applyHostEvent(host: HostState, event: HostEvent, vms: VmRecord[
       if (!host.locked) return { host, actions };
       log('the session is unlocked');
       return { host: { ...host, locked: false }, actions };
+    default:
+      return unhandled(event);
   }
 }
 

@@ -17,6 +17,8 @@ import { z } from 'zod';
 import { Generation } from '../../api/schema.js';
 import { writeFileAtomic } from '../../config/file.js';
 import { readFileBounded } from '../../config/read-bounded.js';
+import { errorCode, errorMessage } from '../../shared/error-message.js';
+import { DaemonError } from '../errors.js';
 
 export const DEFAULT_KEEP_GENERATIONS = 5;
 const MAX_FILE_BYTES = 1024 * 1024;
@@ -42,9 +44,7 @@ export const GenerationsFile = z.strictObject({
 });
 export type GenerationsFile = z.infer<typeof GenerationsFile>;
 
-export class GenerationsFileError extends Error {
-  override name = 'GenerationsFileError';
-}
+export class GenerationsFileError extends DaemonError {}
 
 const EMPTY: GenerationsFile = { version: 1, selected: null, generations: [], window: null, lastCheckAt: null };
 
@@ -68,8 +68,8 @@ export class GenerationStore {
     try {
       text = readFileBounded(this.file, MAX_FILE_BYTES);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return structuredClone(EMPTY);
-      throw new GenerationsFileError(`${this.file}: ${(error as Error).message}`);
+      if (errorCode(error) === 'ENOENT') return structuredClone(EMPTY);
+      throw new GenerationsFileError(`${this.file}: ${errorMessage(error)}`);
     }
     let json: unknown;
     try {
@@ -112,7 +112,7 @@ export class GenerationStore {
       try {
         fs.mkdirSync(path.join(this.dir, String(number)), { mode: 0o700 });
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        if (errorCode(error) === 'EEXIST') continue;
         throw error;
       }
       return { number, outLink: this.gcRoot(number) };

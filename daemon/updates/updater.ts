@@ -1,5 +1,5 @@
 /**
- * Updates of flake VMs (issue #11), the I/O side: builds new generations
+ * Updates of flake VMs, the I/O side: builds new generations
  * (`hiboss update`, automatic updates), opens health windows when a generation
  * not yet judged boots (and finds them again after a daemon restart), records
  * judgements in the generations store, and selects generations by hand
@@ -15,13 +15,12 @@ import type { Action, PolicyEvent } from '../policy/policy.js';
 import type { VmProcess } from '../vm/vm-process.js';
 import { DEFAULT_KEEP_GENERATIONS, findGeneration, gcRootAlive, GenerationStore, lastHealthy } from './generations.js';
 import { HealthProbe } from './health-probe.js';
+import { errorMessage } from '../../shared/error-message.js';
+import { RequestError } from '../errors.js';
 
 /** A request refused (the D-Bus error kind). */
-export class UpdateRefusedError extends Error {
-  constructor(readonly kind: 'NoSuchVm' | 'InvalidArgument' | 'Failed', message: string) {
-    super(message);
-  }
-}
+/** An update or rollback the daemon refuses: a RequestError, so the D-Bus caller gets its kind. */
+export class UpdateRefusedError extends RequestError {}
 
 export interface UpdaterOptions {
   roots: RuntimeRoots;
@@ -97,7 +96,7 @@ export class Updater {
     try {
       data = store.read();
     } catch (error) {
-      throw new UpdateRefusedError('Failed', (error as Error).message);
+      throw new UpdateRefusedError('Failed', errorMessage(error));
     }
     const build = this.#builds.get(name);
     return {
@@ -175,7 +174,7 @@ export class Updater {
       this.#progress(name, 'built', `${name}: update built: ${from} → ${to} (generation ${generation.number}; ${when})`, options);
     } catch (error) {
       if (this.#closed) return;
-      this.#progress(name, 'build-failed', `${(error as Error).message}\n(the current generation stays in use)`, options);
+      this.#progress(name, 'build-failed', `${errorMessage(error)}\n(the current generation stays in use)`, options);
     }
   }
 
@@ -237,7 +236,7 @@ export class Updater {
       });
       if (window) this.#watch(name, vm, store, false);
     } catch (error) {
-      this.options.post({ type: 'note', name, level: 'warn', message: `cannot open the health window: ${(error as Error).message}` });
+      this.options.post({ type: 'note', name, level: 'warn', message: `cannot open the health window: ${errorMessage(error)}` });
     }
   }
 
@@ -298,8 +297,7 @@ export class Updater {
   }
 
   /** The policy's `judged` action: recorded, and a failed generation's predecessor selected. */
-  carryOut(action: Action): void {
-    if (action.type !== 'judged') return;
+  carryOut(action: Extract<Action, { type: 'judged' }>): void {
     this.#probes.get(action.name)?.stop();
     this.#probes.delete(action.name);
     try {
@@ -317,7 +315,7 @@ export class Updater {
       });
       store.prune(keep); // a healthy generation may let an older one go
     } catch (error) {
-      this.options.post({ type: 'note', name: action.name, level: 'warn', message: `cannot record the judgement: ${(error as Error).message}` });
+      this.options.post({ type: 'note', name: action.name, level: 'warn', message: `cannot record the judgement: ${errorMessage(error)}` });
     }
   }
 
@@ -355,7 +353,7 @@ export class Updater {
         store.update((data) => void (data.lastCheckAt = now));
         this.update(name, { now: false, auto: true });
       } catch (error) {
-        this.options.post({ type: 'note', name, level: 'warn', message: `automatic update: ${(error as Error).message}` });
+        this.options.post({ type: 'note', name, level: 'warn', message: `automatic update: ${errorMessage(error)}` });
       }
     }
     this.schedule();

@@ -1,233 +1,89 @@
 /**
- * A VM's RAM to disk and back (issue #10): the I/O of the policy's `hibernate`
+ * A VM's RAM to disk and back: the I/O of the policy's `hibernate`
  * and `restore` operations, and what an adopting daemon makes of a save or a
  * restore that an earlier daemon left half done. Decisions are the policy's
  * (daemon/policy/memory.ts); this module only carries them out and says what
- * happened.
+ * happened. The image's files and description are ./image-files.ts, its seal
+ * ./image-seal.ts, the fallback stream ./image-stream.ts, and what an adopting
+ * daemon makes of a half-done save or restore ./hibernate-adopt.ts.
  *
  * Save (QEMU 7.2): the VM is paused; the daemon listens on a unix socket in the
  * VM's runtime dir (0700) and QMP `migrate unix:…` makes QEMU connect and send
  * its stream, which the daemon writes into `memory-image.bin.tmp` in the state
- * dir (0600: the guest's RAM is secret) and fsyncs. Only when QEMU says
- * `completed` and the whole stream is on disk is it renamed to
- * `memory-image.bin`: that rename is the moment the image is complete. Then
- * QEMU quits. No shell anywhere: an `exec:` URI would run /bin/sh.
+ * dir (0600: the guest's RAM is secret), hashing it as it goes, and fsyncs. Only
+ * when QEMU says `completed` and the whole stream is on disk is it renamed to
+ * `memory-image.bin` and sealed: the description records which file it is and
+ * the hash of what was written (./image-seal.ts). The seal is the moment the
+ * image is complete. Then QEMU quits. No shell anywhere: an `exec:` URI would run /bin/sh.
  * Where QEMU offers `file:` URIs with the `mapped-ram` capability (QEMU ≥ 9.0,
  * found with query-migrate-capabilities, never guessed from a version), QEMU
  * writes the temporary file itself.
  *
  * Restore: the command the image was saved with (`memory-image.json`, written
  * before the save, one schema) must equal the one the VM would start with now,
- * else nothing is tried. QEMU starts with the same argv plus `-incoming defer`,
+ * else nothing is tried; and the image must be the file its save sealed (another VM's
+ * image put in its place is refused). An image readable by others is set back to 0600
+ * with a warning. QEMU starts with the same argv plus `-incoming defer`,
  * with the image open read-only as its fd 3, and `migrate-incoming fd:3` makes it
  * read the image itself (from the page cache: nothing copied through a socket or
  * a process of ours; should fd 3 not reach QEMU, the daemon streams the image
  * into `migrate-incoming unix:…` instead). It lands paused. A restore that fails ends its QEMU (never two
- * QEMUs for one VM) and keeps the image aside under a name that says so.
+ * QEMUs for one VM) and keeps the image aside under a name that says so (the newest
+ * MAX_ASIDE_IMAGES of them).
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { z } from 'zod';
 import type { VmPaths } from '../../config/paths.js';
-import { readFileBounded } from '../../config/read-bounded.js';
 import type { QmpClient } from '../../qmp/client.js';
 import type { LaunchCommand } from '../launch/launcher.js';
 import type { VmProcess } from './vm-process.js';
+import { errorCode, errorMessage } from '../../shared/error-message.js';
+import {
+  findImage,
+  fsyncDir,
+  HibernateError,
+  imagePaths,
+  recorded,
+  removeIncompleteSave,
+  sealImage,
+  setImageAside,
+  writeJsonAtomic,
+  bytesOnDisk,
+  type FoundImage,
+  type ImageMeta,
+  type ImagePaths,
+  type RecordedCommand,
+} from './image-files.js';
+import { imageHasher, mendImageMode, sealMismatch, sha256OfFd, untouchedSinceSealed, type ImageSeal } from './image-seal.js';
+import { stallGuard, streamInto, type StallGuard } from './image-stream.js';
 
-/** The command a QEMU was started with: recorded at launch, copied into the image's metadata. */
-export const RecordedCommand = z.strictObject({
-  file: z.string().max(4096),
-  args: z.array(z.string().max(4096)).max(2048),
-  env: z.record(z.string().max(256), z.string().max(8192)).optional(),
-});
-export type RecordedCommand = z.infer<typeof RecordedCommand>;
+export {
+  asideImages,
+  findImage,
+  HibernateError,
+  ImageMeta,
+  imagePaths,
+  MAX_ASIDE_IMAGES,
+  readLaunchRecord,
+  recordLaunch,
+  RecordedCommand,
+  removeImage,
+  removeImageInBackground,
+  removeIncompleteSave,
+  setImageAside,
+  type AsideImage,
+  type FoundImage,
+  type ImagePaths,
+} from './image-files.js';
+export { settleAdopted, settleWithoutQemu, type AdoptedOutcome } from './hibernate-adopt.js';
 
-/** `memory-image.json`: what a save wrote (before its image), one schema for writer and readers. */
-export const ImageMeta = z.strictObject({
-  version: z.literal(1),
-  /** The command the saved QEMU was started with: a restore starts exactly this plus `-incoming defer`. */
-  command: RecordedCommand,
-  /** How the stream was written: `stream` (through our socket) or `mapped-ram` (QEMU's `file:`). */
-  format: z.enum(['stream', 'mapped-ram']),
-  /** Epoch ms the save began. */
-  startedAt: z.number(),
-  /** The QEMU that wrote it (x.y.z), for the reason shown when a restore fails. */
-  qemuVersion: z.string().max(64),
-  /** Resident memory of the QEMU when it was saved (bytes), for the budget. */
-  rssBytes: z.number().nullable(),
-});
-export type ImageMeta = z.infer<typeof ImageMeta>;
-
-const MAX_META_BYTES = 1024 * 1024;
 /** A restore's image is QEMU's fd 3 (the first descriptor after stdin, stdout, stderr; LaunchCommand.inheritFds). */
 const IMAGE_FD = 3;
 /** A save or restore that makes no progress for this long is given up. */
 const STALL_MS = 60_000;
 /** A local save is not to be throttled by QEMU's default 128 MiB/s (bytes/s). */
 const UNLIMITED_BANDWIDTH = 2 ** 50;
-
-export interface ImagePaths {
-  image: string;
-  temp: string;
-  meta: string;
-  saveSocket: string;
-  restoreSocket: string;
-  launchRecord: string;
-}
-
-export function imagePaths(paths: VmPaths): ImagePaths {
-  return {
-    image: path.join(paths.stateDir, 'memory-image.bin'),
-    temp: path.join(paths.stateDir, 'memory-image.bin.tmp'),
-    meta: path.join(paths.stateDir, 'memory-image.json'),
-    saveSocket: path.join(paths.runDir, 'save.sock'),
-    restoreSocket: path.join(paths.runDir, 'restore.sock'),
-    launchRecord: path.join(paths.runDir, 'launch.json'),
-  };
-}
-
-export class HibernateError extends Error {
-  override name = 'HibernateError';
-}
-
-// ---- small, atomic files ------------------------------------------------------------------
-
-/** Temp + rename; `durable`: fsynced too (the runtime dir does not outlive a reboot: atomic is enough there). */
-function writeJsonAtomic(file: string, value: unknown, durable = true): void {
-  const temp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
-  try {
-    fs.writeSync(fd, JSON.stringify(value) + '\n');
-    if (durable) fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(temp, file);
-  if (durable) fsyncDir(path.dirname(file));
-}
-
-function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function readJson<T>(file: string, schema: z.ZodType<T>): T {
-  const text = readFileBounded(file, MAX_META_BYTES);
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    throw new HibernateError(`${path.basename(file)} is not JSON`);
-  }
-  const parsed = schema.safeParse(data);
-  if (!parsed.success) throw new HibernateError(`${path.basename(file)} is not a hiboss image description: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
-  return parsed.data;
-}
-
-function exists(file: string): boolean {
-  try {
-    fs.lstatSync(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The launch command is kept beside the QMP socket: a later save (by this daemon or the next) records it. */
-export function recordLaunch(paths: VmPaths, command: LaunchCommand): void {
-  writeJsonAtomic(imagePaths(paths).launchRecord, recorded(command), false);
-}
-
-function recorded(command: LaunchCommand): RecordedCommand {
-  return RecordedCommand.parse({ file: command.file, args: command.args, ...(command.env && Object.keys(command.env).length ? { env: command.env } : {}) });
-}
-
-export function readLaunchRecord(paths: VmPaths): RecordedCommand | null {
-  try {
-    return readJson(imagePaths(paths).launchRecord, RecordedCommand);
-  } catch {
-    return null;
-  }
-}
-
-// ---- what is on disk ------------------------------------------------------------------------
-
-export interface FoundImage {
-  meta: ImageMeta;
-  bytes: number;
-  /** Epoch ms the image became complete (its rename). */
-  savedAt: number;
-}
-
-/** The complete image of a hibernated VM, or null. Throws HibernateError when its description cannot be read. */
-export function findImage(paths: VmPaths): FoundImage | null {
-  const files = imagePaths(paths);
-  let stat: fs.Stats;
-  try {
-    stat = fs.lstatSync(files.image);
-  } catch {
-    return null;
-  }
-  if (!stat.isFile()) throw new HibernateError(`${files.image} is not a regular file`);
-  const meta = readJson(files.meta, ImageMeta);
-  return { meta, bytes: bytesOnDisk(stat), savedAt: stat.mtimeMs };
-}
-
-/**
- * What an image takes on disk: a mapped-ram image (QEMU ≥ 9) is as long as the guest's
- * RAM but sparse — its zero pages are holes — so its length would overstate it.
- */
-function bytesOnDisk(stat: fs.Stats): number {
-  return Math.min(stat.size, stat.blocks * 512);
-}
-
-/** Leftovers of a save that never completed (a temporary image, a description without image). */
-export function removeIncompleteSave(paths: VmPaths): boolean {
-  const files = imagePaths(paths);
-  let removed = false;
-  if (exists(files.temp)) {
-    fs.rmSync(files.temp, { force: true });
-    removed = true;
-  }
-  if (!exists(files.image) && exists(files.meta)) {
-    fs.rmSync(files.meta, { force: true });
-    removed = true;
-  }
-  return removed;
-}
-
-export function removeImage(paths: VmPaths): void {
-  const files = imagePaths(paths);
-  fs.rmSync(files.image, { force: true });
-  fs.rmSync(files.meta, { force: true });
-  fs.rmSync(files.temp, { force: true });
-}
-
-/**
- * The same, off the event loop: unlinking a 100 MiB image still in the page cache takes
- * milliseconds, and right after a restore they would delay the guest's RESUME being seen.
- */
-export async function removeImageInBackground(paths: VmPaths): Promise<void> {
-  const files = imagePaths(paths);
-  await Promise.all([files.image, files.meta, files.temp].map((file) => fs.promises.rm(file, { force: true })));
-}
-
-/** Keeps an image that could not be restored, under a name that says so; returns that name. */
-export function setImageAside(paths: VmPaths, now = new Date()): string | null {
-  const files = imagePaths(paths);
-  if (!exists(files.image)) return null;
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const base = path.join(paths.stateDir, `memory-image.unrestorable-${stamp}`);
-  fs.renameSync(files.image, `${base}.bin`);
-  if (exists(files.meta)) fs.renameSync(files.meta, `${base}.json`);
-  return `${base}.bin`;
-}
 
 // ---- QMP helpers ---------------------------------------------------------------------------
 
@@ -272,17 +128,6 @@ function migrationFinished(qmp: QmpClient, signal: AbortSignal): Promise<{ statu
   });
 }
 
-/** A watchdog: aborts when `touch()` has not been called for `ms`. */
-function stallGuard(ms: number, what: string): { signal: AbortSignal; touch: () => void; stop: () => void } {
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => controller.abort(new HibernateError(`${what} made no progress for ${Math.round(ms / 1000)} s`)), ms);
-  };
-  arm();
-  return { signal: controller.signal, touch: arm, stop: () => clearTimeout(timer) };
-}
 
 function versionOf(qmp: QmpClient): string {
   const v = qmp.greeting.QMP.version.qemu;
@@ -290,11 +135,11 @@ function versionOf(qmp: QmpClient): string {
 }
 
 function errnoText(error: unknown): string {
-  const e = error as NodeJS.ErrnoException;
-  if (e.code === 'ENOSPC') return 'no space left on device (ENOSPC)';
-  if (e.code === 'EDQUOT') return 'disk quota exceeded (EDQUOT)';
-  if (e.code === 'EIO') return 'I/O error (EIO)';
-  return e.code ? `${e.message}` : String((error as Error).message ?? error);
+  const code = errorCode(error);
+  if (code === 'ENOSPC') return 'no space left on device (ENOSPC)';
+  if (code === 'EDQUOT') return 'disk quota exceeded (EDQUOT)';
+  if (code === 'EIO') return 'I/O error (EIO)';
+  return errorMessage(error);
 }
 
 // ---- save ----------------------------------------------------------------------------------
@@ -336,25 +181,28 @@ export async function saveImage(vm: VmProcess, options: SaveOptions): Promise<Sa
 
   removeIncompleteSave(paths);
   fs.rmSync(files.image, { force: true }); // an image of this VM is stale once it runs in RAM
-  writeJsonAtomic(files.meta, {
+  const meta: ImageMeta = {
     version: 1,
     command: options.command,
     format: mappedRam ? 'mapped-ram' : 'stream',
     startedAt,
     qemuVersion: versionOf(qmp),
     rssBytes: options.rssBytes,
-  } satisfies ImageMeta);
+  };
+  writeJsonAtomic(files.meta, meta);
 
   const guard = stallGuard(STALL_MS, 'the save');
   try {
-    if (mappedRam) await saveThroughFile(qmp, files, guard);
-    else await saveThroughSocket(qmp, files, guard);
+    const sha256 = mappedRam ? await saveThroughFile(qmp, files, guard) : await saveThroughSocket(qmp, files, guard);
     fs.renameSync(files.temp, files.image);
+    // The seal is what makes the image restorable: a description without one is a save that did not finish.
+    sealImage(files, meta, sha256);
     fsyncDir(paths.stateDir);
   } catch (error) {
     guard.stop();
     await cancelMigration(qmp);
     fs.rmSync(files.temp, { force: true });
+    fs.rmSync(files.image, { force: true });
     fs.rmSync(files.meta, { force: true });
     throw error instanceof HibernateError ? error : new HibernateError(errnoText(error));
   }
@@ -382,8 +230,8 @@ async function cancelMigration(qmp: QmpClient): Promise<void> {
   }
 }
 
-/** QEMU ≥ 9 with mapped-ram: QEMU writes the temporary file; we only wait and fsync. */
-async function saveThroughFile(qmp: QmpClient, files: ImagePaths, guard: ReturnType<typeof stallGuard>): Promise<void> {
+/** QEMU ≥ 9 with mapped-ram: QEMU writes the temporary file; we wait, fsync, and hash what it wrote. */
+async function saveThroughFile(qmp: QmpClient, files: ImagePaths, guard: StallGuard): Promise<string> {
   const fd = fs.openSync(files.temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   fs.closeSync(fd);
   await qmp.execute('migrate', { uri: `file:${files.temp}` });
@@ -392,13 +240,18 @@ async function saveThroughFile(qmp: QmpClient, files: ImagePaths, guard: ReturnT
   const written = fs.openSync(files.temp, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     fs.fsyncSync(written);
+    return await sha256OfFd(written);
   } finally {
     fs.closeSync(written);
   }
 }
 
-/** QEMU 7.2: QEMU connects to our socket and sends the stream; we write it, with every error seen at once. */
-async function saveThroughSocket(qmp: QmpClient, files: ImagePaths, guard: ReturnType<typeof stallGuard>): Promise<void> {
+/**
+ * QEMU 7.2: QEMU connects to our socket and sends the stream; we write it, with every error seen
+ * at once, and hash it as it is written (chunks are written one at a time, in order). Returns the hash.
+ */
+async function saveThroughSocket(qmp: QmpClient, files: ImagePaths, guard: StallGuard): Promise<string> {
+  const hash = imageHasher();
   fs.rmSync(files.saveSocket, { force: true });
   const fd = fs.openSync(files.temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   const server = net.createServer();
@@ -419,6 +272,7 @@ async function saveThroughSocket(qmp: QmpClient, files: ImagePaths, guard: Retur
         socket.on('data', (chunk: Buffer) => {
           guard.touch();
           socket.pause();
+          hash.update(chunk);
           fs.write(fd, chunk, 0, chunk.length, null, (error) => {
             if (error) {
               socket.destroy(); // QEMU's side fails at once
@@ -451,6 +305,7 @@ async function saveThroughSocket(qmp: QmpClient, files: ImagePaths, guard: Retur
     } catch (error) {
       throw new HibernateError(`writing the image: ${errnoText(error)}`);
     }
+    return hash.digest('hex');
   } finally {
     closeFd();
     server.close();
@@ -502,6 +357,8 @@ export interface Restored {
   state: 'paused' | 'running';
   durationMs: number;
   image: FoundImage;
+  /** What the user is to be told although the restore went on (an image readable by others, mended). */
+  warnings: string[];
   /** Where the time went: QEMU up (QMP answers), the image read and loaded (ms from the start). */
   phases: { qemuUpMs: number; loadedMs: number };
 }
@@ -520,28 +377,41 @@ export async function restoreImage(options: RestoreOptions): Promise<Restored> {
   try {
     found = findImage(paths);
   } catch (error) {
-    throw aside(paths, (error as Error).message);
+    throw aside(paths, errorMessage(error));
   }
   if (!found) throw new HibernateError('its image is gone');
   const difference = commandDifference(found.meta.command, recorded(options.command));
   if (difference) throw aside(paths, difference);
 
-  // A stream image is handed to QEMU as an open descriptor (its fd 3): QEMU reads the file
-  // itself, straight from the page cache — no copy through a socket, no process of ours in between.
-  let imageFd: number | null = null;
-  if (found.meta.format === 'stream') {
-    try {
-      imageFd = fs.openSync(files.image, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    } catch (error) {
-      throw aside(paths, `its image cannot be read: ${errnoText(error)}`);
-    }
+  // The file checked is the file QEMU gets: a stream image is handed to QEMU as this very open
+  // descriptor (its fd 3), so QEMU reads it itself, straight from the page cache — no copy
+  // through a socket, no process of ours in between.
+  let imageFd: number | null;
+  try {
+    imageFd = fs.openSync(files.image, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (error) {
+    throw aside(paths, `its image cannot be read: ${errnoText(error)}`);
+  }
+  const warnings: string[] = [];
+  try {
+    const mended = mendImageMode(imageFd, path.basename(files.image));
+    if (mended) warnings.push(mended);
+    const problem = await sealedImageProblem(imageFd, found.meta.seal);
+    if (problem) throw new HibernateError(problem);
+  } catch (error) {
+    fs.closeSync(imageFd);
+    throw aside(paths, error instanceof HibernateError ? error.message : `its image cannot be read: ${errnoText(error)}`);
+  }
+  if (found.meta.format !== 'stream') {
+    fs.closeSync(imageFd); // QEMU opens a mapped-ram image by its name
+    imageFd = null;
   }
   const command = { ...options.command, args: [...options.command.args, '-incoming', 'defer'], ...(imageFd === null ? {} : { inheritFds: [imageFd] }) };
   let vm: VmProcess;
   try {
     vm = await options.launch(command);
   } catch (error) {
-    throw aside(paths, `QEMU did not start: ${(error as Error).message}`);
+    throw aside(paths, `QEMU did not start: ${errorMessage(error)}`);
   } finally {
     if (imageFd !== null) fs.closeSync(imageFd); // QEMU has its own copy
   }
@@ -597,14 +467,27 @@ export async function restoreImage(options: RestoreOptions): Promise<Restored> {
     // Never two QEMUs for one VM, and never a half-restored one left behind.
     if (!vm.ended) await vm.quit(2000).catch(() => undefined);
     fs.rmSync(files.restoreSocket, { force: true });
-    const raw = error instanceof HibernateError ? error.message : (error as Error).message;
+    const raw = error instanceof HibernateError ? error.message : errorMessage(error);
     // QEMU's last words, when it failed (a clean exit is our own quit just above: nothing to add).
     const tail = vm.ended ? await Promise.race([exited.then((e) => (e.kind === 'failed' ? e.reason : '')), new Promise<string>((r) => setTimeout(() => r(''), 1500))]) : '';
     throw aside(paths, tail && !raw.includes(tail) ? `${raw} (${tail})` : raw);
   }
   guard.stop();
   fs.rmSync(files.restoreSocket, { force: true });
-  return { vm, state, durationMs: Date.now() - startedAt, image: found, phases: { qemuUpMs, loadedMs } };
+  return { vm, state, durationMs: Date.now() - startedAt, image: found, warnings, phases: { qemuUpMs, loadedMs } };
+}
+
+/**
+ * Why the open image is not the file its save sealed, or null: untouched since the seal
+ * (same device, inode and ctime), or else a whole-file hash equal to the one taken as it was written.
+ */
+async function sealedImageProblem(fd: number, seal: ImageSeal | undefined): Promise<string | null> {
+  const stat = fs.fstatSync(fd, { bigint: true });
+  const mismatch = sealMismatch(stat, seal);
+  if (mismatch || !seal) return mismatch;
+  if (untouchedSinceSealed(stat, seal)) return null;
+  const sha256 = await sha256OfFd(fd);
+  return sha256 === seal.sha256 ? null : 'its image is not the one its save wrote (the file changed or was replaced since: its SHA-256 differs)';
 }
 
 function aside(paths: VmPaths, why: string): HibernateError {
@@ -612,173 +495,8 @@ function aside(paths: VmPaths, why: string): HibernateError {
   try {
     kept = setImageAside(paths);
   } catch (error) {
-    return new HibernateError(`${why}; the image could not be set aside: ${(error as Error).message}`);
+    return new HibernateError(`${why}; the image could not be set aside: ${errorMessage(error)}`);
   }
   return new HibernateError(kept ? `${why}; the image is kept as ${path.basename(kept)}` : why);
 }
 
-/**
- * Connects to QEMU's incoming socket (it listens once `migrate-incoming` returns)
- * and writes the image into it: by `cat IMAGE` with the socket as its stdout (an
- * argv, no shell; the kernel copies, measured ~50 ms faster than Node for 100
- * MiB), or by Node itself where there is no `cat`.
- */
-async function streamInto(image: string, socketPath: string, guard: ReturnType<typeof stallGuard>): Promise<void> {
-  const socket = await new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect(socketPath);
-    s.once('connect', () => resolve(s));
-    s.once('error', reject);
-  });
-  try {
-    if (await catInto(image, socket, guard)) return;
-  } catch (error) {
-    socket.destroy();
-    throw error;
-  }
-  const fd = fs.openSync(image, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  try {
-    const buffer = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      if (guard.signal.aborted) throw guard.signal.reason;
-      const read = await new Promise<number>((resolve, reject) => fs.read(fd, buffer, 0, buffer.length, null, (error, n) => (error ? reject(error) : resolve(n))));
-      if (read === 0) break;
-      guard.touch();
-      const chunk = Buffer.from(buffer.subarray(0, read));
-      if (!socket.write(chunk)) {
-        await new Promise<void>((resolve, reject) => {
-          const onError = (error: Error) => done(new HibernateError(`QEMU stopped reading the image: ${error.message}`));
-          const onClose = () => done(new HibernateError('QEMU closed the image stream'));
-          const onDrain = () => done();
-          const done = (error?: Error) => {
-            socket.off('error', onError);
-            socket.off('close', onClose);
-            socket.off('drain', onDrain);
-            if (error) reject(error);
-            else resolve();
-          };
-          socket.once('error', onError);
-          socket.once('close', onClose);
-          socket.once('drain', onDrain);
-        });
-      }
-    }
-    await new Promise<void>((resolve) => socket.end(resolve));
-  } finally {
-    fs.closeSync(fd);
-    socket.destroy();
-  }
-}
-
-function readProcIo(pid: number | undefined): string {
-  try {
-    return pid === undefined ? '' : fs.readFileSync(`/proc/${pid}/io`, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** `cat IMAGE` into the socket; false when there is no cat to run (the caller streams it itself). */
-async function catInto(image: string, socket: net.Socket, guard: ReturnType<typeof stallGuard>): Promise<boolean> {
-  const cat = spawn('cat', ['--', image], { stdio: ['ignore', socket, 'pipe'] });
-  let stderr = '';
-  cat.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-500)));
-  // Progress, for the stall guard: what cat has read so far (/proc/PID/io).
-  let lastRead = -1;
-  const progress = setInterval(() => {
-    const read = Number(/rchar: (\d+)/.exec(readProcIo(cat.pid))?.[1] ?? -1);
-    if (read > lastRead) guard.touch();
-    lastRead = read;
-  }, 1000);
-  const outcome = await new Promise<{ code: number | null; missing: boolean }>((resolve) => {
-    const onAbort = () => cat.kill('SIGKILL');
-    guard.signal.addEventListener('abort', onAbort, { once: true });
-    cat.once('error', (error: NodeJS.ErrnoException) => resolve({ code: null, missing: error.code === 'ENOENT' }));
-    cat.once('exit', (code) => {
-      guard.signal.removeEventListener('abort', onAbort);
-      resolve({ code, missing: false });
-    });
-  });
-  clearInterval(progress);
-  if (outcome.missing) return false;
-  socket.destroy(); // our copy of the stream's end: QEMU has all of it
-  if (guard.signal.aborted) throw guard.signal.reason;
-  if (outcome.code !== 0) throw new HibernateError(`reading the image failed (cat: ${stderr.trim() || `exit code ${outcome.code}`})`);
-  return true;
-}
-
-// ---- adoption ------------------------------------------------------------------------------
-
-export type AdoptedOutcome =
-  /** The QEMU holds the guest: adopt it as it is. */
-  | { kind: 'keep'; note: string | null }
-  /** The guest is in its complete image: the QEMU was ended. */
-  | { kind: 'hibernated'; image: FoundImage; note: string };
-
-const MIGRATING = new Set(['setup', 'active', 'device', 'pre-switchover', 'cancelling', 'wait-unplug']);
-
-/**
- * What a QEMU left by an earlier daemon means for the VM's image: a save or a
- * restore may have been in flight when that daemon died. Never loses the guest:
- * a complete image is kept until a QEMU holds the guest, and a QEMU is ended
- * only when the guest is in a complete image.
- */
-export async function settleAdopted(vm: VmProcess, paths: VmPaths): Promise<AdoptedOutcome> {
-  const files = imagePaths(paths);
-  const qmp = vm.qmp;
-  // A save in flight (its stream went with the daemon): wait for QEMU to notice, a few seconds at most.
-  for (let i = 0; i < 100; i++) {
-    const info = await qmp.execute('query-migrate', undefined, { timeoutMs: 5000 });
-    const status = await qmp.execute('query-status', undefined, { timeoutMs: 5000 });
-    if (!(info.status && MIGRATING.has(info.status)) && status.status !== 'finish-migrate') break;
-    if (i === 99) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const status = (await qmp.execute('query-status', undefined, { timeoutMs: 5000 })).status;
-  let image: FoundImage | null = null;
-  let unreadable: string | null = null;
-  try {
-    image = findImage(paths);
-  } catch (error) {
-    unreadable = (error as Error).message;
-  }
-  if (status === 'inmigrate') {
-    // A restore that never finished: the guest is still in the image.
-    await vm.quit(2000).catch(() => undefined);
-    removeIncompleteSave(paths);
-    fs.rmSync(files.restoreSocket, { force: true });
-    if (image) return { kind: 'hibernated', image, note: 'an earlier daemon was restoring it: the unfinished QEMU was ended, the image is intact' };
-    return { kind: 'keep', note: `an unfinished restore was ended, and no image was found${unreadable ? ` (${unreadable})` : ''}` };
-  }
-  if (status === 'postmigrate' && image) {
-    // The save completed (the image was renamed) and the daemon died before QEMU quit.
-    await vm.quit(2000).catch(() => undefined);
-    fs.rmSync(files.saveSocket, { force: true });
-    return { kind: 'hibernated', image, note: 'an earlier daemon had saved it: the image is complete, its QEMU was ended' };
-  }
-  // The QEMU holds the guest: anything on disk is a save that never completed, or an image already restored.
-  const unfinished = exists(files.temp) || (exists(files.meta) && !exists(files.image));
-  const leftovers = unfinished || exists(files.image);
-  if (leftovers) removeImage(paths);
-  fs.rmSync(files.saveSocket, { force: true });
-  fs.rmSync(files.restoreSocket, { force: true });
-  if (!leftovers) return { kind: 'keep', note: null };
-  return {
-    kind: 'keep',
-    note: unfinished
-      ? `a save was in flight when the last daemon ended: its partial image was removed; the guest goes on in its QEMU (${status})`
-      : `an image it no longer needs was removed (the guest is in its QEMU, ${status})`,
-  };
-}
-
-/** A VM without a QEMU: hibernated when its image is complete; an unfinished save is removed. */
-export function settleWithoutQemu(paths: VmPaths): { image: FoundImage | null; note: string | null } {
-  const removed = removeIncompleteSave(paths);
-  let image: FoundImage | null = null;
-  try {
-    image = findImage(paths);
-  } catch (error) {
-    const kept = setImageAside(paths);
-    return { image: null, note: `its image cannot be used (${(error as Error).message})${kept ? `; kept as ${path.basename(kept)}` : ''}` };
-  }
-  return { image, note: removed ? 'an unfinished save was removed' : null };
-}

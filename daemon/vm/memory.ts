@@ -1,5 +1,5 @@
 /**
- * Memory a VM holds on the host (issue #10): the resident size of its QEMU,
+ * Memory a VM holds on the host: the resident size of its QEMU,
  * as /proc says, for the budget (policy `memory` events) and the status; and
  * the balloon that shrinks a hidden VM to its working set before it is paused.
  */

@@ -5,16 +5,18 @@
  * through the policy loop (post), never straight to the world.
  */
 import type { Config } from '../../config/schema.js';
-import { ensureVmDirs, existingVmDirs, vmPaths, type RuntimeRoots, type VmPaths } from '../../config/paths.js';
+import { ensureVmDirs, existingVmDirs, RuntimeDirError, vmPaths, type RuntimeRoots, type VmPaths } from '../../config/paths.js';
 import { QmpTimeoutError } from '../../qmp/errors.js';
 import type { LaunchCommand, Launcher } from '../launch/launcher.js';
 import { QemuLauncher } from '../launch/qemu.js';
-import type { Action, PolicyEvent } from '../policy/policy.js';
+import { SAVE_INTERRUPTED, unhandled, type Operation as PolicyOperation, type PolicyEvent, type VmOperationAction } from '../policy/types.js';
 import { VmProcess, type VmEnd } from './vm-process.js';
-import { HibernateError, readLaunchRecord, recordLaunch, removeImage, removeImageInBackground, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type RecordedCommand } from './hibernate.js';
+import { HibernateError, readLaunchRecord, recordLaunch, removeImage, removeImageInBackground, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type AdoptedOutcome, type RecordedCommand } from './hibernate.js';
 import { growBack, residentBytes, shrinkToWorkingSet } from './memory.js';
+import { errorMessage } from '../../shared/error-message.js';
 
-type Operation = 'pause' | 'resume' | 'stop' | 'shrink';
+/** The operations carried out over QMP on a running QEMU. */
+type Operation = Extract<PolicyOperation, 'pause' | 'resume' | 'stop' | 'shrink'>;
 
 export interface VmSupervisorOptions {
   roots: RuntimeRoots;
@@ -38,9 +40,9 @@ export class VmSupervisor {
   #processes = new Map<string, VmProcess>();
   #launchAborts = new Map<string, AbortController>();
   #detached = false;
-  /** Memory (issue #10): VMs whose save is in flight: their QEMU's end is the save's to report. */
+  /** Memory: VMs whose save is in flight: their QEMU's end is the save's to report. */
   readonly #saving = new Set<string>();
-  /** Memory (issue #10): restored images being removed in the background; a new save of the VM waits for it. */
+  /** Memory: restored images being removed in the background; a new save of the VM waits for it. */
   readonly #imageRemovals = new Map<string, Promise<void>>();
   readonly #qemuLauncher: Launcher;
   #flakeLauncher: Launcher | undefined;
@@ -57,7 +59,7 @@ export class VmSupervisor {
   }
 
   /** Carries out one operation; outcomes come back as events. */
-  carryOut(action: Action): void {
+  carryOut(action: VmOperationAction): void {
     switch (action.type) {
       case 'start':
         void this.#start(action.name);
@@ -67,7 +69,7 @@ export class VmSupervisor {
           const callStartedAt = performance.now();
           const reply = vm.resume(timeoutMs);
           this.options.onRunWritten?.(callStartedAt);
-          // Memory (issue #10): a balloon inflated before the pause deflates once the guest runs (off the resume's path).
+          // Memory: a balloon inflated before the pause deflates once the guest runs (off the resume's path).
           // Only where it may be inflated: otherwise two QMP round trips per switch for nothing.
           if (!this.#balloonMayBeInflated.delete(action.name)) return reply;
           void reply
@@ -105,7 +107,7 @@ export class VmSupervisor {
         this.#processes.delete(action.name);
         return;
       default:
-        return;
+        return unhandled(action);
     }
   }
 
@@ -165,7 +167,8 @@ export class VmSupervisor {
       post({ type: 'observed', name, state, reason: state === 'running' ? 'QEMU is up' : 'QEMU is up, paused' });
     } catch (error) {
       if (this.#detached) return;
-      post({ type: 'op-failed', name, op: 'start', reason: (error as Error).message });
+      // A runtime dir that is a symlink, not ours, or too deep for a socket stays so: no retry.
+      post({ type: 'op-failed', name, op: 'start', reason: errorMessage(error), ...(error instanceof RuntimeDirError ? { permanent: true } : {}) });
     } finally {
       this.#launchAborts.delete(name);
     }
@@ -199,7 +202,7 @@ export class VmSupervisor {
       try {
         vm = await VmProcess.adopt(paths);
       } catch (error) {
-        post({ type: 'note', name: null, level: 'warn', message: `${name}: found a QEMU but cannot talk to it: ${(error as Error).message}` });
+        post({ type: 'note', name: null, level: 'warn', message: `${name}: found a QEMU but cannot talk to it: ${errorMessage(error)}` });
         continue;
       }
       if (!vm) continue;
@@ -209,20 +212,22 @@ export class VmSupervisor {
         vm.detach();
         continue;
       }
-      // Memory (issue #10): a save or restore may have been in flight when the last daemon died.
-      const settled = await settleAdopted(vm, paths).catch((error: Error) => ({ kind: 'keep' as const, note: `its image could not be checked: ${error.message}` }));
+      // Memory: a save or restore may have been in flight when the last daemon died.
+      const settled: AdoptedOutcome = await settleAdopted(vm, paths).catch((error: Error) => ({ kind: 'keep' as const, note: `its image could not be checked: ${error.message}` }));
       if (settled.note) post({ type: 'note', name, message: settled.note });
       if (settled.kind === 'hibernated') continue;
       this.#watch(name, vm);
       this.#balloonMayBeInflated.add(name);
       const state = await vm.status();
       post({ type: 'note', name, message: `adopted QEMU pid ${vm.pid} (${state})` });
-      post({ type: 'observed', name, state, reason: `adopted (${state})` });
+      // A save cut short by the last daemon's end: the guest stays in RAM, and its reason says why.
+      const interrupted = settled.kind === 'keep' && settled.saveInterrupted === true;
+      post({ type: 'observed', name, state, reason: `adopted (${state})${interrupted ? `: ${SAVE_INTERRUPTED}` : ''}`, ...(interrupted ? { saveInterrupted: true } : {}) });
     }
     this.findHibernated();
   }
 
-  /** Memory (issue #10): every configured VM (or those named) without a QEMU whose image is complete is hibernated. */
+  /** Memory: every configured VM (or those named) without a QEMU whose image is complete is hibernated. */
   findHibernated(only?: readonly string[]): void {
     const post = this.options.post;
     for (const name of only ?? Object.keys(this.options.config().vms)) {
@@ -252,11 +257,11 @@ export class VmSupervisor {
     try {
       recordLaunch(paths, command);
     } catch (error) {
-      this.options.post({ type: 'note', name, level: 'warn', message: `cannot keep its launch command (it cannot be hibernated): ${(error as Error).message}` });
+      this.options.post({ type: 'note', name, level: 'warn', message: `cannot keep its launch command (it cannot be hibernated): ${errorMessage(error)}` });
     }
   }
 
-  /** Memory (issue #10): the VM's RAM to its image, then its QEMU ends (daemon/vm/hibernate.ts does the I/O). */
+  /** Memory: the VM's RAM to its image, then its QEMU ends (daemon/vm/hibernate.ts does the I/O). */
   async #hibernate(name: string): Promise<void> {
     const post = this.options.post;
     const vm = this.#processes.get(name);
@@ -275,7 +280,7 @@ export class VmSupervisor {
       if (vm.ended) {
         const end = await ended; // QEMU died during the save: the guest went with it
         post({ type: 'observed', name, state: end.kind, reason: end.reason });
-      } else post({ type: 'op-failed', name, op: 'hibernate', reason: (error as Error).message });
+      } else post({ type: 'op-failed', name, op: 'hibernate', reason: errorMessage(error) });
     } finally {
       this.#saving.delete(name);
     }
@@ -289,7 +294,7 @@ export class VmSupervisor {
     return { file: command.file, args: command.args, ...(command.env ? { env: command.env } : {}) };
   }
 
-  /** Memory (issue #10): QEMU from the image (same argv + `-incoming defer`); it lands paused. */
+  /** Memory: QEMU from the image (same argv + `-incoming defer`); it lands paused. */
   async #restore(name: string): Promise<void> {
     const post = this.options.post;
     const vmConfig = this.options.config().vms[name];
@@ -305,6 +310,7 @@ export class VmSupervisor {
       const restored = await restoreImage({ paths, command, launch: (incoming) => VmProcess.launch(incoming, paths) });
       if (this.#detached) return restored.vm.detach();
       this.#recordLaunch(name, paths, command);
+      for (const warning of restored.warnings) post({ type: 'note', name, level: 'warn', message: warning });
       this.#watch(name, restored.vm);
       this.#balloonMayBeInflated.add(name); // as it was when saved
       post({ type: 'observed', name, state: restored.state, reason: `restored from its image in ${(restored.durationMs / 1000).toFixed(2)} s` });
@@ -316,7 +322,7 @@ export class VmSupervisor {
       post({ type: 'note', name, message: `restore: QEMU up after ${restored.phases.qemuUpMs} ms, image loaded after ${restored.phases.loadedMs} ms, done after ${restored.durationMs} ms` });
     } catch (error) {
       if (this.#detached) return;
-      post({ type: 'op-failed', name, op: 'restore', reason: (error as Error).message });
+      post({ type: 'op-failed', name, op: 'restore', reason: errorMessage(error) });
     } finally {
       this.#launchAborts.delete(name);
     }

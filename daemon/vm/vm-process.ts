@@ -11,6 +11,8 @@ import path from 'node:path';
 import { QmpClient } from '../../qmp/client.js';
 import { QmpConnectError } from '../../qmp/errors.js';
 import type { LaunchCommand, VmPaths } from '../launch/launcher.js';
+import { errorCode, errorMessage } from '../../shared/error-message.js';
+import { DaemonError } from '../errors.js';
 
 export type VmEnd = { kind: 'stopped' | 'failed'; reason: string };
 
@@ -21,9 +23,7 @@ type VmProcessEvents = {
   exit: [VmEnd];
 };
 
-export class VmStartError extends Error {
-  override name = 'VmStartError';
-}
+export class VmStartError extends DaemonError {}
 
 const STDERR_TAIL_BYTES = 2000;
 
@@ -71,7 +71,7 @@ function pidAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return errorCode(error) === 'EPERM';
   }
 }
 
@@ -145,8 +145,8 @@ export class VmProcess extends EventEmitter<VmProcessEvents> {
       }
       const { code, signal } = await Promise.race([exited, new Promise<{ code: null; signal: null }>((r) => setTimeout(() => r({ code: null, signal: null }), 2000))]);
       const tail = lastLines(readTail(paths.logFile), 3);
-      const how = code !== null ? `exit code ${code}` : signal ? `signal ${signal}` : (error as Error).message;
-      throw new VmStartError(`${(error as Error).message} (${how})${tail ? `: ${tail}` : ''}`);
+      const how = code !== null ? `exit code ${code}` : signal ? `signal ${signal}` : errorMessage(error);
+      throw new VmStartError(`${errorMessage(error)} (${how})${tail ? `: ${tail}` : ''}`);
     }
     // The pidfile names QEMU itself, also when a run script started it.
     const pidFromFile = Number(readTail(paths.pidFile, 32).trim());

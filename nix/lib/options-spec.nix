@@ -6,8 +6,11 @@
 #     zod schema behind the wizard) offers exactly these options.
 #
 # Node kinds: bool, str (pattern = whole-string POSIX ERE, maxLength), port,
-# enum (values), listOf (elem, maxItems), nullOr (elem), submodule (options).
+# enum (values), listOf (elem, maxItems), attrsOf (elem, keyPattern, maxItems),
+# nullOr (elem), submodule (options).
 let
+  # The network's services a member can serve, each named SERVICE.DOMAIN on the network.
+  memberServices = [ "mumble" "git" "cloud" ];
   # Kept to regexes that mean the same in POSIX ERE (Nix) and JavaScript.
   patterns = {
     name = "[A-Za-z0-9_-]{1,32}";
@@ -23,13 +26,21 @@ let
     zerotierNetworkId = "[0-9a-f]{16}";
     # Eight groups of seven base32 characters, as Syncthing shows it.
     syncthingDeviceId = "[A-Z2-7]{7}(-[A-Z2-7]{7}){7}";
+    # A yggdrasil node's ed25519 public key, hex (what `yggdrasil -publickey` prints).
+    yggdrasilKey = "[0-9a-f]{64}";
+    # A ZeroTier node's address (`zerotier-cli info`).
+    zerotierNodeId = "[0-9a-f]{10}";
+    # tinc 1.0's RSA public key file (PKCS#1 PEM, what `tincd -K` writes).
+    tincRsaKey = "-----BEGIN RSA PUBLIC KEY-----\n[A-Za-z0-9+/=\n]{40,1400}-----END RSA PUBLIC KEY-----\n?";
+    # A DNS label of the network's names (MEMBER.DOMAIN, SERVICE.DOMAIN).
+    domain = "[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?";
   };
 
   bool = default: description: { type = "bool"; inherit default description; };
   enable = what: bool false "Whether to run ${what} in this network VM.";
 in
 {
-  inherit patterns;
+  inherit patterns memberServices;
 
   # Values of the configs.json `system` key (nixpkgs.hostPlatform).
   systems = [ "x86_64-linux" "aarch64-linux" ];
@@ -190,6 +201,93 @@ in
                 description = "Where the peer is reachable (host or host:port), if it is.";
               };
             };
+          };
+        };
+      };
+    };
+
+    domain = {
+      type = "str";
+      pattern = patterns.domain;
+      maxLength = 32;
+      default = "hiboss";
+      description = ''
+        The network's name in host names: every member is MEMBER.DOMAIN, every
+        service SERVICE.DOMAIN (the member serving it); SERVICE.hiboss resolves too.'';
+    };
+
+    members = {
+      type = "attrsOf";
+      keyPattern = patterns.name;
+      maxItems = 256;
+      default = { };
+      description = ''
+        The network's members that run this config: member name -> what the other
+        members need to know of it. Every config of configs.json on the same network
+        layer forms one network (the union of their members).'';
+      elem = {
+        type = "submodule";
+        options = {
+          address = { type = "str"; pattern = patterns.ipAddress; maxLength = 64; description = "The member's address on the network layer (yggdrasil: its 200::/7 address)."; };
+          admin = bool false "Whether the member administers the network (and its Forgejo).";
+          endpoint = {
+            type = "nullOr";
+            elem = { type = "str"; pattern = patterns.hostPort; maxLength = 256; };
+            default = null;
+            description = "host:port where the others can dial the member's VPN, if they can.";
+          };
+          wireguard = {
+            type = "nullOr";
+            default = null;
+            description = "The member's WireGuard identity.";
+            elem = { type = "submodule"; options.publicKey = { type = "str"; pattern = patterns.wireguardKey; maxLength = 44; description = "Its public key."; }; };
+          };
+          yggdrasil = {
+            type = "nullOr";
+            default = null;
+            description = "The member's yggdrasil identity.";
+            elem = { type = "submodule"; options.publicKey = { type = "str"; pattern = patterns.yggdrasilKey; maxLength = 64; description = "Its public key (hex)."; }; };
+          };
+          tinc = {
+            type = "nullOr";
+            default = null;
+            description = "The member's tinc identity: tinc 1.0's RSA key, tinc 1.1's Ed25519 key, or both.";
+            elem = {
+              type = "submodule";
+              options = {
+                rsaPublicKey = {
+                  type = "nullOr";
+                  elem = { type = "str"; pattern = patterns.tincRsaKey; maxLength = 1500; };
+                  default = null;
+                  description = "Its RSA public key (PEM).";
+                };
+                ed25519PublicKey = {
+                  type = "nullOr";
+                  elem = { type = "str"; pattern = patterns.ed25519TincKey; maxLength = 43; };
+                  default = null;
+                  description = "Its Ed25519 public key.";
+                };
+              };
+            };
+          };
+          zerotier = {
+            type = "nullOr";
+            default = null;
+            description = "The member's ZeroTier node.";
+            elem = { type = "submodule"; options.nodeId = { type = "str"; pattern = patterns.zerotierNodeId; maxLength = 10; description = "Its node id."; }; };
+          };
+          syncthing = {
+            type = "nullOr";
+            default = null;
+            description = "The member's Syncthing device.";
+            elem = { type = "submodule"; options.deviceId = { type = "str"; pattern = patterns.syncthingDeviceId; maxLength = 63; description = "Its device ID."; }; };
+          };
+          serves = {
+            type = "listOf";
+            maxItems = 3;
+            elem = { type = "enum"; values = memberServices; };
+            default = [ ];
+            description = "The network's services this member serves (each named SERVICE.DOMAIN).";
           };
         };
       };

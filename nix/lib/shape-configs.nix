@@ -39,6 +39,13 @@ let
       (if !builtins.isList value then expect "array"
        else if node ? maxItems && builtins.length value > node.maxItems then fail path "at most ${toString node.maxItems} items"
        else builtins.genList (i: checkNode (join path (toString i)) node.elem (builtins.elemAt value i)) (builtins.length value))
+    else if t == "attrsOf" then
+      (if !builtins.isAttrs value then expect "record"
+       else if node ? maxItems && builtins.length (builtins.attrNames value) > node.maxItems then fail path "at most ${toString node.maxItems} entries"
+       else
+         let badKeys = builtins.filter (key: !matches node.keyPattern key) (builtins.attrNames value); in
+         if badKeys != [ ] then fail (join path (builtins.head badKeys)) "names are 1–32 of A–Z a–z 0–9 _ -"
+         else builtins.mapAttrs (key: checkNode (join path key) node.elem) value)
     else if t == "submodule" then checkObject path node.options value
     else throw "options-spec.nix: unknown node type ${t} at ${path}";
 
@@ -79,7 +86,11 @@ let
       fail "${name}.${builtins.head strayLayers}" "set, but networkLayer is ${hiboss.networkLayer}"
     else if problems != [ ] then fail "${name}.${firstProblem.path}" firstProblem.message
     else builtins.deepSeq hiboss { inherit name system hiboss; };
+  # Rules across configs (one network: member names and addresses), members.nix.
+  withNetworkChecked = shaped:
+    let problems = (import ./members.nix).problems shaped; in
+    if problems == [ ] then shaped else fail (builtins.head problems).path (builtins.head problems).message;
 in
 if !builtins.isAttrs configs then fail "(root)" "Invalid input: expected record, received ${describe configs}"
 else if configs == { } then fail "(root)" "needs at least one config"
-else builtins.mapAttrs shapeEntry configs
+else withNetworkChecked (builtins.mapAttrs shapeEntry configs)

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Development-time check of the generated network VMs against the REAL NixOS
-// modules (issue #9). Needs a cache (gitignored, never committed) holding
+// modules. Needs a cache (gitignored, never committed) holding
 // nixpkgs' lib and the module files listed below; says exactly what is missing.
 // Then proves the check has teeth (PROBES must fail), evaluates every
 // wizard-producible config (wizard-configs.nix) and, with --write, records the

@@ -4,12 +4,18 @@
 # check-real.mjs recorded from the real NixOS modules. Strict: a path not
 # declared there, or a value not of the declared type, is a problem.
 #
-# { declarations ? options.json parsed } -> [ "CONFIG: path: problem" ]
+# { recorded ? options.json, byHand ? options-members.json } -> [ "CONFIG: path: problem" ]
 # `extra`: more settings walked with every config (the test's way to show a failure).
-{ declarations ? builtins.fromJSON (builtins.readFile ./options.json), configs ? import ./wizard-configs.nix, extra ? { } }:
+{ recorded ? builtins.fromJSON (builtins.readFile ./options.json)
+, byHand ? builtins.fromJSON (builtins.readFile ./options-members.json)
+, configs ? import ./wizard-configs.nix
+, extra ? { }
+}:
 let
+  declarations = recorded // { options = recorded.options ++ byHand.options; };
   settingsFor = import ../lib/service-settings.nix;
-  shaped = import ../lib/shape-configs.nix configs;
+  # Each config its own network (wizard-members.nix gives every config the same member names).
+  shaped = builtins.mapAttrs (name: entry: (import ../lib/shape-configs.nix { ${name} = entry; }).${name}) configs;
   spec = import ../lib/options-spec.nix;
 
   # What modules/hiboss.nix sets besides service-settings.nix (needs pkgs there).
@@ -18,6 +24,8 @@ let
     warnings = [ "" ];
     environment.systemPackages = [ ];
     systemd.services.hiboss-nextcloud-password = { description = ""; wantedBy = [ ]; before = [ ]; serviceConfig.Type = "oneshot"; script = ""; };
+    systemd.services.hiboss-identity = { description = ""; wantedBy = [ ]; after = [ ]; wants = [ ]; serviceConfig = { Type = "oneshot"; RemainAfterExit = true; }; path = [ ]; script = ""; };
+    systemd.services.hiboss-forgejo-admins = { description = ""; after = [ ]; requires = [ ]; wantedBy = [ ]; serviceConfig = { Type = "oneshot"; RemainAfterExit = true; }; path = [ ]; script = ""; };
   };
 
   # options.json names -> a trie; "<name>" matches any attribute, "*" a list element.
@@ -62,6 +70,18 @@ let
       p = pattern description;
     in
     if description == "boolean" then (if builtins.isBool value then null else wrong)
+    # pkgs.formats.ini's atoms (forgejo's settings).
+    else if hasPrefix "INI atom" description then
+      (if value == null || builtins.isBool value || builtins.isInt value || builtins.isFloat value || builtins.isString value then null else wrong)
+    # tinc's settings: `either atom (listOf atom)`, atoms being "boolean or string or signed integer".
+    else if builtins.match "(.*) or list of \\((.*)\\)" description != null then
+      let
+        parts = builtins.match "(.*) or list of \\((.*)\\)" description;
+        atomOk = alternatives: v: builtins.any (alternative: leafProblem alternative v == null)
+          (builtins.filter builtins.isString (builtins.split " or " alternatives));
+      in
+      if builtins.isList value then (if builtins.all (atomOk (builtins.elemAt parts 1)) value then null else wrong)
+      else if atomOk (builtins.elemAt parts 0) value then null else wrong
     else if p != null then (if builtins.isString value && builtins.match (builtins.head p) value != null then null else wrong)
     else if builtins.match ".*string.*" description != null then (if builtins.isString value then null else wrong)
     else if builtins.match ".*integer.*" description != null then
@@ -135,9 +155,12 @@ let
   problemsOf = name: entry:
     let
       everyBranch = (settingsFor keepAll { inherit name; hiboss = filled // { ${entry.hiboss.networkLayer} = entry.hiboss.${entry.hiboss.networkLayer}; } // builtins.removeAttrs entry.hiboss (builtins.attrNames filled); }).settings;
-      enabled = (settingsFor onlyEnabled { inherit name; inherit (entry) hiboss; }).settings;
+      # The config's VM that is no member, then each member's VM.
+      enabled = self: (settingsFor onlyEnabled { inherit name self; inherit (entry) hiboss; }).settings;
+      selves = [ null ] ++ builtins.attrNames entry.hiboss.members;
+      at = self: if self == null then name else "${name}@${self}";
     in
-    map (problem: "${name}: ${problem}")
-      (pathsOnly trie "" everyBranch ++ walk trie "" enabled ++ walk trie "" moduleExtras ++ walk trie "" extra);
+    map (problem: "${name}: ${problem}") (pathsOnly trie "" everyBranch ++ walk trie "" moduleExtras ++ walk trie "" extra)
+    ++ builtins.concatMap (self: map (problem: "${at self}: ${problem}") (walk trie "" (enabled self))) selves;
 in
 builtins.concatLists (builtins.attrValues (builtins.mapAttrs problemsOf shaped))

@@ -48,7 +48,7 @@ let
     "iproute2" "kmod" "tinc_pre" "makeWrapper" "iptables" "nftables" "nixos-firewall-tool" "sudo" "systemd"
     "forgejo-lts" "git" "gnupg" "mariadb" "perl" "nettools" "host" "iputils" "bash" "procps" "iw"
     "wirelesstools" "mstpd" "nginx" "php" "php83" "openssl"
-    "mailcap" "openresty"
+    "mailcap" "openresty" "sway" "foot" "pcmanfm" "wl-clipboard"
   ] // {
     _type = "pkgs";
     formats = {
@@ -128,7 +128,7 @@ let
     let s = config.services; in
     lib.optional s.murmur.enable "murmur"
     ++ lib.optional s.zerotierone.enable "zerotierone"
-    ++ lib.optional s.cage.enable "cage-tty1"
+    ++ lib.optional config.hiboss.desktop.enable "hiboss-desktop"
     ++ lib.optionals s.yggdrasil.enable ([ "yggdrasil" ] ++ lib.optional s.yggdrasil.persistentKeys "yggdrasil-persistent-keys")
     ++ lib.optionals s.syncthing.enable [ "syncthing" "syncthing-init" ]
     ++ lib.optionals s.forgejo.enable [ "forgejo" "forgejo-secrets" ]

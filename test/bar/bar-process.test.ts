@@ -59,7 +59,7 @@ t('daemon absent → down; daemon appears → real line; StateChanged → a new 
   const up = parse(await out.next());
   assert.is(up.text, 'web ▶');
   assert.is(up.class, 'running');
-  assert.match(up.tooltip, /⏸ mail: paused · ws 3/);
+  assert.match(up.tooltip, /‖ mail: paused · ws 3/);
 
   // Each signal gives one line, in order (how fast is printed, not asserted: timing belongs in bench/).
   const latencies: number[] = [];
@@ -158,7 +158,7 @@ t('i3bar: header, array lines, clicks act via D-Bus; malformed click lines are l
   // A state change still gets through after the junk.
   const next = out.next();
   daemon.setState('web', 'paused');
-  assert.match(await next, /^\[\{"full_text":"web ⏸"/);
+  assert.match(await next, /^\[\{"full_text":"web ‖"/);
 });
 
 t('i3blocks: one text line per update; --once prints the three-line convention', async () => {

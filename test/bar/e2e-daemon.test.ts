@@ -73,10 +73,10 @@ t('down → none → starting/running on focus → paused when hidden; click tog
   await i3bar.out.next(i3barState('▶'), 10_000, 0);
 
   // An i3bar click (button 1) toggles the VM through the daemon's Act.
-  const pausedByClick = waybarLine(waybar.out, (l) => l.text === 'web ⏸', 10_000);
+  const pausedByClick = waybarLine(waybar.out, (l) => l.text === 'web ‖', 10_000);
   i3bar.proc.child.stdin!.write('[\n{"name":"hiboss","instance":"web","button":1,"x":5,"y":5}\n');
   await pausedByClick;
-  await i3bar.out.next(i3barState('⏸'), 10_000, 0);
+  await i3bar.out.next(i3barState('‖'), 10_000, 0);
   assert.is(i3bar.stderr(), '');
 
   // The daemon goes away under the running bars, then comes back and adopts the VM.
@@ -86,7 +86,7 @@ t('down → none → starting/running on focus → paused when hidden; click tog
   await i3bar.out.next((l) => l.includes('"instance":"down"'), 10_000, 0);
   daemon = await session.startDaemon();
   // The pause was the user's (a click): the new daemon keeps it held, and the bar says so.
-  await waybarLine(waybar.out, (l) => l.text === 'web ⏸', 20_000);
+  await waybarLine(waybar.out, (l) => l.text === 'web ‖', 20_000);
   await session.wmc.command('workspace 1');
   await session.wmc.command('workspace 2');
   // Signals from the new daemon reach the running bar; a click releases the hold.

@@ -1,5 +1,5 @@
 /**
- * Memory (issue #10) as the clients show it: the bar's tooltip (a hibernated VM
+ * Memory as the clients show it: the bar's tooltip (a hibernated VM
  * on disk, the total against the budget), its class and glyph, the middle click;
  * the panel's memory section and its `h` key.
  */
@@ -72,11 +72,20 @@ m('panel: the memory section says where the VM is, how long saves take, what wen
     'last save  420 ms   last restore  -',
     'all VMs    300 MiB held of a 512 MiB budget',
   ]);
-  const failed = vm('web', { state: 'paused', memoryProblem: 'could not save to disk: no space left on device {ENOSPC}', hibernates: false });
-  assert.equal(memoryLines(failed, daemonStatus([failed], null), () => 'WHEN'), [
+  const failed = vm('web', {
+    state: 'paused',
+    memoryProblem: 'could not save to disk: no space left on device {ENOSPC}',
+    hibernates: false,
+    asideImages: [
+      { file: 'memory-image.unrestorable-20260102T120000Z.bin', bytes: 64 * 1048576, at: 2 },
+      { file: 'memory-image.unrestorable-20260101T120000Z.bin', bytes: 32 * 1048576, at: 1 },
+    ],
+  });
+  assert.equal(memoryLines(failed, daemonStatus([failed], null), (at) => `WHEN${at}`), [
     '',
     '{bold}memory{/bold}  (h hibernate: off for this VM, p resumes a hibernated VM)',
     '{red-fg}could not save to disk: no space left on device {open}ENOSPC{close}{/red-fg}',
+    'set aside  2 images that could not be restored, 96 MiB (newest WHEN2)',
   ]);
 });
 

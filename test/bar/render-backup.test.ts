@@ -1,5 +1,5 @@
 /**
- * "Not backed up" in the bar and the panel (issue #12), rendered exactly: the
+ * "Not backed up" in the bar and the panel, rendered exactly: the
  * waybar class `unbacked` (with the state's), the text mark, a tooltip line per
  * unbacked VM, the i3bar/i3blocks text; and the panel's backups section.
  */
@@ -41,7 +41,7 @@ t('waybar: class [state, unbacked], "⚠ backup" in the text, the unbacked VM na
       text: 'web ▶ ⚠ backup',
       alt: 'running',
       class: ['running', 'unbacked'],
-      tooltip: 'hiboss — workspace 2\n› ▶ web: running · ws 2\n  ⏸ acme: paused · ws 3\n⚠ acme: last backup 9 days ago',
+      tooltip: 'hiboss — workspace 2\n› ▶ web: running · ws 2\n  ‖ acme: paused · ws 3\n⚠ acme: last backup 9 days ago',
     }),
   );
 });

@@ -41,6 +41,24 @@ r('waybar: focused VM with memory → name + glyph, state class, tooltip with ev
   );
 });
 
+r('a VM running while its workspace is hidden ("whenHidden": "run"): its own glyph in the tooltip, a runs-hidden class and mark', () => {
+  const status = daemonStatus(
+    [vm('web', { state: 'running', workspace: '2' }), vm('build', { state: 'running', workspace: '3', whenHidden: 'run', runsHidden: true })],
+    'web',
+    '2',
+  );
+  assert.is(
+    renderUpdate('waybar', status, ctx),
+    JSON.stringify({
+      text: 'web ▶ ↻',
+      alt: 'running',
+      class: ['running', 'runs-hidden'],
+      tooltip: 'hiboss — workspace 2\n› ▶ web: running · ws 2\n  ↻ build: running (runs hidden) · ws 3',
+    }),
+  );
+  assert.match(renderUpdate('i3bar', status, ctx), /"full_text":"web ▶ ↻"/);
+});
+
 r('waybar: daemon absent → down line', () => {
   assert.is(
     renderUpdate('waybar', null, ctx),
@@ -57,12 +75,12 @@ r('waybar: workspace without VM → · and none; no percentage without a budget'
       text: '·',
       alt: 'none',
       class: 'none',
-      tooltip: 'hiboss — workspace 5\n  ⏸ web: paused (held) · ws 2 · 3 MiB\nconfig refused (1 problem): the last good one is in force',
+      tooltip: 'hiboss — workspace 5\n  ‖ web: paused (held) · ws 2 · 3 MiB\nconfig refused (1 problem): the last good one is in force',
     }),
   );
   const paused = renderUpdate('waybar', { ...status, focusedVm: 'web' }, ctx);
   assert.ok(!paused.includes('percentage'), paused);
-  assert.ok(paused.startsWith('{"text":"web ⏸","alt":"paused","class":"paused"'), paused);
+  assert.ok(paused.startsWith('{"text":"web ‖","alt":"paused","class":"paused"'), paused);
 });
 
 r('tooltip: a flake VM\'s last update news (old → new revision, or the rollback) on its own line', () => {
@@ -166,14 +184,14 @@ b('prints once per distinct line; a signal during a fetch refetches instead of p
   client.emit('state', { name: 'web', state: 'paused', reason: '' }); // arrives while the first fetch is pending
   answer(daemonStatus([vm('web', { state: 'running' })], 'web'));
   await bar.refresh();
-  assert.equal(out, ['web ⏸\n']);
+  assert.equal(out, ['web ‖\n']);
   client.emit('focus', { workspace: '1', vm: 'web' });
   await bar.refresh();
-  assert.equal(out, ['web ⏸\n'], 'identical line not repeated');
+  assert.equal(out, ['web ‖\n'], 'identical line not repeated');
   client.available = false;
   client.emit('down');
   await bar.refresh();
-  assert.equal(out, ['web ⏸\n', '⚠ hiboss down\n']);
+  assert.equal(out, ['web ‖\n', '⚠ hiboss down\n']);
   assert.is(client.status.callCount, 4);
 });
 

@@ -1,5 +1,5 @@
 /**
- * "Not backed up" drawn by the real waybar (issue #12): the module's JSON
+ * "Not backed up" drawn by the real waybar: the module's JSON
  * carries `class: [state, "unbacked"]`, and waybar 0.9.17 applies both classes —
  * the shipped style.css's red line under the state-coloured pill shows (a
  * screenshot proves it), and goes once the VM is backed up.

@@ -39,11 +39,7 @@ async function statusJson(): Promise<DaemonStatus> {
 
 /** Resolves once `name` is in `state`, whether it got there before or after the call. */
 async function reach(d: RunningDaemon, name: string, state: VmState, timeoutMs = 30_000): Promise<void> {
-  const changed = d.client.waitForState(name, (c) => c.state === state, timeoutMs);
-  changed.catch(() => {});
-  const now = (await d.client.status()).vms.find((vm) => vm.name === name);
-  if (now?.state === state) return;
-  await changed;
+  await d.client.untilState(name, (c) => c.state === state, timeoutMs);
 }
 
 t('status --json lists both VMs; vm pause holds, vm resume runs; the table names both', async () => {
@@ -77,7 +73,7 @@ t('status --json lists both VMs; vm pause holds, vm resume runs; the table names
   // The table: colour (its name: stdout is no terminal), state, the hold, memory of its budget.
   const heldTable = await hiboss(['status']);
   const heldRow = heldTable.stdout.split('\n').find((l) => /^\*\s+alpha\s/.test(l));
-  assert.match(heldRow ?? heldTable.stdout, /^\*\s+alpha\s+green\s+⏸ paused\s+paused\s+1\s+\d+\s+(\d+|-)\/64 MiB\s+\S+\s+-\s+paused by the user$/);
+  assert.match(heldRow ?? heldTable.stdout, /^\*\s+alpha\s+green\s+‖ paused\s+paused\s+1\s+\d+\s+(\d+|-)\/64 MiB\s+\S+\s+-\s+paused by the user$/);
   assert.not.match(heldTable.stdout, /\x1b\[/, 'no escape sequences into a pipe');
 
   const resume = await hiboss(['vm', 'resume', 'alpha']);

@@ -26,7 +26,7 @@ const status = daemonStatus(
 t('one row per VM: colour, state, hold, workspace, pid, memory/budget, uptime, last backup, reason', () => {
   assert.equal(layoutTable(statusRows(status, { now: NOW, ansi: false })), [
     '   NAME     COLOUR  STATE      HOLD     WORKSPACE  PID   MEMORY      UPTIME  LAST BACKUP  REASON',
-    '   acme     red     ⏸ paused   paused   3          4242  97/128 MiB  2m05s   3 hours ago  paused by the user',
+    '   acme     red     ‖ paused   paused   3          4242  97/128 MiB  2m05s   3 hours ago  paused by the user',
     '   family   -       ■ stopped  stopped  2          -     -           -       never        stopped by the user',
     '*  scratch  -       ▶ running  -        9          77    50 MiB      1h00m   -            workspace 9 focused',
   ]);
@@ -36,7 +36,7 @@ t('in a terminal the colour is a 24-bit swatch; the columns stay aligned', () =>
   const lines = layoutTable(statusRows(status, { now: NOW, ansi: true }));
   assert.ok(lines[1]!.includes('\x1b[48;2;198;40;40m  \x1b[0m red'), JSON.stringify(lines[1]));
   const plain = lines.map((line) => line.replace(/\x1b\[[0-9;]*m/g, ''));
-  const stateColumn = plain.map((line, i) => (i === 0 ? line.indexOf('STATE') : line.search(/[⏸■▶]/)));
+  const stateColumn = plain.map((line, i) => (i === 0 ? line.indexOf('STATE') : line.search(/[‖■▶]/)));
   assert.is(new Set(stateColumn).size, 1, plain.join('\n'));
   assert.is(visibleWidth('\x1b[48;2;1;2;3m  \x1b[0m red'), 6);
 });

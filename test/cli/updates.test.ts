@@ -1,5 +1,5 @@
 /**
- * `hiboss generations|update|rollback` (issue #11) against the fake daemon on a
+ * `hiboss generations|update|rollback` against the fake daemon on a
  * private bus, through the real DaemonClient and real D-Bus messages.
  */
 import { execa, type ResultPromise } from 'execa';

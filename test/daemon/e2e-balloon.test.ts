@@ -1,5 +1,5 @@
 /**
- * Memory given back while VMs run (issue #10), end to end: the real daemon on
+ * Memory given back while VMs run, end to end: the real daemon on
  * headless sway, real QEMU and the real guest (its agent allocates and frees
  * memory on command). hiboss gives the VMs it starts a balloon with free-page
  * reporting: memory the guest frees is off QEMU's RSS within seconds (and stays

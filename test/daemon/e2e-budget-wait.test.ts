@@ -1,5 +1,5 @@
 /**
- * The memory budget is a limit, end to end (issue #10), with the real daemon,
+ * The memory budget is a limit, end to end, with the real daemon,
  * real sway, real QEMU and the real guest: focusing a hibernated VM that would
  * not fit next to the VM it displaces makes its restore wait — shown
  * `restoring`, "waiting for memory: saving b" — until b's save is done and b's

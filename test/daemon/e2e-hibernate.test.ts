@@ -1,5 +1,5 @@
 /**
- * Hibernation end to end (issue #10): the real daemon on headless sway, real
+ * Hibernation end to end: the real daemon on headless sway, real
  * QEMU 7.2 and the real guest (counting "tick N" on its serial console). A VM
  * hidden long enough is saved to disk and its QEMU ends; focus restores it and
  * the guest counts on from where it was — no reboot. The daemon killed -9 in
@@ -58,10 +58,7 @@ async function hideUntilHibernated(): Promise<void> {
 
 /** Resolves once family is in `state` (already, or by a later change). */
 async function reach(state: string, timeoutMs: number): Promise<void> {
-  const changed = daemon.client.waitForState('family', (c) => c.state === state, timeoutMs);
-  changed.catch(() => {});
-  if ((await daemon.client.status()).vms[0]?.state === state) return;
-  await changed;
+  await daemon.client.untilState('family', (c) => c.state === state, timeoutMs);
 }
 
 /** Focuses workspace 2 and proves the guest went on counting from where it was (no reboot). */
@@ -181,6 +178,7 @@ t('the daemon killed -9 in the middle of a save: the next one finds the guest in
     assert.ok(fs.existsSync(image()));
   } else {
     assert.match(line, /\(paused\)/);
+    assert.match(status.reason, /its save to disk was interrupted when the last daemon ended; it stays paused in RAM$/);
     assert.is(status.pid, pid, 'the same QEMU holds the guest');
     assert.is(fs.existsSync(image()), false);
     assert.is(fs.existsSync(`${image()}.tmp`), false, 'no partial image');

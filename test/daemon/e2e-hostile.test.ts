@@ -137,9 +137,15 @@ t('a VM runtime dir that is a symlink is refused with its path, never followed',
   const { reason } = await failed;
   assert.ok(reason.includes(vmDir('web')), reason);
   assert.match(reason, /is a symbolic link/);
+  // Trying again cannot succeed until the link is gone: no retry (the pure policy's test shows none comes).
+  assert.match(reason, /\(not restarting: it cannot succeed until that is fixed; then hiboss start web\)$/);
   assert.is(fs.statSync(elsewhere).mode & 0o777, 0o755, 'the target was not chmod-ed');
   assert.equal(fs.readdirSync(elsewhere), [], 'nothing was put there');
   assert.equal(pidsWithArg(elsewhere), []);
+  assert.is(daemon.log().match(/could not start/g)?.length, 1, 'tried once');
+  // Fixed by the user, started by the user.
+  fs.unlinkSync(vmDir('web'));
+  await after(() => daemon.client.start('web'), daemon.client.waitForState('web', (c) => c.state === 'running', 15_000));
 });
 
 t('a QEMU stopped by SIGSTOP: unresponsive within two seconds, requests say they are queued, the others undisturbed', async () => {
@@ -171,7 +177,7 @@ t('a QEMU stopped by SIGSTOP: unresponsive within two seconds, requests say they
     process.kill(qemu!, 'SIGCONT');
   }
   // It answers again: the last request (resume) is what it ends as.
-  await daemon.client.waitForState('web', (c) => c.state === 'running', 15_000);
+  await daemon.client.untilState('web', (c) => c.state === 'running', 15_000);
   assert.is((await vmOf('web')).state, 'running');
 });
 

@@ -52,8 +52,7 @@ t.after.each(() => session?.end());
 t('Super+p toggles the focused VM: paused (held), then running again; no process spawned', async () => {
   daemon = await session.startDaemon({ vms: { family: { workspace: '1', qemu: BARE_QEMU } } });
   await wmc.command('workspace 1');
-  const status = await daemon.client.status();
-  if (status.vms[0]!.state !== 'running') await daemon.client.waitForState('family', (c) => c.state === 'running', 15_000);
+  await daemon.client.untilState('family', (c) => c.state === 'running', 15_000);
   const before = descendants(wm.process.pid);
   const daemonChildren = descendants(daemon.process.pid);
 

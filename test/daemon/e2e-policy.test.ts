@@ -41,9 +41,9 @@ t('a workspace still visible on another output keeps its VM running', async () =
   const outputs = (await wmc.getOutputs()).map((o) => o.name).sort();
   assert.equal(outputs, ['HEADLESS-1', 'HEADLESS-2']);
   await wmc.command('focus output HEADLESS-1; workspace 7');
-  await daemon.client.waitForState('left', (c) => c.state === 'running', 15_000);
+  await daemon.client.untilState('left', (c) => c.state === 'running', 15_000);
   await wmc.command('focus output HEADLESS-2; workspace 8');
-  await daemon.client.waitForState('right', (c) => c.state === 'running', 15_000);
+  await daemon.client.untilState('right', (c) => c.state === 'running', 15_000);
   // Well past pauseAfterMs: nothing may happen, and nothing signals "nothing happened".
   await quiet(600);
   const shown = await wmc.getWorkspaces();
@@ -70,10 +70,8 @@ t('50 switches in one second: the last focus wins, one QEMU per VM, each started
   const last = names[order[order.length - 1]!]!;
   const others = names.filter((n) => n !== last);
   await Promise.all([
-    (await stateOf(last)).state === 'running' ? Promise.resolve() : daemon.client.waitForState(last, (c) => c.state === 'running', 20_000),
-    ...others.map(async (name) =>
-      (await stateOf(name)).state === 'paused' ? undefined : daemon.client.waitForState(name, (c) => c.state === 'paused', 20_000),
-    ),
+    daemon.client.untilState(last, (c) => c.state === 'running', 20_000),
+    ...others.map((name) => daemon.client.untilState(name, (c) => c.state === 'paused', 20_000)),
   ]);
   for (const name of names) {
     assert.is(pidsWithArg(vmDir(name) + '/').length, 1, `${name}: exactly one QEMU`);
@@ -86,7 +84,7 @@ t('50 switches in one second: the last focus wins, one QEMU per VM, each started
 t('a broken config edit is refused, the VM undisturbed; the fixed file is picked up without a restart', async () => {
   daemon = await session.startDaemon({ vms: { family: { workspace: '2', qemu: BARE_QEMU } } });
   await wmc.command('workspace 2');
-  await daemon.client.waitForState('family', (c) => c.state === 'running', 15_000);
+  await daemon.client.untilState('family', (c) => c.state === 'running', 15_000);
   const pid = (await stateOf('family')).pid;
 
   const refused = new Promise<string[]>((resolve) => daemon.client.once('config', (c) => resolve(c.problems)));
@@ -115,7 +113,7 @@ t('a VM that cannot start: failed with the reason, and nothing else disturbed', 
     vms: { broken: { workspace: '2', qemu: ['/nonexistent/qemu-system-x86_64'], restart: 'never' }, fine: { workspace: '3', qemu: BARE_QEMU } },
   });
   await wmc.command('workspace 3');
-  await daemon.client.waitForState('fine', (c) => c.state === 'running', 15_000);
+  await daemon.client.untilState('fine', (c) => c.state === 'running', 15_000);
   const failed = daemon.client.waitForState('broken', (c) => c.state === 'failed', 15_000);
   await wmc.command('workspace 2');
   const { reason } = await failed;
@@ -140,11 +138,11 @@ t('Diagnostics: a switch that resumes a VM leaves one mark, its cont write call 
     vms: { a: { workspace: '1', qemu: BARE_QEMU }, b: { workspace: '2', qemu: BARE_QEMU } },
     policy: { pauseAfterMs: 100 },
   });
-  await daemon.client.waitForState('a', (c) => c.state === 'running', 15_000); // sway starts on workspace 1
+  await daemon.client.untilState('a', (c) => c.state === 'running', 15_000); // sway starts on workspace 1
   const bUp = daemon.client.waitForState('b', (c) => c.state === 'running', 15_000);
   await wmc.command('workspace 2');
   await bUp;
-  await daemon.client.waitForState('a', (c) => c.state === 'paused', 10_000);
+  await daemon.client.untilState('a', (c) => c.state === 'paused', 10_000);
   const before = await daemon.client.diagnostics();
   assert.is(before.writeCallMs.length, before.eventToWriteMs.length);
   const aBack = daemon.client.waitForState('a', (c) => c.state === 'running', 10_000);

@@ -1,5 +1,5 @@
 /**
- * Automatic updates of a flake VM end to end (issue #11): built in the
+ * Automatic updates of a flake VM end to end: built in the
  * background when due, at low priority, the member told, the new generation
  * used at the next cold start. Real daemon on sway, stand-in nix, real QEMU and guest.
  */

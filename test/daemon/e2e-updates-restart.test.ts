@@ -1,5 +1,5 @@
 /**
- * Health windows across a daemon restart (issue #11): the daemon is killed -9
+ * Health windows across a daemon restart: the daemon is killed -9
  * while a new generation is being judged; the next daemon adopts the QEMU and
  * finishes the judgement — a hanging generation (no guest agent) is rolled back
  * at its deadline, a good one is judged healthy and never rolled back. Real
@@ -69,7 +69,7 @@ t('killed -9 in the window of a hanging generation: the next daemon rolls it bac
   assert.is(rolledBack.kind, 'rolled-back');
   assert.match(rolledBack.message, /^acme: update to b2b2b2b failed — no answer from the guest agent (\d+) s after boot; rolled back to a1a1a1a$/);
   assert.ok(Date.now() - bootedAt >= TIMEOUT_MS - 1000, 'not judged before the deadline recorded by the first daemon');
-  await daemon.client.waitForState('acme', (c) => c.state === 'running', 30_000);
+  await daemon.client.untilState('acme', (c) => c.state === 'running', 30_000);
   const [rolled] = pidsWithArg(qemuDir);
   assert.ok(rolled !== hanging, 'the hanging QEMU is gone, the previous generation boots');
   const ticks = tickCount(fs.readFileSync(desk.serial(REV.a), 'utf8'));

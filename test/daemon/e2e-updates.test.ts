@@ -1,5 +1,5 @@
 /**
- * Updates of a flake VM end to end (issue #11): the real daemon on headless
+ * Updates of a flake VM end to end: the real daemon on headless
  * sway, the stand-in nix (test/harness/stand-in-desk.nix.ts) producing generations
  * whose run scripts start real QEMU with the real guest (good, panicking), the
  * real guest agent answering on the channel the launcher adds.
@@ -64,7 +64,7 @@ t('first build healthy; update --now healthy; a panicking update rolls back by i
   const event = await rolledBack;
   assert.is(event.kind, 'rolled-back');
   assert.match(event.message, /^acme: update to c3c3c3c failed — kernel panic [\d.]+ s after boot; rolled back to b2b2b2b$/);
-  await client.waitForState('acme', (c) => c.state === 'running', 30_000);
+  await client.untilState('acme', (c) => c.state === 'running', 30_000);
   const after = tickCount(fs.readFileSync(desk.serial(REV.b), 'utf8'));
   await waitForContent(desk.serial(REV.b), (text) => tickCount(text) > after + 2, 20_000);
   await desk.notifications.received((n) => n.summary === 'hiboss: acme: update failed' && n.body === event.message);

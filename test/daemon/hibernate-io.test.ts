@@ -2,8 +2,10 @@
  * daemon/vm/hibernate.ts on its own, with real QEMU 7.2 and the real guest (no
  * WM, no daemon): the image and its description as written, a save whose
  * daemon died after the image was complete (QEMU still there, `postmigrate`),
- * a restore whose command differs, and how two commands are compared.
+ * a restore whose command differs, an image that is not the one its save wrote,
+ * images set aside kept bounded, and how two commands are compared.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +13,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { vmPaths, ensureVmDirs, type RuntimeRoots } from '../../config/paths.js';
 import { controlArgs } from '../../daemon/launch/launcher.js';
-import { commandDifference, findImage, imagePaths, ImageMeta, removeImage, restoreImage, saveImage, settleAdopted, settleWithoutQemu } from '../../daemon/vm/hibernate.js';
+import { asideImages, commandDifference, findImage, imagePaths, ImageMeta, MAX_ASIDE_IMAGES, removeImage, restoreImage, saveImage, setImageAside, settleAdopted, settleWithoutQemu } from '../../daemon/vm/hibernate.js';
 import { VmProcess } from '../../daemon/vm/vm-process.js';
 import { firstTick, printedSince } from '../harness/continuity.js';
 import { ensureGuest, guestQemuArgv, tickCount, type Guest } from '../harness/guest.js';
@@ -110,6 +112,71 @@ t('a restore whose command changed starts no QEMU and keeps the image aside', as
   assert.match(error!.message, /^its QEMU argv changed since it was saved \("128" → "256"\); the image is kept as memory-image\.unrestorable-\S+\.bin$/);
   assert.is(launched, 0);
   assert.is(findImage(paths), null);
+});
+
+t('an image is tied to its description: the same file untouched, or the same bytes; another file of the same size and start is refused and set aside', async () => {
+  const { paths, command, vm } = await bootGuest();
+  const saved = await saveImage(vm, { paths, command, rssBytes: null });
+  await vm.quit();
+  const files = imagePaths(paths);
+  const meta = ImageMeta.parse(JSON.parse(fs.readFileSync(files.meta, 'utf8')));
+  const stat = fs.statSync(files.image, { bigint: true });
+  // The seal: which file, its size, and the hash of what was written.
+  assert.equal(meta.seal, { dev: String(stat.dev), ino: String(stat.ino), size: saved.bytes, ctimeNs: String(stat.ctimeNs), sha256: createHash('sha256').update(fs.readFileSync(files.image)).digest('hex') });
+  const pristine = path.join(root, 'pristine.bin');
+  const pristineMeta = path.join(root, 'pristine.json');
+  fs.copyFileSync(files.image, pristine);
+  fs.copyFileSync(files.meta, pristineMeta);
+  const putBack = (bytes: Buffer) => {
+    // Another file in its place (a new inode), its description kept: as a user moving another VM's image would.
+    fs.writeFileSync(`${files.image}.new`, bytes, { mode: 0o600 });
+    fs.renameSync(`${files.image}.new`, files.image);
+    fs.copyFileSync(pristineMeta, files.meta);
+  };
+  let launched = 0;
+  const launch = (incoming: Parameters<typeof VmProcess.launch>[0]) => (launched++, VmProcess.launch(incoming, paths));
+
+  // The same size and the same start, one byte different at the very end: refused before any QEMU starts.
+  const other = fs.readFileSync(pristine);
+  other[other.length - 1] = other[other.length - 1]! ^ 0xff;
+  putBack(other);
+  const refused = await restoreImage({ paths, command, launch }).then(() => null, (e: Error) => e);
+  assert.match(refused!.message, /^its image is not the one its save wrote \(the file changed or was replaced since: its SHA-256 differs\); the image is kept as memory-image\.unrestorable-\d{8}T\d{6}Z\.bin$/);
+  assert.is(launched, 0);
+  assert.is(findImage(paths), null, 'set aside');
+
+  // A description without a seal (a save that never finished): refused at once.
+  putBack(fs.readFileSync(pristine));
+  const { seal: _seal, ...unsealed } = meta;
+  fs.writeFileSync(files.meta, JSON.stringify(unsealed));
+  assert.throws(() => findImage(paths), /^its description does not say which image file it belongs to/);
+
+  // The very bytes the save wrote, in another file, readable by others: restored, its mode mended with a warning.
+  putBack(fs.readFileSync(pristine));
+  fs.chmodSync(files.image, 0o644);
+  const restored = await restoreImage({ paths, command, launch });
+  running.push(restored.vm);
+  assert.is(launched, 1);
+  assert.is(restored.state, 'paused');
+  assert.equal(restored.warnings, ['its image memory-image.bin was readable by others (mode 0644): set back to 0600 before restoring']);
+  assert.is(fs.statSync(files.image).mode & 0o777, 0o600);
+});
+
+t('images set aside are bounded: the newest three are kept, with their descriptions, and listed', () => {
+  const paths = vmPaths(roots, 'g');
+  ensureVmDirs(roots, paths);
+  const files = imagePaths(paths);
+  for (let day = 1; day <= 5; day++) {
+    fs.writeFileSync(files.image, 'x'.repeat(day * 1000));
+    fs.writeFileSync(files.meta, '{}');
+    setImageAside(paths, new Date(Date.UTC(2026, 0, day, 12)));
+  }
+  assert.is(MAX_ASIDE_IMAGES, 3);
+  assert.equal(fs.readdirSync(paths.stateDir).sort(), [3, 4, 5].flatMap((day) => [`memory-image.unrestorable-2026010${day}T120000Z.bin`, `memory-image.unrestorable-2026010${day}T120000Z.json`]));
+  assert.equal(
+    asideImages(paths).map((image) => [image.file, image.at]),
+    [5, 4, 3].map((day) => [`memory-image.unrestorable-2026010${day}T120000Z.bin`, Date.UTC(2026, 0, day, 12)]),
+  );
 });
 
 t('commands compared: the same, an argument added, removed, changed, another program, another environment', () => {

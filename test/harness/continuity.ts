@@ -1,5 +1,5 @@
 /**
- * Proving that a guest went on rather than rebooted (issue #10): the real
+ * Proving that a guest went on rather than rebooted: the real
  * guest counts "tick N" on its serial console; after a restore it must count
  * on from its last number, without a new "GUEST-UP".
  */

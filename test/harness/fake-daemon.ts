@@ -63,6 +63,9 @@ class FakeInterface extends dbus.interface.Interface {
   get Version(): string {
     return 'fake';
   }
+  get ConfigPath(): string {
+    return '/nonexistent/fake-daemon/config.json';
+  }
   Status(): string {
     this.calls.push(['Status']);
     return JSON.stringify(this.status);
@@ -132,7 +135,7 @@ class FakeInterface extends dbus.interface.Interface {
   UpdateEvent(name: string, kind: string, message: string): [string, string, string] {
     return [name, kind, message];
   }
-  /** Backups (issue #12): Backup/Restore record the call; Backups answers what the test put in `backupLists`. */
+  /** Backups: Backup/Restore record the call; Backups answers what the test put in `backupLists`. */
   backupLists = new Map<string, unknown>();
   Backup(name: string): string {
     this.calls.push(['Backup', name]);
@@ -151,6 +154,27 @@ class FakeInterface extends dbus.interface.Interface {
   }
   BackupChanged(name: string, kind: string, message: string): [string, string, string] {
     return [name, kind, message];
+  }
+  /** Members (issue 20): Identity answers what the test put in `identities` (else: not published yet). */
+  identities = new Map<string, unknown>();
+  Identity(name: string): string {
+    this.calls.push(['Identity', name]);
+    this.#vm(name);
+    const identity = this.identities.get(name);
+    if (identity === undefined) throw new dbus.DBusError(Errors.Failed, `${name} has not published its identity yet`);
+    return JSON.stringify(identity);
+  }
+  /** Sound and clipboard (issue #23): the call is recorded. */
+  Microphone(verb: string, name: string): string {
+    this.calls.push(['Microphone', verb, name]);
+    return `microphone ${verb} ${name}`;
+  }
+  Clipboard(direction: string, name: string): string {
+    this.calls.push(['Clipboard', direction, name]);
+    return `clipboard ${direction} ${name}`;
+  }
+  MicrophoneChanged(vm: string, pinned: boolean): [string, boolean] {
+    return [vm, pinned];
   }
   // Signals: dbus-next sends what these return.
   StateChanged(name: string, state: string, reason: string): [string, string, string] {

@@ -16,6 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import { errorMessage } from '../../shared/error-message.js';
 
 export interface FakeQemuBehaviour {
   /** Offered in query-migrate-capabilities. */
@@ -149,7 +150,7 @@ function main(argv: string[]): void {
           if (!handler) throw new Error(`The command ${request.execute} has not been found`);
           reply = { return: handler(request.arguments ?? {}), ...id };
         } catch (error) {
-          reply = { error: { class: 'GenericError', desc: (error as Error).message }, ...id };
+          reply = { error: { class: 'GenericError', desc: errorMessage(error) }, ...id };
         }
         socket.write(`${JSON.stringify(reply)}\r\n`);
       }

@@ -1,5 +1,5 @@
 /**
- * What the end-to-end tests of flake VM updates (issue #11) share: a desktop
+ * What the end-to-end tests of flake VM updates share: a desktop
  * (real sway, private bus) with a fake notification server, the stand-in nix
  * whose generations boot the real guest, and a wait for UpdateEvent signals.
  */

@@ -26,8 +26,8 @@ FakeNotifications.configureMembers({ methods: { Notify: { inSignature: 'susssasa
 
 export interface NotificationServer {
   calls(): { summary: string; body: string }[];
-  /** Resolves with the first notification (so far or to come) whose summary matches. */
-  waitFor(summary: RegExp, timeoutMs?: number): Promise<{ summary: string; body: string }>;
+  /** Resolves with the first notification (so far, from the `from`-th on, or to come) whose summary matches. */
+  waitFor(summary: RegExp, timeoutMs?: number, from?: number): Promise<{ summary: string; body: string }>;
   stop(): void;
 }
 
@@ -39,8 +39,8 @@ export async function startNotificationServer(busAddress: string): Promise<Notif
   await bus.requestName('org.freedesktop.Notifications', dbus.NameFlag.DO_NOT_QUEUE);
   return {
     calls: () => [...server.calls],
-    waitFor(summary, timeoutMs = 15_000) {
-      const found = server.calls.find((call) => summary.test(call.summary));
+    waitFor(summary, timeoutMs = 15_000, from = 0) {
+      const found = server.calls.slice(from).find((call) => summary.test(call.summary));
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no notification ${summary} within ${timeoutMs} ms; got ${JSON.stringify(server.calls)}`)), timeoutMs);

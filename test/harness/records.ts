@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AgentClient } from '../../qga/client.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 export const RECORD_BYTES = 64;
 
@@ -63,7 +64,7 @@ export async function connectAgent(socket: string, timeoutMs = 60_000): Promise<
       return agent;
     } catch (error) {
       agent?.close();
-      if (Date.now() > deadline) throw new Error(`the guest agent at ${socket} did not answer within ${timeoutMs} ms: ${(error as Error).message}`);
+      if (Date.now() > deadline) throw new Error(`the guest agent at ${socket} did not answer within ${timeoutMs} ms: ${errorMessage(error)}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }

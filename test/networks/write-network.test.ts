@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { ConfigsError } from '../../networks/configs-schema.js';
 import { renderFlakeNix } from '../../networks/flake-template.js';
 import { writeNetwork } from '../../networks/write-network.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 const t = suite('writeNetwork');
 let dir: string;
@@ -49,11 +50,11 @@ t('invalid input writes nothing', async () => {
   assert.not.ok(fs.existsSync(path.join(dir, 'acme')));
   const bad = await writeNetwork({ dir, name: 'acme', configs: { default: { networkLayer: 'openvpn' } } }).catch((e: unknown) => e);
   assert.instance(bad, ConfigsError);
-  assert.match((bad as Error).message, /default\.networkLayer: expected one of/);
+  assert.match(errorMessage(bad), /default\.networkLayer: expected one of/);
   const badRef = await writeNetwork({ dir, name: 'acme', configs: seed, flakeRef: '-x' }).catch((e: unknown) => e);
-  assert.match((badRef as Error).message, /starts with "-"/);
+  assert.match(errorMessage(badRef), /starts with "-"/);
   const badName = await writeNetwork({ dir, name: '../escape', configs: seed }).catch((e: unknown) => e);
-  assert.match((badName as Error).message, /network name "..\/escape"/);
+  assert.match(errorMessage(badName), /network name "..\/escape"/);
   assert.equal(listing(dir), []);
 });
 
@@ -74,7 +75,7 @@ t('a failure half-way through an update leaves the old network', async () => {
 t('a name taken by a file is refused', async () => {
   fs.writeFileSync(path.join(dir, 'acme'), 'not a network');
   const error = await writeNetwork({ dir, name: 'acme', configs: seed }).catch((e: unknown) => e);
-  assert.match((error as Error).message, /exists and is not a directory/);
+  assert.match(errorMessage(error), /exists and is not a directory/);
 });
 
 t.run();

@@ -16,6 +16,7 @@ import { makeStandInNix, runScriptFor, type StandInNix } from '../harness/stand-
 import type { LaunchContext, VmPaths } from '../../daemon/launch/launcher.js';
 import { QmpClient } from '../../qmp/client.js';
 import { start, waitForFile, waitUntilAccepting } from '../harness/processes.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 const t = suite('flake launcher');
 
@@ -196,7 +197,7 @@ t('a build that prints no run script is refused clearly', async () => {
     await launcher().prepare(context('github:acme/net#acme'));
     assert.unreachable('should reject');
   } catch (error) {
-    assert.match((error as Error).message, /expected one bin\/run-\*-vm in .*generations\/1\/result, found none/);
+    assert.match(errorMessage(error), /expected one bin\/run-\*-vm in .*generations\/1\/result, found none/);
   }
 });
 
@@ -246,8 +247,8 @@ t('unsafe flake references are refused before anything runs', async () => {
       await launcher().prepare(context(flake));
       assert.unreachable(`accepted ${flake}`);
     } catch (error) {
-      assert.match((error as Error).message, expected, flake);
-      assert.match((error as Error).message, /^acme: /);
+      assert.match(errorMessage(error), expected, flake);
+      assert.match(errorMessage(error), /^acme: /);
     }
   }
   assert.equal(sandbox.nix.calls(), [], 'nix never ran');

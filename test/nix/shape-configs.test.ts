@@ -9,6 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseConfigs } from '../../networks/configs-schema.js';
 import { FIXTURES, NIX_LIB, NixEvalError, nixEval, shapeConfigsFile } from './nix-eval.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 const t = suite('shape-configs.nix and service-settings.nix');
 
@@ -25,7 +26,7 @@ async function serviceSettings(fixture: string): Promise<Json> {
   );
 }
 
-t("the seed's example: yggdrasil, syncthing sharing /shared/docs, ports open on ygg0 only", async () => {
+t("the seed's example: yggdrasil, syncthing sharing /shared/docs, ports open to members only (none yet)", async () => {
   const { default: vm } = await serviceSettings('seed.json');
   const s = vm.settings;
   assert.is(vm.interface, 'ygg0');
@@ -35,10 +36,13 @@ t("the seed's example: yggdrasil, syncthing sharing /shared/docs, ports open on 
   assert.equal(s.services.syncthing.settings.folders['/shared/docs'], { path: '/shared/docs', id: 'hiboss-shared-docs', devices: [] });
   assert.is(s.services.syncthing.user, 'member', 'the member owns what syncs');
   assert.equal(s.systemd.tmpfiles.rules, ['d /shared/docs 0770 member users -']);
-  assert.is(s.services.cage.program, '/etc/hiboss/desktop-session', 'desktop on by default');
+  assert.is(s.systemd.services['hiboss-desktop'].serviceConfig.ExecStart, '/run/current-system/sw/bin/sway --config /etc/hiboss/sway.conf', 'desktop on by default');
   assert.is(s.services.syncthing.openDefaultPorts, false);
   assert.is(s.services.syncthing.settings.options.globalAnnounceEnabled, false);
-  assert.equal(s.networking.firewall.interfaces.ygg0, { allowedTCPPorts: [22000], allowedUDPPorts: [22000] });
+  // Yggdrasil routes for the whole mesh: nothing opens on ygg0 for every source, and with no members no source rule.
+  assert.equal(s.networking.firewall.interfaces.ygg0, { allowedTCPPorts: [], allowedUDPPorts: [] });
+  assert.equal(s.networking.nftables, { enable: true });
+  assert.equal(s.networking.firewall.extraInputRules, {}, 'no members, no sources');
   assert.equal(s.networking.firewall.allowedTCPPorts, [], 'nothing opened on every interface');
   assert.equal(s.networking.firewall.allowedUDPPorts, []);
   // Nothing else runs: disabled services come out as empty (mkIf false) settings.
@@ -78,7 +82,7 @@ t('wireguard with peers, shared admin, every application bound to the wireguard 
   assert.is(s.services.openssh.settings.PasswordAuthentication, false);
   assert.is(s.users.users.root.openssh.authorizedKeys.keys.length, 1);
   assert.equal(s.users.users.member.extraGroups, ['wheel'], 'adminMode shared: the member administers too');
-  assert.match(s.environment.etc['hiboss/desktop-session'].text, /^mumble 'mumble:\/\/10\.77\.0\.1:64738' &$/m);
+  assert.match(s.environment.etc['hiboss/sway.conf'].text, /^exec mumble 'mumble:\/\/10\.77\.0\.1:64738'$/m);
   assert.match(s.environment.etc['hiboss/services.html'].text, /http:\/\/10\.77\.0\.2:3000\//);
 });
 
@@ -94,13 +98,13 @@ t('tinc, zerotier and remote-admin yggdrasil', async () => {
 
   assert.equal(carol.settings.services.zerotierone.joinNetworks, ['a8a2c3c10c1a68de']);
   assert.match(carol.settings.systemd.services.zerotierone.preStart, /a8a2c3c10c1a68de=zthiboss/);
-  assert.equal(carol.settings.networking.firewall.interfaces.zthiboss.allowedTCPPorts, [64738]);
+  assert.equal(carol.settings.networking.firewall.interfaces.zthiboss.allowedTCPPorts, [], 'zerotier: members-only sources, none listed');
   assert.is(carol.settings.services.murmur.hostName, '', 'address unknown: every address, firewall-scoped');
 
   assert.equal(dave.settings.services.yggdrasil.settings.Peers, ['tls://peer.acme.example:443']);
   assert.equal(dave.settings.users.users.member.extraGroups, [], 'adminMode remote: the member has no root');
   assert.equal(dave.settings.services.nginx.defaultListenAddresses, ['[200:1234::1]']);
-  assert.equal(dave.settings.networking.firewall.interfaces.ygg0.allowedTCPPorts, [22, 80]);
+  assert.equal(dave.settings.networking.firewall.interfaces.ygg0.allowedTCPPorts, []);
 });
 
 t('defaults: the zod schema and shape-configs.nix fill in the same values', async () => {
@@ -130,6 +134,10 @@ const INVALID: Record<string, string> = {
   'invalid-name.json': 'my network: config names are 1–32 of A–Z a–z 0–9 _ -',
   'invalid-system.json': 'default.system: expected one of x86_64-linux, aarch64-linux',
   'invalid-type.json': 'default.applications.syncthing.enable: Invalid input: expected boolean, received string',
+  'invalid-member-address.json': 'default.members.bob.address: a yggdrasil address is in 200::/7',
+  'invalid-member-twice.json': 'b.members.bob: is also a member in a',
+  'invalid-member-served-twice.json': 'default.members.carol.serves: git is served by bob already',
+  'invalid-member-key.json': 'default.members.bob.wireguard.publicKey: "not-a-key" is not valid here',
 };
 
 t('invalid configs.json: Nix and the zod schema reject it with the same path and message', async () => {
@@ -147,7 +155,7 @@ t('invalid configs.json: Nix and the zod schema reject it with the same path and
       parseConfigs(fs.readFileSync(file, 'utf8'));
       assert.unreachable(`${fixture}: zod accepted it`);
     } catch (error) {
-      assert.ok(((error as { problems?: string[] }).problems ?? []).includes(expected), `${fixture}: zod said ${(error as Error).message}`);
+      assert.ok(((error as { problems?: string[] }).problems ?? []).includes(expected), `${fixture}: zod said ${errorMessage(error)}`);
     }
   }
 });

@@ -59,6 +59,11 @@ function compare(at: string, node: Json, schema: Json, problems: string[]): void
       if (node.maxItems !== schema.maxItems) differ(`maxItems ${node.maxItems} in Nix, ${schema.maxItems} in zod`);
       compare(`${at}.*`, node.elem, schema.items ?? {}, problems);
       break;
+    case 'attrsOf':
+      if (schema.type !== 'object') differ(`attrsOf in Nix, ${schema.type} in zod`);
+      if (schema.propertyNames?.pattern !== wholeMatch(node.keyPattern).source) differ(`key pattern ${node.keyPattern} in Nix, ${schema.propertyNames?.pattern} in zod`);
+      compare(`${at}.<name>`, node.elem, schema.additionalProperties ?? {}, problems);
+      break;
     case 'submodule': {
       if (schema.type !== 'object' || schema.additionalProperties !== false) differ('submodule in Nix, not a strict object in zod');
       compareOptions(at, node.options, schema, problems);
@@ -119,6 +124,15 @@ const SAMPLES: Record<string, string[]> = {
   wireguardKey: [`${'x'.repeat(42)}A=`, `${'x'.repeat(42)}B=`, 'short='],
   ed25519TincKey: ['z'.repeat(43), 'z'.repeat(42), `${'z'.repeat(42)}=`],
   zerotierNetworkId: ['a8a2c3c10c1a68de', 'A8A2C3C10C1A68DE', 'a8a2c3c10c1a68d'],
+  yggdrasilKey: ['a'.repeat(64), 'A'.repeat(64), 'a'.repeat(63), `${'a'.repeat(63)}g`],
+  zerotierNodeId: ['89e92ceee5', '89E92CEEE5', '89e92ceee'],
+  tincRsaKey: [
+    `-----BEGIN RSA PUBLIC KEY-----\n${'MIIBCgKCAQEA'.repeat(6)}\n${'x'.repeat(20)}==\n-----END RSA PUBLIC KEY-----\n`,
+    `-----BEGIN RSA PUBLIC KEY-----\n${'MIIBCgKCAQEA'.repeat(6)}\n-----END RSA PUBLIC KEY-----`,
+    `-----BEGIN PUBLIC KEY-----\n${'MIIBCgKCAQEA'.repeat(6)}\n-----END PUBLIC KEY-----\n`,
+    `-----BEGIN RSA PUBLIC KEY-----\n${'MIIBCgKCAQEA'.repeat(6)}\n-----END RSA PUBLIC KEY-----\nmore`,
+  ],
+  domain: ['hiboss', 'acme-net', 'a', '-acme', 'Acme', 'a.b', 'x'.repeat(33)],
   syncthingDeviceId: [
     'MFZWI3D-BONSGYC-YLTMRWG-C43ENR5-QXGZDMM-FZWI3DP-BONSGYY-LTMRWAD',
     'MFZWI3D-BONSGYC-YLTMRWG-C43ENR5-QXGZDMM-FZWI3DP-BONSGYY-LTMRWA1',

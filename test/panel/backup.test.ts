@@ -1,5 +1,5 @@
 /**
- * The panel's backups (issue #12), on a headless blessed screen with a fake
+ * The panel's backups, on a headless blessed screen with a fake
  * daemon service on a private bus through the real DaemonClient: the detail's
  * backups section (not backed up, target and free space), B backs up now, R
  * asks first and restores, a BackupChanged signal refreshes the status.
@@ -73,6 +73,22 @@ t('the backups section; B backs up now; R asks, then restores the latest; Backup
   daemon.iface.BackupChanged('scratch', 'done', 'scratch: incremental backup done');
   await head.waitFor(/last backup just now \(incremental, 12\.0 MiB\)/);
   assert.not.match(head.text(), /not backed up/);
+});
+
+t("clients get BackupChanged's kinds as the schema's union: a kind the schema does not know is dropped, never passed on as a string", async () => {
+  const kinds: string[] = [];
+  const second = new Promise<void>((resolve) =>
+    client.on('backup', ({ kind }) => {
+      kinds.push(kind);
+      if (kind === 'restored') resolve();
+    }),
+  );
+  // Signals arrive in the order they were sent: the last one seen means the others were handled.
+  daemon.iface.BackupChanged('scratch', 'exploded', 'not a kind');
+  daemon.iface.BackupChanged('scratch', 'done', 'scratch: full backup done');
+  daemon.iface.BackupChanged('scratch', 'restored', 'scratch: restored');
+  await second;
+  assert.equal(kinds, ['done', 'restored']);
 });
 
 t.run();

@@ -173,7 +173,7 @@ cli('--print-review writes nothing; --yes adds the VM; hostile URIs are refused 
   const sandbox = makeSandbox('joincli');
   try {
     const configFile = path.join(sandbox.configHome, 'hiboss', 'config.json');
-    writeFileAtomic(configFile, JSON.stringify({ vms: { work: { workspace: '1', flake: 'github:me/work#work' } } }));
+    writeFileAtomic(configFile, JSON.stringify({ vms: { work: { workspace: '1', flake: 'github:me/work#work' } }, policy: { pauseAfterMs: 900 } }));
     const before = fs.readFileSync(configFile, 'utf8');
 
     const printed = await hiboss(sandbox.env, ['join', '--print-review', 'nix://github/acme/net#acme']);
@@ -188,7 +188,7 @@ cli('--print-review writes nothing; --yes adds the VM; hostile URIs are refused 
       ['nix://github/acme/net#acme\x1b[2J', 2, 'control character (U+001B)'],
       ['nix://git+https://host/p?ref=%0a%1b%07#x', 2, 'percent-encoded control character (%0A)'],
       ['gopher://acme/net#acme', 2, 'unknown scheme "gopher:"'],
-      ['nix://ipfs-bafy/net#acme', 3, 'not yet supported'],
+      ['nix://ipfs-bafy/net#acme', 4, 'is not a CID'],
     ] as const) {
       // "--" so that "-rf" reaches join as the URI (the refusal under test), not as a flag.
       const refused = await hiboss(sandbox.env, ['join', '--yes', '--', uri]);
@@ -204,6 +204,14 @@ cli('--print-review writes nothing; --yes adds the VM; hostile URIs are refused 
     assert.match(noTty.stderr, /stdin is not a terminal; pass --yes/);
     assert.is(fs.readFileSync(configFile, 'utf8'), before);
 
+    // NEL (U+0085) is a control character like newline, ESC, BEL and DEL.
+    for (const workspace of ['2\u0085', '2\n', '\u009b2J']) {
+      const refused = await hiboss(sandbox.env, ['join', '--yes', '--workspace', workspace, 'nix://github/acme/net#acme']);
+      assert.is(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /^hiboss join: --workspace contains a control character \(U\+00(85|0A|9B)\) at position \d\n?$/, JSON.stringify(refused.stderr));
+      assert.is(fs.readFileSync(configFile, 'utf8'), before);
+    }
+
     const taken = await hiboss(sandbox.env, ['join', '--yes', '--workspace', '1', 'nix://github/acme/net#acme']);
     assert.is(taken.code, 1);
     assert.match(taken.stdout, /workspace "1" is already bound to VM "work"/);
@@ -213,6 +221,8 @@ cli('--print-review writes nothing; --yes adds the VM; hostile URIs are refused 
     assert.match(joined.stdout, /Added VM "acme" on workspace 2 to /);
     assert.match(joined.stdout, /The daemon is not running; it reads the config when it starts/);
     assert.equal(readConfig(configFile).vms.acme, { workspace: '2', flake: 'github:acme/net#acme', restart: 'on-failure' });
+    // Only its own entry changed: no policy or VM defaults written out, the other VM as it was.
+    assert.equal(JSON.parse(fs.readFileSync(configFile, 'utf8')), { ...JSON.parse(before), vms: { ...JSON.parse(before).vms, acme: { workspace: '2', flake: 'github:acme/net#acme' } } });
 
     const again = await hiboss(sandbox.env, ['join', '--yes', 'nix://github/acme/net#acme']);
     assert.is(again.code, 1);
@@ -222,12 +232,12 @@ cli('--print-review writes nothing; --yes adds the VM; hostile URIs are refused 
   }
 });
 
-cli('the desktop file registers x-scheme-handler/nix and runs the review in a terminal', () => {
+cli('the desktop file registers x-scheme-handler/nix and hands the review to a terminal hiboss finds', () => {
   const entry = fs.readFileSync(path.join(REPO, 'panel', 'hiboss-join.desktop'), 'utf8');
   const keys = new Map(entry.split('\n').filter((l) => /^[A-Za-z]+=/.test(l)).map((l) => l.split(/=(.*)/s, 2) as [string, string]));
   assert.is(keys.get('MimeType'), 'x-scheme-handler/nix;');
-  assert.is(keys.get('Exec'), 'hiboss join --wait %u');
-  assert.is(keys.get('Terminal'), 'true');
+  assert.is(keys.get('Exec'), 'hiboss join --desktop %u');
+  assert.is(keys.get('Terminal'), 'false');
   assert.is(keys.get('Type'), 'Application');
 });
 

@@ -90,7 +90,7 @@ t('renders networks → VMs with states, and the selected VM\'s details', async 
   const lines = screen.split('\n');
   // Tree: the wizard network by its name, the GitHub one by its flake, QEMU VMs last.
   const tree = lines.map((l) => l.slice(0, 44));
-  const order = ['▾ acme', '▶ acme* [3] running', '▾ github:fam/net', '⏸ family [4] paused', '▾ QEMU VMs', '■ scratch [9] stopped'];
+  const order = ['▾ acme', '▶ acme* [3] running', '▾ github:fam/net', '‖ family [4] paused', '▾ QEMU VMs', '■ scratch [9] stopped'];
   let at = -1;
   for (const item of order) {
     const found = tree.findIndex((l, i) => i > at && l.includes(item));
@@ -128,7 +128,7 @@ t('signals update the screen without a key; keys call the daemon', async (ctx) =
   await ctx.head.waitFor(/family\* \[4\]/);
 
   ctx.head.type('p'); // acme is running: pause
-  await ctx.head.waitFor(/⏸ acme .* paused/);
+  await ctx.head.waitFor(/‖ acme .* paused/);
   ctx.head.type('p'); // now paused: resume
   await ctx.head.waitFor(/▶ acme .* running/);
   ctx.head.type('g');

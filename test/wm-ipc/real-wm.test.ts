@@ -8,6 +8,7 @@ import { WmCommandError, WmConnectionError } from '../../wm-ipc/errors.js';
 import type { WorkspaceEvent } from '../../wm-ipc/protocol.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
 import { startWm, type RunningWm } from '../harness/wm.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 const UNICODE_NAME = '2: vm-été 🖥 ✓';
 
@@ -81,7 +82,7 @@ for (const kind of ['sway', 'i3'] as const) {
       assert.unreachable('should fail');
     } catch (error) {
       assert.instance(error, WmCommandError);
-      assert.ok((error as Error).message.length > 20);
+      assert.ok(errorMessage(error).length > 20);
     }
   });
 

@@ -1,5 +1,5 @@
 /**
- * The daemon killed -9 in the middle of a backup (issue #12), with the real
+ * The daemon killed -9 in the middle of a backup, with the real
  * daemon, the real guest writing records and real QEMU / qemu-storage-daemon:
  * the next daemon finds the orphaned job (in the running VM's QEMU, or in the
  * storage daemon holding a stopped VM's disk), cancels it, removes the partial

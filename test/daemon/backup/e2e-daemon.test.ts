@@ -96,7 +96,7 @@ test('backup run (full, then incremental), list, status, restore of the full int
   assert.is(restored.code, 0, restored.stderr);
   assert.match(restored.stdout, /acme: restore of \d+T\d+Z: the VM is stopped/);
   assert.match(restored.stdout, new RegExp(`acme: restored ${list.points[0]!.id} .* onto ${vm.disk}; the disk it replaced is kept as ${vm.disk}\\.before-restore-`));
-  await daemon.client.waitForState('acme', (c) => c.state === 'running', 30_000).catch(async () => {
+  await daemon.client.untilState('acme', (c) => c.state === 'running', 30_000).catch(async () => {
     assert.is((await status()).state, 'running');
   });
   const records = await withAgent(vm.agentSocket, (agent) => guestSh(agent, 'mkdir -p /mnt && mount -o ro /dev/vda /mnt && cat /mnt/records'));

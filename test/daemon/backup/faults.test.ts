@@ -1,5 +1,5 @@
 /**
- * Backups when things go wrong (issue #12), on real parts (QEMU 7.2, the real
+ * Backups when things go wrong, on real parts (QEMU 7.2, the real
  * guest writing records, its agent, qemu-img, qemu-storage-daemon, a real
  * tmpfs as a small target):
  *

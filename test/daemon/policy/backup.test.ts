@@ -1,5 +1,5 @@
 /**
- * The pure policy: backups (issue #12). Driven by ./driver.ts (fake clock: the
+ * The pure policy: backups. Driven by ./driver.ts (fake clock: the
  * policy's own clock decides when a backup is due and when a VM becomes
  * "unbacked" — no test sleeps). Exact action sequences.
  */

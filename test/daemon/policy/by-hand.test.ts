@@ -78,33 +78,42 @@ hand('toggle: running → pause, paused → resume, stopped → start', () => {
   assert.equal(d.user('toggle', 'dev').map(describe), ['start dev', 'changed dev starting: started by the user']);
 });
 
-hand('start by hand of a hidden VM: the usual grace period, then paused', () => {
+hand('start by hand of a hidden VM: it runs while its workspace is hidden, and the answer says so; once shown, the usual rules', () => {
   const d = new Driver([DEV, MAIL]);
   d.bootFocused('1');
   clock.tick(5000);
   d.take();
   assert.equal(d.user('start', 'mail').map(describe), ['start mail', 'changed mail starting: started by the user']);
-  d.observe('mail', 'running');
+  assert.equal(d.lastAnswer, { ok: true, message: 'mail: start (starting; it runs while workspace 2 is hidden, until the workspace is shown)' });
+  d.take();
+  assert.equal(d.send({ type: 'observed', name: 'mail', state: 'running' }).map(describe), ['changed mail running: resumed by the user: it runs while workspace 2 is hidden, until the workspace is shown']);
+  clock.tick(60_000);
+  assert.equal(d.takeOps(), [], 'not paused while hidden');
+  // Shown, then hidden again: the request is met, the usual grace period applies.
+  d.switchTo('2');
+  d.switchTo('1');
   clock.tick(1500);
-  assert.equal(d.takeOps(), ['5000 start mail', '6500 pause mail']);
+  assert.equal(d.takeOps(), ['66500 pause mail']);
 });
 
-hand('start or resume by hand of a VM already running does not exempt it from pausing', () => {
+hand('resume by hand of a hidden VM holds like a pause by hand: not undone while hidden; pause releases it', () => {
   const d = new Driver([DEV, MAIL]);
   d.bootFocused('1');
   d.switchTo('2');
   d.observe('mail', 'running');
+  clock.tick(1500);
+  d.observe('dev', 'paused');
   d.take();
   clock.tick(1000);
+  assert.equal(d.user('resume', 'dev').map(describe), ['resume dev']);
+  assert.equal(d.lastAnswer, { ok: true, message: 'dev: resume (resume in flight; it runs while workspace 1 is hidden, until the workspace is shown)' });
+  d.send({ type: 'observed', name: 'dev', state: 'running' });
+  clock.tick(60_000);
+  assert.equal(d.takeOps(), ['2500 resume dev'], 'no pause 0.3 s later, nor ever while hidden');
   assert.equal(d.user('start', 'dev'), [], 'already running: nothing to do');
-  clock.tick(1500);
-  assert.equal(d.takeOps(), ['2500 pause dev'], 'grace period restarted by hand, then paused');
+  assert.equal(d.user('pause', 'dev').map(describe), ['pause dev']);
   d.observe('dev', 'paused');
-  d.user('resume', 'dev');
-  d.observe('dev', 'running');
-  d.user('resume', 'dev');
-  clock.tick(1500);
-  assert.equal(d.takeOps(), ['2500 resume dev', '4000 pause dev']);
+  assert.is(d.vm('dev').hold, 'paused');
 });
 
 hand('restart of a running VM: powerdown, then start once it is down', () => {

@@ -89,6 +89,8 @@ export function describe(action: Action): string {
       return `judged ${action.name} ${action.generation} ${action.outcome}: ${action.reason}${action.rollbackTo === null ? '' : ` → ${action.rollbackTo}`}`;
     case 'update-event':
       return `update-event ${action.name} ${action.kind}: ${action.message}`;
+    case 'microphone':
+      return `microphone ${action.holder ?? 'nobody'}${action.pinned ? ' (pinned)' : ''}`;
     default:
       return `${action.type} ${action.name}`;
   }
@@ -96,7 +98,7 @@ export function describe(action: Action): string {
 
 /** Announcements other than `changed`: the tests of operations leave them aside. */
 export function isTold(action: Action): boolean {
-  return action.type === 'log' || action.type === 'focus-changed' || action.type === 'config-changed' || action.type === 'hold-changed';
+  return action.type === 'log' || action.type === 'focus-changed' || action.type === 'config-changed' || action.type === 'hold-changed' || action.type === 'microphone';
 }
 
 // ---------------------------------------------------------------------------

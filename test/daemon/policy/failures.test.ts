@@ -92,6 +92,24 @@ failures('a failed start counts as a failure', () => {
   assert.equal(d.takeOps(), ['1000 start dev']);
 });
 
+failures('a start that cannot succeed (a symlinked runtime dir) is not retried: it waits for the user', () => {
+  const d = new Driver([DEV]);
+  d.startUp('1');
+  d.take();
+  const reason = 'could not start: /run/hiboss/dev is a symbolic link (not restarting: it cannot succeed until that is fixed; then hiboss start dev)';
+  assert.equal(d.send({ type: 'op-failed', name: 'dev', op: 'start', reason: '/run/hiboss/dev is a symbolic link', permanent: true }).map(describe), [
+    `notify hiboss: VM dev failed: ${reason}`,
+    `changed dev failed: ${reason}`,
+  ]);
+  assert.is(d.wakeAt, null);
+  clock.tick(60_000);
+  d.switchTo('2');
+  d.switchTo('1');
+  assert.equal(d.takeOps(), [], 'not even when its workspace is shown again');
+  d.user('start', 'dev');
+  assert.equal(d.takeOps(), ['60000 start dev'], 'the user asks: tried again');
+});
+
 failures('a failure during a powerdown is a stop, not something to restart', () => {
   const d = new Driver([DEV]);
   d.bootFocused('1');

@@ -1,6 +1,6 @@
 /**
- * The pure policy: health after an update and automatic rollback (issue #11,
- * daemon/policy/health.ts through policy.ts's hooks). Exact action sequences,
+ * The pure policy: health after an update and automatic rollback
+ * (daemon/policy/health.ts through policy.ts's hooks). Exact action sequences,
  * driven by ./driver.ts (fake clock, invariants checked on every decision).
  */
 import * as assert from 'uvu/assert';

@@ -37,6 +37,15 @@ holds('a guest that powers itself off is held as stopped, and that is told', () 
   assert.equal(holdLines(d), ['hold-changed dev stopped']);
 });
 
+holds('a held VM adopted after a save the last daemon did not finish: its reason says so, not only "paused by the user"', () => {
+  const d = new Driver([DEV, MAIL]);
+  d.startUp('2');
+  d.send({ type: 'observed', name: 'dev', state: 'paused', reason: 'adopted (paused): its save to disk was interrupted when the last daemon ended; it stays paused in RAM', saveInterrupted: true });
+  d.send({ type: 'hold-restored', name: 'dev', hold: 'paused' });
+  assert.is(d.vm('dev').reason, 'paused by the user; its save to disk was interrupted when the last daemon ended; it stays paused in RAM');
+  assert.is(d.vm('dev').memory.problem, 'its save to disk was interrupted when the last daemon ended; it stays paused in RAM');
+});
+
 holds('a restored pause holds: focusing the workspace does not resume it, and nothing is rewritten', () => {
   const d = new Driver([DEV, MAIL]);
   // What a new daemon sees: QEMU adopted paused, then the hold from disk, then the WM.

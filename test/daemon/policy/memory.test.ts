@@ -1,5 +1,5 @@
 /**
- * The pure policy: memory (issue #10) — hibernate a long-hidden VM, restore it
+ * The pure policy: memory — hibernate a long-hidden VM, restore it
  * on focus, failures of either, by hand, the memory budget and prewarm. Driven
  * by ./driver.ts (fake clock, invariants checked on every decision: one
  * operation per VM in flight, the input never mutated, wake-ups in the future).

@@ -1,6 +1,6 @@
 /** The pure policy: requests in flight, QEMUs that stop answering, and what is told. Driven by ./driver.ts. */
 import * as assert from 'uvu/assert';
-import { reportedState } from '../../../daemon/policy/policy.js';
+import { reportedReason, reportedState } from '../../../daemon/policy/policy.js';
 import { T0, DEV, MAIL, newSuite, Driver, clock, describe } from './driver.js';
 
 const requests = newSuite('policy: requests, unresponsive QEMUs, announcements');
@@ -25,6 +25,8 @@ requests('a command unanswered for unresponsiveAfterMs shows the VM unresponsive
   const [changed] = d.take();
   assert.match(changed!, /^changed dev unresponsive: QEMU has not answered "pause" since /);
   assert.is(reportedState(d.vm('dev')), 'unresponsive');
+  // What status says is what was told, not what the VM last did ("QEMU running").
+  assert.is(`changed dev unresponsive: ${reportedReason(d.vm('dev'))}`, changed);
   assert.is(d.vm('dev').unresponsiveSince, T0 + 1500);
   assert.ok(d.takeTold().some((line) => /log dev QEMU has not answered "pause" for 1 s/.test(line)));
   // QEMU continues (it was SIGSTOPped): the queued `stop` lands.
@@ -42,6 +44,19 @@ requests('a QMP timeout keeps the VM unresponsive and asks again after a second'
   clock.tick(1000);
   assert.equal(d.takeOps(), ['7500 pause dev']);
   assert.is(reportedState(d.vm('dev')), 'unresponsive', 'still unanswered: still unresponsive');
+});
+
+requests('pause while a stop is pending says so (not "start it first" of a VM that is starting)', () => {
+  const d = new Driver([DEV]);
+  d.startUp('1');
+  d.take();
+  d.user('stop', 'dev');
+  d.user('pause', 'dev');
+  assert.equal(d.lastAnswer, { ok: false, kind: 'InvalidArgument', message: 'dev is starting with a stop pending: nothing to pause (start it to cancel the stop)' });
+  d.observe('dev', 'running');
+  d.observe('dev', 'stopped', 'powered off');
+  d.user('pause', 'dev');
+  assert.equal(d.lastAnswer, { ok: false, kind: 'InvalidArgument', message: 'dev is stopped: nothing to pause (start it first)' });
 });
 
 requests('the answer to `stop` alone lands a pause (QEMU sends no STOP for a VM already paused)', () => {

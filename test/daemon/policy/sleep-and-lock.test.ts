@@ -11,12 +11,12 @@ const seen = (d: Driver, name: string, state: 'running' | 'paused') => d.send({ 
 /** dev focused on 1, mail visible on a second output, acme hidden and paused. */
 function desk(settings = SETTINGS): Driver {
   const d = new Driver([DEV, MAIL, ACME], settings);
+  d.startUp('3: acme', '2');
+  d.observe('acme', 'running');
   d.startUp('1', '2');
   d.observe('dev', 'running');
   d.user('start', 'mail');
   d.observe('mail', 'running');
-  d.user('start', 'acme');
-  d.observe('acme', 'running');
   clock.tick(settings.pauseAfterMs);
   d.observe('acme', 'paused');
   d.take();
@@ -27,7 +27,7 @@ function desk(settings = SETTINGS): Driver {
 host('sleep: every running VM paused, the lock released once they are; wake: the focused VM resumes and its clock is set', () => {
   const d = desk();
   assert.equal(d.send({ type: 'sleep', releaseWithinMs: 4000 }).map(describe), ['pause dev', 'pause mail']);
-  assert.equal(d.takeTold(), ['log - the machine is going to sleep: pausing VMs (logind waits 4 s at most)']);
+  assert.equal(d.takeTold(), ['log - the machine is going to sleep: pausing VMs (logind waits 4 s at most)', 'microphone nobody']);
   assert.equal(seen(d, 'dev', 'paused').map(describe), ['changed dev paused: the machine sleeps']);
   assert.equal(seen(d, 'mail', 'paused').map(describe), ['release-sleep-lock', 'changed mail paused: the machine sleeps']);
   assert.equal(d.takeTold(), ['log - every VM is paused: the machine may sleep']);
@@ -77,7 +77,7 @@ host('asleep: no restarts, no starts on focus, no resumes by hand until the wake
 host('lock without pauseOnLock: noted, nothing paused', () => {
   const d = desk();
   assert.equal(d.send({ type: 'lock' }), []);
-  assert.equal(d.takeTold(), ['log - the session is locked (pauseOnLock is off: VMs run on)']);
+  assert.equal(d.takeTold(), ['log - the session is locked (pauseOnLock is off: VMs run on)', 'microphone nobody']);
   assert.equal(d.send({ type: 'unlock' }), []);
 });
 

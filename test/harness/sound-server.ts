@@ -1,0 +1,143 @@
+/**
+ * A real sound server for a test (issue #23): Debian's PulseAudio, run as the
+ * session user in the sandbox — its socket under the sandbox's
+ * XDG_RUNTIME_DIR/pulse, its state under the sandbox (HOME), a null sink whose
+ * monitor is the default source. The test reads the server itself (pactl's JSON,
+ * the daemon's own schema in daemon/sound/pulse.ts) and awaits its events
+ * (`pactl subscribe`), never the daemon's word alone.
+ */
+import { execa } from 'execa';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { SourceOutputs, subscribedEvent } from '../../daemon/sound/pulse.js';
+import { start, waitForFile, type Started } from './processes.js';
+import type { Sandbox } from './sandbox.js';
+
+export interface StreamView {
+  index: number;
+  pid: number | null;
+  mute: boolean;
+  corked: boolean;
+}
+
+export interface SoundServer {
+  socket: string;
+  env: NodeJS.ProcessEnv;
+  captures(): Promise<StreamView[]>;
+  playbacks(): Promise<StreamView[]>;
+  /**
+   * Resolves once `check` holds for the capture streams: checked now, then after
+   * each event of the server about a capture stream. Rejects after `timeoutMs`.
+   */
+  waitForCaptures(check: (streams: StreamView[]) => boolean, what: string, timeoutMs?: number): Promise<StreamView[]>;
+  pactl(...args: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+const Streams = SourceOutputs; // sink-inputs have the same fields the test reads (index, mute, properties)
+
+function view(json: string): StreamView[] {
+  const raw = JSON.parse(json) as { corked?: boolean }[];
+  return Streams.parse(raw).map((stream, i) => {
+    const pid = Number(stream.properties['application.process.id']);
+    return { index: stream.index, pid: Number.isInteger(pid) ? pid : null, mute: stream.mute, corked: raw[i]?.corked === true };
+  });
+}
+
+export async function startSoundServer(sandbox: Sandbox): Promise<SoundServer> {
+  const env = { ...sandbox.env, HOME: sandbox.root };
+  const socket = path.join(sandbox.runtimeDir, 'pulse', 'native');
+  fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 });
+  const server: Started = start('pulseaudio', ['-n', '--daemonize=no', '--exit-idle-time=-1', '--log-target=stderr', '-L', 'module-native-protocol-unix', '-L', 'module-null-sink'], { env, extendEnv: false, stdout: 'ignore', stderr: 'pipe' });
+  let log = '';
+  server.child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  await Promise.race([
+    waitForFile(socket, 20_000, 'the sound server socket'),
+    server.exited.then(() => {
+      throw new Error(`pulseaudio exited at start:\n${log}`);
+    }),
+  ]);
+  const pactl = async (...args: string[]) => (await execa('pactl', args, { env, extendEnv: false, timeout: 10_000 })).stdout;
+  // The socket exists a moment before the server answers on it.
+  for (let tries = 0; ; tries++) {
+    try {
+      await pactl('info');
+      break;
+    } catch (error) {
+      if (tries > 100) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  const captures = async () => view(await pactl('-f', 'json', 'list', 'source-outputs'));
+  const playbacks = async () => view(await pactl('-f', 'json', 'list', 'sink-inputs'));
+
+  // One subscriber for the server's life, in place before anything is awaited: proven by the
+  // event of loading a second null sink (`apart`, where a test moves a stream to listen to it alone).
+  const subscriber = start('pactl', ['subscribe'], { env, extendEnv: false, stdout: 'pipe', stderr: 'ignore', buffer: false });
+  const listeners = new Set<(event: NonNullable<ReturnType<typeof subscribedEvent>>) => void>();
+  readline.createInterface({ input: subscriber.child.stdout! }).on('line', (line) => {
+    const event = subscribedEvent(line);
+    if (event) for (const listener of [...listeners]) listener(event);
+  });
+  await new Promise<void>((resolve, reject) => {
+    const listener = (event: { kind: string; facility: string }) => {
+      if (event.kind === 'new' && event.facility === 'sink') (listeners.delete(listener), resolve());
+    };
+    listeners.add(listener);
+    const load = () => pactl('load-module', 'module-null-sink', 'sink_name=apart').catch(reject);
+    // The subscriber has connected once the server counts a second client (pactl's own list is the first).
+    const connected = async () => {
+      for (let tries = 0; tries < 200; tries++) {
+        if ((await pactl('list', 'short', 'clients')).split('\n').filter((l) => /pactl/.test(l)).length >= 2) return load();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      reject(new Error('pactl subscribe never connected'));
+    };
+    void connected();
+  });
+
+  const waitForCaptures = (check: (streams: StreamView[]) => boolean, what: string, timeoutMs = 20_000): Promise<StreamView[]> =>
+    new Promise((resolve, reject) => {
+      let last: StreamView[] = [];
+      let done = false;
+      let checking = Promise.resolve();
+      const finish = (error: Error | null) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        listeners.delete(listener);
+        if (error) reject(error);
+        else resolve(last);
+      };
+      const timer = setTimeout(() => finish(new Error(`the sound server never showed ${what} within ${timeoutMs} ms; its capture streams: ${JSON.stringify(last)}`)), timeoutMs);
+      const recheck = () => {
+        checking = checking
+          .then(async () => {
+            if (done) return;
+            last = await captures();
+            if (check(last)) finish(null);
+          })
+          .catch((error: Error) => finish(error));
+      };
+      const listener = (event: { facility: string }) => {
+        if (event.facility === 'source-output') recheck();
+      };
+      // Listening first, then looked: no change can slip in between.
+      listeners.add(listener);
+      recheck();
+    });
+
+  return {
+    socket,
+    env,
+    captures,
+    playbacks,
+    waitForCaptures,
+    pactl,
+    async stop() {
+      await subscriber.stop();
+      await server.stop();
+    },
+  };
+}
