@@ -57,8 +57,14 @@ export async function applyMemberConfig(vm: NetVm, evaluated: EvaluatedMember): 
   const { networking, services } = evaluated;
   await whenChanged(state, 'hosts', networking.hosts, () => vm.writeFile('/etc/hosts', hostsFile(networking.hosts), 0o644));
   await whenChanged(state, 'firewall', [networking.firewall, networking.nftables], async () => {
-    if (networking.nftables?.enable !== true) throw new Error(`${vm.name}: the adapter builds the nftables firewall only (networking.nftables.enable)`);
-    await vm.writeFile('/etc/nftables.conf', nftablesRuleset(networking.firewall));
+    // Without networking.nftables.enable NixOS builds the same firewall with iptables (chain nixos-fw: lo,
+    // established, the allowed ports per interface, refused connections logged, the rest refused); the guest
+    // has nftables only, so both are loaded as nftables' rules. extraInputRules are nftables text: NixOS
+    // refuses them on the iptables firewall, and so does the adapter.
+    if (networking.firewall?.extraInputRules && networking.nftables?.enable !== true) {
+      throw new Error(`${vm.name}: networking.firewall.extraInputRules needs networking.nftables.enable`);
+    }
+    await vm.writeFile('/etc/nftables.conf', networking.firewall?.enable === false ? 'flush ruleset\n' : nftablesRuleset(networking.firewall));
     await vm.run(['nft', '-f', '/etc/nftables.conf']);
   });
   await whenChanged(state, 'wireguard', networking.wireguard, () => applyWireguard(vm, state, networking.wireguard?.interfaces ?? {}));
@@ -116,7 +122,11 @@ async function applyTinc(vm: NetVm, networks: TincNetworks, interfaces: Interfac
     await vm.run(['mkdir', '-p', `${dir}/hosts`]);
     await vm.run(['find', `${dir}/hosts`, '-type', 'f', '-exec', 'rm', '{}', '+']); // hosts no longer in the network go
     await vm.writeFile(`${dir}/tinc.conf`, tincConf(net, network));
-    for (const [host, settings] of Object.entries(network.hostSettings)) await vm.writeFile(`${dir}/hosts/${host}`, tincHostFile(settings));
+    for (const [host, settings] of Object.entries(network.hostSettings)) {
+      await vm.writeFile(`${dir}/hosts/${host}`, tincHostFile(settings));
+      // The member's own public key is not in the evaluation: NixOS's activation adds it from the VM's key.
+      if (host === network.name && settings.rsaPublicKey === undefined) await vm.run(['netlab', 'tinc-own-key', net, host]);
+    }
     await startDaemon(vm, 'tincd', ['tincd', '-n', net, '-D', '-d', '2', `--logfile=/run/tinc.${net}.log`]);
     const ifname = `tinc.${net}`;
     await vm.run(['netlab', 'wait-link', ifname]);

@@ -11,8 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { evaluatedMemberConfig } from './evaluate-member.js';
 import { startLanHub, type LanHub } from './lan-hub.js';
-import { writeMembersConfigs, type Member, type NetworkConfig } from './member-config.js';
-import { SERVICE_PORTS } from './member-config-standin.js';
+import type { Identity } from '../../networks/join-request.js';
 import { applyMemberConfig } from './net-adapter.js';
 import { ensureNetGuest } from './net-guest.js';
 import { startNetVm, type NetVm } from './net-vm.js';
@@ -20,12 +19,18 @@ import { REFUSED_PREFIX } from './nixos-firewall.js';
 
 export const LAB_VMS = ['alice', 'bob', 'eve', 'carol'] as const;
 export type LabVm = (typeof LAB_VMS)[number];
-export const MUMBLE_PORT = SERVICE_PORTS.mumble!;
-/** The network config's name in configs.json (tinc's network, `tinc.lab`). */
+/** The ports of what members serve (nix/lib/service-settings.nix): murmur, forgejo. */
+export const MUMBLE_PORT = 64738;
+export const GIT_PORT = 3000;
+export const SYNCTHING_PORT = 22000;
+/** The network config's name in the test's configs.json. */
 export const NETWORK = 'lab';
+/** The tinc network member-config.nix sets up (services.tinc.networks.hiboss): where the VM makes its key. */
+export const TINC_NETWORK = 'hiboss';
 
 export interface Lab {
   readonly dir: string;
+  /** The network checkout (its configs.json: `configsPath`). */
   readonly configsPath: string;
   /** The VMs booted (startLab's `names`). */
   readonly vms: { readonly [K in LabVm]?: NetVm };
@@ -82,27 +87,25 @@ export async function startLab(prefix: string, names: readonly LabVm[] = LAB_VMS
 }
 
 /** The public identity `vm` makes for the layer as member `as` (private keys stay in the VM; a new one each time). */
-export async function makeIdentity(vm: NetVm, layer: 'wireguard' | 'yggdrasil' | 'tinc', as = vm.name): Promise<{ member: Partial<Member>; yggdrasilAddress?: string }> {
+export async function makeIdentity(vm: NetVm, layer: 'wireguard' | 'yggdrasil' | 'tinc', as = vm.name): Promise<{ identity: Partial<Identity>; yggdrasilAddress?: string }> {
   switch (layer) {
     case 'wireguard':
-      return { member: { wireguard: { publicKey: (await vm.run(['netlab', 'identity-wireguard'])).trim() } } };
+      return { identity: { wireguard: { publicKey: (await vm.run(['netlab', 'identity-wireguard'])).trim() } } };
     case 'yggdrasil': {
       const [publicKey, address] = (await vm.run(['netlab', 'identity-yggdrasil'])).trim().split(' ');
-      return { member: { yggdrasil: { publicKey: publicKey! } }, yggdrasilAddress: address! };
+      return { identity: { yggdrasil: { publicKey: publicKey! } }, yggdrasilAddress: address! };
     }
     case 'tinc':
-      return { member: { tinc: { rsaPublicKey: await vm.run(['netlab', 'identity-tinc', NETWORK, as], 120_000) } } };
-    default:
-      return layer satisfies never;
+      return { identity: { tinc: { rsaPublicKey: await vm.run(['netlab', 'identity-tinc', TINC_NETWORK, as], 120_000) } } };
+    default: {
+      const unknown: never = layer;
+      throw new Error(`no identity for layer ${String(unknown)}`);
+    }
   }
 }
 
 export async function syncthingIdentity(vm: NetVm): Promise<string> {
   return (await vm.run(['netlab', 'identity-syncthing'])).trim();
-}
-
-export function writeLabConfigs(configsPath: string, network: Omit<NetworkConfig, 'members'>, members: Record<string, Member>): void {
-  writeMembersConfigs(configsPath, { [NETWORK]: { ...network, members } as NetworkConfig });
 }
 
 /** A service on `port` answering every connection with the VM's hostname. */

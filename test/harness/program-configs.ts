@@ -31,13 +31,14 @@ export function tincConf(net: string, network: TincNetwork): string {
   return lines.join('\n') + '\n';
 }
 
-/** hosts/NAME: its addresses, subnets and RSA public key. */
+/** hosts/NAME: its addresses, subnets and RSA public key (the member's own: added in its VM, see the adapter). */
 export function tincHostFile(host: TincNetwork['hostSettings'][string]): string {
   const lines = [
     ...host.addresses.map((a) => `Address = ${a.address}${a.port === undefined ? '' : ` ${a.port}`}`),
     ...host.subnets.map((s) => `Subnet = ${s.address}${s.prefixLength === undefined ? '' : `/${s.prefixLength}`}`),
+    ...(host.rsaPublicKey === undefined ? [] : [host.rsaPublicKey.trim()]),
   ];
-  return `${lines.join('\n')}\n${host.rsaPublicKey.trim()}\n`;
+  return `${lines.join('\n')}\n`;
 }
 
 const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
@@ -55,7 +56,8 @@ function singular(name: string): string {
  */
 export function syncthingConfigXml(settings: SyncthingSettings, version: number): string {
   const out = [`<configuration version="${version}">`];
-  for (const [id, folder] of Object.entries(settings.folders)) {
+  for (const [key, folder] of Object.entries(settings.folders)) {
+    const id = folder.id ?? key; // NixOS: a folder's id defaults to its attribute name
     out.push(`  <folder id="${xml(id)}" label="${xml(id)}" path="${xml(folder.path)}" type="sendreceive" rescanIntervalS="10" fsWatcherEnabled="true" fsWatcherDelayS="1">`);
     for (const name of folder.devices) {
       const device = settings.devices[name];

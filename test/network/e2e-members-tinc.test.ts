@@ -12,24 +12,30 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bounded } from '../harness/bounded.js';
-import { addMember, removeMember, type Member } from '../harness/member-config.js';
+import fs from 'node:fs';
+import type { MemberInput } from '../../networks/configs-schema.js';
+import { admit, removeMember, writeNetworkConfigs } from '../harness/member-config.js';
 import {
-  connect, makeIdentity, MUMBLE_PORT, NETWORK as NET, pings, refusedByFirewall, serve, startLab, writeLabConfigs, type Lab, type LabVm,
+  connect, GIT_PORT, makeIdentity, MUMBLE_PORT, NETWORK as CONFIG, pings, refusedByFirewall, serve, startLab, TINC_NETWORK as NET, type Lab, type LabVm,
 } from '../harness/net-lab.js';
 
 const t = suite('members over tinc, real VMs');
 const test = bounded(t, 150_000);
 let lab: Lab;
-const NETWORK = { networkLayer: 'tinc' as const };
+const NETWORK = {
+  networkLayer: 'tinc',
+  tinc: { address: '10.77.0.1/24' },
+  applications: { mumbleServer: { enable: true }, gitServer: { enable: true } },
+};
 const address = (index: number) => `10.77.0.${index}`;
 const TINC_LOG = `/run/tinc.${NET}.log`;
 
 /** Member `name`'s entry: its key made inside the VM `on`, a VPN address, the VM's endpoint on the LAN. */
-const entry = async (name: LabVm, index: number, on: LabVm = name): Promise<Member> => ({
+const entry = async (name: LabVm, index: number, serves: MemberInput['serves'] = [], on: LabVm = name): Promise<MemberInput> => ({
   address: address(index),
   endpoint: `${lab.vm(on).lan}:655`,
-  serves: ['mumble'],
-  ...(await makeIdentity(lab.vm(on), 'tinc', name)).member,
+  serves,
+  ...(await makeIdentity(lab.vm(on), 'tinc', name)).identity,
 });
 
 t.before(async () => {
@@ -41,18 +47,19 @@ t.after(async () => {
 
 test('members reach each other over tinc: ping and the service port', async () => {
   const [alice, bob, eve] = [lab.vm('alice'), lab.vm('bob'), lab.vm('eve')];
-  const [a, b, e] = await Promise.all([entry('alice', 1), entry('bob', 2), entry('eve', 3)]);
-  writeLabConfigs(lab.configsPath, NETWORK, { alice: a, bob: b });
-  // Eve's own copy of configs.json lists her as a member: what she applies is what a member would.
-  const evesCopy = path.join(lab.dir, 'eves-configs.json');
-  writeLabConfigs(evesCopy, NETWORK, { alice: a, bob: b, eve: e });
-  await Promise.all([lab.apply('alice'), lab.apply('bob'), lab.apply('eve', evesCopy)]);
-  await Promise.all([serve(alice, MUMBLE_PORT), serve(bob, MUMBLE_PORT), serve(eve, MUMBLE_PORT)]);
+  const [a, b, e] = await Promise.all([entry('alice', 1, ['mumble']), entry('bob', 2, ['git']), entry('eve', 3)]);
+  await writeNetworkConfigs(lab.dir, CONFIG, NETWORK, { alice: a, bob: b });
+  // Eve's own checkout lists her as a member: what she applies is what a member would.
+  const evesCheckout = path.join(lab.dir, 'eve-checkout');
+  fs.mkdirSync(evesCheckout);
+  await writeNetworkConfigs(evesCheckout, CONFIG, NETWORK, { alice: a, bob: b, eve: e });
+  await Promise.all([lab.apply('alice'), lab.apply('bob'), lab.apply('eve', path.join(evesCheckout, 'configs.json'))]);
+  await Promise.all([serve(alice, MUMBLE_PORT), serve(bob, GIT_PORT)]);
 
   assert.ok(await pings(alice, address(2), 60), 'alice pings bob over tinc');
   assert.ok(await pings(bob, address(1), 60), 'bob pings alice over tinc');
   assert.is(await connect(bob, address(1), MUMBLE_PORT, 20), 'alice');
-  assert.is(await connect(alice, address(2), MUMBLE_PORT, 20), 'bob');
+  assert.is(await connect(alice, address(2), GIT_PORT, 20), 'bob');
 });
 
 test('eve reaches no service port of alice: alice refuses her tinc identity, her firewall the LAN', async () => {
@@ -70,7 +77,7 @@ test('eve reaches no service port of alice: alice refuses her tinc identity, her
 
 test('after bob is removed and the new config applied, bob reaches nothing of alice', async () => {
   const [alice, bob] = [lab.vm('alice'), lab.vm('bob')];
-  removeMember(lab.configsPath, 'bob');
+  await removeMember(lab.dir, 'bob');
   await lab.apply('alice'); // bob keeps his old configuration: he still believes he is a member
   assert.is((await alice.exec(['ls', `/etc/tinc/${NET}/hosts/bob`])).code === 0, false, 'bob is no host of alice any more');
   const [ping, mumble] = await Promise.all([
@@ -84,7 +91,8 @@ test('after bob is removed and the new config applied, bob reaches nothing of al
 
 test('after carol (eve re-keyed) is admitted, carol reaches alice', async () => {
   const [alice, carol] = [lab.vm('alice'), lab.vm('eve')]; // eve's VM makes a new key and becomes carol
-  addMember(lab.configsPath, 'carol', await entry('carol', 4, 'eve'));
+  const { tinc } = (await makeIdentity(carol, 'tinc', 'carol')).identity;
+  await admit(lab.dir, { v: 1, name: 'carol', endpoint: `${carol.lan}:655`, tinc: tinc! }, { address: address(4) });
   await Promise.all([lab.apply('alice'), lab.apply('carol', lab.configsPath, 'eve')]);
   assert.ok(await pings(carol, address(1), 60), 'carol pings alice over tinc');
   assert.is(await connect(carol, address(1), MUMBLE_PORT, 20), 'alice');

@@ -10,10 +10,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bounded } from '../harness/bounded.js';
-import { addMember, removeMember, type Member } from '../harness/member-config.js';
+import type { MemberInput } from '../../networks/configs-schema.js';
+import { admit, removeMember, writeNetworkConfigs } from '../harness/member-config.js';
 import { applyYggdrasil } from '../harness/net-adapter.js';
 import {
-  connect, makeIdentity, MUMBLE_PORT, pings, refusedByFirewall, serve, startLab, writeLabConfigs, type Lab, type LabVm,
+  connect, GIT_PORT, makeIdentity, MUMBLE_PORT, NETWORK as CONFIG, pings, refusedByFirewall, serve, startLab, type Lab, type LabVm,
 } from '../harness/net-lab.js';
 
 const t = suite('members over yggdrasil, real VMs');
@@ -22,13 +23,17 @@ let lab: Lab;
 /** Each VM's yggdrasil address (derived from its key, inside the VM). */
 const ygg: Partial<Record<LabVm, string>> = {};
 const BOOTSTRAP_PORT = 12345;
-const NETWORK = { networkLayer: 'yggdrasil' as const, yggdrasil: { peers: [`tcp://192.168.77.3:${BOOTSTRAP_PORT}`] } };
+const NETWORK = {
+  networkLayer: 'yggdrasil',
+  yggdrasil: { peers: [`tcp://192.168.77.3:${BOOTSTRAP_PORT}`] },
+  applications: { mumbleServer: { enable: true }, gitServer: { enable: true } },
+};
 
-/** A VM's member entry: its key made inside it; its VPN address is its yggdrasil address. */
-const entry = async (name: LabVm): Promise<Member> => {
-  const identity = await makeIdentity(lab.vm(name), 'yggdrasil');
-  ygg[name] = identity.yggdrasilAddress!;
-  return { address: identity.yggdrasilAddress!, serves: ['mumble'], ...identity.member };
+/** A VM's member entry: its key made inside it; its VPN address is its yggdrasil address. alice runs mumble, bob git. */
+const entry = async (name: LabVm, serves: MemberInput['serves'] = []): Promise<MemberInput> => {
+  const made = await makeIdentity(lab.vm(name), 'yggdrasil');
+  ygg[name] = made.yggdrasilAddress!;
+  return { address: made.yggdrasilAddress!, serves, ...made.identity };
 };
 
 t.before(async () => {
@@ -40,17 +45,17 @@ t.after(async () => {
 
 test('members reach each other through the mesh: ping and the service port', async () => {
   const [alice, bob, eve] = [lab.vm('alice'), lab.vm('bob'), lab.vm('eve')];
-  const [a, b] = await Promise.all([entry('alice'), entry('bob'), entry('eve')]);
+  const [a, b] = await Promise.all([entry('alice', ['mumble']), entry('bob', ['git']), entry('eve')]);
   // Eve runs the bootstrap node: she listens on the LAN, accepts anyone, has no firewall.
   await applyYggdrasil(eve, { Listen: [`tcp://0.0.0.0:${BOOTSTRAP_PORT}`], Peers: [], AllowedPublicKeys: [], MulticastInterfaces: [], IfName: 'ygg0' });
-  writeLabConfigs(lab.configsPath, NETWORK, { alice: a, bob: b });
+  await writeNetworkConfigs(lab.dir, CONFIG, NETWORK, { alice: a, bob: b });
   await Promise.all([lab.apply('alice'), lab.apply('bob')]);
-  await Promise.all([serve(alice, MUMBLE_PORT), serve(bob, MUMBLE_PORT), serve(eve, MUMBLE_PORT)]);
+  await Promise.all([serve(alice, MUMBLE_PORT), serve(bob, GIT_PORT)]);
 
   assert.ok(await pings(alice, ygg.bob!, 90), 'alice pings bob through the mesh');
   assert.ok(await pings(bob, ygg.alice!, 60), 'bob pings alice through the mesh');
   assert.is(await connect(bob, ygg.alice!, MUMBLE_PORT, 20), 'alice');
-  assert.is(await connect(alice, ygg.bob!, MUMBLE_PORT, 20), 'bob');
+  assert.is(await connect(alice, ygg.bob!, GIT_PORT, 20), 'bob');
 });
 
 test("eve, in the mesh, reaches no service port of alice's: alice's firewall refuses her", async () => {
@@ -64,7 +69,7 @@ test("eve, in the mesh, reaches no service port of alice's: alice's firewall ref
 
 test('after bob is removed and the new config applied, bob reaches no service of alice', async () => {
   const [alice, bob] = [lab.vm('alice'), lab.vm('bob')];
-  removeMember(lab.configsPath, 'bob');
+  await removeMember(lab.dir, 'bob');
   await lab.apply('alice'); // bob keeps his old configuration and stays in the mesh
   const rules = await alice.run(['nft', 'list', 'chain', 'inet', 'nixos-fw', 'input-allow']);
   assert.not.ok(rules.includes(ygg.bob!), `alice's firewall no longer names bob: ${rules}`);
@@ -76,12 +81,13 @@ test('after bob is removed and the new config applied, bob reaches no service of
 
 test('after carol is admitted, carol reaches alice', async () => {
   const [alice, carol] = [lab.vm('alice'), lab.vm('carol')];
-  addMember(lab.configsPath, 'carol', await entry('carol'));
+  const { yggdrasil } = await entry('carol');
+  await admit(lab.dir, { v: 1, name: 'carol', yggdrasil: yggdrasil! }, { address: ygg.carol! });
   await Promise.all([lab.apply('alice'), lab.apply('carol')]);
-  await serve(carol, MUMBLE_PORT);
+  await serve(carol, GIT_PORT);
   assert.ok(await pings(carol, ygg.alice!, 90), 'carol pings alice through the mesh');
   assert.is(await connect(carol, ygg.alice!, MUMBLE_PORT, 20), 'alice');
-  assert.is(await connect(alice, ygg.carol!, MUMBLE_PORT, 20), 'carol');
+  assert.is(await connect(alice, ygg.carol!, GIT_PORT, 5), undefined, "carol's firewall: she serves nothing");
 });
 
 t.run();
