@@ -96,21 +96,6 @@ export const VERBS = ['toggle', 'start', 'stop', 'pause', 'resume', 'restart', '
 export const Verb = z.enum(VERBS);
 export type Verb = z.infer<typeof Verb>;
 
-/** Glyphs and colours per state: api/states.ts (one table). */
-export { STATE_GLYPHS } from './states.js';
-
-/** Beside a VM that runs while its workspace is out of sight (VmStatus.runsHidden). */
-export const RUNS_HIDDEN_GLYPH = '↻';
-
-/** Sound (issue #23): the VM that hears the member, and the pin that keeps the microphone with it. */
-export const MIC_GLYPHS = { holds: '🎤', pinned: '📌' } as const;
-
-/** "🎤" after the VM that hears the member ("🎤📌" when pinned); '' for every other VM. */
-export function micMark(status: Pick<DaemonStatus, 'microphone'>, vm: string): string {
-  const mic = status.microphone;
-  if (!mic || mic.vm !== vm) return '';
-  return mic.pinned ? `${MIC_GLYPHS.holds}${MIC_GLYPHS.pinned}` : MIC_GLYPHS.holds;
-}
 
 // ---- generations of flake VMs ----------------------------------------------
 

@@ -49,3 +49,19 @@ export const STATE_GLYPHS: Record<ShownState, string> = pick('glyph');
 export const BAR_COLOURS: Record<ShownState, string> = pick('bar');
 /** One colour per state in the panel. */
 export const TERMINAL_COLOURS: Record<ShownState, TerminalColour> = pick('terminal');
+
+/** Beside a VM that runs while its workspace is out of sight (VmStatus.runsHidden); DejaVu Sans has it. */
+export const RUNS_HIDDEN_GLYPH = '↻';
+
+/**
+ * Beside the VM that hears the member, and the pin that keeps the microphone with it. These two are
+ * emoji: DejaVu has neither, so a bar needs an emoji font beside it (Debian's fonts-noto-color-emoji).
+ */
+export const MIC_GLYPHS = { holds: '🎤', pinned: '📌' } as const;
+
+/** "🎤" after the VM that hears the member ("🎤📌" when pinned); '' for every other VM. */
+export function micMark(status: { microphone?: { vm: string | null; pinned: boolean } | undefined }, vm: string): string {
+  const mic = status.microphone;
+  if (!mic || mic.vm !== vm) return '';
+  return mic.pinned ? `${MIC_GLYPHS.holds}${MIC_GLYPHS.pinned}` : MIC_GLYPHS.holds;
+}

@@ -4,8 +4,8 @@
  * prints can be checked exactly by unit tests.
  */
 import { formatHeld } from '../api/format.js';
-import { micMark, MIC_GLYPHS, RUNS_HIDDEN_GLYPH, type DaemonStatus, type VmStatus } from '../api/schema.js';
-import { BAR_COLOURS, STATE_GLYPHS, type ShownState } from '../api/states.js';
+import { type DaemonStatus, type VmStatus } from '../api/schema.js';
+import { BAR_COLOURS, micMark, MIC_GLYPHS, RUNS_HIDDEN_GLYPH, STATE_GLYPHS, type ShownState } from '../api/states.js';
 import { textColorOn } from '../config/colors.js';
 import { BACKUP_MARK, unbackedLine, unbackedVms } from '../api/backup-format.js';
 

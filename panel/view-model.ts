@@ -7,7 +7,8 @@
 import { colorName } from '../config/colors.js';
 import { swatch } from './colors.js';
 import path from 'node:path';
-import { micMark, RUNS_HIDDEN_GLYPH, shortRevision, STATE_GLYPHS, type DaemonStatus, type GenerationsReport, type VmState, type VmStatus } from '../api/schema.js';
+import { shortRevision, type DaemonStatus, type GenerationsReport, type VmState, type VmStatus } from '../api/schema.js';
+import { micMark, RUNS_HIDDEN_GLYPH, STATE_GLYPHS } from '../api/states.js';
 import type { StateChange } from '../api/client.js';
 import { formatDuration } from '../api/format.js';
 import { TERMINAL_COLOURS } from '../api/states.js';

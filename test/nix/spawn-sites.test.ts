@@ -14,13 +14,18 @@ import { REPO } from './nix-eval.js';
 
 const t = suite('spawn sites');
 
-const SOURCE_DIRS = ['daemon', 'cli', 'panel', 'api', 'networks', 'bar-module', 'qga', 'qmp', 'transport', 'wm-ipc', 'config'];
+const SOURCE_DIRS = ['daemon', 'cli', 'panel', 'api', 'networks', 'market', 'bar-module', 'qga', 'qmp', 'transport', 'wm-ipc', 'config', 'shared'];
 const SPAWN = /\b(execa|execaSync|spawn|spawnSync|execFile|execFileSync|execSync|exec|fork)\(\s*([^,)]*)/g;
 
 /** file → the program expression of each spawn site, and where that program comes from. */
 const SITES: Record<string, Array<[string, string]>> = {
   'daemon/vm/vm-process.ts': [['command.file', "a launcher's command: the qemu VM's argv[0] from config.json, or a flake VM's qemuBinary (config.json) / qemu-system-x86_64 on PATH (flake-argv.ts)"]],
-  'daemon/vm/hibernate.ts': [["'cat'", 'PATH']],
+  'daemon/vm/image-stream.ts': [["'cat'", 'PATH']],
+  'daemon/clipboard/host.ts': [
+    ['file!', 'wl-paste (sway) or xclip (i3) on PATH'],
+    ['file!', 'wl-copy (sway) or xclip (i3) on PATH'],
+  ],
+  'daemon/sound/pulse.ts': [["'pactl'", 'PATH']],
   'daemon/host/logind.ts': [['program', 'systemd-inhibit on PATH']],
   'daemon/backup/qemu-img.ts': [["'qemu-img'", 'PATH']],
   'daemon/backup/targets.ts': [["'restic'", 'PATH']],
@@ -32,6 +37,14 @@ const SITES: Record<string, Array<[string, string]>> = {
   ],
   'networks/flake-facts.ts': [["options.nix ?? 'nix'", 'PATH']],
   'cli/verbs/bar.ts': [['program', 'a terminal emulator on PATH']],
+  'cli/desktop-handoff.ts': [['terminal.program', '$TERMINAL, xdg-terminal-exec or a known terminal emulator on PATH']],
+  'panel/market-env.ts': [['process.execPath', 'node itself, running hiboss join']],
+  'market/catalogue-fetch.ts': [["'git'", 'PATH'], ["'git'", 'PATH'], ["'git'", 'PATH']],
+  'market/mirrors.ts': [["'git'", 'PATH']],
+  'market/publish.ts': [["'nix-instantiate'", "PATH (evaluates the admin's own flake.nix description, nothing built or run)"]],
+  'market/signature.ts': [["'ssh-keygen'", 'PATH'], ["'ssh-keygen'", 'PATH']],
+  'market/source-tree.ts': [["'git'", 'PATH'], ["'git'", 'PATH'], ["'git'", 'PATH'], ["'nix-hash'", 'PATH']],
+  'market/ygg.ts': [["'ip'", 'PATH'], ["'git'", 'PATH']],
   'cli/verbs/demo.ts': [
     ["'dbus-daemon'", 'PATH'],
     ['file', "the demo's sway (PATH) and its daemon (node itself), through #spawn"],
