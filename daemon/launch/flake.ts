@@ -17,7 +17,7 @@ import { shortRevision, type Generation } from '../../api/schema.js';
 import { parseFlakeVmRef } from '../../networks/flake-ref.js';
 import { DEFAULT_KEEP_GENERATIONS, findGeneration, gcRootAlive, GenerationStore } from '../updates/generations.js';
 import { balloonArgs } from './balloon.js';
-import { audioArgs } from './audio.js';
+import { audioArgsNow } from './audio.js';
 import { controlArgs, type LaunchCommand, type LaunchContext, type Launcher, type VmPaths } from './launcher.js';
 
 export interface FlakeLauncherOptions {
@@ -142,7 +142,7 @@ export class FlakeLauncher implements Launcher {
       throw new Error(`${name}: ${(error as Error).message}`);
     }
 
-    const qemuOpts = [...controlArgs(name, paths), ...healthArgs(paths), ...balloonArgs(vm), ...audioArgs(vm, process.env)];
+    const qemuOpts = [...controlArgs(name, paths), ...healthArgs(paths), ...balloonArgs(vm), ...(await audioArgsNow(vm, process.env))];
     const unsplittable = qemuOpts.find((arg) => UNSPLITTABLE.test(arg));
     if (unsplittable !== undefined) {
       throw new Error(`${name}: "${unsplittable}" has whitespace or glob characters, which the NixOS run script cannot pass to QEMU`);
