@@ -164,6 +164,13 @@ export class Daemon {
     this.#followSoundServer();
   }
 
+  /** The policy moved the microphone: the sound server follows (when there is one), and the log says so. */
+  #hearing(holder: string | null, pinned: boolean): void {
+    if (!this.#mic) return;
+    this.#mic.hold(holder);
+    this.options.logger.info(holder === null ? 'the microphone is muted for every VM' : `the microphone is with ${holder}${pinned ? ' (pinned)' : ''}`);
+  }
+
   /** The microphone guard, once the member's sound server is there (checked again at each VM start). */
   #followSoundServer(): void {
     if (this.#mic || this.#stopping) return;
@@ -233,7 +240,7 @@ export class Daemon {
       else if (action.type === 'judged') this.#updates.carryOut(action);
       else if (action.type === 'update-event') (this.#updates.remember(action), this.#announcements.push(action));
       else if (action.type === 'backup-run' || action.type === 'backup-cancel' || action.type === 'backup-restore') this.#backups.carryOut(action);
-      else if (action.type === 'microphone') (this.#mic?.hold(action.holder), this.#announcements.push(action));
+      else if (action.type === 'microphone') (this.#hearing(action.holder, action.pinned), this.#announcements.push(action));
       else if (OPERATIONS.has(action.type)) {
         if (action.type === 'forget') {
           this.#cpu.forget(action.name);
