@@ -57,7 +57,7 @@ export function announce(action: TellAction, options: AnnouncerOptions): void {
       signals?.backupChanged?.(action.name, action.kind, action.message);
       return;
     case 'microphone':
-      logger.info(action.holder === null ? 'the microphone is muted for every VM' : `the microphone is with ${action.holder}${action.pinned ? ' (pinned)' : ''}`);
+      // Logged by the daemon only where there is a sound server (daemon/sound/): no line per switch otherwise.
       signals?.microphoneChanged?.(action.holder ?? '', action.pinned);
       return;
     case 'log':

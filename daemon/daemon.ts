@@ -170,6 +170,13 @@ export class Daemon {
     this.#followSoundServer();
   }
 
+  /** The policy moved the microphone: the sound server follows (when there is one), and the log says so. */
+  #hearing(holder: string | null, pinned: boolean): void {
+    if (!this.#mic) return;
+    this.#mic.hold(holder);
+    this.options.logger.info(holder === null ? 'the microphone is muted for every VM' : `the microphone is with ${holder}${pinned ? ' (pinned)' : ''}`);
+  }
+
   /** The microphone guard, once the member's sound server is there (checked again at each VM start). */
   #followSoundServer(): void {
     if (this.#mic || this.#stopping) return;
@@ -235,7 +242,7 @@ export class Daemon {
     for (const action of actions) {
       switch (action.type) {
         case 'microphone':
-          this.#mic?.hold(action.holder);
+          this.#hearing(action.holder, action.pinned);
           this.#announcements.push(action);
           break;
         case 'forget':

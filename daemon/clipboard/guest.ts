@@ -30,7 +30,8 @@ async function run(socket: string, argv: string[], input: string | null): Promis
     for (;;) {
       const status = await agent.execute('guest-exec-status', { pid }, { timeoutMs: 5000 });
       if (status.exited) {
-        const stderr = Buffer.from(status['err-data'] ?? '', 'base64').toString('utf8').trim().split('\n')[0]?.slice(0, 200) ?? '';
+        // The guest's words reach a notification and a terminal: one line, no control characters.
+        const stderr = (Buffer.from(status['err-data'] ?? '', 'base64').toString('utf8').trim().split('\n')[0] ?? '').slice(0, 200).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
         if (status.exitcode !== 0) throw new GuestClipboardError(`${path} exited with ${status.signal !== undefined ? `signal ${status.signal}` : `code ${status.exitcode}`}${stderr ? `: ${stderr}` : ''}`);
         // base64 of at most 4/3 of the bound: more is refused unread.
         const out = status['out-data'] ?? '';

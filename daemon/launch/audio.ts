@@ -6,9 +6,11 @@
  * own volume and mute controls never reach the sound server, so a guest cannot
  * unmute the capture stream the daemon muted (daemon/sound/).
  *
- * No sound server (no socket), or `"audio": false`: no device at all.
+ * No sound server that answers, or `"audio": false`: no device at all. (QEMU's
+ * `pa` audiodev refuses to start without its server: a socket left behind by a
+ * sound server that died would otherwise keep every VM from starting.)
  */
-import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import type { VmConfig } from '../../config/schema.js';
 
@@ -32,11 +34,34 @@ function optionValue(value: string): string {
   return value.replaceAll(',', ',,');
 }
 
-/** The argv that gives `vm` its audio device, or nothing (audio off, or no sound server to play through). */
-export function audioArgs(vm: Pick<VmConfig, 'audio'>, env: NodeJS.ProcessEnv, exists: (file: string) => boolean = fs.existsSync): string[] {
+/** Resolves true when something accepts connections on the unix socket (within `timeoutMs`). */
+export function socketAnswers(socket: string, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const connection = net.connect(socket);
+    const done = (answers: boolean) => {
+      clearTimeout(timer);
+      connection.destroy();
+      resolve(answers);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    connection.once('connect', () => done(true));
+    connection.once('error', () => done(false));
+  });
+}
+
+/** What the launchers add: the audio device when the member's sound server answers now. */
+export async function audioArgsNow(vm: Pick<VmConfig, 'audio'>, env: NodeJS.ProcessEnv): Promise<string[]> {
   if (vm.audio === false) return [];
   const socket = soundServerSocket(env);
-  if (socket === null || !exists(socket)) return [];
+  const answers = socket !== null && (await socketAnswers(socket));
+  return audioArgs(vm, env, () => answers);
+}
+
+/** The argv that gives `vm` its audio device, or nothing (audio off, or no sound server to play through). */
+export function audioArgs(vm: Pick<VmConfig, 'audio'>, env: NodeJS.ProcessEnv, answers: (socket: string) => boolean): string[] {
+  if (vm.audio === false) return [];
+  const socket = soundServerSocket(env);
+  if (socket === null || !answers(socket)) return [];
   return [
     '-audiodev', `pa,id=${AUDIODEV_ID},server=unix:${optionValue(socket)}`,
     '-device', 'intel-hda,id=hiboss-hda',

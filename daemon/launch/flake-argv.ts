@@ -11,7 +11,6 @@
  */
 import path from 'node:path';
 import type { VmConfig } from '../../config/schema.js';
-import { audioArgs } from './audio.js';
 import { balloonArgs } from './balloon.js';
 import { controlArgs, type VmPaths } from './launcher.js';
 import type { VmBuild } from './vm-manifest.js';
@@ -110,12 +109,12 @@ export interface FlakeArgvInput {
   build: VmBuild;
   /** passt's socket; null: no uplink (the host is offline). */
   uplinkSocket: string | null;
-  /** Where the member's sound server is found (default: the daemon's environment). */
-  env?: NodeJS.ProcessEnv;
+  /** The audio device (./audio.ts audioArgsNow: none without a sound server that answers). */
+  audio: string[];
 }
 
 /** The process to start: the member's QEMU and the argv above. */
-export function flakeQemuArgv({ name, vm, paths, build, uplinkSocket, env = process.env }: FlakeArgvInput): { file: string; args: string[] } {
+export function flakeQemuArgv({ name, vm, paths, build, uplinkSocket, audio }: FlakeArgvInput): { file: string; args: string[] } {
   return {
     file: vm.qemuBinary ?? DEFAULT_QEMU_BINARY,
     args: [
@@ -126,7 +125,7 @@ export function flakeQemuArgv({ name, vm, paths, build, uplinkSocket, env = proc
       ...controlArgs(name, paths),
       ...healthArgs(paths),
       ...balloonArgs(vm),
-      ...audioArgs(vm, env),
+      ...audio,
     ],
   };
 }

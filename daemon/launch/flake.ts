@@ -17,6 +17,7 @@ import path from 'node:path';
 import { shortRevision, type Generation } from '../../api/schema.js';
 import { parseFlakeVmRef } from '../../networks/flake-ref.js';
 import { DEFAULT_KEEP_GENERATIONS, findGeneration, gcRootAlive, GenerationStore } from '../updates/generations.js';
+import { audioArgsNow } from './audio.js';
 import { DEFAULT_DISK_MIB, diskImage, flakeQemuArgv } from './flake-argv.js';
 import type { LaunchCommand, LaunchContext, Launcher } from './launcher.js';
 import { FlakeMetadata, MAX_JSON_BYTES, nixBuildArgs, nixMetadataArgs, nixShowConfigArgs, sandboxProblem, VM_IMAGE_EXPRESSION } from './nix-cli.js';
@@ -126,7 +127,8 @@ export class FlakeLauncher implements Launcher {
     await this.#ensureDisk(name, diskImage(paths), build.manifest.diskSizeMiB ?? DEFAULT_DISK_MIB, signal);
     const uplinkSocket = await startUplink(name, paths, this.#options.uplink, signal);
     if (uplinkSocket === null) progress('the host has no default route: the VM starts without an uplink (its VPN cannot reach its peers until it has one)');
-    return { ...flakeQemuArgv({ name, vm, paths, build, uplinkSocket }), generation: generation.number };
+    const audio = await audioArgsNow(vm, process.env);
+    return { ...flakeQemuArgv({ name, vm, paths, build, uplinkSocket, audio }), generation: generation.number };
   }
 
   /** The member's disk, made once (atomically: a temp file renamed into place), sized as the network asks. */

@@ -6,7 +6,11 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { audioArgs, soundServerSocket } from '../../daemon/launch/audio.js';
+import { audioArgs, audioArgsNow, socketAnswers, soundServerSocket } from '../../daemon/launch/audio.js';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { clipText, MAX_CLIP_BYTES } from '../../api/clipboard.js';
 import { captureStreams, SourceOutputs, subscribedEvent } from '../../daemon/sound/pulse.js';
 import { hostClipboardCommands } from '../../daemon/clipboard/host.js';
@@ -32,6 +36,33 @@ t('audio: an HDA duplex codec on the pulse protocol, its mixer kept in QEMU; non
   assert.is(soundServerSocket({ PULSE_SERVER: 'unix:/tmp/p,a/native', XDG_RUNTIME_DIR: '/x' }), '/tmp/p,a/native');
   assert.match(audioArgs({}, { PULSE_SERVER: '/tmp/p,a/native' }, always)[1]!, /server=unix:\/tmp\/p,,a\/native$/, 'a comma in a path is doubled for QEMU');
   assert.is(soundServerSocket({ PULSE_SERVER: 'tcp:10.0.0.1:4713' }), null, 'a network sound server is never used');
+});
+
+t('audio: only a sound server that answers gets a device (QEMU will not start on a socket left by a dead one)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hb-audio-'));
+  try {
+    const socket = path.join(dir, 'pulse', 'native');
+    fs.mkdirSync(path.dirname(socket));
+    const env = { XDG_RUNTIME_DIR: dir };
+    assert.equal(await audioArgsNow({}, env), [], 'no socket');
+    const server = net.createServer((connection) => connection.destroy());
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    assert.is(await socketAnswers(socket), true);
+    assert.is((await audioArgsNow({}, env)).length, 6, 'a server that answers');
+    assert.equal(await audioArgsNow({ audio: false }, env), []);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // What a crashed server leaves: the socket file, nobody behind it.
+    const stale = net.createServer();
+    await new Promise<void>((resolve) => stale.listen(socket, resolve));
+    fs.renameSync(socket, `${socket}.kept`);
+    await new Promise<void>((resolve) => stale.close(() => resolve()));
+    fs.renameSync(`${socket}.kept`, socket);
+    assert.ok(fs.existsSync(socket));
+    assert.is(await socketAnswers(socket), false);
+    assert.equal(await audioArgsNow({}, env), [], 'a stale socket');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 t('config: audio, whenHidden and the guest clipboard commands (absolute paths, defaults for NixOS VMs)', () => {

@@ -154,6 +154,10 @@ test('refused, nothing changed: control characters and over 64 KiB, either way; 
   assert.match(await refused(daemon.client.clipboard('from', 'acme')), /acme's clipboard holds more than 64 KiB/);
   assert.is(await hostPaste(), 'kept on the host');
   await notifications.waitFor(/^hiboss: clipboard ← acme: refused$/);
+  // The guest's program fails (nothing copied in the VM): its own words, and the host's clipboard kept.
+  await inGuest(['/bin/rm', '-f', '/run/clipboard']);
+  assert.match(await refused(daemon.client.clipboard('from', 'acme')), /^\/bin\/clip-paste exited with code 1: Nothing is copied$/);
+  assert.is(await hostPaste(), 'kept on the host');
 });
 
 test('refused: a VM that is not running, and a VM that does not exist', async () => {

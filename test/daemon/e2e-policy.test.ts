@@ -140,9 +140,11 @@ t('Diagnostics: a switch that resumes a VM leaves one mark, its cont write call 
   });
   await daemon.client.untilState('a', (c) => c.state === 'running', 15_000); // sway starts on workspace 1
   const bUp = daemon.client.waitForState('b', (c) => c.state === 'running', 15_000);
+  // Listening before the switch: a may be paused (100 ms after it) before b is up.
+  const aPaused = daemon.client.waitForState('a', (c) => c.state === 'paused', 15_000);
   await wmc.command('workspace 2');
   await bUp;
-  await daemon.client.untilState('a', (c) => c.state === 'paused', 10_000);
+  await aPaused;
   const before = await daemon.client.diagnostics();
   assert.is(before.writeCallMs.length, before.eventToWriteMs.length);
   const aBack = daemon.client.waitForState('a', (c) => c.state === 'running', 10_000);
