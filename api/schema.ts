@@ -86,8 +86,6 @@ export const VERBS = ['toggle', 'start', 'stop', 'pause', 'resume', 'restart', '
 export const Verb = z.enum(VERBS);
 export type Verb = z.infer<typeof Verb>;
 
-/** Glyphs and colours per state: api/states.ts (one table). */
-export { STATE_GLYPHS } from './states.js';
 
 // ---- generations of flake VMs ----------------------------------------------
 

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonClient } from '../../api/client.js';
-import { STATE_GLYPHS } from '../../api/schema.js';
+import { STATE_GLYPHS } from '../../api/states.js';
 import { WmClient } from '../../wm-ipc/client.js';
 import { integerFlag, parseArgs, UsageError, type Verb } from '../args.js';
 import { errorMessage } from '../../shared/error-message.js';

@@ -9,7 +9,8 @@ import { renderTooltip, renderUpdate, renderI3barBlock, STATE_COLOURS, type Rend
 import { clickAction } from '../../bar-module/clicks.js';
 import { memoryLines } from '../../panel/memory-view.js';
 import { ACTION_KEYS, runVmAction, type PanelClient } from '../../panel/actions.js';
-import { STATE_GLYPHS, VmState } from '../../api/schema.js';
+import { VmState } from '../../api/schema.js';
+import { STATE_GLYPHS } from '../../api/states.js';
 import { daemonStatus, vmFixture as vm } from '../harness/fake-daemon.js';
 
 const MiB = 1024 * 1024;
