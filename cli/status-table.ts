@@ -5,7 +5,7 @@
  */
 import { agoText } from '../api/backup-format.js';
 import { formatDuration, formatVmMemory } from '../api/format.js';
-import { type DaemonStatus, type VmStatus } from '../api/schema.js';
+import type { DaemonStatus, VmStatus } from '../api/schema.js';
 import { STATE_GLYPHS } from '../api/states.js';
 import { colorName } from '../config/colors.js';
 

@@ -8,10 +8,9 @@ import { colorName } from '../config/colors.js';
 import { swatch } from './colors.js';
 import path from 'node:path';
 import { shortRevision, type DaemonStatus, type GenerationsReport, type VmState, type VmStatus } from '../api/schema.js';
-import { micMark, RUNS_HIDDEN_GLYPH, STATE_GLYPHS } from '../api/states.js';
 import type { StateChange } from '../api/client.js';
 import { formatDuration } from '../api/format.js';
-import { TERMINAL_COLOURS } from '../api/states.js';
+import { micMark, RUNS_HIDDEN_GLYPH, STATE_GLYPHS, TERMINAL_COLOURS } from '../api/states.js';
 
 /** One colour per state in the panel: api/states.ts. */
 export const STATE_COLOURS: Record<VmState | 'down', string> = TERMINAL_COLOURS;
