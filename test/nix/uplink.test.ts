@@ -34,7 +34,7 @@ t('a VM reaches the internet, never the host (gateway, loopback, its other addre
   const guest = await ensureGuest();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnet-'));
   const started: Started[] = [];
-  const keep = (process: Started) => (started.push(process), process);
+  const keep = (proc: Started) => (started.push(proc), proc);
   const vmPaths: VmPaths[] = [];
   try {
     // Two empty network namespaces, held by a process each.
@@ -107,7 +107,7 @@ t('a VM reaches the internet, never the host (gateway, loopback, its other addre
     }
     assert.not.match(acmeLog, /HOST-|GUEST-LISTENER/);
   } finally {
-    for (const process of started.reverse()) await process.stop();
+    for (const proc of started.reverse()) await proc.stop();
     for (const paths of vmPaths) stopUplink(paths);
     fs.rmSync(root, { recursive: true, force: true });
   }
