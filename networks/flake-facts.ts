@@ -1,6 +1,6 @@
 /**
- * What the join review shows of a network's flake before anything is built
- * (issue 21): its locked revision and its inputs as its lock file pins them,
+ * What the join review shows of a network's flake before anything is built:
+ * its locked revision and its inputs as its lock file pins them,
  * from `nix flake metadata --json` (which fetches the flake's source, builds
  * nothing and refuses the flake's nix.conf settings). Read with the one schema
  * of that output (daemon/launch/nix-cli.ts).

@@ -1,4 +1,4 @@
-# hiboss's own build of a network's VM (issue 21): DATA for the member's QEMU.
+# hiboss's own build of a network's VM: DATA for the member's QEMU.
 #
 #   nix build --file nix/vm-image.nix --argstr flake LOCKED-URL --argstr configuration NAME
 #

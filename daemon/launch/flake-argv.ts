@@ -1,5 +1,5 @@
 /**
- * The whole QEMU argv of a flake VM, built by hiboss (issue 21): nothing in it
+ * The whole QEMU argv of a flake VM, built by hiboss: nothing in it
  * comes from the network's build but data — the kernel, initrd and closure
  * image as files QEMU loads into the guest, the kernel command line, and the
  * bounded sizes of vm-manifest.ts. The binary is the member's (the VM's

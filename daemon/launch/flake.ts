@@ -1,6 +1,6 @@
 /**
  * Flake VMs: `{ "flake": "git+https://git.acme.example/net#acme" }`. Nothing
- * of the network's build is run on the host (issue 21): hiboss builds its own
+ * of the network's build is run on the host: hiboss builds its own
  * expression (nix/vm-image.nix) around the flake's
  * nixosConfigurations.NAME in the Nix sandbox — the guest's kernel, initrd,
  * kernel parameters and an image of its closure — reads that as data

@@ -1,6 +1,6 @@
 /**
- * The nix commands hiboss runs for flake VMs, and the one schema each reads
- * (issue 21). Every command refuses the flake's own nix.conf settings
+ * The nix commands hiboss runs for flake VMs, and the one schema each reads.
+ * Every command refuses the flake's own nix.conf settings
  * (`accept-flake-config = false`: a flake's nixConfig could name substituters,
  * post-build hooks or sandbox exceptions) and none passes --impure.
  */

@@ -1,5 +1,5 @@
 /**
- * A flake VM's uplink (issue 21): Debian's/nixpkgs' `passt`, one per VM, on a
+ * A flake VM's uplink: Debian's/nixpkgs' `passt`, one per VM, on a
  * unix socket in the VM's run dir that QEMU connects to (-netdev stream).
  *
  * passt gives the guest the host's own address and gateway over DHCP and

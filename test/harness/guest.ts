@@ -20,6 +20,8 @@
  *   hiboss.probe=A:P,B:P,…    then connect (busybox nc) to each ADDRESS:PORT ("gw" is the DHCP
  *                             gateway) and print "PROBE A:P [what it answered]", then PROBES-DONE
  *   hiboss.listen=PORT        serve "GUEST-LISTENER" on PORT (for another VM to try to reach)
+ *   hiboss.address=A.B.C.D    take this address instead of the one DHCP offers (a guest that
+ *                             lies about itself, to reach the host's own address through the uplink)
  *
  * Run directly (`node dist/test/harness/guest.js`) to build the cache ahead of the tests.
  */
@@ -72,9 +74,10 @@ if [ -n "$(knob net)" ]; then
 #!/bin/sh
 case "$1" in
   bound|renew)
-    ifconfig "$interface" "$ip" netmask "$subnet" up
+    own=$(sed -n 's/.*hiboss\\.address=\\([0-9.]*\\).*/\\1/p' /proc/cmdline)
+    ifconfig "$interface" "\${own:-$ip}" netmask "$subnet" up
     for r in $router; do route add default gw "$r" dev "$interface"; echo "$r" > /run/gateway; done
-    echo "NET-UP $ip gw $router" ;;
+    echo "NET-UP \${own:-$ip} gw $router" ;;
 esac
 SCRIPT
   chmod +x /bin/udhcpc.script

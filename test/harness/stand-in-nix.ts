@@ -31,7 +31,7 @@ export interface StandInNix {
   /** Where its builds live (FlakeLauncherOptions.storeDir). */
   storeDir: string;
   setRevision(revision: string): void;
-  /** The guest the next builds boot (kernel and initrd copied into the store once). */
+  /** The guest the next builds boot (kernel and initrd copied into the store; until then, placeholder files). */
   setGuest(guest: Guest): void;
   /** The next builds' closure: store path names (each a directory with one file in closure.img). */
   setClosure(names: string[]): void;
@@ -137,15 +137,16 @@ export function makeStandInNix(root: string): StandInNix {
   const writeManifest = () =>
     fs.writeFileSync(file('manifest'), JSON.stringify({ ...manifest, closurePaths: closure.map((name) => `/nix/store/${name}`) }));
   setClosure(['aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-acme', 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-linux-6.1']);
+  // Until setGuest: files that are no kernel (builds that are never booted).
+  fs.writeFileSync(path.join(storeDir, 'guest-kernel'), 'not a kernel\n');
+  fs.writeFileSync(path.join(storeDir, 'guest-initrd'), 'not an initrd\n');
   return {
     binDir,
     control,
     storeDir,
     setRevision: (revision) => fs.writeFileSync(file('revision'), revision),
     setGuest: (guest) => {
-      for (const [from, name] of [[guest.kernel, 'guest-kernel'], [guest.initrd, 'guest-initrd']] as const) {
-        if (!fs.existsSync(path.join(storeDir, name))) fs.copyFileSync(from, path.join(storeDir, name));
-      }
+      for (const [from, name] of [[guest.kernel, 'guest-kernel'], [guest.initrd, 'guest-initrd']] as const) fs.copyFileSync(from, path.join(storeDir, name));
     },
     setClosure: (names) => {
       setClosure(names);

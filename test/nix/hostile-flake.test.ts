@@ -1,5 +1,5 @@
 /**
- * A hostile network flake (issue 21): its run script (system.build.vm), its
+ * A hostile network flake: its run script (system.build.vm), its
  * QEMU package (virtualisation.qemu.package) and its QEMU options
  * (virtualisation.qemu.options) each try to write a marker file on the host,
  * and come along in the build output (the worst case: hiboss's own expression

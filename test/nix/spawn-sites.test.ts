@@ -1,5 +1,5 @@
 /**
- * No code path runs a file from a network's build output (issue 21), checked
+ * No code path runs a file from a network's build output, checked
  * two ways besides the hostile-flake test: every place hiboss starts a program
  * is listed here with where its program comes from (a new one fails this test
  * until it is reviewed and added), and nothing in the daemon still refers to

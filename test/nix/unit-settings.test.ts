@@ -1,5 +1,5 @@
 /**
- * Nix installs (issue 21): the NixOS and home-manager modules' units take
+ * Nix installs: the NixOS and home-manager modules' units take
  * KillMode=process and the rest of packaging/systemd/hiboss.service's settings
  * from nix/lib/unit-settings.nix, which must agree with the packaged unit; the
  * package builds its npm dependencies with importNpmLock (no placeholder hash).

@@ -1,5 +1,5 @@
 /**
- * Only its own network (issue 21): two flake VMs, each on its own passt
+ * Only its own network: two flake VMs, each on its own passt
  * (daemon/launch/uplink.ts), in a "host" the test builds from network
  * namespaces — nothing leaves the machine:
  *
@@ -9,7 +9,9 @@
  *
  * VM acme's guest (busybox nc, DHCP from passt) reaches the internet and the
  * real gateway, and never the host: not through the gateway address, not its
- * loopback, not its addresses on either interface. VM beta listens on 8081;
+ * loopback, not its addresses on either interface. VM beta takes another
+ * address than DHCP's (the host's uplink address is then not its own) and
+ * still reaches the internet but not that address; it listens on 8081, and
  * acme reaches it by no address.
  */
 import { execa } from 'execa';
@@ -34,7 +36,7 @@ t('a VM reaches the internet, never the host (gateway, loopback, its other addre
   const guest = await ensureGuest();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnet-'));
   const started: Started[] = [];
-  const keep = (process: Started) => (started.push(process), process);
+  const keep = (proc: Started) => (started.push(proc), proc);
   const vmPaths: VmPaths[] = [];
   try {
     // Two empty network namespaces, held by a process each.
@@ -86,8 +88,10 @@ t('a VM reaches the internet, never the host (gateway, loopback, its other addre
       keep(start(command.file, command.args, {}));
       return paths;
     };
-    const probes = ['gw:8080', '192.0.2.10:8080', '10.99.0.254:8082', '10.98.0.1:8080', '10.99.0.1:8080', '127.0.0.1:8080', '10.98.0.1:8082', '10.99.0.1:8082', 'gw:8082', '10.99.0.1:8081', 'gw:8081'];
-    const beta = await boot('beta', 'hiboss.net=1 hiboss.listen=8081 hiboss.probe=127.0.0.1:8081');
+    const probes = ['gw:8080', '192.0.2.10:8080', '10.99.0.254:8082', '10.98.0.1:8080', '10.99.0.1:8080', '127.0.0.1:8080', '10.98.0.1:8082', '10.99.0.1:8082', 'gw:8082', '10.99.0.1:8081', '10.99.0.77:8081', 'gw:8081'];
+    // beta lies about its address: the host's uplink address is then not its own, and it tries that.
+    const betaProbes = ['127.0.0.1:8081', '192.0.2.10:8080', '10.99.0.1:8080', '10.99.0.1:8082', '10.98.0.1:8080'];
+    const beta = await boot('beta', `hiboss.net=1 hiboss.address=10.99.0.77 hiboss.listen=8081 hiboss.probe=${betaProbes.join(',')}`);
     const acme = await boot('acme', `hiboss.net=1 hiboss.probe=${probes.join(',')}`);
     const done = (paths: VmPaths) =>
       waitForContent(consoleLog(paths), (log) => log.includes('PROBES-DONE'), 120_000).catch((error: Error) => {
@@ -102,12 +106,15 @@ t('a VM reaches the internet, never the host (gateway, loopback, its other addre
     assert.match(answer(acmeLog, '192.0.2.10:8080'), /WORLD/, 'the internet is reachable (what the VPN needs)');
     assert.match(answer(acmeLog, 'gw:8080'), /WORLD/, 'the gateway address is the real gateway, not the host');
     assert.match(answer(betaLog, '127.0.0.1:8081'), /GUEST-LISTENER/, 'beta listens');
+    assert.match(betaLog, /NET-UP 10\.99\.0\.77 gw 10\.99\.0\.254/);
+    assert.match(answer(betaLog, '192.0.2.10:8080'), /WORLD/, 'a guest that lies about its address still has the internet');
+    for (const probe of betaProbes.slice(2)) assert.not.match(answer(betaLog, probe), /HOST-/, `beta ${probe}: ${answer(betaLog, probe)}`);
     for (const probe of probes) {
       assert.not.match(answer(acmeLog, probe), /HOST-|GUEST-LISTENER/, `${probe}: ${answer(acmeLog, probe)}`);
     }
     assert.not.match(acmeLog, /HOST-|GUEST-LISTENER/);
   } finally {
-    for (const process of started.reverse()) await process.stop();
+    for (const proc of started.reverse()) await proc.stop();
     for (const paths of vmPaths) stopUplink(paths);
     fs.rmSync(root, { recursive: true, force: true });
   }

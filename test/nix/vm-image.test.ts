@@ -1,6 +1,6 @@
 /**
- * nix/vm-image.nix, hiboss's own expression around a network's configuration
- * (issue 21), evaluated offline with nix-instantiate against a real flake whose
+ * nix/vm-image.nix, hiboss's own expression around a network's configuration,
+ * evaluated offline with nix-instantiate against a real flake whose
  * nixosConfiguration is a small stand-in (no nixpkgs here): the network's VM
  * build, QEMU package and QEMU options throw when read, so evaluating the
  * image proves hiboss never reads them; the manifest it writes passes the

@@ -1,0 +1,108 @@
+/**
+ * The flake launcher with the real nix (2.8, offline), in its sandbox: hiboss's
+ * nix/vm-image.nix built around a flake whose nixosConfiguration is a small
+ * stand-in (no nixpkgs here: its `pkgs` gives closureInfo and runCommand made
+ * of plain derivations, mksquashfs and jq from the host through sandbox
+ * paths) carrying the real test guest's kernel and initrd. The result is
+ * booted by the member's QEMU; the guest lists exactly the closure in its
+ * /nix/store. The build is a generation whose GC root nix registers; an update
+ * builds a second and keeping one releases the first's root.
+ */
+import { execa } from 'execa';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FlakeLauncher } from '../../daemon/launch/flake.js';
+import { consoleLog } from '../../daemon/launch/flake-argv.js';
+import type { VmPaths } from '../../daemon/launch/launcher.js';
+import { stopUplink } from '../../daemon/launch/uplink.js';
+import { readVmBuild } from '../../daemon/launch/vm-manifest.js';
+import { GenerationStore } from '../../daemon/updates/generations.js';
+import { ensureGuest, tickCount } from '../harness/guest.js';
+import { start, waitForContent } from '../harness/processes.js';
+
+const t = suite('real nix build');
+
+const flakeText = (label: string) => `{
+  outputs = { self }:
+    let
+      system = "x86_64-linux";
+      run = name: env: script: derivation (env // { inherit name system; builder = "/bin/sh"; args = [ "-c" script ]; PATH = "/usr/bin"; });
+      kernel = run "linux" { } "mkdir $out && cp \${./vmlinuz} $out/bzImage";
+      initrd = run "initrd" { } "mkdir $out && cp \${./initrd.gz} $out/initrd";
+      toplevel = run "nixos-system-acme" { } "mkdir $out && echo '# ${label}' > $out/init";
+    in {
+      nixosConfigurations.acme = {
+        config = {
+          system.build = { inherit toplevel kernel; initialRamdisk = initrd; vm = throw "system.build.vm read"; };
+          system.boot.loader = { kernelFile = "bzImage"; initrdFile = "initrd"; };
+          boot.kernelParams = [ "console=ttyS0" "quiet" "panic=-1" "hiboss.store=1" ];
+          virtualisation = { memorySize = 128; diskSize = 64; qemu = throw "virtualisation.qemu read"; };
+        };
+        pkgs = {
+          closureInfo = { rootPaths }: run "closure-info" { exportReferencesGraph = [ "graph" rootPaths ]; }
+            "mkdir $out && grep '^/nix/store/' graph | grep -v '[.]drv$' | sort -u > $out/store-paths && echo 4096 > $out/total-nar-size";
+          runCommand = run;
+          squashfsTools = null;
+          jq = null;
+        };
+      };
+    };
+}
+`;
+
+t('hiboss\'s expression built in the sandbox boots in the member\'s QEMU; generations and GC roots as nix keeps them', async () => {
+  const guest = await ensureGuest();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbreal-'));
+  const runDir = path.join(root, 'run');
+  fs.mkdirSync(runDir, { mode: 0o700 });
+  const paths: VmPaths = { runDir, qmpSocket: path.join(runDir, 'qmp.sock'), pidFile: path.join(runDir, 'qemu.pid'), logFile: path.join(runDir, 'qemu.log'), stateDir: path.join(root, 'state', 'acme') };
+  const flakeDir = path.join(root, 'net');
+  fs.mkdirSync(flakeDir);
+  fs.copyFileSync(guest.kernel, path.join(flakeDir, 'vmlinuz'));
+  fs.copyFileSync(guest.initrd, path.join(flakeDir, 'initrd.gz'));
+  fs.writeFileSync(path.join(flakeDir, 'flake.nix'), flakeText('one'));
+  // The sandbox on (hiboss refuses otherwise); the host's /usr for the stand-in tools; no binary cache (offline).
+  const launcher = new FlakeLauncher({ env: { NIX_CONFIG: 'sandbox = true\nextra-sandbox-paths = /usr /bin /lib /lib64\nsubstituters =\n' } });
+  const flake = `path:${flakeDir}#acme`;
+  const gcRoot = (n: number) => path.join(paths.stateDir, 'generations', String(n), 'result');
+  try {
+    const command = await launcher.prepare({ name: 'acme', vm: { workspace: '3', flake, restart: 'on-failure', display: 'none' }, paths, progress: () => {}, signal: new AbortController().signal });
+    const store = new GenerationStore(paths.stateDir);
+    const first = store.read().generations[0]!;
+    assert.match(first.revision, /^sha256-/, 'a path flake is known by its narHash');
+    assert.ok(first.outPath.startsWith('/nix/store/') && first.outPath.endsWith('-hiboss-vm-acme'), first.outPath);
+    const { manifest } = readVmBuild(gcRoot(1));
+    assert.is(manifest.closurePaths.length, 1);
+    assert.match(manifest.closurePaths[0]!, /-nixos-system-acme$/);
+    const roots = async (outPath: string) => String((await execa('nix-store', ['--query', '--roots', outPath])).stdout);
+    assert.match(await roots(first.outPath), new RegExp(`^${gcRoot(1)} -> ${first.outPath}$`, 'm'), 'nix counts the GC root');
+
+    const vm = start(command.file, command.args, {});
+    try {
+      const text = await waitForContent(consoleLog(paths), (log) => tickCount(log) >= 2, 90_000);
+      const listed = /STORE-BEGIN\r?\n([\s\S]*?)STORE-END/.exec(text)?.[1]?.split(/\r?\n/).filter(Boolean);
+      assert.equal(listed, manifest.closurePaths.map((p) => path.basename(p)), 'its /nix/store: exactly its closure');
+    } finally {
+      await vm.stop();
+    }
+
+    // The flake changes: an update builds a new generation; keeping one releases the first's root.
+    fs.writeFileSync(path.join(flakeDir, 'flake.nix'), flakeText('two'));
+    const second = await launcher.build({ name: 'acme', flakeRef: flake, store, progress: () => {}, signal: new AbortController().signal, refresh: true });
+    assert.ok(!('skipped' in second));
+    if ('skipped' in second) return;
+    assert.is.not(second.outPath, first.outPath);
+    store.add(second, 1);
+    assert.not.ok(fs.existsSync(path.dirname(gcRoot(1))));
+    assert.not.match(await roots(first.outPath), new RegExp(gcRoot(1)), 'no root of ours holds the first build');
+    assert.match(await roots(second.outPath), new RegExp(`^${gcRoot(2)} -> ${second.outPath}$`, 'm'));
+  } finally {
+    stopUplink(paths);
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+t.run();
