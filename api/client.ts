@@ -215,11 +215,11 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     return GuestIdentity.parse(JSON.parse(text));
   }
 
-  /** Sound (issue #23): pin the microphone to `name` ('' = the focused VM) or unpin it. */
+  /** Sound: pin the microphone to `name` ('' = the focused VM) or unpin it. */
   microphone(verb: 'pin' | 'unpin', name = '') {
     return this.#call((d) => d.Microphone(verb, name));
   }
-  /** Clipboard by hand (issue #23): the host's text `to` the VM's clipboard, or `from` it to the host's. */
+  /** Clipboard by hand: the host's text `to` the VM's clipboard, or `from` it to the host's. */
   clipboard(direction: 'to' | 'from', name = '') {
     return this.#call((d) => d.Clipboard(direction, name));
   }

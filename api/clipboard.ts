@@ -1,5 +1,5 @@
 /**
- * Clipboard by hand (issue #23): the words of the API and the one rule for the
+ * Clipboard by hand: the words of the API and the one rule for the
  * text that may cross between the host and a VM — read by the daemon for both
  * directions, so no text crosses that this refuses.
  */

@@ -19,7 +19,7 @@ export function daemonInterfaceMembers() {
   return {
     properties: {
       Version: { signature: 's', access: 'read' as const },
-      // The config file the daemon reads (issue 24): `hiboss join` writes to that one.
+      // The config file the daemon reads: `hiboss join` writes to that one.
       ConfigPath: { signature: 's', access: 'read' as const },
     },
     methods: {
@@ -43,7 +43,7 @@ export function daemonInterfaceMembers() {
       Restore: { inSignature: 'ss', outSignature: 's' },
       // Members: the VM's published public identity (JSON), for a join request.
       Identity: { inSignature: 's', outSignature: 's' },
-      // Sound and clipboard (issue #23): pin|unpin the microphone ('' = the focused VM); clip to|from a VM.
+      // Sound and clipboard: pin|unpin the microphone ('' = the focused VM); clip to|from a VM.
       Microphone: { inSignature: 'ss', outSignature: 's' },
       Clipboard: { inSignature: 'ss', outSignature: 's' },
     },

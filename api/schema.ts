@@ -73,7 +73,7 @@ export const DaemonStatus = z.object({
   configProblems: z.array(z.string()),
   /** Memory: resident memory of every VM's QEMU, and the budget it is held to (null: none). */
   memory: z.object({ heldBytes: z.number(), budgetMiB: z.number().nullable() }).optional(),
-  /** Sound (issue #23): the VM that hears the member (null: nobody), and whether it is pinned there. */
+  /** Sound: the VM that hears the member (null: nobody), and whether it is pinned there. */
   microphone: z.object({ vm: z.string().nullable(), pinned: z.boolean() }).optional(),
 });
 export type DaemonStatus = z.infer<typeof DaemonStatus>;
@@ -90,7 +90,7 @@ export type Diagnostics = z.infer<typeof Diagnostics>;
 
 /**
  * Verbs a key binding (`nop hiboss VERB [NAME]`), a click or the CLI can send.
- * Issue #23: `clipto`/`clipfrom` pass the clipboard by hand, `micpin`/`micunpin` pin the microphone.
+ * `clipto`/`clipfrom` pass the clipboard by hand, `micpin`/`micunpin` pin the microphone.
  */
 export const VERBS = ['toggle', 'start', 'stop', 'pause', 'resume', 'restart', 'next', 'prev', 'focus', 'hibernate', 'prewarm', 'clipto', 'clipfrom', 'micpin', 'micunpin'] as const;
 export const Verb = z.enum(VERBS);

@@ -67,7 +67,7 @@ export function summarize(status: DaemonStatus | null, ctx: RenderContext): Summ
   };
 }
 
-/** Sound (issue #23): " 🎤" when the shown VM hears the member, or " 🎤mail📌" when a pin keeps it elsewhere. */
+/** Sound: " 🎤" when the shown VM hears the member, or " 🎤mail📌" when a pin keeps it elsewhere. */
 function micSuffix(status: DaemonStatus, shown: string): string {
   const mark = micMark(status, shown);
   return mark ? ` ${mark}` : elsewhere(status, shown);

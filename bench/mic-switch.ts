@@ -1,5 +1,5 @@
 /**
- * The microphone's switch latency (issue #23), in a real sound server: how long
+ * The microphone's switch latency, in a real sound server: how long
  * after a workspace switch is written to sway is the now hidden VM's capture
  * stream muted (and the focused one's unmuted) in PulseAudio?
  *

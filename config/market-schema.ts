@@ -1,5 +1,5 @@
 /**
- * The member's market settings in config.json (issue 24): the catalogues she
+ * The member's market settings in config.json: the catalogues she
  * trusts (none by default), each with the allowed-signers file its entries'
  * signatures are checked against, and the IPFS gateway nix://ipfs-… links are
  * fetched from.

@@ -97,9 +97,9 @@ export const VmConfig = z
     updates: UpdatesConfig.optional(),
     /** Backups of its disk: config/backup-schema.ts. */
     backup: BackupConfig.optional(),
-    /** Sound (issue #23): an audio device played through the member's sound server; false: none (default true). */
+    /** Sound: an audio device played through the member's sound server; false: none (default true). */
     audio: z.boolean().optional(),
-    /** Clipboard by hand (issue #23): the guest-side commands `hiboss clip` runs through the guest agent. */
+    /** Clipboard by hand: the guest-side commands `hiboss clip` runs through the guest agent. */
     clipboard: GuestClipboard.optional(),
   })
   .superRefine((vm, ctx) => {
@@ -158,7 +158,7 @@ export const Config = z
   .strictObject({
     vms: z.record(VmName, VmConfig).default({}),
     policy: PolicyConfig.default(PolicyConfig.parse({})),
-    /** The market (issue 24): trusted catalogues and the IPFS gateway (config/market-schema.ts). */
+    /** The market: trusted catalogues and the IPFS gateway (config/market-schema.ts). */
     market: MarketConfig.optional(),
   })
   .superRefine((config, ctx) => {

@@ -77,7 +77,7 @@ export class Daemon {
   #flakeBuilder: import('./launch/flake.js').FlakeLauncher | undefined;
   #holds!: HoldKeeper;
   #logind: LogindWatch | undefined;
-  /** Sound (issue #23): mutes every VM's capture but the microphone holder's; started once a sound server is there. */
+  /** Sound: mutes every VM's capture but the microphone holder's; started once a sound server is there. */
   #mic: MicGuard | undefined;
   #colors: WmColors | undefined;
   #wm: WmAdapter | undefined;
@@ -497,7 +497,7 @@ export class Daemon {
     }
   }
 
-  // ---- sound (issue #23) ------------------------------------------------------------------
+  // ---- sound ------------------------------------------------------------------
 
   /** `hiboss mic pin [VM]` / `unpin`: replies with what now hears the member. */
   async microphone(verb: MicVerb, name: string | null): Promise<string> {

@@ -1,5 +1,5 @@
 /**
- * A catalogue (issue 24): a document anyone can host — catalogue.json at the
+ * A catalogue: a document anyone can host — catalogue.json at the
  * top of a git repository, or a file over https — listing network entries,
  * each signed by its publisher with `ssh-keygen -Y sign`. One schema for the
  * publisher who writes entries and every reader (CLI, panel).

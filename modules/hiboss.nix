@@ -207,7 +207,7 @@ in
 
     (lib.mkIf cfg.desktop.enable {
       # The desktop's compositor and apps (nix/lib/service-settings.nix starts them), and the
-      # guest side of `hiboss clip` (issue #23): the host's daemon runs
+      # guest side of `hiboss clip`: the host's daemon runs
       # `hiboss-clipboard paste|copy` through the guest agent (as root), which reads or sets
       # the member's Wayland clipboard. Nothing else crosses: QEMU gets no clipboard channel.
       environment.systemPackages = [

@@ -127,7 +127,7 @@ export class Panel {
     on('update', ({ name }: { name: string }) => void this.#loadGenerations(name));
     // Backups: started, done, failed, unbacked, restored — Status() has the details.
     on('backup', () => this.#queueRefresh());
-    // Sound (issue #23): who hears the member is all the signal says, and all that changed.
+    // Sound: who hears the member is all the signal says, and all that changed.
     on('microphone', (microphone: { vm: string | null; pinned: boolean }) => {
       if (this.status) this.status = { ...this.status, microphone };
       this.render();

@@ -1,4 +1,4 @@
-/** Sound and clipboard verbs (issue #23): `hiboss mic pin|unpin [NAME]`, `hiboss clip to|from [NAME]`. */
+/** Sound and clipboard verbs: `hiboss mic pin|unpin [NAME]`, `hiboss clip to|from [NAME]`. */
 import { DaemonCallError } from '../../api/client.js';
 import { CLIP_DIRECTIONS, ClipDirection } from '../../api/clipboard.js';
 import { VmName } from '../../config/schema.js';

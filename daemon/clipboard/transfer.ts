@@ -1,5 +1,5 @@
 /**
- * One `hiboss clip` request (issue #23): the host's text into a VM's clipboard
+ * One `hiboss clip` request: the host's text into a VM's clipboard
  * (`to`) or the VM's into the host's (`from`), checked by the one text rule
  * (api/clipboard.ts) before anything is written. The outcome says what crossed
  * (never the text: it may be a password) or why nothing did; the daemon tells it

@@ -1,5 +1,5 @@
 /**
- * Sound (issue #23): the audio device hiboss gives a VM — an Intel HDA controller
+ * Sound: the audio device hiboss gives a VM — an Intel HDA controller
  * with a duplex codec (speaker and microphone), played through the member's
  * sound server over the PulseAudio protocol (PulseAudio itself, or PipeWire's
  * pipewire-pulse). The codec's mixer stays in QEMU (`mixer=off`): the guest's

@@ -1,5 +1,5 @@
 /**
- * Who may hear the member (issue #23), as a pure decision like the rest of the
+ * Who may hear the member, as a pure decision like the rest of the
  * policy: the microphone is with the VM of the focused workspace — or with the
  * VM it is pinned to (`hiboss mic pin VM`) — and with nobody while the session
  * is locked or the machine sleeps. A lock or a sleep also ends a pin. Every

@@ -1,5 +1,5 @@
 /**
- * The microphone follows focus (issue #23), carried out in the sound server:
+ * The microphone follows focus, carried out in the sound server:
  * every capture stream of a VM's QEMU (its application.process.id is QEMU's
  * pid) is muted, except the stream of the VM the policy says holds the
  * microphone (daemon/policy/microphone.ts). The member's own programs' streams

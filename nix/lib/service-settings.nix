@@ -123,7 +123,7 @@ let
   ++ (if apps.mumbleServer.enable then [ "<li>Mumble server: ${reachableHost}:${toString ports.mumble}" ] else [ ])
   ++ (if apps.mumbleClient.enable then [ "<li>Mumble client: connected to ${apps.mumbleClient.server}" ] else [ ])
   ++ [ "</ul><p>Network layer: ${layer}, interface ${interface}${if listenAddress == null then "" else ", address ${listenAddress}"}.</p>" ]);
-  # The member's desktop (issue #23): sway with tabbed workspaces, so every app is
+  # The member's desktop: sway with tabbed workspaces, so every app is
   # one tab away (cage showed one window: Mumble hid behind the browser). Its
   # apps start with it; when the last one exits, sway exits and systemd starts
   # the session again — never a dead console until reboot.
@@ -363,7 +363,7 @@ let
       environment.etc."hiboss/sway.conf" = mkIf desktop { text = swayConfig; };
       environment.etc."hiboss/desktop-watch" = mkIf desktop { text = desktopWatch; mode = "0755"; };
       environment.etc."hiboss/services.html" = mkIf desktop { text = servicesPage; };
-      # Sound (issue #23): PipeWire with its PulseAudio server, which Mumble and Firefox use;
+      # Sound: PipeWire with its PulseAudio server, which Mumble and Firefox use;
       # hiboss gives the VM an HDA device played through the member's own sound server.
       services.pipewire = mkIf desktop {
         enable = true;

@@ -1,5 +1,5 @@
 /**
- * The parts of issue #23 that need no running program: the audio device's argv,
+ * The parts of sound and the clipboard that need no running program: the audio device's argv,
  * the one rule for clipboard text, the sound server's output as parsed, the
  * host clipboard's commands, and the microphone in the bar's text. The real
  * programs are in e2e-sound.test.ts and e2e-clipboard.test.ts.

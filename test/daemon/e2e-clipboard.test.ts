@@ -1,5 +1,5 @@
 /**
- * Clipboard by hand, end to end (issue #23): the host's clipboard is sway's real
+ * Clipboard by hand, end to end: the host's clipboard is sway's real
  * one (wl-clipboard), the VM's is reached through Debian's real qemu-ga in a real
  * guest (the sound guest's stand-in clip-copy/clip-paste, named by the VM's
  * `clipboard` setting), and the real daemon carries text between them only when

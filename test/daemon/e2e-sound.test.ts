@@ -1,5 +1,5 @@
 /**
- * Sound end to end (issue #23): a real PulseAudio in the sandbox, two real guests
+ * Sound end to end: a real PulseAudio in the sandbox, two real guests
  * that play and record on the HDA card hiboss gives them (./harness/sound-guest.ts),
  * the real daemon under a real sway, logind's lock from the double. Everything is
  * checked in the sound server — its capture streams (by QEMU's pid) and their mute

@@ -164,7 +164,7 @@ class FakeInterface extends dbus.interface.Interface {
     if (identity === undefined) throw new dbus.DBusError(Errors.Failed, `${name} has not published its identity yet`);
     return JSON.stringify(identity);
   }
-  /** Sound and clipboard (issue #23): the call is recorded. */
+  /** Sound and clipboard: the call is recorded. */
   Microphone(verb: string, name: string): string {
     this.calls.push(['Microphone', verb, name]);
     return `microphone ${verb} ${name}`;

@@ -1,12 +1,12 @@
 /**
- * A real guest that plays and records (issue #23), opt-in beside the main test
+ * A real guest that plays and records, opt-in beside the main test
  * guest (./guest.ts stays small): Debian's full `linux-image-amd64` kernel (the
  * cloud kernel has no sound drivers) with its Intel HDA modules, ALSA's real
  * `aplay`/`arecord`, Debian's `qemu-ga`, and a busybox init. At boot it plays
  * noise and records without end, both on the HDA card QEMU gives it, so the
  * sound server on the host sees one playback and one capture stream per VM.
  *
- * The clipboard's stand-in (issue #23): a real NixOS VM runs wl-copy/wl-paste in
+ * The clipboard's stand-in: a real NixOS VM runs wl-copy/wl-paste in
  * its Wayland session; this guest has none, so /bin/clip-copy and /bin/clip-paste
  * keep the clipboard in /run/clipboard — the guest-side commands a VM's
  * `clipboard` setting names.

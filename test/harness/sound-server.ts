@@ -1,5 +1,5 @@
 /**
- * A real sound server for a test (issue #23): Debian's PulseAudio, run as the
+ * A real sound server for a test: Debian's PulseAudio, run as the
  * session user in the sandbox — its socket under the sandbox's
  * XDG_RUNTIME_DIR/pulse, its state under the sandbox (HOME), a null sink whose
  * monitor is the default source. The test reads the server itself (pactl's JSON,

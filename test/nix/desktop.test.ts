@@ -1,5 +1,5 @@
 /**
- * The network VM's desktop (issue #23), evaluated offline from nix/lib: a tabbed
+ * The network VM's desktop, evaluated offline from nix/lib: a tabbed
  * sway session whose systemd unit restarts it, every network app started in it
  * (browser on the services page, Mumble, a file manager on the shared folder),
  * PipeWire's PulseAudio server for sound — for every wizard-producible config.
