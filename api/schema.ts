@@ -14,6 +14,11 @@ export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping'
 export const VmState = z.enum(VM_STATES);
 export type VmState = z.infer<typeof VmState>;
 
+/** A user's hold on a VM: paused or stopped by hand (focus does not undo it). */
+export const HOLDS = ['paused', 'stopped'] as const;
+export const Hold = z.enum(HOLDS);
+export type Hold = z.infer<typeof Hold>;
+
 export const VmStatus = z.object({
   name: z.string(),
   state: VmState,
@@ -28,7 +33,7 @@ export const VmStatus = z.object({
   /** The user paused or stopped it by hand: focus does not undo that. */
   heldByUser: z.boolean(),
   /** Which hold: paused or stopped by hand; null: none. */
-  hold: z.enum(['paused', 'stopped']).nullable().optional(),
+  hold: Hold.nullable().optional(),
   /** Since when QEMU has not answered (epoch ms), while `state` is `unresponsive`. */
   unresponsiveSince: z.number().nullable(),
   /** Epoch ms of the last state change. */

@@ -15,17 +15,15 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ensureVmDirs, isPrivateDir, vmPaths, type RuntimeRoots, type VmPaths } from '../config/paths.js';
 import { readFileBounded } from '../config/read-bounded.js';
+import { Hold } from '../api/schema.js';
 import type { PolicyEvent } from './policy/policy.js';
 import { errorCode, errorMessage } from '../shared/error-message.js';
 import { DaemonError } from './errors.js';
 
-/** What a hold can be (the hibernate work may add its own state here). */
-export const HOLDS = ['paused', 'stopped'] as const;
-export type Hold = (typeof HOLDS)[number];
 
 export const HoldFile = z.strictObject({
   version: z.literal(1),
-  hold: z.enum(HOLDS),
+  hold: Hold,
   /** When the user decided (epoch ms). */
   since: z.number(),
   /** The QEMU that was paused: a later QEMU (restarted, another pid) is not held by it. */

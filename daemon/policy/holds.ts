@@ -65,7 +65,6 @@ function canPause(vm: VmRecord): boolean {
   return !isDown(vm.state) || vm.runRequested || vm.op === 'start';
 }
 
-
 /** The reply to a request: what will happen now, or what it waits for. */
 export function answerFor(turn: Turn, event: Extract<PolicyEvent, { type: 'user' }>): Answer {
   const vm = turn.state.vms[event.name];
@@ -95,7 +94,6 @@ export function answerFor(turn: Turn, event: Extract<PolicyEvent, { type: 'user'
   return { ok: true, message: `${name}: ${event.verb} (${what}${then})` };
 }
 
-
 /** Every hold that changed in this decision, for the disk (a forgotten VM's hold goes too). */
 export function tellHoldChanges(turn: Turn, previous: PolicyState): void {
   for (const name in previous.vms) {
@@ -107,7 +105,6 @@ export function tellHoldChanges(turn: Turn, previous: PolicyState): void {
     if (!previous.vms[name] && vm.hold !== null) turn.actions.push({ type: 'hold-changed', name, hold: vm.hold });
   }
 }
-
 
 /** A hold kept by an earlier daemon, still valid for the QEMU adopted. */
 export function holdRestored(turn: Turn, name: string, hold: Hold): void {

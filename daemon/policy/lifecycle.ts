@@ -42,7 +42,6 @@ function want(state: PolicyState, vm: VmRecord, now: number): Want {
   return now - vm.hiddenSince >= state.settings.pauseAfterMs ? 'pause' : 'keep';
 }
 
-
 /** What the VM should be doing now, compared with what it does: at most one operation asked. */
 export function reconcile(turn: Turn, vm: VmRecord): void {
   const { state, now } = turn;
@@ -127,7 +126,6 @@ function reconcileWish(turn: Turn, vm: VmRecord): void {
   }
 }
 
-
 /** Why a VM runs or is paused, when the observation itself does not say. */
 function pauseReason(state: PolicyState, vm: VmRecord): string {
   if (vm.hold === 'paused') return 'paused by the user';
@@ -145,7 +143,6 @@ function runReason(state: PolicyState, vm: VmRecord): string {
   return 'running';
 }
 
-
 function startReason(state: PolicyState, vm: VmRecord): string {
   if (vm.rollbackReason !== null) return vm.rollbackReason;
   const coldBoot = memory.coldBootReason(vm);
@@ -154,7 +151,6 @@ function startReason(state: PolicyState, vm: VmRecord): string {
   if (vm.failures.length > 0) return `restarting after a failure (${vm.failures.length}/${state.settings.maxRestarts})`;
   return `workspace ${state.focused?.name ?? vm.spec.workspace} focused`;
 }
-
 
 /** The supervisor's observation of a VM. */
 export function observe(turn: Turn, event: Extract<PolicyEvent, { type: 'observed' }>): void {
@@ -217,7 +213,6 @@ export function observe(turn: Turn, event: Extract<PolicyEvent, { type: 'observe
   }
 }
 
-
 function fail(turn: Turn, vm: VmRecord, reason: string, permanent = false): void {
   const { state, now } = turn;
   const { maxRestarts, restartWindowMs, restartDelayMs } = state.settings;
@@ -240,7 +235,6 @@ function fail(turn: Turn, vm: VmRecord, reason: string, permanent = false): void
   }
   turn.actions.push({ type: 'notify', summary: `hiboss: VM ${vm.spec.name} failed`, body: vm.reason, urgency: 'critical' });
 }
-
 
 /** QEMU answered an operation's command. */
 export function opDone(turn: Turn, event: Extract<PolicyEvent, { type: 'op-done' }>): void {

@@ -230,7 +230,6 @@ export function memoryAnswer(vm: VmRecord, verb: string): { ok: true; message: s
   return null;
 }
 
-
 // ---- what the status says ----------------------------------------------------------------
 
 /** The memory fields of a VM's status (api/schema.ts VmStatus). */
@@ -257,7 +256,6 @@ export function memoryFromArgv(argv: string[] | undefined): number | null {
   const mib = value ? parseInt(value.replace(/^size=/, ''), 10) : NaN;
   return Number.isNaN(mib) ? null : /g$/i.test(value!) ? mib * 1024 : mib;
 }
-
 
 // ---- within a decision --------------------------------------------------------------------
 

@@ -14,7 +14,7 @@
  * - health (./health.ts): `health`, rollbackReason;
  * - host (./host.ts): PolicyState.host; backups (./backup.ts): PolicyState.backups.
  */
-import type { VmState as ReportedState } from '../../api/schema.js';
+import type { Hold, VmState as ReportedState } from '../../api/schema.js';
 import type { PolicyConfig, WhenHidden } from '../../config/schema.js';
 import type { WorkspaceRef } from '../../config/workspaces.js';
 import type { BackupAction, BackupEvent, BackupSpec, BackupState, HealthWindow, HostEvent, HostState, ImageInfo, MicrophoneAction, MicrophoneEvent, MicrophoneState, MemoryRecord, VmState, WindowStart } from './parts.js';
@@ -65,7 +65,7 @@ export function isMemoryOp(op: Operation | null): op is MemoryOp {
 /** What the policy asks of the supervisor, one at a time per VM. */
 export type Operation = 'start' | 'pause' | 'resume' | 'stop' | MemoryOp;
 
-export type Hold = 'paused' | 'stopped';
+export type { Hold };
 
 export interface VmRecord {
   spec: VmSpec;

@@ -63,7 +63,6 @@ function reconfigure(turn: Turn, specs: VmSpec[], settings: PolicySettings): voi
   updateVisibility(state, now);
 }
 
-
 /** A new config, valid: in force from now on. */
 export function configAccepted(turn: Turn, event: Extract<PolicyEvent, { type: 'config' }>): void {
   const { state } = turn;
