@@ -208,7 +208,7 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     return this.#call((d) => d.Restore(name, id ?? ''));
   }
 
-  /** The VM's published public identity (issue 20), for `hiboss network identity`. */
+  /** The VM's published public identity, for `hiboss network identity`. */
   async identity(name: string): Promise<GuestIdentity> {
     const text = await this.#call((d) => d.Identity(name));
     if (text.length > MAX_GUEST_IDENTITY_BYTES) throw new DaemonCallError(Errors.Failed, `the daemon's identity reply is over ${MAX_GUEST_IDENTITY_BYTES} bytes`);

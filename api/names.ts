@@ -41,7 +41,7 @@ export function daemonInterfaceMembers() {
       Backup: { inSignature: 's', outSignature: 's' },
       Backups: { inSignature: 's', outSignature: 's' },
       Restore: { inSignature: 'ss', outSignature: 's' },
-      // Members (issue 20): the VM's published public identity (JSON), for a join request.
+      // Members: the VM's published public identity (JSON), for a join request.
       Identity: { inSignature: 's', outSignature: 's' },
       // Sound and clipboard (issue #23): pin|unpin the microphone ('' = the focused VM); clip to|from a VM.
       Microphone: { inSignature: 'ss', outSignature: 's' },

@@ -73,6 +73,14 @@ export const VmConfig = z
     qemu: QemuArgv.optional(),
     /** A flake VM: FLAKE#NAME, built with nix build …system.build.vm. */
     flake: z.string().min(1).max(2048).refine(withoutControlCharacters, NO_CONTROL_CHARACTERS).optional(),
+    /** Flake VMs: the member's QEMU binary (an absolute path, or a name looked up on the daemon's PATH). */
+    qemuBinary: z
+      .string()
+      .max(4096)
+      .regex(/^(\/[^\0]+|[A-Za-z0-9._+][A-Za-z0-9._+-]*)$/, 'an absolute path, or a program name looked up on PATH')
+      .optional(),
+    /** Flake VMs: "window" (a QEMU window, the default) or "none" (headless; the console socket only). */
+    display: z.enum(['window', 'none']).optional(),
     /** Memory budget shown by the bar and panel, MiB. */
     memoryMiB: z.number().int().positive().max(1 << 22).optional(),
     /** The network's colour (#RRGGBB) on its windows, in the bar and the panel. */
@@ -97,6 +105,11 @@ export const VmConfig = z
   .superRefine((vm, ctx) => {
     if ((vm.qemu === undefined) === (vm.flake === undefined)) {
       ctx.addIssue({ code: 'custom', message: 'set exactly one of "qemu" (an argv) or "flake" (a flake reference)' });
+    }
+    for (const key of ['qemuBinary', 'display'] as const) {
+      if (vm[key] !== undefined && vm.flake === undefined) {
+        ctx.addIssue({ code: 'custom', path: [key], message: 'only flake VMs take this (a "qemu" VM names its binary and display in its argv)' });
+      }
     }
     if (vm.updates !== undefined && vm.flake === undefined) {
       ctx.addIssue({ code: 'custom', path: ['updates'], message: 'only flake VMs have updates' });

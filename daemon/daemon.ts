@@ -42,10 +42,8 @@ import { MicGuard } from './sound/mic-guard.js';
 import { soundServerSocket } from './launch/audio.js';
 import fs from 'node:fs';
 import type { MicVerb } from './policy/microphone.js';
-import { clipText, type ClipDirection } from '../api/clipboard.js';
-import { GuestClipboard } from '../config/schema.js';
-import { readHostClipboard, writeHostClipboard } from './clipboard/host.js';
-import { readGuestClipboard, writeGuestClipboard } from './clipboard/guest.js';
+import type { ClipDirection } from '../api/clipboard.js';
+import { transferClipboard } from './clipboard/transfer.js';
 import { agentSocketOf } from './host/guest-clock.js';
 
 /** How often the resident memory of the VMs is told to the policy while a memory budget is set. */
@@ -479,7 +477,7 @@ export class Daemon {
     return answer?.message ?? `${name}: restore`;
   }
 
-  // ---- members (issue 20) ------------------------------------------------------------------
+  // ---- members ------------------------------------------------------------------
 
   /** The VM's published identity (daemon/vm/identity.ts), for a join request. */
   async identity(name: string): Promise<GuestIdentity> {
@@ -509,44 +507,23 @@ export class Daemon {
   async clipboard(direction: ClipDirection, name: string | null): Promise<string> {
     const state = this.#loop.state;
     const target = name ?? vmOnWorkspace(state, state.focused);
-    const arrow = direction === 'to' ? `clipboard → ${target}` : `clipboard ← ${target}`;
-    const refuse = (kind: 'InvalidArgument' | 'NoSuchVm' | 'Failed', message: string): never => {
-      this.options.notify(`hiboss: ${target === null ? 'clipboard' : arrow}: refused`, message, 'normal');
-      this.options.logger.warn(`clipboard ${direction} ${target ?? '(no VM)'}: ${message}`);
-      throw new RequestError(kind, message);
-    };
-    if (target === null) return refuse('InvalidArgument', 'the focused workspace has no VM: name the VM');
-    const vm = state.vms[target];
-    const config = this.#config.vms[target];
-    if (!vm || !config) return refuse('NoSuchVm', `no VM named "${target}"`);
-    if (vm.state !== 'running') return refuse('InvalidArgument', `${target} is ${vm.state}: its clipboard is reachable only while it runs`);
-    const wm = this.#wm?.kind;
-    if (wm === undefined) return refuse('Failed', 'not connected to the WM: no host clipboard');
-    const commands = config.clipboard ?? GuestClipboard.parse({});
-    const socket = agentSocketOf(vmPaths(this.options.roots, target));
-    try {
-      if (direction === 'to') {
-        const bytes = await readHostClipboard(wm, process.env);
-        if (bytes === null) return refuse('InvalidArgument', `the host's clipboard holds no text (text only crosses): nothing was copied into ${target}`);
-        const checked = clipText(bytes, "the host's clipboard");
-        if (!checked.ok) return refuse('InvalidArgument', `${checked.reason}: nothing was copied into ${target}`);
-        await writeGuestClipboard(socket, commands, checked.text);
-        return this.#clipped(arrow, `${describeText(checked.text)} from the host's clipboard into ${target}'s`);
-      }
-      const checked = clipText(await readGuestClipboard(socket, commands), `${target}'s clipboard`);
-      if (!checked.ok) return refuse('InvalidArgument', `${checked.reason}: the host's clipboard is unchanged`);
-      await writeHostClipboard(wm, process.env, checked.text);
-      return this.#clipped(arrow, `${describeText(checked.text)} from ${target}'s clipboard into the host's`);
-    } catch (error) {
-      if (error instanceof RequestError) throw error;
-      return refuse('Failed', (error as Error).message);
+    const outcome = await transferClipboard({
+      direction,
+      target,
+      state: target === null ? undefined : state.vms[target]?.state,
+      clipboard: target === null ? undefined : this.#config.vms[target]?.clipboard,
+      wm: this.#wm?.kind,
+      agentSocket: target === null ? null : agentSocketOf(vmPaths(this.options.roots, target)),
+      env: process.env,
+    });
+    if (outcome.ok) {
+      this.options.notify(outcome.summary, outcome.body, 'low');
+      this.options.logger.info(`${outcome.summary}: ${outcome.body}`);
+      return outcome.body;
     }
-  }
-
-  #clipped(summary: string, body: string): string {
-    this.options.notify(`hiboss: ${summary}`, body, 'low');
-    this.options.logger.info(`${summary}: ${body}`);
-    return body;
+    this.options.notify(outcome.summary, outcome.message, 'normal');
+    this.options.logger.warn(`${outcome.summary}: ${outcome.message}`);
+    throw new RequestError(outcome.kind, outcome.message);
   }
 
   // ---- what clients read ----------------------------------------------------------------
@@ -595,13 +572,6 @@ function specsOf(config: Config): VmSpec[] {
     ...(vm.backup ? { backup: { everyHours: vm.backup.everyHours, target: vm.backup.target } } : {}),
     ...(vm.audio === false ? { audio: false } : {}),
   }));
-}
-
-/** "12 characters" / "3 lines": what crossed, never the text itself (it may be a password). */
-function describeText(text: string): string {
-  const lines = text.split('\n').length;
-  const characters = [...text].length;
-  return lines > 1 ? `${lines} lines (${characters} characters)` : `${characters} character${characters === 1 ? '' : 's'}`;
 }
 
 function launchPart(vm: Config['vms'][string]): unknown {

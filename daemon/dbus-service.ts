@@ -134,7 +134,7 @@ export class DaemonInterface extends Interface {
     return this.daemon.restoreBackup(name, id === '' ? null : id).catch((error) => Promise.reject(toDbusError(error)));
   }
 
-  /** Members (issue 20): the VM's published identity (networks/join-request.ts GuestIdentity), as JSON. */
+  /** Members: the VM's published identity (networks/join-request.ts GuestIdentity), as JSON. */
   Identity(name: string): Promise<string> {
     checkName(name);
     return this.daemon.identity(name).then((identity) => JSON.stringify(identity), (error) => Promise.reject(toDbusError(error)));

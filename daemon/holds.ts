@@ -17,6 +17,7 @@ import { ensureVmDirs, isPrivateDir, vmPaths, type RuntimeRoots, type VmPaths } 
 import { readFileBounded } from '../config/read-bounded.js';
 import type { PolicyEvent } from './policy/policy.js';
 import { errorCode, errorMessage } from '../shared/error-message.js';
+import { DaemonError } from './errors.js';
 
 /** What a hold can be (the hibernate work may add its own state here). */
 export const HOLDS = ['paused', 'stopped'] as const;
@@ -46,7 +47,7 @@ export function writeHold(paths: Pick<VmPaths, 'runDir'>, hold: HoldFile | null)
   const file = holdFilePath(paths);
   if (!isPrivateDir(paths.runDir)) {
     if (hold === null) return; // nothing was kept there
-    throw new Error(`${paths.runDir} is not a private directory of ours; the hold is not kept`);
+    throw new DaemonError(`${paths.runDir} is not a private directory of ours; the hold is not kept`);
   }
   if (hold === null) {
     fs.rmSync(file, { force: true });

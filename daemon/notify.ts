@@ -7,6 +7,7 @@
  */
 import dbus from 'dbus-next';
 import { closeBus } from '../api/bus.js';
+import { DaemonError } from './errors.js';
 
 export type Urgency = 'low' | 'normal' | 'critical';
 
@@ -67,7 +68,7 @@ export class Notifier {
       const reply = await Promise.race([
         bus.call(message),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no reply within ${timeoutMs} ms`)), timeoutMs);
+          timer = setTimeout(() => reject(new DaemonError(`no reply within ${timeoutMs} ms`)), timeoutMs);
           // A pending notification must not keep a daemon that is shutting down alive.
           timer.unref();
         }),
@@ -91,7 +92,7 @@ export class Notifier {
   #connect(): dbus.MessageBus {
     if (this.#bus) return this.#bus;
     const address = this.options.busAddress ?? process.env.DBUS_SESSION_BUS_ADDRESS;
-    if (!address) throw new Error('no session bus (DBUS_SESSION_BUS_ADDRESS is not set)');
+    if (!address) throw new DaemonError('no session bus (DBUS_SESSION_BUS_ADDRESS is not set)');
     const bus = (this.options.connect ?? ((a: string) => dbus.sessionBus({ busAddress: a })))(address);
     // A broken connection is an 'error' event; unheard, it would crash the daemon. Reconnect next time.
     bus.on('error', (error: Error) => {

@@ -19,6 +19,7 @@ import type { SwitchMarks } from './diagnostics.js';
 import type { PolicyEvent } from './policy/policy.js';
 import { placeWindowCommands, windowToPlace, type VmWindowInfo } from './windows.js';
 import { errorMessage } from '../shared/error-message.js';
+import { DaemonError } from './errors.js';
 
 export interface WmAdapterOptions {
   wm: WmClient;
@@ -114,7 +115,7 @@ export class WmAdapter {
 
   /** Runs a WM command (focus a workspace); fails when the WM is gone. */
   async command(command: string): Promise<void> {
-    if (this.options.wm.ended) throw new Error('not connected to the WM');
+    if (this.options.wm.ended) throw new DaemonError('not connected to the WM');
     await this.options.wm.command(command);
   }
 

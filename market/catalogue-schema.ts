@@ -43,8 +43,8 @@ export const CatalogueEntry = z.strictObject({
   layer: z.enum(NETWORK_LAYERS),
   /** How to reach the network's admin (an address, a room, a URL). */
   contact: line(200),
-  /** The flake, as `hiboss join` takes it (nix://… link or flake reference with #NAME). */
-  flake: line(2048),
+  /** The flake, as `hiboss join` takes it (nix://… link or flake reference with #NAME); never on the member's disk. */
+  flake: line(2048).refine((flake) => !/^(?:path|file|git\+file):/i.test(flake) && !flake.startsWith('/'), 'a catalogue entry may not name a local path (path:, file:, git+file:)'),
   /** The locked revision (git commit) the entry was signed for. */
   revision: z.string().regex(/^[0-9a-f]{40}$/, 'a 40-digit git commit hash').optional(),
   /** The NAR hash (sha256-…, as in flake.lock) of the flake's source tree. */

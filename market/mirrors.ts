@@ -89,7 +89,9 @@ export async function resolveEntrySource(entry: CatalogueEntry, context: LinkCon
     onAttempt(attempt);
   };
   const primary = parseJoinUri(entry.flake, entry.name);
-  if (primary.ok) {
+  if (primary.ok && primary.source.kind === 'local') {
+    record({ uri: entry.flake, outcome: 'refused', detail: 'a catalogue entry may not name a local path' });
+  } else if (primary.ok) {
     const problem = await probe(primary.source, context.probeTimeoutMs ?? PROBE_TIMEOUT_MS);
     if (problem === null) {
       record({ uri: entry.flake, outcome: 'used', detail: 'the primary flake answers' });

@@ -162,7 +162,7 @@ in
           "hiboss: the ${cfg.networkLayer} address is not set, so Nextcloud/Forgejo answer to the name ${derived.reachableHost}, which members must resolve themselves; set hiboss.${cfg.networkLayer}.address.";
     }
 
-    # Members (issue 20): the VM publishes its public identity — never a private key —
+    # Members: the VM publishes its public identity — never a private key —
     # for `hiboss network identity`, which the daemon reads through the guest agent.
     {
       systemd.services.hiboss-identity = {

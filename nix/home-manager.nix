@@ -7,6 +7,7 @@ let
   cfg = config.services.hiboss;
   keybindings = builtins.readFile ./wm-keybindings.conf;
   waybarModule = import ./waybar-module.nix { hiboss = lib.getExe cfg.package; };
+  unit = import ./lib/unit-settings.nix;
 in
 {
   options.services.hiboss = {
@@ -34,16 +35,16 @@ in
       home.packages = [ cfg.package ];
       systemd.user.services.hiboss = {
         Unit = {
-          Description = "hiboss: workspaces bound to network VMs";
-          PartOf = [ "graphical-session.target" ];
-          After = [ "graphical-session.target" ];
+          Description = unit.description;
+          PartOf = unit.partOf;
+          After = unit.after;
         };
-        Service = {
+        Service = unit.service // {
           ExecStart = "${lib.getExe cfg.package} daemon";
-          Restart = "on-failure";
-          RestartSec = 2;
+          # The member's QEMU, qemu-img and passt for flake VMs, beside the session's PATH.
+          Environment = [ "PATH=${lib.makeBinPath [ pkgs.qemu_kvm pkgs.passt ]}:/run/current-system/sw/bin:/etc/profiles/per-user/%u/bin:%h/.nix-profile/bin" ];
         };
-        Install.WantedBy = [ "graphical-session.target" ];
+        Install.WantedBy = unit.wantedBy;
       };
     }
     (lib.mkIf cfg.keybindings {

@@ -5,6 +5,7 @@
 { config, lib, pkgs, ... }:
 let
   cfg = config.services.hiboss;
+  unit = import ./lib/unit-settings.nix;
 in
 {
   options.services.hiboss = {
@@ -25,16 +26,12 @@ in
     boot.kernelModules = lib.mkDefault [ "kvm-intel" "kvm-amd" ];
 
     systemd.user.services.hiboss = {
-      description = "hiboss: workspaces bound to network VMs";
-      partOf = [ "graphical-session.target" ];
-      after = [ "graphical-session.target" ];
-      wantedBy = [ "graphical-session.target" ];
-      # nix for flake VMs; the run scripts bring their own QEMU.
-      path = [ config.nix.package ];
-      serviceConfig = {
+      inherit (unit) description partOf after wantedBy;
+      # nix builds flake VMs; the member's QEMU, qemu-img and passt run them
+      # (nothing of a network's build is run: README "What a network can and cannot do").
+      path = [ config.nix.package pkgs.qemu_kvm pkgs.passt ];
+      serviceConfig = unit.service // {
         ExecStart = "${lib.getExe cfg.package} daemon";
-        Restart = "on-failure";
-        RestartSec = 2;
       };
     };
   };

@@ -1,5 +1,5 @@
 # hiboss itself: the TypeScript build (dist/) with its runtime node_modules.
-{ lib, buildNpmPackage, nodejs_20, makeWrapper }:
+{ lib, buildNpmPackage, importNpmLock, nodejs_20, makeWrapper }:
 let
   root = ../.;
   packageJson = lib.importJSON (root + "/package.json");
@@ -16,15 +16,19 @@ buildNpmPackage {
   # Only what the build reads and the package ships, so editing a Nix file or the README does not rebuild hiboss.
   src = lib.fileset.toSource {
     inherit root;
-    fileset = lib.fileset.unions (map (file: root + "/${file}") ([ "package.json" "package-lock.json" "tsconfig.json" "bin" "packaging" ] ++ sourceDirs));
+    fileset = lib.fileset.unions (map (file: root + "/${file}") ([ "package.json" "package-lock.json" "tsconfig.json" "bin" "packaging" "nix/vm-image.nix" ] ++ sourceDirs));
   };
 
   nodejs = nodejs_20;
 
-  # Pins package-lock.json's dependencies. After changing the lock file, set
-  # this to lib.fakeHash, run `nix build`, and paste the hash it reports
-  # ("got: sha256-…"). It is a placeholder until the first online build.
-  npmDepsHash = lib.fakeHash;
+  # package-lock.json's dependencies, each fetched by the URL and integrity hash
+  # the lock file records (nixpkgs' importNpmLock; its interface as relied on is
+  # recorded in nix/upstream/import-npm-lock.json): no npmDepsHash to keep.
+  npmDeps = importNpmLock {
+    package = packageJson;
+    packageLock = lib.importJSON (root + "/package-lock.json");
+  };
+  npmConfigHook = importNpmLock.npmConfigHook;
 
   npmBuildScript = "build";
   nativeBuildInputs = [ makeWrapper ];

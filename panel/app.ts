@@ -31,6 +31,7 @@ import { Wizard, type WizardEnv } from './wizard.js';
 import { errorMessage } from '../shared/error-message.js';
 import { MembersScreen } from './members.js';
 import { MarketScreen, type MarketEnv } from './market.js';
+import { modalText, type Modal } from './modal.js';
 
 export interface PanelOptions {
   screen: blessed.Widgets.Screen;
@@ -43,12 +44,6 @@ export interface PanelOptions {
   market?: MarketEnv;
   now?: () => number;
 }
-
-type Modal =
-  | { kind: 'wizard'; wizard: Wizard }
-  | { kind: 'members'; screen: MembersScreen }
-  | { kind: 'market'; market: MarketScreen }
-  | { kind: 'confirm'; text: string; onYes: () => Promise<void> };
 
 export class Panel {
   readonly layout: Layout;
@@ -65,6 +60,7 @@ export class Panel {
   #refreshSeq = 0;
   #refreshQueued = false;
   #rendering = false;
+  #renderQueued = false;
   #disposers: Array<() => void> = [];
   readonly #now: () => number;
 
@@ -380,18 +376,29 @@ export class Panel {
       return;
     }
     const wizard = modal.kind === 'wizard' ? modal.wizard : modal.screen;
+    // A pasted join request is one burst of keys: the members screen is drawn once after it.
+    const draw = modal.kind === 'members' ? () => this.#renderSoon() : () => this.render();
     const pending = wizard.key(name, ch);
-    this.render();
+    draw();
     await pending;
     if (wizard.result) {
       this.#modal = null;
       if (wizard.result.kind === 'done') {
         this.#say(wizard.result.message);
         void this.refresh(); // the new VM, even if the daemon sends no ConfigChanged for our own reload
-      } else this.#say('wizard cancelled; nothing written');
+      } else this.#say(modal.kind === 'members' ? 'members closed' : 'wizard cancelled; nothing written');
       return;
     }
-    this.render();
+    draw();
+  }
+
+  #renderSoon(): void {
+    if (this.#renderQueued) return;
+    this.#renderQueued = true;
+    setImmediate(() => {
+      this.#renderQueued = false;
+      this.render();
+    });
   }
 
   wizardEnv(): WizardEnv {
@@ -405,7 +412,7 @@ export class Panel {
     };
   }
 
-  /** Members (issue 20): the VM's join request and, with the network's checkout here, admit/remove. */
+  /** Members: the VM's join request and, with the network's checkout here, admit/remove. */
   async openMembers(vm: string, checkout: string | null): Promise<void> {
     const screen = this.options.screen as blessed.Widgets.Screen & { copyToClipboard(text: string): boolean };
     const members = new MembersScreen({ vm, checkout, identity: (name) => this.options.client.identity(name), copy: (text) => screen.copyToClipboard(text) });
@@ -444,23 +451,6 @@ export class Panel {
       this.render();
     } catch (error) {
       this.#say(`cannot open the wizard: ${errorMessage(error)}`, true);
-    }
-  }
-}
-
-function modalText(modal: Modal): string {
-  switch (modal.kind) {
-    case 'wizard':
-      return modal.wizard.view().join('\n');
-    case 'market':
-      return modal.market.view().join('\n');
-    case 'members':
-      return modal.screen.view().join('\n');
-    case 'confirm':
-      return modal.text;
-    default: {
-      const never: never = modal;
-      throw new Error(`unknown modal ${JSON.stringify(never)}`);
     }
   }
 }

@@ -23,6 +23,7 @@ import path from 'node:path';
 import { checkFlakeRef, FlakeRefError, parseFlakeVmRef, type Configs } from '../networks/index.js';
 import { VmName } from '../config/schema.js';
 import { controlCharacterProblem } from '../shared/control-chars.js';
+import type { FlakeFacts } from '../networks/flake-facts.js';
 
 export const MAX_URI_LENGTH = 2048;
 
@@ -206,6 +207,8 @@ export interface ReviewInput {
   existing?: { flake: string | undefined } | undefined;
   /** The workspace's current owner, if it is taken. */
   workspaceOwner?: string | undefined;
+  /** The flake's locked revision and inputs (networks/flake-facts.ts), when they were read. */
+  facts?: FlakeFacts | undefined;
 }
 
 export interface Review {
@@ -231,7 +234,8 @@ export function buildReview(input: ReviewInput): Review {
     ['URI', input.join.uri],
     ['flake', join.flake],
     ['source', describeSource(join.source)],
-    ['builds', `${join.flakeBase}#nixosConfigurations.${join.configuration}.config.system.build.vm`],
+    ['configuration', join.configuration],
+    ['builds', `hiboss's own VM image of ${join.flakeBase}#nixosConfigurations.${join.configuration} (kernel, initrd, closure: data for your QEMU; nothing of the flake runs on this machine)`],
     ['VM name', input.vmName],
     ['workspace', `${input.workspace}${input.workspaceChosen ? '' : ' (the first free one; --workspace WS to choose)'}`],
   ];
@@ -252,6 +256,18 @@ export function buildReview(input: ReviewInput): Review {
     rows.push(['network layer', `unknown: ${local.why}`]);
     rows.push(['applications', 'unknown (nix fetches the flake when the VM is first built)']);
   }
+  const facts = input.facts;
+  if (facts?.kind === 'read') {
+    rows.push(['revision', quoteUntrusted(facts.revision, 80)]);
+    if (facts.inputs.length === 0) rows.push(['inputs', 'none']);
+    facts.inputs.forEach((locked, index) =>
+      rows.push([index === 0 ? 'inputs' : '', `${quoteUntrusted(locked.name, 40)} ${quoteUntrusted(locked.source, 100)} @ ${quoteUntrusted(locked.revision, 80)}`]),
+    );
+  } else {
+    rows.push(['inputs', facts ? `unknown: ${facts.why}` : 'not read (nothing fetched)']);
+  }
+  // Only a build knows it: the daemon's build records it in the image's manifest (closureBytes).
+  rows.push(['closure size', 'known once built (the daemon builds at the first visit to the workspace and reports it)']);
   if (input.existing) {
     blockers.push(
       input.existing.flake === join.flake
@@ -263,7 +279,7 @@ export function buildReview(input: ReviewInput): Review {
 
   const width = Math.max(...rows.map(([key]) => key.length));
   const lines = [
-    'hiboss join: review (nothing has been fetched or built)',
+    facts?.kind === 'read' ? 'hiboss join: review (the flake was fetched to read its lock file; nothing has been built)' : 'hiboss join: review (nothing has been fetched or built)',
     '',
     ...rows.map(([key, value]) => `  ${key.padEnd(width)}  ${value}`),
     '',

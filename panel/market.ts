@@ -168,11 +168,12 @@ export class MarketScreen {
       case 'joining':
         lines.push(`Finding a source for ${escapeTags(screen.item.entry.name)}…`, ...screen.attempts.map((a) => escapeTags(attemptLine(a))));
         return lines;
+      // The prompt first: a long review must not push it off a small terminal.
       case 'review':
-        lines.push(...screen.text.split('\n').map(escapeTags), '', screen.canJoin ? 'Press {bold}y{/bold} to join, n or esc to go back.' : 'esc: back');
+        lines.push(screen.canJoin ? 'Press {bold}y{/bold} to join, n or esc to go back.' : 'esc: back', '', ...screen.text.split('\n').map(escapeTags));
         return lines;
       case 'result':
-        lines.push(...screen.text.split('\n').map((l) => (screen.ok ? escapeTags(l) : `{red-fg}${escapeTags(l)}{/red-fg}`)), '', '{gray-fg}enter: back{/gray-fg}');
+        lines.push('{gray-fg}enter: back{/gray-fg}', '', ...screen.text.split('\n').map((l) => (screen.ok ? escapeTags(l) : `{red-fg}${escapeTags(l)}{/red-fg}`)));
         return lines;
       default: {
         const never: never = screen;

@@ -1,5 +1,5 @@
 /**
- * The panel's members screen (issue 20), opened with `i` on a VM: the VM's
+ * The panel's members screen, opened with `i` on a VM: the VM's
  * join request (read through the daemon's API, from the identity the VM
  * published) with a copy action, and — when the network's checkout is here —
  * its members, with admit (paste a request) and remove (asks first). Driven

@@ -36,7 +36,7 @@ export const COMMANDS = {
   'guest-file-open': { args: z.object({ path: z.string(), mode: z.string().optional() }), ret: z.number().int() },
   'guest-file-write': { args: z.object({ handle: z.number().int(), 'buf-b64': z.string() }), ret: z.looseObject({ count: z.number().int() }) },
   'guest-file-close': { args: z.object({ handle: z.number().int() }), ret: Nothing },
-  /** Members (issue 20): the identity file the VM publishes at boot, read in bounded chunks. */
+  /** Members: the identity file the VM publishes at boot, read in bounded chunks. */
   'guest-file-read': {
     args: z.object({ handle: z.number().int(), count: z.number().int().positive().optional() }),
     ret: z.looseObject({ count: z.number().int().nonnegative(), 'buf-b64': z.string(), eof: z.boolean() }),

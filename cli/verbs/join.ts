@@ -1,7 +1,8 @@
 /**
  * `hiboss join URI`: review what joining a network would fetch and build, ask,
  * then bind the network's VM in the daemon's config and ask the daemon to
- * Reload(). Nothing is fetched or built here.
+ * Reload(). Nothing is built here; the flake's source is fetched (unless
+ * --no-fetch) to show its locked revision and inputs.
  */
 import path from 'node:path';
 import readline from 'node:readline/promises';
@@ -13,7 +14,8 @@ import { readFileBounded, UnsafeFileError } from '../../config/read-bounded.js';
 import { VmName } from '../../config/schema.js';
 import { workspaceOwners } from '../../config/workspaces.js';
 import { ConfigsError, parseConfigs } from '../../networks/index.js';
-import { buildReview, firstFreeWorkspace, parseJoinUri, type LocalConfigs, type ParsedJoin } from '../../panel/join.js';
+import { readFlakeFacts } from '../../networks/flake-facts.js';
+import { buildReview, firstFreeWorkspace, parseJoinUri, quoteUntrusted, type LocalConfigs, type ParsedJoin } from '../../panel/join.js';
 import { errorCode, errorMessage } from '../../shared/error-message.js';
 import { withoutControlCharacters } from '../../shared/control-chars.js';
 import { DEFAULT_IPFS_GATEWAY } from '../../config/market-schema.js';
@@ -38,6 +40,7 @@ URI is a nix:// link or a flake reference:
   nix://ygg-ADDRESS[/PATH]#NAME      cloned from git+http://[ADDRESS]/PATH over Yggdrasil
 
   --print-review  print the review and exit (0: could join, 1: cannot)
+  --no-fetch      do not fetch the flake to show its locked revision and inputs
   --yes           join without asking (scripts)
   --name NAME     the VM's name (default: the part after #)
   --workspace WS  the workspace to bind (default: the first free number)
@@ -53,7 +56,7 @@ be fetched (or verified).`,
     let flags: Map<string, string | true> = new Map();
     let code: number;
     try {
-      const parsed = parseArgs(argv, { boolean: ['yes', 'print-review', 'wait', 'desktop'], valued: ['name', 'workspace', 'config'], positionals: 'checked-by-verb' });
+      const parsed = parseArgs(argv, { boolean: ['yes', 'print-review', 'wait', 'desktop', 'no-fetch'], valued: ['name', 'workspace', 'config'], positionals: 'checked-by-verb' });
       flags = parsed.flags;
       if (flags.has('desktop') && !process.stdin.isTTY) return (await import('../desktop-handoff.js')).handOff(argv, parsed.positional);
       code = await join(flags, parsed.positional);
@@ -104,6 +107,11 @@ async function join(flags: Map<string, string | true>, positional: string[]): Pr
   let parsed = parseJoinUri(positional[0]!, nameFlag);
   const link = !parsed.ok && parsed.reason === 'unsupported' ? parseFetchLink(positional[0]!) : null;
   if (link) parsed = parseJoinUri(`path:/fetched#${link.name ?? nameFlag ?? ''}`); // checks the name; the directory comes below
+  else if (!parsed.ok && parsed.reason === 'unsupported') {
+    console.error(`hiboss join: refused: ${quoteUntrusted(positional[0]!)} is not a nix://ipfs-CID[/PATH]#NAME or nix://ygg-ADDRESS[/PATH]#NAME link`);
+    console.error('Nothing was written.');
+    return 2;
+  }
   if (!parsed.ok) {
     console.error(`hiboss join: ${parsed.message}`);
     console.error('Nothing was written.');
@@ -150,6 +158,8 @@ async function join(flags: Map<string, string | true>, positional: string[]): Pr
     configFile,
     existing,
     workspaceOwner: owner !== undefined && owner !== vmName ? owner : undefined,
+    // Its lock file: what will run, pinned (nix fetches the source; nothing is built).
+    facts: flags.has('no-fetch') ? undefined : await readFlakeFacts(parsed.flakeBase),
   });
   console.log(review.text);
   if (flags.has('print-review') || review.blockers.length) return review.blockers.length ? 1 : 0;

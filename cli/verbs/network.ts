@@ -1,5 +1,5 @@
 /**
- * `hiboss network identity|admit|remove` (issue 20): a member's join request
+ * `hiboss network identity|admit|remove`: a member's join request
  * from her VM's published identity (through the daemon's D-Bus API, which
  * reads it with the guest agent), and the admin's changes to the members of a
  * network checkout's configs.json — validated whole, then written atomically;
@@ -111,6 +111,10 @@ async function admit(rest: string[], options: Parameters<typeof admitMember>[2])
   const admitted = admitMember(readConfigsFile(checkout), request, defined);
   const file = await writeConfigsFile(checkout, admitted.configs);
   console.log(`admitted ${admitted.name} (${admitted.member.address}) to ${admitted.config} in ${file}`);
+  const nodeId = admitted.member.zerotier?.nodeId;
+  if (admitted.configs[admitted.config]?.networkLayer === 'zerotier' && nodeId) {
+    console.log(`authorise ZeroTier node ${nodeId} in the network's controller too: hiboss runs none (the members' firewall already lets ${admitted.name} in)`);
+  }
   console.log(nextSteps(checkout, `admit ${admitted.name}`));
   return 0;
 }

@@ -26,6 +26,7 @@ import { adoptOffline } from './storage-daemon.js';
 import { targetFor, type Target } from './targets.js';
 import { findImage, setImageAside } from '../vm/hibernate.js';
 import { errorMessage } from '../../shared/error-message.js';
+import { DaemonError } from '../errors.js';
 
 export interface BackupRunnerOptions {
   roots: RuntimeRoots;
@@ -95,7 +96,7 @@ export class BackupRunner {
         void this.#backup(action.name, action.live);
         return;
       case 'backup-cancel':
-        this.#jobs.get(action.name)?.abort(new Error(action.reason));
+        this.#jobs.get(action.name)?.abort(new DaemonError(action.reason));
         return;
       case 'backup-restore':
         void this.#restore(action.name, action.id);
@@ -186,7 +187,7 @@ export class BackupRunner {
   /** The restore points (`Backups(name)`). */
   async list(name: string): Promise<BackupList> {
     const context = this.#context(name);
-    if (!context) throw new Error(`${name} has no backup setting`);
+    if (!context) throw new DaemonError(`${name} has no backup setting`);
     const points = await context.target.points();
     return {
       name,
@@ -223,7 +224,7 @@ export class BackupRunner {
 
   /** The daemon stops: an offline job is cancelled cleanly (a live one is left for the next daemon to settle). */
   shutdown(): void {
-    for (const controller of this.#jobs.values()) controller.abort(new Error('the daemon stops'));
+    for (const controller of this.#jobs.values()) controller.abort(new DaemonError('the daemon stops'));
   }
 
   /**

@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { VmPaths } from '../../config/paths.js';
 import { QmpClient } from '../../qmp/client.js';
 import { QmpConnectError } from '../../qmp/errors.js';
+import { DaemonError } from '../errors.js';
 
 export const OFFLINE_NODE = 'disk0';
 
@@ -62,7 +63,7 @@ export async function openOffline(disk: string, format: string, paths: Pick<VmPa
   let qmp: QmpClient | undefined;
   for (let delay = 5; !qmp; delay = Math.min(delay * 2, 100)) {
     const gone = await Promise.race([exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), delay))]);
-    if (gone) throw new Error(`qemu-storage-daemon could not open ${disk}: ${tail(logFile)}`);
+    if (gone) throw new DaemonError(`qemu-storage-daemon could not open ${disk}: ${tail(logFile)}`);
     if (!fs.existsSync(socket)) {
       if (Date.now() > deadline) break;
       continue;
@@ -75,7 +76,7 @@ export async function openOffline(disk: string, format: string, paths: Pick<VmPa
   }
   if (!qmp) {
     child.kill('SIGKILL');
-    throw new Error(`qemu-storage-daemon did not answer on ${socket} within ${timeoutMs} ms: ${tail(logFile)}`);
+    throw new DaemonError(`qemu-storage-daemon did not answer on ${socket} within ${timeoutMs} ms: ${tail(logFile)}`);
   }
   const client = qmp;
   return {

@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import type { HostEvent } from '../policy/types.js';
 import { closeBus } from '../../api/bus.js';
 import { errorMessage } from '../../shared/error-message.js';
+import { DaemonError } from '../errors.js';
 
 const LOGIN1 = 'org.freedesktop.login1';
 const MANAGER_PATH = '/org/freedesktop/login1';
@@ -200,7 +201,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([
     promise,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+      timer = setTimeout(() => reject(new DaemonError(`${what} within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
 }

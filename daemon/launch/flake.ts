@@ -1,9 +1,11 @@
 /**
- * Flake VMs: `{ "flake": "git+https://git.acme.example/net#acme" }` is built
- * with `nix build … FLAKE#nixosConfigurations.NAME.config.system.build.vm`
- * and run through the NixOS run script (bin/run-NAME-vm). That script passes
- * $QEMU_OPTS to QEMU after its own options, which is where hiboss's control
- * options (QMP socket, name, pidfile) go, and keeps the disk at $NIX_DISK_IMAGE.
+ * Flake VMs: `{ "flake": "git+https://git.acme.example/net#acme" }`. Nothing
+ * of the network's build is run on the host (issue 21): hiboss builds its own
+ * expression (nix/vm-image.nix) around the flake's
+ * nixosConfigurations.NAME in the Nix sandbox — the guest's kernel, initrd,
+ * kernel parameters and an image of its closure — reads that as data
+ * (vm-manifest.ts) and starts the member's QEMU with an argv it builds itself
+ * (flake-argv.ts), its uplink a passt of its own (uplink.ts).
  *
  * Each build is a generation (daemon/updates/generations.ts): the first start
  * builds one; later starts boot the selected generation without building;
@@ -12,13 +14,17 @@
 import { execa, type ResultPromise } from 'execa';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
 import { shortRevision, type Generation } from '../../api/schema.js';
 import { parseFlakeVmRef } from '../../networks/flake-ref.js';
 import { DEFAULT_KEEP_GENERATIONS, findGeneration, gcRootAlive, GenerationStore } from '../updates/generations.js';
-import { balloonArgs } from './balloon.js';
-import { audioArgs } from './audio.js';
-import { controlArgs, type LaunchCommand, type LaunchContext, type Launcher, type VmPaths } from './launcher.js';
+import { DEFAULT_DISK_MIB, diskImage, flakeQemuArgv } from './flake-argv.js';
+import type { LaunchCommand, LaunchContext, Launcher } from './launcher.js';
+import { FlakeMetadata, MAX_JSON_BYTES, nixBuildArgs, nixMetadataArgs, nixShowConfigArgs, sandboxProblem, VM_IMAGE_EXPRESSION } from './nix-cli.js';
+import { startUplink, type UplinkOptions } from './uplink.js';
+import { readVmBuild, VmBuildError } from './vm-manifest.js';
+
+export { agentSocket, healthArgs } from './flake-argv.js';
+export { nixBuildArgs, nixMetadataArgs } from './nix-cli.js';
 import { errorMessage } from '../../shared/error-message.js';
 
 export interface FlakeLauncherOptions {
@@ -28,74 +34,14 @@ export interface FlakeLauncherOptions {
   env?: Record<string, string>;
   /** How many lines of the build log a failure reports (default 25). */
   logTailLines?: number;
-}
-
-/** `nix flake metadata`: the locked revision a build will use. `refresh`: look for the newest one. */
-export function nixMetadataArgs(flake: string, options: { refresh?: boolean; updateLock?: boolean } = {}): string[] {
-  return [
-    'flake',
-    'metadata',
-    '--extra-experimental-features',
-    'nix-command flakes',
-    '--json',
-    // A remote flake: fetch its newest revision (the admin's lock file comes with it).
-    ...(options.refresh ? ['--refresh'] : []),
-    // A local network flake: its inputs (hiboss, nixpkgs) are the member's to update.
-    ...(options.updateLock ? ['--recreate-lock-file'] : []),
-    flake,
-  ];
-}
-
-/**
- * The build flags, also for anyone reproducing a build by hand. `outLink` is the
- * generation's GC root (STATE/generations/N/result).
- */
-export function nixBuildArgs(flake: string, configuration: string, outLink: string): string[] {
-  return [
-    'build',
-    // Flakes may be off in the user's nix.conf; these builds need them regardless.
-    '--extra-experimental-features',
-    'nix-command flakes',
-    // The GC root; it also says where the build is (--print-out-paths needs Nix ≥ 2.11).
-    '--out-link',
-    outLink,
-    // Build logs on stderr, so progress shows more than "building …".
-    '--print-build-logs',
-    `${flake}#nixosConfigurations.${configuration}.config.system.build.vm`,
-  ];
-}
-
-/** What `nix flake metadata --json` says that we use; the rest is ignored. */
-const FlakeMetadata = z.looseObject({
-  url: z.string().min(1).max(4096),
-  revision: z.string().max(256).optional(),
-  lastModified: z.number().int().optional(),
-  locked: z.looseObject({ rev: z.string().max(256).optional(), narHash: z.string().max(256).optional(), lastModified: z.number().int().optional() }).optional(),
-});
-const MAX_METADATA_BYTES = 4 * 1024 * 1024;
-
-const RUN_SCRIPT = /^run-.+-vm$/;
-/** $QEMU_OPTS is split on whitespace (and globbed) by the run script. */
-const UNSPLITTABLE = /[\s*?[\]]/;
-
-/** The guest agent's socket (virtio-serial port org.qemu.guest_agent.0), beside the QMP socket. */
-export function agentSocket(paths: VmPaths): string {
-  return path.join(paths.runDir, 'qga.sock');
-}
-
-/**
- * What a flake VM's QEMU gets besides the control options: the guest agent's
- * channel (health after an update: `guest-ping`) and a pvpanic device (a guest
- * panic becomes QMP GUEST_PANICKED). QEMU 7.2's default panic action powers
- * the VM off after the event, which the health window counts as a failure.
- */
-export function healthArgs(paths: VmPaths): string[] {
-  return [
-    '-device', 'virtio-serial-pci',
-    '-chardev', `socket,id=qga0,path=${agentSocket(paths)},server=on,wait=off`,
-    '-device', 'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0',
-    '-device', 'pvpanic-pci',
-  ];
+  /** hiboss's expression (default: the nix/vm-image.nix shipped with hiboss). */
+  expression?: string;
+  /** Where builds live; every file read from one must resolve inside it (default: the build's parent directory, /nix/store). */
+  storeDir?: string;
+  /** `qemu-img`, which makes the member's disk (default: on PATH). */
+  qemuImg?: string;
+  /** The VM's uplink (passt binary, outbound interfaces). */
+  uplink?: UplinkOptions;
 }
 
 export interface BuildRequest {
@@ -122,11 +68,13 @@ export class FlakeLauncher implements Launcher {
   readonly #nix: string;
   readonly #env: Record<string, string>;
   readonly #tailLines: number;
+  readonly #options: FlakeLauncherOptions;
 
   constructor(options: FlakeLauncherOptions = {}) {
     this.#nix = options.nix ?? 'nix';
     this.#env = options.env ?? {};
     this.#tailLines = options.logTailLines ?? 25;
+    this.#options = options;
   }
 
   /**
@@ -136,17 +84,10 @@ export class FlakeLauncher implements Launcher {
   async prepare(context: LaunchContext): Promise<LaunchCommand> {
     const { name, vm, paths, progress, signal } = context;
     if (vm.flake === undefined) throw new Error(`${name}: not a flake VM (no "flake" setting)`);
-    let configuration: string;
     try {
-      ({ configuration } = parseFlakeVmRef(vm.flake, name));
+      parseFlakeVmRef(vm.flake, name);
     } catch (error) {
       throw new Error(`${name}: ${errorMessage(error)}`);
-    }
-
-    const qemuOpts = [...controlArgs(name, paths), ...healthArgs(paths), ...balloonArgs(vm), ...audioArgs(vm, process.env)];
-    const unsplittable = qemuOpts.find((arg) => UNSPLITTABLE.test(arg));
-    if (unsplittable !== undefined) {
-      throw new Error(`${name}: "${unsplittable}" has whitespace or glob characters, which the NixOS run script cannot pass to QEMU`);
     }
     signal.throwIfAborted();
 
@@ -169,16 +110,41 @@ export class FlakeLauncher implements Launcher {
       generation = built;
       store.add(generation, vm.updates?.keepGenerations ?? DEFAULT_KEEP_GENERATIONS);
     }
-    const script = await findRunScript(name, store.gcRoot(generation.number));
-    return {
-      file: script,
-      args: [],
-      env: {
-        QEMU_OPTS: qemuOpts.join(' '),
-        NIX_DISK_IMAGE: path.join(paths.stateDir, `${configuration}.qcow2`),
-      },
-      generation: generation.number,
-    };
+    let build;
+    try {
+      build = readVmBuild(store.gcRoot(generation.number), this.#options.storeDir);
+    } catch (error) {
+      if (error instanceof VmBuildError) throw new Error(`${name}: generation ${generation.number}: ${error.message}`);
+      throw error;
+    }
+    // The disk NixOS's run script kept ($NIX_DISK_IMAGE = STATE/CONFIGURATION.qcow2) stays the member's disk.
+    const earlier = path.join(paths.stateDir, `${build.manifest.name}.qcow2`);
+    if (!(await exists(diskImage(paths))) && (await exists(earlier))) {
+      await fs.rename(earlier, diskImage(paths));
+      progress(`the disk ${earlier} is now ${diskImage(paths)}`);
+    }
+    await this.#ensureDisk(name, diskImage(paths), build.manifest.diskSizeMiB ?? DEFAULT_DISK_MIB, signal);
+    const uplinkSocket = await startUplink(name, paths, this.#options.uplink, signal);
+    if (uplinkSocket === null) progress('the host has no default route: the VM starts without an uplink (its VPN cannot reach its peers until it has one)');
+    return { ...flakeQemuArgv({ name, vm, paths, build, uplinkSocket }), generation: generation.number };
+  }
+
+  /** The member's disk, made once (atomically: a temp file renamed into place), sized as the network asks. */
+  async #ensureDisk(name: string, disk: string, sizeMiB: number, signal: AbortSignal): Promise<void> {
+    if (await exists(disk)) return;
+    const temp = `${disk}.new`;
+    const result = await execa(this.#options.qemuImg ?? 'qemu-img', ['create', '-q', '-f', 'qcow2', temp, `${sizeMiB}M`], {
+      reject: false,
+      stdin: 'ignore',
+      cancelSignal: signal,
+      maxBuffer: 64 * 1024,
+    });
+    if (result.failed) {
+      await fs.rm(temp, { force: true });
+      throw new Error(`${name}: cannot make the VM's disk ${disk}: ${String(result.stderr).trim() || result.shortMessage}`);
+    }
+    await fs.chmod(temp, 0o600);
+    await fs.rename(temp, disk);
   }
 
   /**
@@ -191,6 +157,14 @@ export class FlakeLauncher implements Launcher {
     const { name, flakeRef, store, progress, signal } = request;
     const { flake, configuration } = parseFlakeVmRef(flakeRef, name);
     const local = flake.startsWith('path:') || flake.startsWith('/') || flake.startsWith('git+file:');
+    const config = await this.#nixRun(name, nixShowConfigArgs(), {
+      what: 'checking that nix builds in its sandbox',
+      failure: (how, log) => `${name}: cannot read nix's settings (${how}); last lines:\n${log}`,
+      progress,
+      signal,
+    });
+    const unsafe = sandboxProblem(config);
+    if (unsafe !== null) throw new Error(`${name}: refusing to build ${flake}: ${unsafe}`);
     const metadataText = await this.#nixRun(name, nixMetadataArgs(flake, { refresh: request.refresh, updateLock: request.refresh && local }), {
       what: request.refresh ? `looking for the newest revision of ${flake}` : `reading the locked revision of ${flake}`,
       failure: (how, log) =>
@@ -208,7 +182,7 @@ export class FlakeLauncher implements Launcher {
     const { number, outLink } = store.prepareNext();
     const target = `${flake}#${configuration}`;
     try {
-      await this.#nixRun(name, nixBuildArgs(metadata.url, configuration, outLink), {
+      await this.#nixRun(name, nixBuildArgs(metadata.url, configuration, outLink, this.#options.expression ?? VM_IMAGE_EXPRESSION), {
         what: `building ${target} (generation ${number})`,
         failure: (how, log) => `${name}: nix build of ${target} failed (${how}); last lines of the build log:\n${log}`,
         progress,
@@ -224,7 +198,16 @@ export class FlakeLauncher implements Launcher {
       store.discard(number);
       throw new Error(`${name}: nix build of ${target} made no GC root at ${outLink}`);
     }
-    progress(`built generation ${number}: ${outPath}`);
+    // Read as the boot will read it: a build hiboss cannot boot is no generation.
+    let closure: string;
+    try {
+      const { manifest } = readVmBuild(outLink, this.#options.storeDir);
+      closure = `closure of ${manifest.closurePaths.length} store paths, ${(manifest.closureBytes / 2 ** 20).toFixed(1)} MiB`;
+    } catch (error) {
+      store.discard(number);
+      throw new Error(`${name}: the build of ${target} is not a VM hiboss can boot: ${(error as Error).message}`);
+    }
+    progress(`built generation ${number}: ${outPath} (${closure})`);
     return {
       number,
       flake: flakeRef,
@@ -260,7 +243,7 @@ export class FlakeLauncher implements Launcher {
         cancelSignal: how.signal,
         env: this.#env,
         stripFinalNewline: false,
-        maxBuffer: MAX_METADATA_BYTES,
+        maxBuffer: MAX_JSON_BYTES,
       });
     // nix reports progress and build logs on stderr, results on stdout.
     const streaming = (async () => {
@@ -280,7 +263,7 @@ export class FlakeLauncher implements Launcher {
   }
 }
 
-function parseMetadata(name: string, text: string): z.infer<typeof FlakeMetadata> {
+function parseMetadata(name: string, text: string): FlakeMetadata {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -292,14 +275,6 @@ function parseMetadata(name: string, text: string): z.infer<typeof FlakeMetadata
   return parsed.data;
 }
 
-async function findRunScript(name: string, outPath: string): Promise<string> {
-  const bin = path.join(outPath, 'bin');
-  const entries = await fs.readdir(bin).catch((error: NodeJS.ErrnoException) => {
-    throw new Error(`${name}: ${outPath} is not a NixOS VM (${error.code === 'ENOENT' ? 'no bin/ directory' : error.message})`);
-  });
-  const scripts = entries.filter((entry) => RUN_SCRIPT.test(entry));
-  if (scripts.length !== 1) {
-    throw new Error(`${name}: expected one bin/run-*-vm in ${outPath}, found ${scripts.length ? scripts.join(', ') : 'none'}`);
-  }
-  return path.join(bin, scripts[0]!);
+async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(() => true, () => false);
 }

@@ -2,10 +2,11 @@
 import { controlArgs, type LaunchCommand, type LaunchContext, type Launcher } from './launcher.js';
 import { balloonArgs } from './balloon.js';
 import { audioArgs } from './audio.js';
+import { DaemonError } from '../errors.js';
 
 export class QemuLauncher implements Launcher {
   async prepare({ name, vm, paths }: LaunchContext): Promise<LaunchCommand> {
-    if (!vm.qemu) throw new Error('not a qemu VM');
+    if (!vm.qemu) throw new DaemonError('not a qemu VM');
     const [file, ...args] = vm.qemu;
     return { file: file!, args: [...args, ...controlArgs(name, paths), ...balloonArgs(vm), ...audioArgs(vm, process.env)] };
   }

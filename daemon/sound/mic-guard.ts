@@ -53,7 +53,10 @@ export class MicGuard {
       stream.mute = mute;
       this.#pactl.setSourceOutputMute(stream.index, mute).catch(() => this.enforce());
     }
-    this.enforce();
+    // Each mute is reported back by `pactl subscribe`, which re-reads the streams then; with
+    // nothing to change at once, re-read now (a stream may be new). Not both: on a loaded
+    // machine the switch's own commands come first.
+    if (wrong.length === 0) this.enforce();
   }
 
   /** A VM's QEMU started or ended: its stream is put right. */

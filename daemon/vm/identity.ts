@@ -1,5 +1,5 @@
 /**
- * A member VM's public identity (issue 20): the file the VM publishes at first
+ * A member VM's public identity: the file the VM publishes at first
  * boot (networks/join-request.ts GUEST_IDENTITY_PATH), read through its guest
  * agent — found through QEMU itself — size-bounded and schema-parsed.
  */

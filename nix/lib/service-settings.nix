@@ -35,46 +35,17 @@ in
 { name, hiboss, self ? null, members ? hiboss.members }:
 let
   spec = import ./options-spec.nix;
+  inherit (import ./addresses.nix) stripPrefix prefixLength isIPv6 bracketed parseHostPort;
   layer = hiboss.networkLayer;
-  # A server application runs on the member that serves it, when one does
-  # (`serves`); when none does, on every VM of the config, as without members.
-  servedBySomeone = service: builtins.any (memberName: builtins.elem service members.${memberName}.serves) (builtins.attrNames members);
-  runs = service: app: hiboss.applications.${app}.enable && (me == null || !(servedBySomeone service) || builtins.elem service me.serves);
+  # The members, seen from this VM (member-view.nix).
+  view = import ./member-view.nix { inherit hiboss self members; };
+  inherit (view) me sourceFiltered;
   apps = hiboss.applications // {
-    mumbleServer = hiboss.applications.mumbleServer // { enable = runs "mumble" "mumbleServer"; };
-    gitServer = hiboss.applications.gitServer // { enable = runs "git" "gitServer"; };
-    nextcloud = hiboss.applications.nextcloud // { enable = runs "cloud" "nextcloud"; };
+    mumbleServer = hiboss.applications.mumbleServer // { enable = view.runs "mumble" "mumbleServer"; };
+    gitServer = hiboss.applications.gitServer // { enable = view.runs "git" "gitServer"; };
+    nextcloud = hiboss.applications.nextcloud // { enable = view.runs "cloud" "nextcloud"; };
   };
   interface = spec.interfaces.${layer};
-
-  stripPrefix = cidr: builtins.head (builtins.split "/" cidr);
-  prefixLength = cidr: builtins.fromJSON (builtins.elemAt (builtins.split "/" cidr) 2);
-  isIPv6 = address: builtins.match ".*:.*" address != null;
-  bracketed = address: if isIPv6 address then "[${address}]" else address;
-  hostPrefix = address: if isIPv6 address then 128 else 32;
-  filterAttrs = keep: set: builtins.listToAttrs (builtins.filter (entry: keep entry.name entry.value) (map (name: { inherit name; value = set.${name}; }) (builtins.attrNames set)));
-
-  # --- the members, seen from this VM ------------------------------------
-  me = if self == null then null else members.${self};
-  # Everybody else: the peers, allowed keys, firewall sources and devices.
-  others = builtins.removeAttrs members (if self == null then [ ] else [ self ]);
-  othersWith = layerKey: filterAttrs (_: member: member.${layerKey} != null) others;
-  otherList = layerKey: map (memberName: { name = memberName; } // others.${memberName}) (builtins.attrNames (othersWith layerKey));
-  # A member's endpoint with the layer's port when it names none.
-  endpointWith = defaultPort: member:
-    let parsed = parseHostPort member.endpoint; in
-    "${bracketed parsed.address}:${toString (if parsed.port == null then defaultPort else parsed.port)}";
-  # Yggdrasil has no standard port: members listen (and are dialled) on this one unless their endpoint says otherwise.
-  yggdrasilPort = 9001;
-  myYggdrasilPort = if me == null || me.endpoint == null then yggdrasilPort else (let p = (parseHostPort me.endpoint).port; in if p == null then yggdrasilPort else p);
-  yggdrasilListens = me != null && me.endpoint != null && othersWith "yggdrasil" != { };
-  # The layer's own address of this VM, with the config's prefix.
-  withConfigPrefix = configCidr: address: "${address}/${toString (if configCidr == null then hostPrefix address else prefixLength configCidr)}";
-  myCidr = configCidr: if me == null then configCidr else withConfigPrefix configCidr me.address;
-
-  # Yggdrasil routes for the whole mesh and ZeroTier's controller decides who
-  # joins: on those the service ports open only to the members' addresses.
-  sourceFiltered = layer == "yggdrasil" || layer == "zerotier";
 
   # The address services bind to: this node's address on the network layer
   # when the config states it; otherwise (yggdrasil, zerotier before the
@@ -108,23 +79,9 @@ let
     (if apps.syncthing.enable then [ ports.syncthing ] else [ ])
     ++ (if apps.mumbleServer.enable then [ ports.mumble ] else [ ]);
 
-  # "host", "host:port", "[v6]", "[v6]:port" -> { address; port or null }
-  parseHostPort = text:
-    let
-      parts =
-        if builtins.substring 0 1 text == "["
-        then builtins.match "\\[([^]]+)](:([0-9]+))?" text
-        else builtins.match "([^:]+)(:([0-9]+))?" text;
-      port = builtins.elemAt parts 2;
-    in
-    {
-      address = builtins.elemAt parts 0;
-      port = if port == null then null else builtins.fromJSON port;
-    };
-
   # The other members' devices (dialled on their VPN address), then any listed by hand.
   syncthingDevices =
-    builtins.listToAttrs (map (member: { inherit (member) name; value = { id = member.syncthing.deviceId; addresses = [ "tcp://${bracketed member.address}:${toString ports.syncthing}" ]; }; }) (otherList "syncthing"))
+    view.syncthingDevices ports.syncthing
     // builtins.listToAttrs (map (device: { inherit (device) name; value = { inherit (device) id; }; }) apps.syncthing.devices);
   syncthingDeviceNames = builtins.attrNames syncthingDevices;
   folderId = path: "hiboss" + builtins.replaceStrings [ "/" ] [ "-" ] path;
@@ -132,7 +89,7 @@ let
   # tinc node names are [A-Za-z0-9_] only; config and peer names may also hold "-".
   tincName = builtins.replaceStrings [ "-" ] [ "_" ];
   tincHost = tincName (if self != null then self else if hiboss.tinc.hostName != null then hiboss.tinc.hostName else name);
-  tincAddress = myCidr hiboss.tinc.address;
+  tincAddress = view.cidr hiboss.tinc.address;
   # tinc wants a host's own subnet as a single address (/32, /128), not its network.
   hostSubnet = cidr: let address = stripPrefix cidr; in { inherit address; prefixLength = if isIPv6 address then 128 else 32; };
 
@@ -148,39 +105,12 @@ let
   # the members' side, see the warning in modules/hiboss.nix).
   reachableHost = if listenAddress == null then hostName else bracketed listenAddress;
 
-  # --- names on the network: static /etc/hosts entries from the members ---
-  # MEMBER.DOMAIN for every member, SERVICE.DOMAIN (and the seed's SERVICE.hiboss)
-  # for the member serving it. A removed member's names go with it.
-  domain = hiboss.domain;
-  lower = builtins.replaceStrings
-    [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" "_" ]
-    [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" "-" ];
-  memberHostName = memberName: "${lower memberName}.${domain}";
-  serviceHostNames = service: [ "${service}.${domain}" ] ++ (if domain == "hiboss" then [ ] else [ "${service}.hiboss" ]);
-  namesOf = memberName: [ (memberHostName memberName) ] ++ builtins.concatMap serviceHostNames members.${memberName}.serves;
-  hosts = builtins.foldl'
-    (acc: memberName:
-      let address = members.${memberName}.address; in
-      acc // { ${address} = (acc.${address} or [ ]) ++ namesOf memberName; })
-    { }
-    (builtins.attrNames members);
-  serves = service: me != null && builtins.elem service me.serves;
   # The names this VM's web services answer to.
-  gitHost = if serves "git" then "git.${domain}" else reachableHost;
-  cloudHost = if serves "cloud" then "cloud.${domain}" else reachableHost;
+  gitHost = if view.serves "git" then "git.${hiboss.domain}" else reachableHost;
+  cloudHost = if view.serves "cloud" then "cloud.${hiboss.domain}" else reachableHost;
 
-  # --- members-only service ports on yggdrasil and zerotier (nftables) ----
-  sourceRules =
-    let
-      addresses = map (memberName: others.${memberName}.address) (builtins.attrNames others);
-      v6 = builtins.filter isIPv6 addresses;
-      v4 = builtins.filter (address: !isIPv6 address) addresses;
-      commas = builtins.concatStringsSep ", ";
-      line = family: sources: protocol: portList:
-        if sources == [ ] || portList == [ ] then [ ]
-        else [ "iifname \"${interface}\" ${family} saddr { ${commas sources} } ${protocol} dport { ${commas (map toString portList)} } accept" ];
-    in
-    builtins.concatStringsSep "\n" (line "ip6" v6 "tcp" tcpPorts ++ line "ip6" v6 "udp" udpPorts ++ line "ip" v4 "tcp" tcpPorts ++ line "ip" v4 "udp" udpPorts);
+  sourceRules = view.sourceRules { inherit interface tcpPorts udpPorts; };
+  hosts = view.hosts;
 
   desktop = hiboss.desktop.enable;
   servicesPage = builtins.concatStringsSep "\n" ([
@@ -259,12 +189,11 @@ let
         persistentKeys = true;
         settings = {
           # The network's bootstrap peers, then every member the others can dial.
-          Peers = hiboss.yggdrasil.peers
-            ++ map (member: "tls://${endpointWith yggdrasilPort member}") (builtins.filter (member: member.endpoint != null) (otherList "yggdrasil"));
+          Peers = hiboss.yggdrasil.peers ++ view.yggdrasilPeers;
           # Listens only when it has members to accept: an empty AllowedPublicKeys would accept everybody.
-          Listen = if yggdrasilListens then [ "tls://[::]:${toString myYggdrasilPort}" ] else [ ];
+          Listen = if view.yggdrasilListens then [ "tls://[::]:${toString view.myYggdrasilPort}" ] else [ ];
           # Incoming peerings from members only (outgoing ones to the bootstrap peers are not affected).
-          AllowedPublicKeys = map (member: member.yggdrasil.publicKey) (otherList "yggdrasil");
+          AllowedPublicKeys = view.allowedPublicKeys;
           IfName = interface;
           # No discovery on whatever LAN the host is on: members peer explicitly.
           MulticastInterfaces = [ ];
@@ -273,7 +202,7 @@ let
 
       networking.wireguard.interfaces = mkIf (layer == "wireguard") {
         ${interface} = {
-          ips = let cidr = myCidr hiboss.wireguard.address; in if cidr == null then [ ] else [ cidr ];
+          ips = let cidr = view.cidr hiboss.wireguard.address; in if cidr == null then [ ] else [ cidr ];
           listenPort = hiboss.wireguard.listenPort;
           privateKeyFile = hiboss.wireguard.privateKeyFile;
           generatePrivateKeyFile = true;
@@ -284,15 +213,7 @@ let
             } // (if peer.endpoint == null then { } else { inherit (peer) endpoint; }))
             hiboss.wireguard.peers
           # Every other member: its address alone routed to it, dialled where it can be.
-          ++ map
-            (member: {
-              inherit (member) name;
-              publicKey = member.wireguard.publicKey;
-              allowedIPs = [ "${member.address}/${toString (hostPrefix member.address)}" ];
-              # Keeps a NAT's mapping open, for members behind one.
-              persistentKeepalive = 25;
-            } // (if member.endpoint == null then { } else { endpoint = endpointWith hiboss.wireguard.listenPort member; }))
-            (otherList "wireguard");
+          ++ view.wireguardPeers hiboss.wireguard.listenPort;
         };
       };
 
@@ -326,24 +247,14 @@ let
             })
             hiboss.tinc.peers)
           # A host file per other member: its key, its address, where to dial it.
-          // builtins.listToAttrs (map
-            (member: {
-              name = tincName member.name;
-              value = {
-                addresses = if member.endpoint == null then [ ] else [ (let parsed = parseHostPort member.endpoint; in
-                  { inherit (parsed) address; } // (if parsed.port == null then { } else { inherit (parsed) port; })) ];
-                subnets = [ { inherit (member) address; prefixLength = hostPrefix member.address; } ];
-              } // (if member.tinc.rsaPublicKey == null then { } else { inherit (member.tinc) rsaPublicKey; })
-                // (if member.tinc.ed25519PublicKey == null then { } else { settings.Ed25519PublicKey = member.tinc.ed25519PublicKey; });
-            })
-            (otherList "tinc"))
+          // view.tincHosts tincName
           // {
             ${tincHost}.subnets =
               if tincAddress == null then [ ]
               else [ (hostSubnet tincAddress) ];
           };
           # tinc 1.0 dials only the hosts named here (1.1 would find them itself).
-          settings = let connectTo = map (member: tincName member.name) (builtins.filter (member: member.endpoint != null) (otherList "tinc")); in
+          settings = let connectTo = view.tincConnectTo tincName; in
             if connectTo == [ ] then { } else { ConnectTo = connectTo; };
         };
       };
@@ -362,7 +273,7 @@ let
       # tinc's own (underlay) port; the services stay behind the interface rules below.
       networking.firewall.allowedTCPPorts =
         if layer == "tinc" then [ 655 ]
-        else if layer == "yggdrasil" && yggdrasilListens then [ myYggdrasilPort ]
+        else if layer == "yggdrasil" && view.yggdrasilListens then [ view.myYggdrasilPort ]
         else [ ];
       networking.firewall.allowedUDPPorts =
         if layer == "tinc" then [ 655 ]
@@ -502,7 +413,7 @@ let
         };
       } // (if me == null then { } else {
         # Beside hostName: the member's own name and its address on the network.
-        settings.trusted_domains = [ (memberHostName self) ] ++ builtins.concatMap serviceHostNames me.serves ++ [ (bracketed me.address) ];
+        settings.trusted_domains = [ (view.memberHostName self) ] ++ builtins.concatMap view.serviceHostNames me.serves ++ [ (bracketed me.address) ];
       }));
       services.nginx.defaultListenAddresses = mkIf (apps.nextcloud.enable && listenAddress != null) [ (bracketed listenAddress) ];
     }

@@ -81,6 +81,20 @@ test('admit then remove: configs.json rewritten, checked, flake.nix untouched, t
   assert.equal(Object.keys(checkConfigs(JSON.parse(read(dir))).default!.members), ['alice']);
 });
 
+test('admit on zerotier: the address its controller assigned, and a reminder to authorise the node there', async () => {
+  const dir = path.join(sandbox.root, 'zerotier');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'configs.json'), JSON.stringify({ default: { networkLayer: 'zerotier', zerotier: { networkId: 'a8a2c3c10c1a68de' } } }));
+  const request = encodeJoinRequest({ v: 1, name: 'bob', zerotier: { nodeId: '89e92ceee5' } });
+  const without = await hiboss(['network', 'admit', dir, request]);
+  assert.is(without.code, 1);
+  assert.match(without.stderr, /the one its controller assigned: give it with --address/);
+  const admitted = await hiboss(['network', 'admit', dir, request, '--address', '10.147.17.5']);
+  assert.is(admitted.code, 0, admitted.stderr);
+  assert.match(admitted.stdout, /authorise ZeroTier node 89e92ceee5 in the network's controller too/);
+  assert.equal(checkConfigs(JSON.parse(read(dir))).default!.members.bob!.address, '10.147.17.5');
+});
+
 test('refused: a clear error, exit 1, configs.json byte for byte as it was', async () => {
   const dir = checkout('refuse');
   const before = read(dir);

@@ -13,6 +13,7 @@ import { hostClipboardCommands } from '../../daemon/clipboard/host.js';
 import { renderUpdate, type RenderContext } from '../../bar-module/render.js';
 import { daemonStatus, vmFixture as vm } from '../harness/fake-daemon.js';
 import { GuestClipboard, VmConfig } from '../../config/schema.js';
+import { treeRows } from '../../panel/view-model.js';
 
 const t = suite('sound and clipboard parts');
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -79,6 +80,13 @@ t('the bar: 🎤 after the VM that hears; 🎤NAME📌 when a pin keeps it elsew
   assert.is(text({ vm: null, pinned: false }).text, 'web ▶');
   assert.is(text(undefined).text, 'web ▶');
   assert.match(text({ vm: 'call', pinned: true }).tooltip, /▶ call: running 🎤📌 pinned/);
+});
+
+t('the panel: the tree marks the VM that hears with 🎤 (📌 when pinned)', () => {
+  const status = daemonStatus([vm('web', { state: 'running', workspace: '2' }), vm('call', { state: 'running', workspace: '3' })], 'web', '2');
+  const rows = treeRows({ ...status, microphone: { vm: 'call', pinned: true } }, '/nonexistent').filter((row) => row.kind === 'vm');
+  assert.match(rows.find((row) => row.vm.name === 'call')!.text, / running 🎤📌$/);
+  assert.not.match(rows.find((row) => row.vm.name === 'web')!.text, /🎤/);
 });
 
 t.run();

@@ -157,8 +157,10 @@ test('refused, nothing changed: control characters and over 64 KiB, either way; 
 });
 
 test('refused: a VM that is not running, and a VM that does not exist', async () => {
+  // Listening first, then asking: the change cannot slip in between.
+  const paused = daemon.client.waitForState('acme', (c) => c.state === 'paused', 60_000);
   await daemon.client.pause('acme');
-  await daemon.client.waitForState('acme', (c) => c.state === 'paused', 20_000);
+  await paused;
   assert.match(await refused(daemon.client.clipboard('to', 'acme')), /acme is paused: its clipboard is reachable only while it runs/);
   assert.match(await refused(daemon.client.clipboard('to', 'nosuch')), /no VM named "nosuch"/);
 });

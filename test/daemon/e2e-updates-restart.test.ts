@@ -30,7 +30,7 @@ const GENEROUS_MS = 90_000;
 
 function config(healthTimeoutMs: number) {
   return {
-    vms: { acme: { workspace: '3', flake: 'github:acme/net#acme', updates: { healthTimeoutMs } } },
+    vms: { acme: { workspace: '3', flake: 'github:acme/net#acme', display: 'none', updates: { healthTimeoutMs } } },
     policy: { pauseAfterMs: 60_000, powerdownTimeoutMs: 500 },
   };
 }
@@ -73,7 +73,7 @@ t('killed -9 in the window of a hanging generation: the next daemon rolls it bac
   const [rolled] = pidsWithArg(qemuDir);
   assert.ok(rolled !== hanging, 'the hanging QEMU is gone, the previous generation boots');
   const ticks = tickCount(fs.readFileSync(desk.serial(REV.a), 'utf8'));
-  await waitForContent(desk.serial(REV.a), (text) => tickCount(text) > ticks + 2, 20_000);
+  await waitForContent(desk.serial(REV.a), (text) => tickCount(text) > ticks + 2, 60_000);
   let report = await daemon.client.generations('acme');
   assert.equal(report.generations.map((g) => [g.number, g.outcome]), [[2, 'failed'], [1, 'healthy']]);
   assert.is(report.selected, 1);

@@ -24,7 +24,7 @@ t.after.each(() => desk?.end());
 async function startWith(keepGenerations: number): Promise<RunningDaemon> {
   return desk.session.startDaemon(
     {
-      vms: { acme: { workspace: '3', flake: 'github:acme/net#acme', updates: { healthTimeoutMs: 90_000, keepGenerations } } },
+      vms: { acme: { workspace: '3', flake: 'github:acme/net#acme', display: 'none', updates: { healthTimeoutMs: 90_000, keepGenerations } } },
       policy: { pauseAfterMs: 60_000, powerdownTimeoutMs: 500 },
     },
     { env: desk.env },
@@ -53,7 +53,7 @@ t('first build healthy; update --now healthy; a panicking update rolls back by i
   assert.match(await client.update('acme', true), /acme: updating: building the newest revision of github:acme\/net#acme, then restarting into it/);
   assert.match((await built).message, /acme: update built: a1a1a1a → b2b2b2b \(generation 2; restarting into it\)/);
   assert.match((await healthy).message, /^acme: updated to b2b2b2b \(generation 2\) — the guest agent answered/);
-  await waitForContent(desk.serial(REV.b), (text) => tickCount(text) >= 2, 20_000);
+  await waitForContent(desk.serial(REV.b), (text) => tickCount(text) >= 2, 60_000);
   assert.match(daemon.log(), /acme: looking for the newest revision of github:acme\/net/, 'build progress in the log');
   assert.ok(desk.nix.calls().some((argv) => argv.includes('--refresh')), 'nix flake metadata --refresh');
 
@@ -66,7 +66,7 @@ t('first build healthy; update --now healthy; a panicking update rolls back by i
   assert.match(event.message, /^acme: update to c3c3c3c failed — kernel panic [\d.]+ s after boot; rolled back to b2b2b2b$/);
   await client.untilState('acme', (c) => c.state === 'running', 30_000);
   const after = tickCount(fs.readFileSync(desk.serial(REV.b), 'utf8'));
-  await waitForContent(desk.serial(REV.b), (text) => tickCount(text) > after + 2, 20_000);
+  await waitForContent(desk.serial(REV.b), (text) => tickCount(text) > after + 2, 60_000);
   await desk.notifications.received((n) => n.summary === 'hiboss: acme: update failed' && n.body === event.message);
   report = await client.generations('acme');
   assert.equal(report.generations.map((g) => [g.number, g.outcome]), [[3, 'failed'], [2, 'healthy'], [1, 'healthy']]);

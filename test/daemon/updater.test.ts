@@ -13,7 +13,7 @@ import { FlakeLauncher } from '../../daemon/launch/flake.js';
 import type { PolicyEvent } from '../../daemon/policy/policy.js';
 import { GenerationStore } from '../../daemon/updates/generations.js';
 import { Updater } from '../../daemon/updates/updater.js';
-import { makeStandInNix, runScriptFor, type StandInNix } from '../harness/stand-in-nix.js';
+import { guestManifest, makeStandInNix, type StandInNix } from '../harness/stand-in-nix.js';
 
 const t = suite('updater');
 const REV_A = 'a'.repeat(40);
@@ -55,7 +55,7 @@ function buildDone(timeoutMs = 10_000): Promise<Extract<PolicyEvent, { type: 'up
 t.before.each(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbupd-'));
   nix = makeStandInNix(path.join(root, 'nix'));
-  nix.setRunScript(runScriptFor(['true']));
+  nix.setManifest(guestManifest('acme'));
   events = [];
 });
 t.after.each(() => {

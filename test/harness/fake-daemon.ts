@@ -155,7 +155,7 @@ class FakeInterface extends dbus.interface.Interface {
   BackupChanged(name: string, kind: string, message: string): [string, string, string] {
     return [name, kind, message];
   }
-  /** Members (issue 20): Identity answers what the test put in `identities` (else: not published yet). */
+  /** Members: Identity answers what the test put in `identities` (else: not published yet). */
   identities = new Map<string, unknown>();
   Identity(name: string): string {
     this.calls.push(['Identity', name]);

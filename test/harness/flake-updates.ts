@@ -6,9 +6,9 @@
 import dbus from 'dbus-next';
 import path from 'node:path';
 import type { DaemonClient } from '../../api/client.js';
-import { ensureGuest, guestQemuArgv, type Guest } from './guest.js';
+import { ensureGuest, type Guest } from './guest.js';
 import { startDesktop, type DesktopSession } from './session.js';
-import { makeStandInNix, runScriptFor, type StandInNix } from './stand-in-nix.js';
+import { guestManifest, makeStandInNix, type StandInNix } from './stand-in-nix.js';
 import { closeBus } from '../../api/bus.js';
 
 export const REV = { a: 'a1a1a1a'.padEnd(40, '1'), b: 'b2b2b2b'.padEnd(40, '2'), c: 'c3c3c3c'.padEnd(40, '3'), d: 'd4d4d4d'.padEnd(40, '4') };
@@ -61,7 +61,10 @@ export interface FlakeDesktop {
   nix: StandInNix;
   notifications: FakeNotifications;
   guest: Guest;
-  /** The serial console log of the generation built from `rev`. */
+  /**
+   * The serial console of the VM (acme) while the generation built from `rev`
+   * runs: hiboss's console.log in its run dir, which QEMU truncates at each start.
+   */
   serial(rev: string): string;
   /** The next build is revision `rev`, booting the real guest with `cmdline` (its knobs: panic, no agent). */
   nextBuild(rev: string, cmdline?: string): void;
@@ -83,7 +86,8 @@ export async function startFlakeDesktop(label: string): Promise<FlakeDesktop> {
   const notifications = new FakeNotifications();
   bus.export('/org/freedesktop/Notifications', notifications);
   await bus.requestName('org.freedesktop.Notifications', dbus.NameFlag.DO_NOT_QUEUE);
-  const serial = (rev: string) => path.join(session.sandbox.root, `serial-${rev.slice(0, 7)}`);
+  nix.setGuest(guest);
+  const serial = (_rev: string) => path.join(session.sandbox.runtimeDir, 'hiboss', 'acme', 'console.log');
   return {
     session,
     nix,
@@ -92,7 +96,7 @@ export async function startFlakeDesktop(label: string): Promise<FlakeDesktop> {
     serial,
     nextBuild(rev, cmdline = '') {
       nix.setRevision(rev);
-      nix.setRunScript(runScriptFor(guestQemuArgv(guest, serial(rev), cmdline)));
+      nix.setManifest(guestManifest('acme', cmdline));
     },
     env: { PATH: `${nix.binDir}:${process.env.PATH}` },
     async end() {

@@ -13,6 +13,13 @@
  *   hiboss.poweroff_after=N   power off (as a guest) after N ticks
  *   hiboss.panic_after=N      panic after N ticks (with -device pvpanic-pci: QMP GUEST_PANICKED)
  *   hiboss.no_agent=1         never start the guest agent (a boot that "hangs" before it)
+ *   hiboss.store=1            mount the virtio disk whose serial is "hiboss-store" (a squashfs closure
+ *                             image) read-only at /nix/store and print what it holds between
+ *                             STORE-BEGIN and STORE-END, then STORE-READONLY or STORE-WRITABLE
+ *   hiboss.net=1              bring eth0 up with DHCP (udhcpc): prints "NET-UP ADDRESS gw GATEWAY"
+ *   hiboss.probe=A:P,B:P,…    then connect (busybox nc) to each ADDRESS:PORT ("gw" is the DHCP
+ *                             gateway) and print "PROBE A:P [what it answered]", then PROBES-DONE
+ *   hiboss.listen=PORT        serve "GUEST-LISTENER" on PORT (for another VM to try to reach)
  *
  * Run directly (`node dist/test/harness/guest.js`) to build the cache ahead of the tests.
  */
@@ -25,12 +32,15 @@ import zlib from 'node:zlib';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** Versioned: a cache built by an older harness is rebuilt, not trusted. */
-export const GUEST_CACHE = process.env.HIBOSS_GUEST_CACHE ?? path.join(REPO, '.cache', 'guest-v3');
+export const GUEST_CACHE = process.env.HIBOSS_GUEST_CACHE ?? path.join(REPO, '.cache', 'guest-v4-store-net');
 
 /** Loaded in this order at boot (no depmod in the initramfs). */
 const MODULES = [
-  'virtio/virtio_ring', 'virtio/virtio', 'virtio/virtio_pci_legacy_dev', 'virtio/virtio_pci_modern_dev', 'virtio/virtio_pci',
-  'block/virtio_blk', 'char/virtio_console', 'virtio/virtio_balloon', 'misc/pvpanic/pvpanic', 'misc/pvpanic/pvpanic-pci',
+  'drivers/virtio/virtio_ring', 'drivers/virtio/virtio', 'drivers/virtio/virtio_pci_legacy_dev', 'drivers/virtio/virtio_pci_modern_dev',
+  'drivers/virtio/virtio_pci', 'drivers/block/virtio_blk', 'drivers/char/virtio_console', 'drivers/virtio/virtio_balloon',
+  'drivers/misc/pvpanic/pvpanic', 'drivers/misc/pvpanic/pvpanic-pci',
+  // The uplink (a virtio NIC) and the closure image (squashfs), used only when the knobs below ask.
+  'net/core/failover', 'drivers/net/net_failover', 'drivers/net/virtio_net', 'fs/squashfs/squashfs',
 ];
 
 const INIT = `#!/bin/busybox sh
@@ -47,6 +57,41 @@ knob() { sed -n "s/.*hiboss\\.$1=\\([0-9A-Za-z_]*\\).*/\\1/p" /proc/cmdline; }
 limit=$(knob poweroff_after)
 panic_at=$(knob panic_after)
 echo GUEST-UP
+if [ -n "$(knob store)" ]; then
+  mkdir -p /nix/store
+  for dev in /sys/block/vd*; do
+    if [ "$(cat "$dev/serial" 2>/dev/null)" = hiboss-store ]; then
+      mount -t squashfs -o ro "/dev/\${dev##*/}" /nix/store && echo STORE-MOUNTED
+    fi
+  done
+  echo STORE-BEGIN; ls -1 /nix/store; echo STORE-END
+  if touch /nix/store/written 2>/dev/null; then echo STORE-WRITABLE; else echo STORE-READONLY; fi
+fi
+if [ -n "$(knob net)" ]; then
+  cat > /bin/udhcpc.script <<'SCRIPT'
+#!/bin/sh
+case "$1" in
+  bound|renew)
+    ifconfig "$interface" "$ip" netmask "$subnet" up
+    for r in $router; do route add default gw "$r" dev "$interface"; echo "$r" > /run/gateway; done
+    echo "NET-UP $ip gw $router" ;;
+esac
+SCRIPT
+  chmod +x /bin/udhcpc.script
+  (
+    ifconfig lo 127.0.0.1 up
+    ifconfig eth0 up && udhcpc -i eth0 -s /bin/udhcpc.script -q -n -t 10 2>/dev/null || echo NET-FAILED
+    listen=$(knob listen)
+    if [ -n "$listen" ]; then (while true; do echo GUEST-LISTENER | nc -l -p "$listen" >/dev/null 2>&1; done) & fi
+    for probe in $(sed -n 's/.*hiboss\\.probe=\\([0-9A-Za-z.:,]*\\).*/\\1/p' /proc/cmdline | tr ',' ' '); do
+      address=\${probe%:*}; port=\${probe##*:}
+      [ "$address" = gw ] && address=$(cat /run/gateway 2>/dev/null)
+      answer=$(timeout 6 nc -w 3 "$address" "$port" </dev/null 2>&1 | head -c 200 | tr '\\n' ' ')
+      echo "PROBE $probe [$answer]"
+    done
+    echo PROBES-DONE
+  ) &
+fi
 if [ -z "$(knob no_agent)" ]; then
   for port in /sys/class/virtio-ports/*; do
     if [ "$(cat "$port/name" 2>/dev/null)" = org.qemu.guest_agent.0 ]; then
@@ -139,7 +184,7 @@ export async function ensureGuest(cacheDir = GUEST_CACHE): Promise<Guest> {
     put(path.join(root, 'bin', 'busybox'), 'bin/busybox', 0o755);
     fs.writeFileSync(path.join(initrdRoot, 'init'), INIT, { mode: 0o755 });
     files.push('init');
-    const modulesDir = path.join(root, 'lib', 'modules', fs.readdirSync(path.join(root, 'lib', 'modules'))[0]!, 'kernel', 'drivers');
+    const modulesDir = path.join(root, 'lib', 'modules', fs.readdirSync(path.join(root, 'lib', 'modules'))[0]!, 'kernel');
     for (const module of MODULES) put(path.join(modulesDir, `${module}.ko`), `lib/modules/${path.basename(module)}.ko`);
     // The agent and the shared libraries it links (this host is the same Debian release).
     const agent = path.join(root, 'usr', 'sbin', 'qemu-ga');

@@ -77,6 +77,22 @@ export async function publish(env: NodeJS.ProcessEnv, args: string[]): Promise<{
   return { ...(JSON.parse(result.stdout) as { entry: Record<string, unknown>; signature: string }), stderr: result.stderr };
 }
 
+/**
+ * Publishes a network whose primary flake is on IPFS: packed first (its CID
+ * is the tree's), the CAR given to the gateway stand-in's `cars`, then the
+ * entry signed with flake nix://ipfs-CID#NAME. A catalogue entry never names a
+ * local path, and tests reach nothing beyond 127.0.0.1.
+ */
+export async function publishOnIpfs(env: NodeJS.ProcessEnv, dir: string, name: string, args: string[], cars: Map<string, Uint8Array>): Promise<{ entry: Record<string, unknown>; signature: string; cid: string }> {
+  const carFile = `${dir}.car`;
+  const packed = await publish(env, [dir, ...args, '--flake', `nix://github/placeholder/net#${name}`, '--ipfs', carFile]);
+  const cid = /CID (\S+) /.exec(packed.stderr)?.[1];
+  if (!cid) throw new Error(`publish --ipfs printed no CID: ${packed.stderr}`);
+  cars.set(cid, fs.readFileSync(carFile));
+  const { entry, signature } = await publish(env, [dir, ...args, '--flake', `nix://ipfs-${cid}#${name}`]);
+  return { entry, signature, cid };
+}
+
 export interface StandIn {
   url: string;
   /** Requests seen, path and query. */

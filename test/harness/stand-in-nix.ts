@@ -1,29 +1,46 @@
 /**
  * A stand-in `nix` for flake VM tests (no network, no nixpkgs here). It speaks
- * the two commands hiboss runs, with their real flags:
+ * the commands hiboss runs, with their real flags:
  *
+ *   nix show-config … --json
+ *       → {"sandbox": {"value": true}} (or what `sandbox` in the control dir says)
  *   nix flake metadata … --json [--refresh] [--recreate-lock-file] FLAKE
- *       → {"url": "FLAKE?rev=REV", "revision": REV, "locked": {…}} (REV from the control dir)
- *   nix build … --out-link LINK --print-build-logs URL#nixosConfigurations.X.config.system.build.vm
- *       → "builds" STORE/N-REV-nixos-vm/bin/run-X-vm (the run script the test wrote) and makes LINK
- *         point at it, as nix does for a GC root
+ *       → {"url": "FLAKE?rev=REV", "revision": REV, "locked": {…}, "locks": {…}} (REV from the control dir;
+ *         the lock file pins two inputs, nixpkgs and hiboss)
+ *   nix build … --out-link LINK --print-build-logs --file EXPR --argstr flake URL --argstr configuration NAME
+ *       → "builds" STORE/N-REV-hiboss-vm-NAME the way nix/vm-image.nix lays it out: hiboss-vm.json (the
+ *         manifest the test wrote, `manifest`), kernel and initrd (links to the guest's, copied into the
+ *         store), closure.img (a real squashfs of the test's closure directories, `closure/`), and makes
+ *         LINK point at it, as nix does for a GC root. The network's own outputs come along (the worst
+ *         case): `run-script` as bin/run-NAME-vm, `qemu-package` as qemu/bin/qemu-system-x86_64,
+ *         `qemu-options` as qemu-options.
  *
- * The test steers it through files in its control dir: `revision`, `run-script`
- * (the generation's run script: e.g. QEMU with the real guest, good or panicking
- * or hanging), `build-fails` (stderr text of a failing build), `metadata-fails`,
- * `build-blocks` (the build waits while the file exists). Every call's argv is
- * appended to `calls` (fields separated by \x1f).
+ * The test steers it through files in its control dir: `revision`, `manifest`,
+ * `build-fails` (stderr text of a failing build), `metadata-fails`,
+ * `build-blocks` (the build waits while the file exists), `sandbox`. Every
+ * call's argv is appended to `calls` (fields separated by \x1f).
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Guest } from './guest.js';
 
 export interface StandInNix {
   /** Put first on the daemon's or launcher's PATH. */
   binDir: string;
   control: string;
+  /** Where its builds live (FlakeLauncherOptions.storeDir). */
+  storeDir: string;
   setRevision(revision: string): void;
-  /** The run script the next build produces (a shell script; $QEMU_OPTS as NixOS's script passes it). */
-  setRunScript(script: string): void;
+  /** The guest the next builds boot (kernel and initrd copied into the store once). */
+  setGuest(guest: Guest): void;
+  /** The next builds' closure: store path names (each a directory with one file in closure.img). */
+  setClosure(names: string[]): void;
+  /** The manifest the next builds carry (closurePaths filled in from setClosure). */
+  setManifest(manifest: Record<string, unknown>): void;
+  /** The network's own outputs that come along in the build (scripts that must never run). */
+  setHostile(files: { runScript?: string; qemuPackage?: string; qemuOptions?: string }): void;
+  /** What `nix show-config` says of the sandbox (true, false, "relaxed"). */
+  setSandbox(value: boolean | string): void;
   failBuilds(stderr: string | null): void;
   failMetadata(stderr: string | null): void;
   blockBuilds(blocked: boolean): void;
@@ -43,31 +60,50 @@ cut -d' ' -f19 /proc/$$/stat > "$control/nice"
 last=""
 outlink=""
 prev=""
+flake=""
+conf=""
+argname=""
 for arg in "$@"; do
   if [ "$prev" = "--out-link" ]; then outlink="$arg"; fi
+  if [ "$prev" = "--argstr" ]; then argname="$arg"; fi
+  if [ "$argname" = flake ] && [ "$prev" = flake ]; then flake="$arg"; fi
+  if [ "$argname" = configuration ] && [ "$prev" = configuration ]; then conf="$arg"; fi
   prev="$arg"
   last="$arg"
 done
 rev=$(cat "$control/revision")
+case "$1" in
+  show-config)
+    printf '{"sandbox":{"value":%s,"description":"…"},"cores":{"value":0}}\\n' "$(cat "$control/sandbox")"
+    exit 0 ;;
+esac
 case "$1 $2" in
   "flake metadata")
     if [ -f "$control/metadata-fails" ]; then cat "$control/metadata-fails" >&2; exit 1; fi
-    printf '{"url":"%s?rev=%s","revision":"%s","lastModified":1700000000,"locked":{"rev":"%s","lastModified":1700000000}}\\n' "$last" "$rev" "$rev" "$rev"
+    printf '{"url":"%s?rev=%s","revision":"%s","lastModified":1700000000,"locked":{"rev":"%s","lastModified":1700000000},' "$last" "$rev" "$rev" "$rev"
+    printf '"locks":{"root":"root","version":7,"nodes":{"root":{"inputs":{"nixpkgs":"nixpkgs","hiboss":"hiboss"}},'
+    printf '"nixpkgs":{"locked":{"type":"github","owner":"NixOS","repo":"nixpkgs","rev":"5e4fbfb6b3de1aa2872b76d49fafc942626e2add","narHash":"sha256-x"}},'
+    printf '"hiboss":{"inputs":{"nixpkgs":["nixpkgs"]},"locked":{"type":"git","url":"https://git.hiboss.example/hiboss","rev":"0c0ffee0c0ffee0c0ffee0c0ffee0c0ffee0c0ff"}}}}}\\n'
     ;;
   build*)
-    echo "evaluating derivation '$last'" >&2
+    echo "evaluating derivation 'hiboss-vm-$conf' for $flake" >&2
     if [ -f "$control/build-blocks" ]; then
       echo "building slowly" >&2
       while [ -f "$control/build-blocks" ]; do sleep 0.05; done
     fi
     if [ -f "$control/build-fails" ]; then cat "$control/build-fails" >&2; exit 1; fi
     n=$(cat "$control/counter" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$control/counter"
-    conf=$(printf '%s' "$last" | sed -n 's/.*#nixosConfigurations\\.\\([A-Za-z0-9_-]*\\)\\.config\\.system\\.build\\.vm$/\\1/p')
-    out="$control/store/$n-$rev-nixos-vm"
-    echo "building '/nix/store/$n-$rev-nixos-vm.drv'..." >&2
-    mkdir -p "$out/bin"
-    cp "$control/run-script" "$out/bin/run-$conf-vm"
-    chmod +x "$out/bin/run-$conf-vm"
+    store="$control/store"
+    out="$store/$n-$rev-hiboss-vm-$conf"
+    echo "building '/nix/store/$n-$rev-hiboss-vm-$conf.drv'..." >&2
+    mkdir -p "$out/bin" "$out/qemu/bin"
+    cp "$control/manifest" "$out/hiboss-vm.json"
+    ln -s "$store/guest-kernel" "$out/kernel"
+    ln -s "$store/guest-initrd" "$out/initrd"
+    mksquashfs $(ls -d "$control/closure/"*) "$out/closure.img" -keep-as-directory -all-root -no-progress -quiet >&2 || exit 1
+    [ -f "$control/run-script" ] && cp "$control/run-script" "$out/bin/run-$conf-vm" && chmod +x "$out/bin/run-$conf-vm"
+    [ -f "$control/qemu-package" ] && cp "$control/qemu-package" "$out/qemu/bin/qemu-system-x86_64" && chmod +x "$out/qemu/bin/qemu-system-x86_64"
+    [ -f "$control/qemu-options" ] && cp "$control/qemu-options" "$out/qemu-options"
     if [ -n "$outlink" ]; then ln -sfn "$out" "$outlink" || exit 1; fi
     echo "$out"
     ;;
@@ -86,11 +122,45 @@ export function makeStandInNix(root: string): StandInNix {
   const file = (name: string) => path.join(control, name);
   const toggle = (name: string, text: string | null) => (text === null ? fs.rmSync(file(name), { force: true }) : fs.writeFileSync(file(name), text));
   fs.writeFileSync(file('revision'), '0000000000000000000000000000000000000000');
+  fs.writeFileSync(file('sandbox'), 'true');
+  const storeDir = path.join(control, 'store');
+  let closure: string[] = [];
+  const setClosure = (names: string[]) => {
+    fs.rmSync(file('closure'), { recursive: true, force: true });
+    for (const name of names) {
+      fs.mkdirSync(path.join(file('closure'), name), { recursive: true });
+      fs.writeFileSync(path.join(file('closure'), name, 'content'), `${name}\n`);
+    }
+    closure = names;
+  };
+  let manifest: Record<string, unknown> = {};
+  const writeManifest = () =>
+    fs.writeFileSync(file('manifest'), JSON.stringify({ ...manifest, closurePaths: closure.map((name) => `/nix/store/${name}`) }));
+  setClosure(['aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-acme', 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-linux-6.1']);
   return {
     binDir,
     control,
+    storeDir,
     setRevision: (revision) => fs.writeFileSync(file('revision'), revision),
-    setRunScript: (script) => fs.writeFileSync(file('run-script'), script),
+    setGuest: (guest) => {
+      for (const [from, name] of [[guest.kernel, 'guest-kernel'], [guest.initrd, 'guest-initrd']] as const) {
+        if (!fs.existsSync(path.join(storeDir, name))) fs.copyFileSync(from, path.join(storeDir, name));
+      }
+    },
+    setClosure: (names) => {
+      setClosure(names);
+      writeManifest();
+    },
+    setManifest: (next) => {
+      manifest = next;
+      writeManifest();
+    },
+    setHostile: (files) => {
+      if (files.runScript !== undefined) fs.writeFileSync(file('run-script'), files.runScript);
+      if (files.qemuPackage !== undefined) fs.writeFileSync(file('qemu-package'), files.qemuPackage);
+      if (files.qemuOptions !== undefined) fs.writeFileSync(file('qemu-options'), files.qemuOptions);
+    },
+    setSandbox: (value) => fs.writeFileSync(file('sandbox'), JSON.stringify(value)),
     failBuilds: (stderr) => toggle('build-fails', stderr),
     failMetadata: (stderr) => toggle('metadata-fails', stderr),
     blockBuilds: (blocked) => toggle('build-blocks', blocked ? '' : null),
@@ -110,8 +180,16 @@ export function makeStandInNix(root: string): StandInNix {
   };
 }
 
-/** A NixOS-style run script that boots QEMU with `argv` (no shell words inside) plus $QEMU_OPTS. */
-export function runScriptFor(argv: string[]): string {
-  const quoted = argv.map((arg) => `'${arg.replace(/'/g, `'\\''`)}'`).join(' ');
-  return `#!/bin/sh\nexec ${quoted} $QEMU_OPTS\n`;
+/** A manifest as nix/vm-image.nix writes it for the test guest; `cmdline`: the guest's knobs. */
+export function guestManifest(configuration: string, cmdline = '', sizes: { memoryMiB?: number; cores?: number; diskSizeMiB?: number } = {}): Record<string, unknown> {
+  return {
+    version: 1,
+    name: configuration,
+    toplevel: '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-acme',
+    kernelParams: `console=ttyS0 quiet panic=-1 ${cmdline}`.trim().split(/\s+/),
+    memoryMiB: sizes.memoryMiB ?? 128,
+    cores: sizes.cores ?? 1,
+    diskSizeMiB: sizes.diskSizeMiB ?? 64,
+    closureBytes: 123456789,
+  };
 }

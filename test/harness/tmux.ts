@@ -28,12 +28,12 @@ async function tmuxRun(socket: string, args: string[], env: NodeJS.ProcessEnv): 
   return String(result.stdout);
 }
 
-export async function startTmux(sandbox: Sandbox, env: NodeJS.ProcessEnv, command: string[]): Promise<Tmux> {
+export async function startTmux(sandbox: Sandbox, env: NodeJS.ProcessEnv, command: string[], size = { columns: 120, rows: 32 }): Promise<Tmux> {
   const socket = path.join(sandbox.root, 'tmux.sock');
   const tmuxEnv: NodeJS.ProcessEnv = { ...env, NCURSES_NO_UTF8_ACS: '1' };
   delete tmuxEnv.TMUX; // never attach to the tmux the tests may run in
   // Several arguments after new-session: tmux execs them directly, no shell.
-  await tmuxRun(socket, ['-f', '/dev/null', 'new-session', '-d', '-s', 'panel', '-x', '120', '-y', '32', ...command], tmuxEnv);
+  await tmuxRun(socket, ['-f', '/dev/null', 'new-session', '-d', '-s', 'panel', '-x', String(size.columns), '-y', String(size.rows), ...command], tmuxEnv);
   const serverPid = Number((await tmuxRun(socket, ['display-message', '-p', '#{pid}'], tmuxEnv)).trim());
   if (!Number.isInteger(serverPid) || serverPid <= 0) throw new Error('tmux did not report its server pid');
   track(serverPid); // forked by tmux itself: ended by pid, at teardown and at exit

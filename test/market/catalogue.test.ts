@@ -13,38 +13,44 @@ import * as assert from 'uvu/assert';
 import { readConfig } from '../../config/file.js';
 import { CATALOGUE_FORMAT } from '../../market/catalogue-schema.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
-import { CONFIGS_ACME, CONFIGS_OFFICE, commitFiles, hiboss, makeNetwork, makePublisher, publish, serve, writeMemberConfig } from '../harness/market.js';
+import { CONFIGS_ACME, CONFIGS_OFFICE, commitFiles, hiboss, ipfsGateway, makeNetwork, makePublisher, publish, publishOnIpfs, serve, writeMemberConfig, type StandIn } from '../harness/market.js';
 
 const t = suite('market: a signed catalogue in a git repository');
 let sandbox: Sandbox;
 let configFile: string;
 let catalogueRepo: string;
 let document: { format: string; title: string; entries: unknown[] };
-let acmeDir: string;
 let acmeRevision: string;
+let acmeCid: string;
+let gateway: StandIn;
 
 t.before(async () => {
   sandbox = makeSandbox('market');
+  const cars = new Map<string, Uint8Array>();
+  gateway = await ipfsGateway(cars);
   const publisher = await makePublisher(path.join(sandbox.root, 'keys'), 'admin@acme.example');
   const acme = await makeNetwork(path.join(sandbox.root, 'src'), 'acme', CONFIGS_ACME, 'Acme office: files and voice');
   const office = await makeNetwork(path.join(sandbox.root, 'src'), 'office', CONFIGS_OFFICE);
-  acmeDir = acme.dir;
   acmeRevision = acme.revision;
   const common = ['--key', publisher.key, '--publisher', publisher.principal, '--contact', 'matrix:@admin:acme.example'];
-  const a = await publish(sandbox.env, [acme.dir, ...common, '--flake', `path:${acme.dir}#acme`, '--donation', 'https://acme.example/donate', '--description', 'Shared docs and a mumble room.']);
-  const o = await publish(sandbox.env, [office.dir, ...common, '--flake', `path:${office.dir}#office`, '--subscription', 'https://office.example/plans']);
+  const a = await publishOnIpfs(sandbox.env, acme.dir, 'acme', [...common, '--donation', 'https://acme.example/donate', '--description', 'Shared docs and a mumble room.'], cars);
+  acmeCid = a.cid;
+  const o = await publishOnIpfs(sandbox.env, office.dir, 'office', [...common, '--subscription', 'https://office.example/plans'], cars);
   // A third entry, signed, then pointed elsewhere: its signature no longer covers it.
-  const tampered = await publish(sandbox.env, [office.dir, ...common, '--name', 'office', '--flake', `path:${office.dir}#office`]);
+  const tampered = await publish(sandbox.env, [office.dir, ...common, '--name', 'office', '--flake', 'nix://github/acme/office#office']);
   (tampered.entry as { name: string }).name = 'evil';
   (tampered.entry as { flake: string }).flake = 'nix://github/evil/net#evil';
   document = { format: CATALOGUE_FORMAT, title: 'Friends of Acme', entries: [{ entry: a.entry, signature: a.signature }, { entry: o.entry, signature: o.signature }, { entry: tampered.entry, signature: tampered.signature }] };
   catalogueRepo = path.join(sandbox.root, 'catalogue');
   await commitFiles(catalogueRepo, { 'catalogue.json': JSON.stringify(document, null, 2) });
   configFile = path.join(sandbox.configHome, 'hiboss', 'config.json');
-  writeMemberConfig(configFile, { catalogues: [{ name: 'friends', url: catalogueRepo, allowedSigners: publisher.allowedSigners }], fetchTimeoutMs: 20_000 }, { work: { workspace: '1', flake: 'github:me/work#work' } });
+  writeMemberConfig(configFile, { catalogues: [{ name: 'friends', url: catalogueRepo, allowedSigners: publisher.allowedSigners }], ipfsGateway: gateway.url, fetchTimeoutMs: 20_000 }, { work: { workspace: '1', flake: 'github:me/work#work' } });
 });
 
-t.after(() => sandbox.remove());
+t.after(async () => {
+  await gateway.close();
+  sandbox.remove();
+});
 
 t('list shows both signed entries and hides the altered one with the reason', async () => {
   const listed = await hiboss(sandbox.env, ['market', 'list']);
@@ -86,7 +92,7 @@ t('join goes through the review and writes only when told', async () => {
   const before = fs.readFileSync(configFile, 'utf8');
   const review = await hiboss(sandbox.env, ['market', 'join', 'acme', '--print-review']);
   assert.is(review.code, 0, review.stderr);
-  assert.match(review.stdout, /using: path:.*#acme: the primary flake answers/);
+  assert.match(review.stdout, new RegExp(`using: nix://ipfs-${acmeCid}#acme: fetched from the IPFS gateway .* every block verified against CID ${acmeCid}; .*the same source as the entry names`));
   assert.match(review.stdout, /hiboss join: review \(nothing has been fetched or built\)/);
   assert.match(review.stdout, /network layer +yggdrasil/);
   assert.match(review.stdout, /applications +syncthing \(shared folders: \/shared\/docs\); mumble server/);
@@ -96,7 +102,7 @@ t('join goes through the review and writes only when told', async () => {
   assert.is(joined.code, 0, joined.stderr);
   assert.match(joined.stdout, /Added VM "acme" on workspace 3 to /);
   const vm = readConfig(configFile).vms.acme;
-  assert.equal(vm, { workspace: '3', flake: `path:${acmeDir}#acme`, restart: 'on-failure' });
+  assert.equal(vm, { workspace: '3', flake: `path:${path.join(sandbox.dataHome, 'hiboss', 'fetched', 'ipfs', acmeCid)}#acme`, restart: 'on-failure' });
   assert.is(readConfig(configFile).vms.work?.flake, 'github:me/work#work');
 });
 
@@ -123,6 +129,7 @@ t('the same catalogue over http on 127.0.0.1; a catalogue never fetched says so'
     const config = readConfig(configFile);
     const allowedSigners = config.market!.catalogues[0]!.allowedSigners;
     writeMemberConfig(configFile, {
+      ipfsGateway: gateway.url,
       catalogues: [
         { name: 'web', url: `${server.url}/catalogue.json`, allowedSigners },
         { name: 'gone', url: `${server.url}/missing.json`, allowedSigners },
@@ -138,6 +145,19 @@ t('the same catalogue over http on 127.0.0.1; a catalogue never fetched says so'
   } finally {
     await server.close();
   }
+});
+
+t('publish refuses a checkout with uncommitted changes, and an entry naming a local path', async () => {
+  const publisher = await makePublisher(path.join(sandbox.root, 'keys2'), 'admin@acme.example');
+  const net = await makeNetwork(path.join(sandbox.root, 'dirty'), 'lab', { lab: CONFIGS_ACME.acme });
+  const common = ['market', 'publish', net.dir, '--key', publisher.key, '--publisher', publisher.principal, '--contact', 'x'];
+  const local = await hiboss(sandbox.env, [...common, '--flake', `path:${net.dir}#lab`]);
+  assert.is(local.code, 1);
+  assert.match(local.stderr, /the entry would not be valid: flake: a catalogue entry may not name a local path/);
+  fs.appendFileSync(path.join(net.dir, 'configs.json'), '\n');
+  const dirty = await hiboss(sandbox.env, [...common, '--flake', 'nix://github/acme/lab#lab']);
+  assert.is(dirty.code, 1);
+  assert.match(dirty.stderr, /has uncommitted changes: commit them, the entry names a revision/);
 });
 
 t.run();

@@ -159,7 +159,7 @@ t('the Market tab: progress, search as you type, detail, review, join', async ()
   await screen.key('enter', undefined);
   assert.match(screen.view().join('\n'), /layer +wireguard/);
   await screen.key('j', 'j');
-  assert.match(screen.view().join('\n'), /using: nix:\/\/github\/acme\/net#acme: the primary flake answers[\s\S]*hiboss join: review[\s\S]*Press \{bold\}y\{\/bold\} to join/);
+  assert.match(screen.view().join('\n'), /Press \{bold\}y\{\/bold\} to join[\s\S]*using: nix:\/\/github\/acme\/net#acme: the primary flake answers[\s\S]*hiboss join: review/);
   await screen.key('y', 'y');
   assert.equal(joins, [['--print-review', 'nix://github/acme/net#acme'], ['--yes', 'nix://github/acme/net#acme']]);
   assert.match(screen.view().join('\n'), /Added VM "office"/);

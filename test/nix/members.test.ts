@@ -1,5 +1,5 @@
 /**
- * Members of a network, evaluated offline (issue 20): nix/lib/member-config.nix
+ * Members of a network, evaluated offline: nix/lib/member-config.nix
  * — the option values the network's module sets on a member's VM — read for
  * each layer: member A's peers, allowed keys, host files, firewall sources and
  * Syncthing devices are exactly the other current members; after a removal

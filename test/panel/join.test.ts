@@ -113,15 +113,39 @@ review('remote flake: says what is fetched and that configs.json cannot be read 
     '  URI            nix://github/acme/net#acme',
     '  flake          github:acme/net#acme',
     '  source         GitHub repository acme/net (fetched by nix over HTTPS)',
-    '  builds         github:acme/net#nixosConfigurations.acme.config.system.build.vm',
+    '  configuration  acme',
+    "  builds         hiboss's own VM image of github:acme/net#nixosConfigurations.acme (kernel, initrd, closure: data for your QEMU; nothing of the flake runs on this machine)",
     '  VM name        acme',
     '  workspace      3 (the first free one; --workspace WS to choose)',
     '  network layer  unknown: configs.json is not locally readable; nix fetches the flake when the VM is first built',
     '  applications   unknown (nix fetches the flake when the VM is first built)',
+    '  inputs         not read (nothing fetched)',
+    '  closure size   known once built (the daemon builds at the first visit to the workspace and reports it)',
     '',
     'Joining adds VM "acme" to /home/me/.config/hiboss/config.json.',
     'Nothing is built now: the daemon builds the flake the first time you go to workspace 3.',
   ].join('\n'));
+});
+
+review('with the flake\'s lock file read: its revision and each input at its locked revision, quoted', () => {
+  const join = parseJoinUri('nix://github/acme/net#acme');
+  assert.ok(join.ok);
+  const { text } = buildReview({
+    join, vmName: 'acme', workspace: '3', workspaceChosen: true, configFile: '/c.json',
+    local: { kind: 'unreadable', why: 'remote' },
+    facts: {
+      kind: 'read', url: 'github:acme/net/0123', revision: '0123456789abcdef0123456789abcdef01234567',
+      inputs: [
+        { name: 'nixpkgs', source: 'github:NixOS/nixpkgs', revision: '5e4fbfb6b3de1aa2872b76d49fafc942626e2add' },
+        { name: 'evil\x1b[2J', source: 'github:x/y', revision: 'abc' },
+      ],
+    },
+  });
+  assert.match(text, /^hiboss join: review \(the flake was fetched to read its lock file; nothing has been built\)\n/);
+  assert.ok(text.includes('  revision       "0123456789abcdef0123456789abcdef01234567"\n'), text);
+  assert.ok(text.includes('  inputs         "nixpkgs" "github:NixOS/nixpkgs" @ "5e4fbfb6b3de1aa2872b76d49fafc942626e2add"\n'), text);
+  assert.ok(text.includes('                 "evil\\u{1b}[2J" "github:x/y" @ "abc"\n'), text);
+  assert.not.ok(text.includes('\x1b'), 'no escape sequence reaches the terminal');
 });
 
 review('local flake: network layer and applications from configs.json; blockers listed', async () => {

@@ -1,5 +1,5 @@
 /**
- * The panel's members screen (issue 20), on a headless blessed screen with a
+ * The panel's members screen, on a headless blessed screen with a
  * fake daemon service on a private bus through the real DaemonClient: `i`
  * shows the VM's join request (its Identity over D-Bus) and copies it; with
  * the network's checkout in the networks dir, `a` admits a pasted request and
