@@ -73,6 +73,9 @@ test('after bob is removed and the new config applied, bob reaches no service of
   await lab.apply('alice'); // bob keeps his old configuration and stays in the mesh
   const rules = await alice.run(['nft', 'list', 'chain', 'inet', 'nixos-fw', 'input-allow']);
   assert.not.ok(rules.includes(ygg.bob!), `alice's firewall no longer names bob: ${rules}`);
+  // Alice's yggdrasil restarted with her new settings: await the mesh's path to her again (ICMPv6 passes
+  // her firewall) so that bob's connections below do reach her firewall, and are refused there.
+  assert.ok(await pings(bob, ygg.alice!, 90), 'bob, still in the mesh, routes to alice');
   await Promise.all([
     refusedByFirewall(bob, ygg.bob!, alice, ygg.alice!, MUMBLE_PORT),
     refusedByFirewall(bob, bob.lan, alice, alice.lan, MUMBLE_PORT),
