@@ -49,7 +49,7 @@ t.after(async () => {
 test('each VM gets an audio device in the sound server; only the focused VM\'s capture is unmuted', async () => {
   const vm = (name: string, workspace: string) => ({ workspace, whenHidden: 'run', qemu: guestQemuArgv(guest, serial(name)) });
   daemon = await session.startDaemon(
-    { vms: { call: vm('call', '2'), web: vm('web', '3') }, policy: { pauseAfterMs: 3_600_000 } },
+    { vms: { call: vm('call', '2'), web: vm('web', '3') } },
     { env: { DBUS_SYSTEM_BUS_ADDRESS: logind.address, XDG_SESSION_ID: '' } },
   );
   await daemon.waitForLog(/sound server at .*pulse\/native: VMs get an audio device/);
