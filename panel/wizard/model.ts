@@ -18,6 +18,7 @@ import {
   FlakeRefError,
   NETWORK_LAYERS,
   PATTERNS,
+  SERVICE_APPLICATION,
   checkConfigs,
   checkFlakeRef,
   wholeMatch,
@@ -145,8 +146,20 @@ export function buildConfigs(answers: Answers): Record<string, unknown> {
 }
 
 /** The VM's entry in the daemon's config.json for the answers. */
-export function vmEntryFor(answers: Answers, networksDir: string): { workspace: string; flake: string; color?: string } {
-  return { workspace: answers.workspace, flake: vmFlakeFor(networksDir, answers.name), ...(answers.color ? { color: answers.color } : {}) };
+/**
+ * config.json's entry for the network's VM on this machine. The wizard's network starts with its
+ * creator alone, so her VM is the one that serves the network's servers (Mumble, git, Nextcloud):
+ * such a VM keeps running while its workspace is hidden (`whenHidden: "run"`), or the network's
+ * services would stop whenever she looks elsewhere.
+ */
+export function vmEntryFor(answers: Answers, networksDir: string): { workspace: string; flake: string; color?: string; whenHidden?: 'run' } {
+  const serves = answers.applications.some((app) => (Object.values(SERVICE_APPLICATION) as readonly string[]).includes(app));
+  return {
+    workspace: answers.workspace,
+    flake: vmFlakeFor(networksDir, answers.name),
+    ...(answers.color ? { color: answers.color } : {}),
+    ...(serves ? { whenHidden: 'run' as const } : {}),
+  };
 }
 
 /** Answers back from a wizard network's configs.json (for `e`dit). */

@@ -11,6 +11,7 @@ import { readConfig, writeFileAtomic } from '../../config/file.js';
 import { ADMIN_MODES, APPLICATIONS, NETWORK_LAYERS, checkConfigs, parseConfigs } from '../../networks/index.js';
 import { applyFocus, applyStateChange, detailLines, groupNetworks, treeRows } from '../../panel/view-model.js';
 import { Wizard, buildConfigs, stepsFor, type Answers, type WizardEnv } from '../../panel/wizard.js';
+import { vmEntryFor } from '../../panel/wizard/model.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
 import { vmFixture } from '../harness/fake-daemon.js';
 
@@ -43,6 +44,13 @@ const base: Answers = {
 };
 const SETTINGS = { yggdrasil: '', wireguard: '10.77.0.2/24', zerotier: '8056c2e21c000001', tinc: '10.78.0.2/24' } as const;
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin@example';
+
+t('the VM that serves the network\'s servers runs while hidden; a VM with clients only pauses', () => {
+  assert.equal(vmEntryFor({ ...base, applications: ['syncthing', 'mumbleClient'] }, '/n'), { workspace: '2', flake: 'path:/n/net#net' });
+  for (const server of ['mumbleServer', 'gitServer', 'nextcloud'] as const) {
+    assert.is(vmEntryFor({ ...base, applications: ['syncthing', server] }, '/n').whenHidden, 'run', server);
+  }
+});
 
 t('the options offered are exactly networks/\'s enums', () => {
   const steps = stepsFor({ ...base, networkLayer: 'wireguard', adminMode: 'remote', applications: ['syncthing', 'mumbleClient'] }, false);
@@ -107,7 +115,8 @@ t('commit writes both files, binds the VM, reloads; edit rewrites in place', asy
   const configs = parseConfigs(fs.readFileSync(path.join(dir, 'configs.json'), 'utf8'));
   assert.is(configs.home!.zerotier.networkId, '8056c2e21c000001');
   assert.ok(configs.home!.applications.mumbleServer.enable);
-  assert.equal(readConfig(ctx.env.configFile).vms.home, { workspace: '6', flake: `path:${dir}#home`, color: '#2e7d32', restart: 'on-failure' });
+  // It serves the network's Mumble server: it keeps running while its workspace is hidden.
+  assert.equal(readConfig(ctx.env.configFile).vms.home, { workspace: '6', flake: `path:${dir}#home`, color: '#2e7d32', restart: 'on-failure', whenHidden: 'run' });
 
   const edit = Wizard.forEdit(ctx.env, 'home');
   assert.is(edit.step.id, 'networkLayer');
