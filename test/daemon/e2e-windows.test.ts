@@ -91,6 +91,9 @@ for (const kind of ['sway', 'i3'] as const) {
     await session?.end();
   });
 
+  /** The start's reply says it was asked; its QEMU is there once the VM is up (running, or already paused while hidden). */
+  const qemuUp = (name: string) => daemon.client.untilState(name, (c) => c.state === 'running' || c.state === 'paused', 60_000);
+
   test('a VM started while another workspace is focused: its window moves to the VM\'s workspace, labelled', async () => {
     assert.is(await focusedWorkspace(), '1');
     const opened: Node[] = [];
@@ -99,6 +102,7 @@ for (const kind of ['sway', 'i3'] as const) {
     };
     session.wmc.on('window', onWindow);
     await daemon.client.start('family');
+    await qemuUp('family');
     const [pid] = qemuPids('family');
     assert.ok(pid, 'family\'s QEMU runs');
     track(pid!);
@@ -166,6 +170,7 @@ for (const kind of ['sway', 'i3'] as const) {
     assert.is(await focusedWorkspace(), '1');
 
     await daemon.client.start('acme');
+    await qemuUp('acme');
     const [pid] = qemuPids('acme');
     assert.ok(pid, 'acme\'s QEMU runs');
     track(pid!);
