@@ -169,7 +169,7 @@ export function applyFocus(status: DaemonStatus, focus: { workspace: string; vm:
   return { ...status, focusedWorkspace: focus.workspace, focusedVm: focus.vm === '' ? null : focus.vm };
 }
 
-export const KEY_HELP = 's start  x stop  p pause/resume  r restart  g go to  c colour  e edit  d delete  n new network  q quit  i members  m market  h hibernate  PgUp/PgDn detail';
+export const KEY_HELP = 's start  x stop  p pause/resume  r restart  g go to  c colour  e edit  d delete  n new network  q quit  m market  i members  h hibernate  PgUp/PgDn detail';
 
 export const DAEMON_DOWN_TEXT =
   '{red-fg}⚠ the hiboss daemon is not running{/red-fg} (no owner for org.hiboss.Daemon1 on the session bus).\n' +
