@@ -263,7 +263,8 @@ t('wizard: inline errors, then writes configs.json + flake.nix and binds the VM'
   assert.ok(configs.friends!.applications.gitServer.enable);
   assert.not.ok(configs.friends!.applications.nextcloud.enable);
   assert.match(fs.readFileSync(path.join(dir, 'flake.nix'), 'utf8'), /generateNixosModules/);
-  assert.equal(readConfig(ctx.configFile).vms.friends, { workspace: '5', flake: `path:${dir}#friends`, color: '#c62828', restart: 'on-failure' });
+  // It runs the network's git server: it keeps running while its workspace is hidden.
+  assert.equal(readConfig(ctx.configFile).vms.friends, { workspace: '5', flake: `path:${dir}#friends`, color: '#c62828', restart: 'on-failure', whenHidden: 'run' });
   assert.ok(ctx.daemon!.iface.calls.some((c) => c[0] === 'Reload'));
 });
 
