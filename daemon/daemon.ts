@@ -141,6 +141,27 @@ export class Daemon {
       process: (name) => this.#vms.process(name),
       now: () => Date.now(),
     });
+    // Before adoption: the announcements of adopted VMs reach the desktop part.
+    this.#desktop = new Desktop({
+      roots: this.options.roots,
+      logger: this.options.logger,
+      notify: this.options.notify,
+      loop: () => this.#loop,
+      config: () => this.#config,
+      pids: () => this.#vms.pids(),
+      wm: () => this.#wm?.kind,
+      stopping: () => this.#stopping,
+    });
+    this.#verbs = new UserVerbs({ loop: () => this.#loop, desktop: () => this.#desktop, wm: () => this.#wm });
+    this.requests = new VmRequests({
+      roots: this.options.roots,
+      loop: () => this.#loop,
+      config: () => this.#config,
+      vms: () => this.#vms,
+      updates: () => this.#updates,
+      backups: () => this.#backups,
+      act: (verb, name) => this.act(verb, name),
+    });
     await this.#vms.adoptAll();
     // Backups: what a daemon that died mid-backup left is settled before any new one.
     await this.#backups.recover();
@@ -161,27 +182,7 @@ export class Daemon {
       note: (message, level) => this.#loop.post({ type: 'note', name: null, message, level }),
     });
     void this.#logind.start();
-    this.#desktop = new Desktop({
-      roots: this.options.roots,
-      logger: this.options.logger,
-      notify: this.options.notify,
-      loop: () => this.#loop,
-      config: () => this.#config,
-      pids: () => this.#vms.pids(),
-      wm: () => this.#wm?.kind,
-      stopping: () => this.#stopping,
-    });
     this.#desktop.followSoundServer();
-    this.#verbs = new UserVerbs({ loop: () => this.#loop, desktop: () => this.#desktop, wm: () => this.#wm });
-    this.requests = new VmRequests({
-      roots: this.options.roots,
-      loop: () => this.#loop,
-      config: () => this.#config,
-      vms: () => this.#vms,
-      updates: () => this.#updates,
-      backups: () => this.#backups,
-      act: (verb, name) => this.act(verb, name),
-    });
   }
 
   /** Follows the WM until the session ends or shutdown(); resolves when the daemon should exit. */
