@@ -109,7 +109,7 @@ let
     if unset value then [ ]
     else if type.kind == "nullOr" then (if value == null then [ ] else checkTyped type.elem node path value)
     else if type.kind == "nonEmpty" then
-      (if value == [ ] || value == "" then [ "${path}: expected ${type.elem.kind} that is not empty, got ${builtins.toJSON value}" ]
+      (if value == [ ] || value == "" then [ "${path}: expected a non-empty value, got ${builtins.toJSON value}" ]
        else checkTyped type.elem node path value)
     else if type.kind == "listOf" then
       (if !builtins.isList value then [ "${path}: expected a list, got ${builtins.typeOf value}" ]

@@ -131,7 +131,7 @@ t('check.nix holds the boot settings to the recorded real declarations (a mistak
   assert.equal(found.sort(), [
     'wg_msrv-remote-v4: boot.initrd.kernelModules.0: expected string, got int 1',
     'wg_msrv-remote-v4: fileSystems./.autoFormt: no such option upstream (faukah/nixpkgs@3b20077cd82f)',
-    'wg_msrv-remote-v4: fileSystems./nix/store.options: expected listOf that is not empty, got []',
+    'wg_msrv-remote-v4: fileSystems./nix/store.options: expected a non-empty value, got []',
   ]);
 });
 
@@ -169,9 +169,11 @@ t('the busybox guest, started by hiboss\'s launcher, boots by the evaluated cont
     const command = await launcher.prepare(context);
     const vm = start(command.file, command.args, { env: command.env ?? {} });
     try {
-      return await waitForContent(consoleLog(paths), (log) => /ROOT-BOOTS \d+/.test(log), 120_000);
+      // The whole line: the console is read while the guest writes it.
+      return await waitForContent(consoleLog(paths), (log) => /ROOT-BOOTS \d+\r?\n/.test(log), 120_000);
     } finally {
-      await vm.stop();
+      // SIGTERM: QEMU closes the disk cleanly (a busy machine gets time for it).
+      await vm.stop(15_000);
     }
   };
   try {
