@@ -4,8 +4,11 @@
 # boot, PAM, …). No service option lives here: every option of a service hiboss
 # configures is declared by a real module file. hiboss itself sets only these
 # stubbed ones: assertions, warnings, environment.etc, environment.systemPackages,
-# systemd.services (hiboss-nextcloud-password, zerotierone's preStart) and
-# nixpkgs.hostPlatform. Recorded as `stub` in options.json.
+# systemd.services (hiboss-nextcloud-password, zerotierone's preStart),
+# nixpkgs.hostPlatform and, for how the VM boots (modules/guest-boot.nix),
+# fileSystems, boot.loader, boot.initrd.* and boot.kernelParams (whose real
+# declarations are recorded by hand in options-boot.json until their files
+# join REAL_FILES). Recorded as `stub` in options.json.
 #
 # Leaves are declared exactly where the real modules need them (a coarser
 # stub would collide with the real declarations below it), with a permissive
@@ -102,6 +105,7 @@ let
     # system/boot/kernel.nix, stage-1, systemd initrd
     "boot.isContainer" = stub false;
     "boot.kernelModules" = stub [ ];
+    "boot.kernelParams" = stub [ ];
     "boot.extraModulePackages" = stub [ ];
     "boot.extraModprobeConfig" = stub "";
     "boot.kernel.sysctl" = stub { };
