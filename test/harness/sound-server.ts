@@ -3,16 +3,22 @@
  * session user in the sandbox — its socket under the sandbox's
  * XDG_RUNTIME_DIR/pulse, its state under the sandbox (HOME), a null sink whose
  * monitor is the default source. The test reads the server itself (pactl's JSON,
- * the daemon's own schema in daemon/sound/pulse.ts) and awaits its events
+ * parsed with the daemon's one schema of a capture stream) and awaits its events
  * (`pactl subscribe`), never the daemon's word alone.
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { SourceOutputs, subscribedEvent } from '../../daemon/sound/pulse.js';
+import { SourceOutputs } from '../../daemon/sound/pulse.js';
 import { start, waitForFile, type Started } from './processes.js';
 import type { Sandbox } from './sandbox.js';
+
+/** One line of `pactl subscribe`: "Event 'new' on source-output #3". */
+export function subscribedEvent(line: string): { kind: 'new' | 'change' | 'remove'; facility: string; index: number } | null {
+  const match = /^Event '(new|change|remove)' on ([a-z-]{1,32}) #(\d{1,10})$/.exec(line.trim());
+  return match ? { kind: match[1] as 'new' | 'change' | 'remove', facility: match[2]!, index: Number(match[3]) } : null;
+}
 
 export interface StreamView {
   index: number;
