@@ -1,5 +1,6 @@
 /**
- * A real sound server for a test: Debian's PulseAudio, run as the
+ * A real sound server for a test: Debian's PulseAudio (or PipeWire with its
+ * pipewire-pulse, which serves the same protocol), run as the
  * session user in the sandbox — its socket under the sandbox's
  * XDG_RUNTIME_DIR/pulse, its state under the sandbox (HOME), a null sink whose
  * monitor is the default source. The test reads the server itself (pactl's JSON,
@@ -51,18 +52,44 @@ function view(json: string): StreamView[] {
   });
 }
 
-export async function startSoundServer(sandbox: Sandbox): Promise<SoundServer> {
+/** Which server: Debian's PulseAudio, or PipeWire and its PulseAudio server (pipewire-pulse). */
+export type SoundServerKind = 'pulseaudio' | 'pipewire';
+
+async function launch(kind: SoundServerKind, env: NodeJS.ProcessEnv, runtimeDir: string): Promise<{ processes: Started[]; log: () => string }> {
+  let log = '';
+  const run = (file: string, args: string[]) => {
+    const started = start(file, args, { env, extendEnv: false, stdout: 'ignore', stderr: 'pipe' });
+    started.child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    return started;
+  };
+  switch (kind) {
+    case 'pulseaudio':
+      return { processes: [run('pulseaudio', ['-n', '--daemonize=no', '--exit-idle-time=-1', '--log-target=stderr', '-L', 'module-native-protocol-unix', '-L', 'module-null-sink'])], log: () => log };
+    case 'pipewire': {
+      // No session manager: nothing links streams, which are listed (and muted) all the same.
+      const core = run('pipewire', []);
+      await waitForFile(path.join(runtimeDir, 'pipewire-0'), 20_000, "pipewire's socket");
+      return { processes: [core, run('pipewire-pulse', [])], log: () => log };
+    }
+    default: {
+      const never: never = kind;
+      throw new Error(`unknown sound server ${String(never)}`);
+    }
+  }
+}
+
+export async function startSoundServer(sandbox: Sandbox, kind: SoundServerKind = 'pulseaudio'): Promise<SoundServer> {
   const env = { ...sandbox.env, HOME: sandbox.root };
   const socket = path.join(sandbox.runtimeDir, 'pulse', 'native');
   fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 });
-  const server: Started = start('pulseaudio', ['-n', '--daemonize=no', '--exit-idle-time=-1', '--log-target=stderr', '-L', 'module-native-protocol-unix', '-L', 'module-null-sink'], { env, extendEnv: false, stdout: 'ignore', stderr: 'pipe' });
-  let log = '';
-  server.child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  const { processes, log } = await launch(kind, env, sandbox.runtimeDir);
   await Promise.race([
     waitForFile(socket, 20_000, 'the sound server socket'),
-    server.exited.then(() => {
-      throw new Error(`pulseaudio exited at start:\n${log}`);
-    }),
+    ...processes.map((server) =>
+      server.exited.then(() => {
+        throw new Error(`${kind} exited at start:\n${log()}`);
+      }),
+    ),
   ]);
   const pactl = async (...args: string[]) => (await execa('pactl', args, { env, extendEnv: false, timeout: 10_000 })).stdout;
   // The socket exists a moment before the server answers on it.
@@ -143,7 +170,7 @@ export async function startSoundServer(sandbox: Sandbox): Promise<SoundServer> {
     pactl,
     async stop() {
       await subscriber.stop();
-      await server.stop();
+      for (const server of processes.reverse()) await server.stop();
     },
   };
 }
