@@ -78,6 +78,7 @@ let
       });
     };
     "environment.profiles" = stub [ ];
+    "environment.sessionVariables" = stub { };
     "environment.pathsToLink" = stub [ ];
     "environment.extraOutputsToInstall" = stub [ ];
     "users.defaultUserShell" = stub null;
@@ -89,6 +90,8 @@ let
     "systemd.timers" = units;
     "systemd.targets" = units;
     "systemd.slices" = units;
+    "systemd.user.services" = units;
+    "systemd.user.sockets" = units;
     "systemd.packages" = stub [ ];
     "systemd.defaultUnit" = stub "multi-user.target";
     "systemd.additionalUpstreamSystemUnits" = stub [ ];
@@ -102,6 +105,7 @@ let
     # system/boot/kernel.nix, stage-1, systemd initrd
     "boot.isContainer" = stub false;
     "boot.kernelModules" = stub [ ];
+    "boot.blacklistedKernelModules" = stub [ ];
     "boot.extraModulePackages" = stub [ ];
     "boot.extraModprobeConfig" = stub "";
     "boot.kernel.sysctl" = stub { };
@@ -123,6 +127,7 @@ let
 
     # security/pam.nix, wrappers, polkit, apparmor, ca.nix, google-oslogin
     "security.pam.services" = units;
+    "security.pam.loginLimits" = stub [ ];
     "security.wrappers" = units;
     "security.polkit.enable" = stub false;
     "security.apparmor.policies" = units;
@@ -138,6 +143,10 @@ let
     "programs.xonsh.enable" = stub false;
     "programs.zsh.enable" = stub false;
 
+    # services/audio/pulseaudio.nix, services/audio/jack.nix, hardware/bluetooth.nix (what pipewire.nix and wireplumber.nix check)
+    "services.pulseaudio.enable" = stub false;
+    "services.jack.jackd.enable" = stub false;
+    "hardware.bluetooth.hsphfpd.enable" = stub false;
     # services/system/dbus.nix, hardware/udev.nix, display-managers, mstpd
     "services.dbus.packages" = stub [ ];
     "services.udev.extraRules" = stub "";
@@ -160,12 +169,8 @@ let
     "services.logrotate.settings" = units;
     "security.acme.certs" = units;
 
-    # networking: dhcpcd.nix, proxy (config/networking.nix), nftables.nix, wireless (wpa_supplicant.nix)
+    # networking: dhcpcd.nix, wireless (wpa_supplicant.nix)
     "networking.dhcpcd" = stub { };
-    "networking.proxy" = stub { envVars = { }; };
-    "networking.nftables.enable" = stub false;
-    "networking.nftables.rulesetFile" = stub null;
-    "networking.nftables.tables" = units;
     "networking.wireless.enable" = stub false;
     "networking.usePredictableInterfaceNames" = stub true;
 
