@@ -103,6 +103,13 @@ t('frames: cut across chunks, audio channels skipped, an oversized one refused b
   const got = [...stream].flatMap((byte) => reader.push(Buffer.of(byte))).map((b) => b.toString());
   assert.equal(got, ['first', 'second']);
   assert.is(reader.buffered, 0);
+  // Cut anywhere: a chunk holding one message and part of the next, then the rest.
+  for (let cut = 1; cut < stream.length; cut++) {
+    const cutReader = new FrameReader();
+    const parts = [stream.subarray(0, cut), stream.subarray(cut, cut + 7), stream.subarray(cut + 7)];
+    assert.equal(parts.flatMap((part) => cutReader.push(part)).map((b) => b.toString()), ['first', 'second'], `cut at ${cut}`);
+    assert.is(cutReader.buffered, 0);
+  }
   const huge = Buffer.alloc(DESCRIPTOR_BYTES);
   huge.writeUInt32BE(MAX_FRAME_BYTES + 1, 0);
   assert.throws(() => new FrameReader().push(huge), /a message of 4194305 bytes/);

@@ -73,29 +73,38 @@ export function frame(payload: Buffer): Buffer {
  * skipped: this client opens no stream, so none is expected.
  */
 export class FrameReader {
-  #buffered: Buffer[] = [];
+  #chunks: Buffer[] = [];
   #bytes = 0;
 
   push(chunk: Buffer): Buffer[] {
-    this.#buffered.push(chunk);
+    this.#chunks.push(chunk);
     this.#bytes += chunk.length;
     const messages: Buffer[] = [];
-    let data = Buffer.concat(this.#buffered);
-    while (data.length >= DESCRIPTOR_BYTES) {
-      const length = data.readUInt32BE(0);
+    while (this.#bytes >= DESCRIPTOR_BYTES) {
+      const descriptor = this.#joined(DESCRIPTOR_BYTES);
+      const length = descriptor.readUInt32BE(0);
       if (length > MAX_FRAME_BYTES) throw new ProtocolError(`a message of ${length} bytes (at most ${MAX_FRAME_BYTES})`);
-      if (data.length < DESCRIPTOR_BYTES + length) break;
-      const channel = data.readUInt32BE(4);
-      if (channel === CONTROL_CHANNEL) messages.push(data.subarray(DESCRIPTOR_BYTES, DESCRIPTOR_BYTES + length));
-      data = data.subarray(DESCRIPTOR_BYTES + length);
+      // Joined only once the whole message is there: a large one arriving in many chunks is copied once.
+      if (this.#bytes < DESCRIPTOR_BYTES + length) break;
+      const data = this.#joined(DESCRIPTOR_BYTES + length);
+      if (descriptor.readUInt32BE(4) === CONTROL_CHANNEL) messages.push(data.subarray(DESCRIPTOR_BYTES, DESCRIPTOR_BYTES + length));
+      // The first chunk holds the message (and maybe more); the chunks after it stay as they are.
+      const rest = data.subarray(DESCRIPTOR_BYTES + length);
+      if (rest.length > 0) this.#chunks[0] = rest;
+      else this.#chunks.shift();
+      this.#bytes -= DESCRIPTOR_BYTES + length;
     }
-    this.#buffered = data.length > 0 ? [data] : [];
-    this.#bytes = data.length;
     return messages;
   }
 
   get buffered(): number {
     return this.#bytes;
+  }
+
+  /** The buffered bytes as one buffer whose first `atLeast` bytes are contiguous. */
+  #joined(atLeast: number): Buffer {
+    if (this.#chunks[0]!.length < atLeast) this.#chunks = [Buffer.concat(this.#chunks)];
+    return this.#chunks[0]!;
   }
 }
 
