@@ -5,8 +5,7 @@
  * only the members' firewalls (extraInputRules: members' addresses only) keep
  * her out. Each VM makes its own keys; the test reads the public ones, writes
  * configs.json, evaluates each member's NixOS values and applies them with the
- * adapter (net-adapter.ts): yggdrasil 0.4.7, the nftables firewall and syncthing
- * (the network's shared folder, between members' yggdrasil addresses).
+ * adapter (net-adapter.ts): yggdrasil 0.4.7 and the nftables firewall.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,7 +14,7 @@ import type { MemberInput } from '../../networks/configs-schema.js';
 import { admit, removeMember, writeNetworkConfigs } from '../harness/member-config.js';
 import { applyYggdrasil } from '../harness/net-adapter.js';
 import {
-  connect, GIT_PORT, makeIdentity, MUMBLE_PORT, NETWORK as CONFIG, pings, refusedByFirewall, serve, startLab, syncthingIdentity, type Lab, type LabVm,
+  connect, GIT_PORT, makeIdentity, MUMBLE_PORT, NETWORK as CONFIG, pings, refusedByFirewall, serve, startLab, type Lab, type LabVm,
 } from '../harness/net-lab.js';
 
 const t = suite('members over yggdrasil, real VMs');
@@ -27,19 +26,14 @@ const BOOTSTRAP_PORT = 12345;
 const NETWORK = {
   networkLayer: 'yggdrasil',
   yggdrasil: { peers: [`tcp://192.168.77.3:${BOOTSTRAP_PORT}`] },
-  applications: { mumbleServer: { enable: true }, gitServer: { enable: true }, syncthing: { enable: true, sharedFolders: ['/shared/docs'] } },
+  applications: { mumbleServer: { enable: true }, gitServer: { enable: true } },
 };
 
-/**
- * A VM's member entry: its keys made inside it; its VPN address is its yggdrasil address.
- * alice runs mumble, bob git; every member VM runs the network's syncthing (its device made
- * inside it, as the VM does at first boot); eve, no member, needs none.
- */
-const entry = async (name: LabVm, serves: MemberInput['serves'] = [], syncs = false): Promise<MemberInput> => {
+/** A VM's member entry: its key made inside it; its VPN address is its yggdrasil address. alice runs mumble, bob git. */
+const entry = async (name: LabVm, serves: MemberInput['serves'] = []): Promise<MemberInput> => {
   const made = await makeIdentity(lab.vm(name), 'yggdrasil');
   ygg[name] = made.yggdrasilAddress!;
-  const syncthing = syncs ? { syncthing: { deviceId: await syncthingIdentity(lab.vm(name)) } } : {};
-  return { address: made.yggdrasilAddress!, serves, ...made.identity, ...syncthing };
+  return { address: made.yggdrasilAddress!, serves, ...made.identity };
 };
 
 t.before(async () => {
@@ -51,7 +45,7 @@ t.after(async () => {
 
 test('members reach each other through the mesh: ping and the service port', async () => {
   const [alice, bob, eve] = [lab.vm('alice'), lab.vm('bob'), lab.vm('eve')];
-  const [a, b] = await Promise.all([entry('alice', ['mumble'], true), entry('bob', ['git'], true), entry('eve')]);
+  const [a, b] = await Promise.all([entry('alice', ['mumble']), entry('bob', ['git']), entry('eve')]);
   // Eve runs the bootstrap node: she listens on the LAN, accepts anyone, has no firewall.
   await applyYggdrasil(eve, { Listen: [`tcp://0.0.0.0:${BOOTSTRAP_PORT}`], Peers: [], AllowedPublicKeys: [], MulticastInterfaces: [], IfName: 'ygg0' });
   await writeNetworkConfigs(lab.dir, CONFIG, NETWORK, { alice: a, bob: b });
@@ -62,13 +56,6 @@ test('members reach each other through the mesh: ping and the service port', asy
   assert.ok(await pings(bob, ygg.alice!, 60), 'bob pings alice through the mesh');
   assert.is(await connect(bob, ygg.alice!, MUMBLE_PORT, 20), 'alice');
   assert.is(await connect(alice, ygg.bob!, GIT_PORT, 20), 'bob');
-});
-
-test("a file put in alice's /shared/docs appears in bob's: syncthing between their yggdrasil addresses", async () => {
-  const [alice, bob] = [lab.vm('alice'), lab.vm('bob')];
-  await alice.writeFile('/shared/docs/hello.txt', 'from alice, over the mesh\n', 0o644);
-  await bob.run(['netlab', 'wait-file', '/shared/docs/hello.txt'], 90_000);
-  assert.is(await bob.readFile('/shared/docs/hello.txt'), 'from alice, over the mesh\n');
 });
 
 test("eve, in the mesh, reaches no service port of alice's: alice's firewall refuses her", async () => {
@@ -97,7 +84,7 @@ test('after bob is removed and the new config applied, bob reaches no service of
 
 test('after carol is admitted, carol reaches alice', async () => {
   const [alice, carol] = [lab.vm('alice'), lab.vm('carol')];
-  const { yggdrasil } = await entry('carol', [], true);
+  const { yggdrasil } = await entry('carol');
   await admit(lab.dir, { v: 1, name: 'carol', yggdrasil: yggdrasil! }, { address: ygg.carol! });
   await Promise.all([lab.apply('alice'), lab.apply('carol')]);
   assert.ok(await pings(carol, ygg.alice!, 90), 'carol pings alice through the mesh');
