@@ -105,7 +105,6 @@ let
     # system/boot/kernel.nix, stage-1, systemd initrd
     "boot.isContainer" = stub false;
     "boot.kernelModules" = stub [ ];
-    "boot.blacklistedKernelModules" = stub [ ];
     "boot.extraModulePackages" = stub [ ];
     "boot.extraModprobeConfig" = stub "";
     "boot.kernel.sysctl" = stub { };
@@ -119,6 +118,8 @@ let
     "boot.initrd.kernelModules" = stub [ ];
     "boot.initrd.luks.devices" = units;
     "boot.postBootCommands" = stub "";
+    # system/boot/modprobe.nix (what nftables.nix sets)
+    "boot.blacklistedKernelModules" = stub [ ];
     "boot.tmp" = stub { useTmpfs = false; tmpfsSize = "50%"; };
     "boot.loader" = stub { efi = { efiSysMountPoint = "/boot"; canTouchEfiVariables = false; }; systemd-boot.enable = false; };
     # tasks/filesystems.nix, config/swap.nix

@@ -283,7 +283,10 @@ t('every wizard config with 0, 1 and 3 members sets only declared options, with 
 });
 
 t('the member settings use options real NixOS modules declare (recorded facts)', () => {
-  const facts = JSON.parse(fs.readFileSync(path.join(UPSTREAM, 'options.json'), 'utf8')).options as Array<{ name: string; type: string; declaredIn: string[] }>;
+  const facts = [
+    ...JSON.parse(fs.readFileSync(path.join(UPSTREAM, 'options.json'), 'utf8')).options,
+    ...JSON.parse(fs.readFileSync(path.join(UPSTREAM, 'options-members.json'), 'utf8')).options,
+  ] as Array<{ name: string; type: string; declaredIn: string[] }>;
   const fact = (name: string) => facts.find((f) => f.name === name);
   const real: Array<[string, string, string]> = [
     ['networking.hosts', 'nixos/modules/config/networking.nix', 'attribute set of list of string'],
