@@ -81,6 +81,7 @@ let
       });
     };
     "environment.profiles" = stub [ ];
+    "environment.sessionVariables" = stub { };
     "environment.pathsToLink" = stub [ ];
     "environment.extraOutputsToInstall" = stub [ ];
     "users.defaultUserShell" = stub null;
@@ -92,6 +93,8 @@ let
     "systemd.timers" = units;
     "systemd.targets" = units;
     "systemd.slices" = units;
+    "systemd.user.services" = units;
+    "systemd.user.sockets" = units;
     "systemd.packages" = stub [ ];
     "systemd.defaultUnit" = stub "multi-user.target";
     "systemd.additionalUpstreamSystemUnits" = stub [ ];
@@ -119,6 +122,8 @@ let
     "boot.initrd.kernelModules" = stub [ ];
     "boot.initrd.luks.devices" = units;
     "boot.postBootCommands" = stub "";
+    # system/boot/modprobe.nix (what nftables.nix sets)
+    "boot.blacklistedKernelModules" = stub [ ];
     "boot.tmp" = stub { useTmpfs = false; tmpfsSize = "50%"; };
     "boot.loader" = stub { efi = { efiSysMountPoint = "/boot"; canTouchEfiVariables = false; }; systemd-boot.enable = false; };
     # tasks/filesystems.nix, config/swap.nix
@@ -127,6 +132,7 @@ let
 
     # security/pam.nix, wrappers, polkit, apparmor, ca.nix, google-oslogin
     "security.pam.services" = units;
+    "security.pam.loginLimits" = stub [ ];
     "security.wrappers" = units;
     "security.polkit.enable" = stub false;
     "security.apparmor.policies" = units;
@@ -142,6 +148,10 @@ let
     "programs.xonsh.enable" = stub false;
     "programs.zsh.enable" = stub false;
 
+    # services/audio/pulseaudio.nix, services/audio/jack.nix, hardware/bluetooth.nix (what pipewire.nix and wireplumber.nix check)
+    "services.pulseaudio.enable" = stub false;
+    "services.jack.jackd.enable" = stub false;
+    "hardware.bluetooth.hsphfpd.enable" = stub false;
     # services/system/dbus.nix, hardware/udev.nix, display-managers, mstpd
     "services.dbus.packages" = stub [ ];
     "services.udev.extraRules" = stub "";
@@ -164,12 +174,8 @@ let
     "services.logrotate.settings" = units;
     "security.acme.certs" = units;
 
-    # networking: dhcpcd.nix, proxy (config/networking.nix), nftables.nix, wireless (wpa_supplicant.nix)
+    # networking: dhcpcd.nix, wireless (wpa_supplicant.nix)
     "networking.dhcpcd" = stub { };
-    "networking.proxy" = stub { envVars = { }; };
-    "networking.nftables.enable" = stub false;
-    "networking.nftables.rulesetFile" = stub null;
-    "networking.nftables.tables" = units;
     "networking.wireless.enable" = stub false;
     "networking.usePredictableInterfaceNames" = stub true;
 
