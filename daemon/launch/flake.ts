@@ -20,7 +20,8 @@ import { DEFAULT_KEEP_GENERATIONS, findGeneration, gcRootAlive, GenerationStore 
 import { audioArgsNow } from './audio.js';
 import { DEFAULT_DISK_MIB, diskImage, flakeQemuArgv } from './flake-argv.js';
 import type { LaunchCommand, LaunchContext, Launcher } from './launcher.js';
-import { FlakeMetadata, MAX_JSON_BYTES, nixBuildArgs, nixMetadataArgs, nixShowConfigArgs, sandboxProblem, VM_IMAGE_EXPRESSION } from './nix-cli.js';
+import { FlakeMetadata, MAX_JSON_BYTES, nixBuildArgs, nixMetadataArgs, VM_IMAGE_EXPRESSION } from './nix-cli.js';
+import { checkSandbox } from './sandbox-probe.js';
 import { startUplink, type UplinkOptions } from './uplink.js';
 import { readVmBuild, VmBuildError } from './vm-manifest.js';
 
@@ -159,13 +160,7 @@ export class FlakeLauncher implements Launcher {
     const { name, flakeRef, store, progress, signal } = request;
     const { flake, configuration } = parseFlakeVmRef(flakeRef, name);
     const local = flake.startsWith('path:') || flake.startsWith('/') || flake.startsWith('git+file:');
-    const config = await this.#nixRun(name, nixShowConfigArgs(), {
-      what: 'checking that nix builds in its sandbox',
-      failure: (how, log) => `${name}: cannot read nix's settings (${how}); last lines:\n${log}`,
-      progress,
-      signal,
-    });
-    const unsafe = sandboxProblem(config);
+    const unsafe = await checkSandbox({ nix: this.#nix, env: this.#env, signal, progress });
     if (unsafe !== null) throw new Error(`${name}: refusing to build ${flake}: ${unsafe}`);
     const metadataText = await this.#nixRun(name, nixMetadataArgs(flake, { refresh: request.refresh, updateLock: request.refresh && local }), {
       what: request.refresh ? `looking for the newest revision of ${flake}` : `reading the locked revision of ${flake}`,

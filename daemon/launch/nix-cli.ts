@@ -56,11 +56,6 @@ export function nixBuildArgs(lockedUrl: string, configuration: string, outLink: 
   ];
 }
 
-/** `nix show-config --json` (`nix config show` on Nix ≥ 2.20 keeps this alias). */
-export function nixShowConfigArgs(): string[] {
-  return ['show-config', ...FLAKES, '--json'];
-}
-
 const MAX_JSON_BYTES = 4 * 1024 * 1024;
 export { MAX_JSON_BYTES };
 
@@ -122,28 +117,4 @@ export function lockedInputs(metadata: FlakeMetadata): LockedInput[] {
           : (locked?.url ?? (locked?.path !== undefined ? `path:${locked.path}` : (locked?.type ?? 'unknown')));
     return { name, source, revision: locked?.rev ?? locked?.narHash ?? (nodeName === null ? '' : 'unlocked') };
   });
-}
-
-/** `nix show-config --json`: the sandbox setting, in either shape Nix has printed it. */
-const ShowConfig = z.looseObject({
-  sandbox: z.union([z.looseObject({ value: z.union([z.boolean(), z.string().max(64)]) }), z.boolean(), z.string().max(64)]),
-});
-
-/** null when the sandbox is on; else why hiboss refuses to build. */
-export function sandboxProblem(text: string): string | null {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return 'nix show-config printed no JSON, so whether builds are sandboxed is unknown';
-  }
-  const parsed = ShowConfig.safeParse(json);
-  if (!parsed.success) return 'nix show-config does not say whether builds are sandboxed';
-  const { sandbox } = parsed.data;
-  const value = typeof sandbox === 'object' ? sandbox.value : sandbox;
-  if (value === true) return null;
-  return (
-    `the Nix sandbox is ${value === false ? 'off' : `"${String(value)}"`} (nix show-config: sandbox = ${String(value)}): ` +
-    'a network\'s build could then read and change your files. Set "sandbox = true" in nix.conf (the default on Linux)'
-  );
 }

@@ -2,8 +2,10 @@
  * A stand-in `nix` for flake VM tests (no network, no nixpkgs here). It speaks
  * the commands hiboss runs, with their real flags:
  *
- *   nix show-config … --json
- *       → {"sandbox": {"value": true}} (or what `sandbox` in the control dir says)
+ *   nix build … --no-link --print-build-logs --file …/sandbox-probe.nix --argstr setup KEY [--arg escape true]
+ *       → the sandbox probe as real nix builds it under `sandbox` in the control dir: true: the probe builds
+ *         and its escape twin is refused; false: the probe prints that it sees /nix/var; "relaxed": the
+ *         escape twin does
  *   nix flake metadata … --json [--refresh] [--recreate-lock-file] FLAKE
  *       → {"url": "FLAKE?rev=REV", "revision": REV, "locked": {…}, "locks": {…}} (REV from the control dir;
  *         the lock file pins two inputs, nixpkgs and hiboss)
@@ -39,12 +41,17 @@ export interface StandInNix {
   setManifest(manifest: Record<string, unknown>): void;
   /** The network's own outputs that come along in the build (scripts that must never run). */
   setHostile(files: { runScript?: string; qemuPackage?: string; qemuOptions?: string }): void;
-  /** What `nix show-config` says of the sandbox (true, false, "relaxed"). */
+  /**
+   * As NIX_CONF_DIR: its nix.conf says what setSandbox set, so hiboss's key of the Nix setup changes
+   * with it (a setup that passed the probe once is not probed again in that process).
+   */
+  confDir: string;
+  /** The sandbox the probe builds meet (true, false, "relaxed"). */
   setSandbox(value: boolean | string): void;
   failBuilds(stderr: string | null): void;
   failMetadata(stderr: string | null): void;
   blockBuilds(blocked: boolean): void;
-  /** Every call so far, each as its argv. */
+  /** Every call so far, each as its argv (isSandboxProbe tells the sandbox probe's builds). */
   calls(): string[][];
   /** The pid of the last nix started. */
   lastPid(): number;
@@ -72,10 +79,16 @@ for arg in "$@"; do
   last="$arg"
 done
 rev=$(cat "$control/revision")
-case "$1" in
-  show-config)
-    printf '{"sandbox":{"value":%s,"description":"…"},"cores":{"value":0}}\\n' "$(cat "$control/sandbox")"
-    exit 0 ;;
+case "$*" in
+  build*sandbox-probe.nix*)
+    sandbox=$(cat "$control/sandbox")
+    escape=no
+    case "$*" in *"--arg escape true"*) escape=yes ;; esac
+    case "$sandbox $escape" in
+      "true yes") echo "error: derivation '/nix/store/x-hiboss-sandbox-probe.drv' has '__noChroot' set, but that's not allowed when 'sandbox' is 'true'" >&2; exit 1 ;;
+      "true no"|'"relaxed" no') exit 0 ;;
+      *) echo "hiboss-sandbox-probe> hiboss-sandbox-probe: the build sees the host's /nix/var" >&2; exit 1 ;;
+    esac ;;
 esac
 case "$1 $2" in
   "flake metadata")
@@ -123,6 +136,8 @@ export function makeStandInNix(root: string): StandInNix {
   const toggle = (name: string, text: string | null) => (text === null ? fs.rmSync(file(name), { force: true }) : fs.writeFileSync(file(name), text));
   fs.writeFileSync(file('revision'), '0000000000000000000000000000000000000000');
   fs.writeFileSync(file('sandbox'), 'true');
+  fs.mkdirSync(file('etc'));
+  fs.writeFileSync(path.join(file('etc'), 'nix.conf'), 'sandbox = true\n');
   const storeDir = path.join(control, 'store');
   let closure: string[] = [];
   const setClosure = (names: string[]) => {
@@ -161,7 +176,11 @@ export function makeStandInNix(root: string): StandInNix {
       if (files.qemuPackage !== undefined) fs.writeFileSync(file('qemu-package'), files.qemuPackage);
       if (files.qemuOptions !== undefined) fs.writeFileSync(file('qemu-options'), files.qemuOptions);
     },
-    setSandbox: (value) => fs.writeFileSync(file('sandbox'), JSON.stringify(value)),
+    confDir: file('etc'),
+    setSandbox: (value) => {
+      fs.writeFileSync(file('sandbox'), JSON.stringify(value));
+      fs.writeFileSync(path.join(file('etc'), 'nix.conf'), `sandbox = ${String(value)}\n`);
+    },
     failBuilds: (stderr) => toggle('build-fails', stderr),
     failMetadata: (stderr) => toggle('metadata-fails', stderr),
     blockBuilds: (blocked) => toggle('build-blocks', blocked ? '' : null),
@@ -179,6 +198,11 @@ export function makeStandInNix(root: string): StandInNix {
     lastPid: () => Number(fs.readFileSync(file('pid'), 'utf8').trim()),
     lastNice: () => Number(fs.readFileSync(file('nice'), 'utf8').trim()),
   };
+}
+
+/** A build of hiboss's sandbox probe (nix/sandbox-probe.nix), not of a VM. */
+export function isSandboxProbe(argv: string[]): boolean {
+  return argv[0] === 'build' && argv.some((arg) => arg.endsWith('/sandbox-probe.nix'));
 }
 
 /** A manifest as nix/vm-image.nix writes it for the test guest; `cmdline`: the guest's knobs. */

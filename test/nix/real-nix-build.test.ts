@@ -105,4 +105,27 @@ t('hiboss\'s expression built in the sandbox boots in the member\'s QEMU; genera
   }
 });
 
+t('the real nix with its sandbox off, or relaxed, is refused: the probe build saw the host; nothing is built', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbreal-'));
+  const store = new GenerationStore(path.join(root, 'state', 'acme'));
+  try {
+    const flakeDir = path.join(root, 'net');
+    fs.mkdirSync(flakeDir);
+    fs.writeFileSync(path.join(flakeDir, 'flake.nix'), flakeText('off'));
+    // Settings as the nix daemon would have them; the client's own show-config is never asked.
+    const expected = { false: /the Nix sandbox is off: a test build saw the host's \/nix\/var/, relaxed: /the Nix sandbox is "relaxed": a build that asks for no sandbox \(__noChroot\) ran outside it/ };
+    for (const value of ['false', 'relaxed'] as const) {
+      const launcher = new FlakeLauncher({ env: { NIX_CONFIG: `sandbox = ${value}\nextra-sandbox-paths = /usr /bin /lib /lib64\nsubstituters =\n` } });
+      const error = await launcher
+        .build({ name: 'acme', flakeRef: `path:${flakeDir}#acme`, store, progress: () => {}, signal: new AbortController().signal })
+        .then(() => undefined, (e: Error) => e);
+      assert.match(error?.message ?? '', new RegExp(`^acme: refusing to build path:${flakeDir}: `));
+      assert.match(error?.message ?? '', expected[value]);
+    }
+    assert.not.ok(fs.existsSync(path.join(root, 'state', 'acme', 'generations', '1')), 'no generation');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
 t.run();
