@@ -56,6 +56,28 @@ export function nixBuildArgs(lockedUrl: string, configuration: string, outLink: 
   ];
 }
 
+/**
+ * What building it would cost, before anything is built: `nix build --dry-run`
+ * of the same expression (daemon/launch/dry-run.ts reads its plan). Nothing
+ * is built or fetched; nix evaluates the configuration.
+ */
+export function nixDryRunArgs(lockedUrl: string, configuration: string, expression = VM_IMAGE_EXPRESSION): string[] {
+  return [
+    'build',
+    ...FLAKES,
+    ...NO_FLAKE_CONFIG,
+    '--dry-run',
+    '--file',
+    expression,
+    '--argstr',
+    'flake',
+    lockedUrl,
+    '--argstr',
+    'configuration',
+    configuration,
+  ];
+}
+
 const MAX_JSON_BYTES = 4 * 1024 * 1024;
 export { MAX_JSON_BYTES };
 

@@ -9,6 +9,9 @@
  *   nix flake metadata … --json [--refresh] [--recreate-lock-file] FLAKE
  *       → {"url": "FLAKE?rev=REV", "revision": REV, "locked": {…}, "locks": {…}} (REV from the control dir;
  *         the lock file pins two inputs, nixpkgs and hiboss)
+ *   nix build … --dry-run --file EXPR --argstr flake URL --argstr configuration NAME
+ *       → the plan on stderr: 2 derivations (nixos-system-NAME-REV, hiboss-vm-NAME), 40 paths to fetch
+ *         (120.50 MiB download, 512.25 MiB unpacked); or the text of `dry-run` in the control dir
  *   nix build … --out-link LINK --print-build-logs --file EXPR --argstr flake URL --argstr configuration NAME
  *       → "builds" STORE/N-REV-hiboss-vm-NAME the way nix/vm-image.nix lays it out: hiboss-vm.json (the
  *         manifest the test wrote, `manifest`), kernel and initrd (links to the guest's, copied into the
@@ -49,6 +52,8 @@ export interface StandInNix {
   /** The sandbox the probe builds meet (true, false, "relaxed"). */
   setSandbox(value: boolean | string): void;
   failBuilds(stderr: string | null): void;
+  /** What the next dry runs print (null: the default plan). */
+  setDryRun(stderr: string | null): void;
   failMetadata(stderr: string | null): void;
   blockBuilds(blocked: boolean): void;
   /** Every call so far, each as its argv (isSandboxProbe tells the sandbox probe's builds). */
@@ -89,6 +94,17 @@ case "$*" in
       "true no"|'"relaxed" no') exit 0 ;;
       *) echo "hiboss-sandbox-probe> hiboss-sandbox-probe: the build sees the host's /nix/var" >&2; exit 1 ;;
     esac ;;
+esac
+case "$*" in
+  build*--dry-run*)
+    if [ -f "$control/dry-run" ]; then cat "$control/dry-run" >&2; else
+      echo "these 2 derivations will be built:" >&2
+      echo "  /nix/store/00000000000000000000000000000000-nixos-system-$conf-$rev.drv" >&2
+      echo "  /nix/store/11111111111111111111111111111111-hiboss-vm-$conf.drv" >&2
+      echo "these 40 paths will be fetched (120.50 MiB download, 512.25 MiB unpacked):" >&2
+      echo "  /nix/store/22222222222222222222222222222222-linux-6.1" >&2
+    fi
+    exit 0 ;;
 esac
 case "$1 $2" in
   "flake metadata")
@@ -182,6 +198,7 @@ export function makeStandInNix(root: string): StandInNix {
       fs.writeFileSync(path.join(file('etc'), 'nix.conf'), `sandbox = ${String(value)}\n`);
     },
     failBuilds: (stderr) => toggle('build-fails', stderr),
+    setDryRun: (stderr) => toggle('dry-run', stderr),
     failMetadata: (stderr) => toggle('metadata-fails', stderr),
     blockBuilds: (blocked) => toggle('build-blocks', blocked ? '' : null),
     calls: () => {

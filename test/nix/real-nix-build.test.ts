@@ -6,7 +6,9 @@
  * paths) carrying the real test guest's kernel and initrd. The result is
  * booted by the member's QEMU; the guest lists exactly the closure in its
  * /nix/store. The build is a generation whose GC root nix registers; an update
- * builds a second and keeping one releases the first's root.
+ * builds a second and keeping one releases the first's root. With the sandbox
+ * off or relaxed (the settings the nix daemon would have), the sandbox probe
+ * refuses the build; the dry run tells what a build will cost before it.
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
@@ -19,6 +21,8 @@ import { consoleLog } from '../../daemon/launch/flake-argv.js';
 import type { VmPaths } from '../../daemon/launch/launcher.js';
 import { stopUplink } from '../../daemon/launch/uplink.js';
 import { readVmBuild } from '../../daemon/launch/vm-manifest.js';
+import { estimateBuild } from '../../daemon/launch/dry-run.js';
+import { readFlakeFacts } from '../../networks/flake-facts.js';
 import { GenerationStore } from '../../daemon/updates/generations.js';
 import { ensureGuest, tickCount } from '../harness/guest.js';
 import { start, waitForContent } from '../harness/processes.js';
@@ -123,6 +127,30 @@ t('the real nix with its sandbox off, or relaxed, is refused: the probe build sa
       assert.match(error?.message ?? '', expected[value]);
     }
     assert.not.ok(fs.existsSync(path.join(root, 'state', 'acme', 'generations', '1')), 'no generation');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+t('the real nix\'s dry run tells what the build will cost before anything is built', async () => {
+  const guest = await ensureGuest();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbreal-'));
+  try {
+    const flakeDir = path.join(root, 'net');
+    fs.mkdirSync(flakeDir);
+    fs.copyFileSync(guest.kernel, path.join(flakeDir, 'vmlinuz'));
+    fs.copyFileSync(guest.initrd, path.join(flakeDir, 'initrd.gz'));
+    // A system never built before (its label is new): it, its closure info and hiboss's image are to be built.
+    fs.writeFileSync(path.join(flakeDir, 'flake.nix'), flakeText(`estimate ${process.pid} ${Date.now()}`));
+    const facts = await readFlakeFacts(`path:${flakeDir}`);
+    assert.is(facts.kind, 'read', JSON.stringify(facts));
+    if (facts.kind !== 'read') return;
+    const result = await estimateBuild(facts.url, 'acme', { env: { NIX_CONFIG: 'substituters =\n' } });
+    assert.is(result.kind, 'read', JSON.stringify(result));
+    if (result.kind !== 'read') return;
+    assert.is(result.estimate.builds, 3);
+    assert.equal([...result.estimate.buildNames].sort(), ['closure-info', 'hiboss-vm-acme', 'nixos-system-acme']);
+    assert.is(result.estimate.fetches, 0, 'no binary cache here');
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
