@@ -45,6 +45,11 @@ export const UpdatesConfig = z.strictObject({
   healthTimeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
   /** Generations kept (GC roots); the last healthy one is kept as well. */
   keepGenerations: z.number().int().min(1).max(100).default(5),
+  /**
+   * Hold an update whose flake inputs changed (their locked revisions differ from the selected
+   * generation's) until the member approves it (`hiboss update --approve NAME`): nothing is built before.
+   */
+  review: z.boolean().default(false),
 });
 export type UpdatesConfig = z.infer<typeof UpdatesConfig>;
 

@@ -439,6 +439,11 @@ export class Daemon {
     return this.#updating(() => this.#updates.update(name, { now, auto: false }));
   }
 
+  /** Builds the update held for review (updates.review); replies at once, as update does. */
+  approveUpdate(name: string, now: boolean): string {
+    return this.#updating(() => this.#updates.approve(name, now));
+  }
+
   /** Selects a generation (0: the healthy one before the selected) for the next start; `now`: restart into it. */
   async rollback(name: string, generation: number, now: boolean): Promise<string> {
     const selected = this.#updating(() => this.#updates.rollback(name, generation));

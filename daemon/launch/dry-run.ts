@@ -9,31 +9,20 @@
  *     /nix/store/…                            (one store path per line)
  *
  * The text is bounded, read line by line into BuildEstimate (one schema, used
- * by the join review, the update review and their D-Bus form).
+ * by the join review, the update review and their D-Bus form: api/schema.ts).
  */
 import { execa } from 'execa';
-import { z } from 'zod';
+import { BuildEstimate } from '../../api/schema.js';
 import { errorMessage } from '../../shared/error-message.js';
 import { nixDryRunArgs, VM_IMAGE_EXPRESSION } from './nix-cli.js';
 
 const MAX_PLAN_BYTES = 1024 * 1024;
-/** The names of what will be built that an estimate keeps (the count is exact). */
+/** The names of what will be built that an estimate keeps (the count is exact; BuildEstimate's bound). */
 const MAX_NAMES = 8;
 const STORE_NAME = /^\s+\/nix\/store\/[0-9a-z]{32}-([A-Za-z0-9+._?=-]{1,200})$/;
 const BUILD_HEAD = /^(?:this derivation|these (\d{1,7}) derivations) will be built:$/;
 const FETCH_HEAD = /^(?:this path|these (\d{1,7}) paths) will be fetched \(([\d.]{1,20}) ([KMGT]i?B) download, ([\d.]{1,20}) ([KMGT]i?B) unpacked\):$/;
 
-export const BuildEstimate = z.strictObject({
-  /** Derivations nix will build (in its sandbox). */
-  builds: z.number().int().min(0).max(10_000_000),
-  /** The first few of their names (without .drv). */
-  buildNames: z.array(z.string().min(1).max(200)).max(MAX_NAMES),
-  /** Store paths nix will fetch from a binary cache. */
-  fetches: z.number().int().min(0).max(10_000_000),
-  downloadBytes: z.number().int().min(0).max(2 ** 50),
-  unpackedBytes: z.number().int().min(0).max(2 ** 50),
-});
-export type BuildEstimate = z.infer<typeof BuildEstimate>;
 
 const UNITS: Record<string, number> = { KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12 };
 

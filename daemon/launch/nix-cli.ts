@@ -7,6 +7,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import type { LockedInput } from '../../api/schema.js';
+export type { LockedInput } from '../../api/schema.js';
 
 const FLAKES = ['--extra-experimental-features', 'nix-command flakes'];
 const NO_FLAKE_CONFIG = ['--option', 'accept-flake-config', 'false'];
@@ -112,15 +114,6 @@ export const FlakeMetadata = z.looseObject({
     .optional(),
 });
 export type FlakeMetadata = z.infer<typeof FlakeMetadata>;
-
-/** One direct input of the flake as its lock file pins it (the review shows these). */
-export interface LockedInput {
-  name: string;
-  /** github:NixOS/nixpkgs, git+https://…, path:… */
-  source: string;
-  /** The locked revision (or narHash when there is none). */
-  revision: string;
-}
 
 export function lockedInputs(metadata: FlakeMetadata): LockedInput[] {
   const locks = metadata.locks;

@@ -8,7 +8,7 @@
  *         escape twin does
  *   nix flake metadata … --json [--refresh] [--recreate-lock-file] FLAKE
  *       → {"url": "FLAKE?rev=REV", "revision": REV, "locked": {…}, "locks": {…}} (REV from the control dir;
- *         the lock file pins two inputs, nixpkgs and hiboss)
+ *         the lock file pins two inputs, nixpkgs (at `nixpkgs-rev` in the control dir, or 5e4fbfb…) and hiboss)
  *   nix build … --dry-run --file EXPR --argstr flake URL --argstr configuration NAME
  *       → the plan on stderr: 2 derivations (nixos-system-NAME-REV, hiboss-vm-NAME), 40 paths to fetch
  *         (120.50 MiB download, 512.25 MiB unpacked); or the text of `dry-run` in the control dir
@@ -36,6 +36,8 @@ export interface StandInNix {
   /** Where its builds live (FlakeLauncherOptions.storeDir). */
   storeDir: string;
   setRevision(revision: string): void;
+  /** The revision the flake's lock file pins nixpkgs at (its next metadata). */
+  setNixpkgs(revision: string): void;
   /** The guest the next builds boot (kernel and initrd copied into the store; until then, placeholder files). */
   setGuest(guest: Guest): void;
   /** The next builds' closure: store path names (each a directory with one file in closure.img). */
@@ -111,7 +113,8 @@ case "$1 $2" in
     if [ -f "$control/metadata-fails" ]; then cat "$control/metadata-fails" >&2; exit 1; fi
     printf '{"url":"%s?rev=%s","revision":"%s","lastModified":1700000000,"locked":{"rev":"%s","lastModified":1700000000},' "$last" "$rev" "$rev" "$rev"
     printf '"locks":{"root":"root","version":7,"nodes":{"root":{"inputs":{"nixpkgs":"nixpkgs","hiboss":"hiboss"}},'
-    printf '"nixpkgs":{"locked":{"type":"github","owner":"NixOS","repo":"nixpkgs","rev":"5e4fbfb6b3de1aa2872b76d49fafc942626e2add","narHash":"sha256-x"}},'
+    nixpkgs=$(cat "$control/nixpkgs-rev" 2>/dev/null || echo 5e4fbfb6b3de1aa2872b76d49fafc942626e2add)
+    printf '"nixpkgs":{"locked":{"type":"github","owner":"NixOS","repo":"nixpkgs","rev":"%s","narHash":"sha256-x"}},' "$nixpkgs"
     printf '"hiboss":{"inputs":{"nixpkgs":["nixpkgs"]},"locked":{"type":"git","url":"https://git.hiboss.example/hiboss","rev":"0c0ffee0c0ffee0c0ffee0c0ffee0c0ffee0c0ff"}}}}}\\n'
     ;;
   build*)
@@ -176,6 +179,7 @@ export function makeStandInNix(root: string): StandInNix {
     control,
     storeDir,
     setRevision: (revision) => fs.writeFileSync(file('revision'), revision),
+    setNixpkgs: (revision) => fs.writeFileSync(file('nixpkgs-rev'), revision),
     setGuest: (guest) => {
       for (const [from, name] of [[guest.kernel, 'guest-kernel'], [guest.initrd, 'guest-initrd']] as const) fs.copyFileSync(from, path.join(storeDir, name));
     },
