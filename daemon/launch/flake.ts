@@ -23,6 +23,7 @@ import type { LaunchCommand, LaunchContext, Launcher } from './launcher.js';
 import { estimateBuild, type EstimateResult } from './dry-run.js';
 import { FlakeMetadata, lockedInputs, MAX_JSON_BYTES, nixBuildArgs, nixMetadataArgs, VM_IMAGE_EXPRESSION, type LockedInput } from './nix-cli.js';
 import { checkSandbox } from './sandbox-probe.js';
+import { checkShares, shareArgs } from './shares.js';
 import { startUplink, type UplinkOptions } from './uplink.js';
 import { readVmBuild, VmBuildError } from './vm-manifest.js';
 
@@ -137,10 +138,13 @@ export class FlakeLauncher implements Launcher {
       progress(`the disk ${earlier} is now ${diskImage(paths)}`);
     }
     await this.#ensureDisk(name, diskImage(paths), build.manifest.diskSizeMiB ?? DEFAULT_DISK_MIB, signal);
+    // The member's host directories: checked before anything else starts (a bad one refuses the start).
+    const checkedShares = checkShares(name, vm.shares ?? [], ['/nix/store', ...(this.#options.storeDir ? [this.#options.storeDir] : [])]);
     const uplinkSocket = await startUplink(name, paths, this.#options.uplink, signal);
     if (uplinkSocket === null) progress('the host has no default route: the VM starts without an uplink (its VPN cannot reach its peers until it has one)');
     const audio = await audioArgsNow(vm, process.env);
-    return { ...flakeQemuArgv({ name, vm, paths, build, uplinkSocket, audio }), generation: generation.number };
+    const shares = shareArgs(checkedShares, paths);
+    return { ...flakeQemuArgv({ name, vm, paths, build, uplinkSocket, audio, shares }), generation: generation.number };
   }
 
   /** The member's disk, made once (atomically: a temp file renamed into place), sized as the network asks. */

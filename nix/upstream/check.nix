@@ -18,13 +18,15 @@ let
   shaped = builtins.mapAttrs (name: entry: (import ../lib/shape-configs.nix { ${name} = entry; }).${name}) configs;
   spec = import ../lib/options-spec.nix;
 
-  # What modules/hiboss.nix sets besides service-settings.nix (needs pkgs there).
+  # What modules/hiboss.nix and modules/guest-shares.nix set besides service-settings.nix (need pkgs there).
   moduleExtras = {
     assertions = [ { assertion = true; message = ""; } ];
     warnings = [ "" ];
     environment.systemPackages = [ ];
     systemd.services.hiboss-nextcloud-password = { description = ""; wantedBy = [ ]; before = [ ]; serviceConfig.Type = "oneshot"; script = ""; };
     systemd.services.hiboss-identity = { description = ""; wantedBy = [ ]; after = [ ]; wants = [ ]; serviceConfig = { Type = "oneshot"; RemainAfterExit = true; }; path = [ ]; script = ""; };
+    boot.kernelModules = [ "qemu_fw_cfg" "9p" "9pnet_virtio" ];
+    systemd.services.hiboss-shares = { description = ""; wantedBy = [ ]; after = [ ]; wants = [ ]; serviceConfig = { Type = "oneshot"; RemainAfterExit = true; }; path = [ ]; script = ""; };
     systemd.services.hiboss-forgejo-admins = { description = ""; after = [ ]; requires = [ ]; wantedBy = [ ]; serviceConfig = { Type = "oneshot"; RemainAfterExit = true; }; path = [ ]; script = ""; };
   };
 
