@@ -13,6 +13,16 @@ export type { LockedInput } from '../../api/schema.js';
 const FLAKES = ['--extra-experimental-features', 'nix-command flakes'];
 const NO_FLAKE_CONFIG = ['--option', 'accept-flake-config', 'false'];
 
+/**
+ * `--file` evaluates impurely (nix turns pure-eval off for it), so the network's
+ * configuration could read any file of the member's (`builtins.readFile
+ * ~/.ssh/id_ed25519`) into its VM. Restricted evaluation allows only the
+ * store (the locked flake and its inputs) and hiboss's own nix/ directory.
+ */
+function restrictedEval(expression: string): string[] {
+  return ['--option', 'restrict-eval', 'true', '-I', `hiboss-nix=${path.dirname(expression)}`];
+}
+
 /** hiboss's own expression around the network's configuration (shipped with hiboss, never the network's). */
 export const VM_IMAGE_EXPRESSION = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../nix/vm-image.nix');
 
@@ -42,6 +52,7 @@ export function nixBuildArgs(lockedUrl: string, configuration: string, outLink: 
     'build',
     ...FLAKES,
     ...NO_FLAKE_CONFIG,
+    ...restrictedEval(expression),
     // The GC root; it also says where the build is (--print-out-paths needs Nix ≥ 2.11).
     '--out-link',
     outLink,
@@ -68,6 +79,7 @@ export function nixDryRunArgs(lockedUrl: string, configuration: string, expressi
     'build',
     ...FLAKES,
     ...NO_FLAKE_CONFIG,
+    ...restrictedEval(expression),
     '--dry-run',
     '--file',
     expression,

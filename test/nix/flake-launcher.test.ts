@@ -100,6 +100,8 @@ t('builds hiboss\'s expression around FLAKE#NAME and boots its data in the membe
     ['flake', 'metadata', '--extra-experimental-features', 'nix-command flakes', '--option', 'accept-flake-config', 'false', '--json', 'git+https://git.acme.example/net'],
     [
       'build', '--extra-experimental-features', 'nix-command flakes', '--option', 'accept-flake-config', 'false',
+      // --file evaluates impurely: restricted to the store and hiboss's nix/ (no file of the member's).
+      '--option', 'restrict-eval', 'true', '-I', `hiboss-nix=${path.dirname(VM_IMAGE_EXPRESSION)}`,
       '--out-link', gcRoot(1), '--print-build-logs',
       '--file', VM_IMAGE_EXPRESSION, '--argstr', 'flake', url, '--argstr', 'configuration', 'acme',
     ],

@@ -132,6 +132,32 @@ t('the real nix with its sandbox off, or relaxed, is refused: the probe build sa
   }
 });
 
+t('the network\'s configuration cannot read the member\'s files while it is evaluated: the build is refused, nothing built', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbreal-'));
+  const store = new GenerationStore(path.join(root, 'state', 'acme'));
+  try {
+    const secret = path.join(root, 'secret');
+    fs.writeFileSync(secret, 'MEMBER-SECRET\n');
+    const flakeDir = path.join(root, 'net');
+    fs.mkdirSync(flakeDir);
+    for (const file of ['vmlinuz', 'initrd.gz']) fs.writeFileSync(path.join(flakeDir, file), 'never booted\n');
+    // What a hostile admin would write: a host file of the member's baked into the VM's system.
+    fs.writeFileSync(path.join(flakeDir, 'flake.nix'), flakeText('stolen').replace("echo '# stolen'", `echo '\${builtins.readFile ${secret}}'`));
+    const launcher = new FlakeLauncher({ env: { NIX_CONFIG: 'sandbox = true\nextra-sandbox-paths = /usr /bin /lib /lib64\nsubstituters =\n' } });
+    const error = await launcher
+      .build({ name: 'acme', flakeRef: `path:${flakeDir}#acme`, store, progress: () => {}, signal: new AbortController().signal })
+      .then(() => undefined, (e: Error) => e);
+    assert.match(error?.message ?? '', new RegExp(`access to absolute path '${secret}' is forbidden in restricted mode`), error?.message);
+    assert.not.ok(fs.existsSync(path.join(root, 'state', 'acme', 'generations', '1', 'result')), 'nothing built');
+    const facts = await readFlakeFacts(`path:${flakeDir}`);
+    assert.is(facts.kind, 'read');
+    const estimate = facts.kind === 'read' ? await estimateBuild(facts.url, 'acme', { env: { NIX_CONFIG: 'substituters =\n' } }) : undefined;
+    assert.match(estimate?.kind === 'unreadable' ? estimate.why : '', /forbidden in restricted mode/, 'the review\'s dry run is restricted too');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
 t('the real nix\'s dry run tells what the build will cost before anything is built', async () => {
   const guest = await ensureGuest();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbreal-'));
