@@ -1,9 +1,11 @@
 /**
  * `updates.review`: does an update need the member's approval, and what does
- * it change? Pure: the selected generation's inputs against the new locked
+ * it change? The selected generation's inputs against the new locked
  * revision's, input by input (api/held-update.ts words it for people).
  */
-import type { HeldUpdate, LockedInput } from '../../api/schema.js';
+import type { Generation, HeldUpdate, LockedInput } from '../../api/schema.js';
+import type { EstimateResult } from '../launch/dry-run.js';
+import type { Locked } from '../launch/flake.js';
 
 export type InputChange = HeldUpdate['changes'][number];
 
@@ -22,4 +24,33 @@ export function inputChanges(before: LockedInput[] | undefined, after: LockedInp
   }
   for (const gone of old.values()) changes.push({ name: gone.name, source: gone.source, from: gone.revision, to: null });
   return changes;
+}
+
+/**
+ * The update to hold when `locked` changes the inputs of the generation that
+ * runs (`current`; none: the first build, which the join reviewed — not held),
+ * with what building it would cost; null when nothing needs review.
+ */
+export async function heldUpdate(
+  flake: string,
+  current: Generation | undefined,
+  locked: Locked,
+  now: number,
+  estimate: (lockedUrl: string) => Promise<EstimateResult>,
+): Promise<HeldUpdate | null> {
+  const changes = inputChanges(current?.inputs, locked.inputs);
+  if (!current || changes.length === 0) return null;
+  const cost = await estimate(locked.url);
+  return {
+    flake,
+    revision: locked.revision,
+    lockedUrl: locked.url,
+    lastModified: locked.lastModified,
+    fromRevision: current.revision,
+    changes,
+    inputs: locked.inputs,
+    estimate: cost.kind === 'read' ? cost.estimate : null,
+    estimateProblem: cost.kind === 'read' ? null : cost.why.slice(0, 1000),
+    heldAt: now,
+  };
 }

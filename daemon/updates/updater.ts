@@ -10,7 +10,7 @@ import { shortRevision, type GenerationsReport, type HeldUpdate } from '../../ap
 import { parseFlakeVmRef } from '../../networks/flake-ref.js';
 import type { UpdateProgressKind } from '../policy/types.js';
 import { heldMessage } from '../../api/held-update.js';
-import { inputChanges } from './review.js';
+import { heldUpdate } from './review.js';
 import { vmPaths, type RuntimeRoots } from '../../config/paths.js';
 import type { Config, VmConfig } from '../../config/schema.js';
 import type { FlakeLauncher } from '../launch/flake.js';
@@ -196,25 +196,12 @@ export class Updater {
           // Not retried by itself until a newer revision exists.
           if (failedBefore && options.auto) return `${short} failed before (${failedBefore.failure ?? 'unhealthy'}); waiting for a newer revision`;
           // updates.review: changed inputs wait for the member (the first build was the join's review).
-          const changes = inputChanges(current?.inputs, locked.inputs);
-          if (vm.updates?.review && !options.approved && current && changes.length > 0) {
-            const estimate = await launcher.estimate(locked.url, parseFlakeVmRef(vm.flake, name).configuration, build.controller.signal);
-            held = {
-              flake: vm.flake,
-              revision,
-              lockedUrl: locked.url,
-              lastModified: locked.lastModified,
-              fromRevision: current.revision,
-              changes,
-              inputs: locked.inputs,
-              estimate: estimate.kind === 'read' ? estimate.estimate : null,
-              estimateProblem: estimate.kind === 'read' ? null : estimate.why.slice(0, 1000),
-              heldAt: this.#now(),
-            };
-            const kept = held;
-            store.update((data) => void (data.held = kept));
-            return heldMessage(name, kept);
-          }
+          if (!vm.updates?.review || options.approved) return null;
+          held = await heldUpdate(vm.flake, current, locked, this.#now(), (url) => launcher.estimate(url, parseFlakeVmRef(vm.flake, name).configuration, build.controller.signal));
+          if (held === null) return null;
+          const kept = held;
+          store.update((data) => void (data.held = kept));
+          return heldMessage(name, kept);
           return null;
         },
       });
