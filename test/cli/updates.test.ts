@@ -104,7 +104,7 @@ const HELD: NonNullable<GenerationsReport['held']> = {
   inputs: [], estimate: { builds: 2, buildNames: ['a', 'b'], fetches: 40, downloadBytes: 120 * 2 ** 20, unpackedBytes: 512 * 2 ** 20 }, estimateProblem: null, heldAt: 0,
 };
 
-t('updates.review: a held update is shown with its inputs old → new and its cost; --approve asks the daemon to build it', async () => {
+t('updates.review: a held update is shown (update, generations, status) with its inputs old → new and its cost; --approve asks the daemon to build it', async () => {
   daemon.iface.generations.set('acme', { ...REPORT, held: HELD });
   const run = hiboss(['update', 'acme']);
   for (let i = 0; i < 200 && !daemon.iface.calls.some((c) => c[0] === 'Update'); i++) await new Promise((resolve) => setTimeout(resolve, 25));
@@ -122,6 +122,10 @@ t('updates.review: a held update is shown with its inputs old → new and its co
   assert.not.ok(String(r.stdout).includes('\x1b'), 'no escape sequence from the lock file reaches the terminal');
   const listed = await hiboss(['generations', 'acme']);
   assert.ok(String(listed.stdout).endsWith(review), String(listed.stdout));
+
+  daemon.iface.status.vms[0]!.updateHeld = 'ccccccc';
+  const status = await hiboss(['status']);
+  assert.match(String(status.stdout), /\nUpdates:\n {2}acme: update ccccccc held for review \(hiboss update acme; --approve to build it\)$/);
 
   const approved = await hiboss(['update', '--approve', 'acme', '--no-wait']);
   assert.is(approved.exitCode, 0, String(approved.stderr));
