@@ -43,7 +43,7 @@ type ClientEvents = {
   focus: [{ workspace: string; vm: string }];
   config: [{ accepted: boolean; problems: string[] }];
   log: [{ name: string; line: string }];
-  /** A flake VM's update (kind: building, built, build-failed, up-to-date, healthy, failed, rolled-back). */
+  /** A flake VM's update (kind: building, built, build-failed, up-to-date, held, healthy, failed, rolled-back). */
   update: [{ name: string; kind: string; message: string }];
   /** Backups: api/backup-schema.ts BACKUP_SIGNAL_KINDS (a kind this client does not know is dropped). */
   backup: [{ name: string; kind: BackupSignalKind; message: string }];
@@ -68,6 +68,7 @@ interface DaemonInterface extends dbus.ClientInterface {
   Diagnostics(): Promise<string>;
   Generations(name: string): Promise<string>;
   Update(name: string, now: boolean): Promise<string>;
+  ApproveUpdate(name: string, now: boolean): Promise<string>;
   Rollback(name: string, generation: number, now: boolean): Promise<string>;
   Backup(name: string): Promise<string>;
   Backups(name: string): Promise<string>;
@@ -187,6 +188,11 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
   /** Starts an update (a build of the flake's newest revision); `now`: restart into it once built. */
   update(name: string, now = false) {
     return this.#call((d) => d.Update(name, now));
+  }
+
+  /** Builds the update held for review (updates.review); `now`: restart into it once built. */
+  approveUpdate(name: string, now = false) {
+    return this.#call((d) => d.ApproveUpdate(name, now));
   }
   /** Selects `generation` (0: the last healthy one before the selected); `now`: restart into it. */
   rollback(name: string, generation = 0, now = false) {

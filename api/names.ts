@@ -36,6 +36,7 @@ export function daemonInterfaceMembers() {
       // Flake VMs' generations and updates.
       Generations: { inSignature: 's', outSignature: 's' },
       Update: { inSignature: 'sb', outSignature: 's' },
+      ApproveUpdate: { inSignature: 'sb', outSignature: 's' },
       Rollback: { inSignature: 'sub', outSignature: 's' },
       // Backups: run one now, list the restore points (JSON), restore one ('' = the latest).
       Backup: { inSignature: 's', outSignature: 's' },

@@ -47,6 +47,8 @@ export const VmStatus = z.object({
   restarts: z.number().int(),
   /** Flake VMs: the last update news ("update ready: 9e0d4c2 → 3f2c1ab", "… rolled back to …"). */
   lastUpdate: z.string().nullable().optional(),
+  /** Flake VMs: an update held for the member's review (its short revision), or null. */
+  updateHeld: z.string().max(64).nullable().optional(),
   /** Flake VMs: the generation its next start boots, and that generation's short revision. */
   generation: z.object({ number: z.number().int(), revision: z.string(), outcome: z.string() }).nullable().optional(),
   /** Memory: the image of a hibernated VM (bytes, epoch ms saved); null otherwise. */
@@ -104,6 +106,53 @@ export type Verb = z.infer<typeof Verb>;
 
 // ---- generations of flake VMs ----------------------------------------------
 
+/** One direct input of a flake as its lock file pins it. */
+export const LockedInput = z.strictObject({
+  name: z.string().max(256),
+  /** github:NixOS/nixpkgs, git+https://…, path:…, "follows …" */
+  source: z.string().max(4096),
+  /** The locked revision (or narHash when there is none). */
+  revision: z.string().max(256),
+});
+export type LockedInput = z.infer<typeof LockedInput>;
+
+/** What a build will cost, read before it is built (`nix build --dry-run`'s plan; daemon/launch/dry-run.ts). */
+export const BuildEstimate = z.strictObject({
+  /** Derivations nix will build (in its sandbox). */
+  builds: z.number().int().min(0).max(10_000_000),
+  /** The first few of their names (without .drv). */
+  buildNames: z.array(z.string().min(1).max(200)).max(8),
+  /** Store paths nix will fetch from a binary cache. */
+  fetches: z.number().int().min(0).max(10_000_000),
+  downloadBytes: z.number().int().min(0).max(2 ** 50),
+  unpackedBytes: z.number().int().min(0).max(2 ** 50),
+});
+export type BuildEstimate = z.infer<typeof BuildEstimate>;
+
+/**
+ * An update held for the member's review (`updates.review`): the flake's new
+ * locked revision changes its inputs, so it is built only once approved.
+ */
+export const HeldUpdate = z.strictObject({
+  /** The config's `flake` it was found for. */
+  flake: z.string().max(2048),
+  revision: z.string().max(256),
+  lockedUrl: z.string().max(4096),
+  lastModified: z.number().int().nullable(),
+  /** The revision the VM's selected generation was built from (null: none recorded). */
+  fromRevision: z.string().max(256).nullable(),
+  /** Each input whose locked revision changed: old → new (null: absent on that side). */
+  changes: z.array(z.strictObject({ name: z.string().max(256), source: z.string().max(4096), from: z.string().max(256).nullable(), to: z.string().max(256).nullable() })).max(256),
+  /** The new revision's inputs as locked (what approving builds). */
+  inputs: z.array(LockedInput).max(256),
+  estimate: BuildEstimate.nullable(),
+  /** Why there is no estimate. */
+  estimateProblem: z.string().max(1000).nullable(),
+  /** Epoch ms. */
+  heldAt: z.number(),
+});
+export type HeldUpdate = z.infer<typeof HeldUpdate>;
+
 /** One build of a flake VM, as kept in its state dir and reported by `Generations(name)`. */
 export const Generation = z.strictObject({
   number: z.number().int().positive(),
@@ -123,6 +172,8 @@ export const Generation = z.strictObject({
   /** Why it failed ("kernel panic 12 s after boot"). */
   failure: z.string().max(4000).nullable(),
   judgedAt: z.number().nullable(),
+  /** The flake's direct inputs as locked for this build (absent: built before hiboss recorded them). */
+  inputs: z.array(LockedInput).max(256).optional(),
 });
 export type Generation = z.infer<typeof Generation>;
 
@@ -133,6 +184,8 @@ export const GenerationsReport = z.object({
   generations: z.array(Generation.extend({ gcRoot: z.string().nullable() })).max(1000),
   /** A build running now (manual or automatic), or null. */
   updating: z.object({ since: z.number(), auto: z.boolean() }).nullable(),
+  /** An update held for review (`updates.review`), built once approved (ApproveUpdate). */
+  held: HeldUpdate.nullable().optional(),
 });
 export type GenerationsReport = z.infer<typeof GenerationsReport>;
 

@@ -45,6 +45,11 @@ export const UpdatesConfig = z.strictObject({
   healthTimeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
   /** Generations kept (GC roots); the last healthy one is kept as well. */
   keepGenerations: z.number().int().min(1).max(100).default(5),
+  /**
+   * Hold an update whose flake inputs changed (their locked revisions differ from the selected
+   * generation's) until the member approves it (`hiboss update --approve NAME`): nothing is built before.
+   */
+  review: z.boolean().default(false),
 });
 export type UpdatesConfig = z.infer<typeof UpdatesConfig>;
 
@@ -59,6 +64,33 @@ export const GuestClipboard = z.strictObject({
   copy: GuestArgv.default(['/run/current-system/sw/bin/hiboss-clipboard', 'copy']),
 });
 export type GuestClipboard = z.infer<typeof GuestClipboard>;
+
+/**
+ * A host directory the member maps into a flake VM (9p; read-only unless `writable`). The host
+ * path is checked when the VM starts (daemon/launch/shares.ts): a directory, no symlink on the
+ * way, never the Nix store or a directory holding it.
+ */
+export const MAX_SHARES = 8;
+export const Share = z.strictObject({
+  /** An absolute path on the host. */
+  host: z
+    .string()
+    .min(2)
+    .max(1024)
+    .refine((p) => p.startsWith('/'), 'an absolute path')
+    .refine(withoutControlCharacters, NO_CONTROL_CHARACTERS)
+    .refine((p) => !p.split('/').includes('..'), 'no ".." in the path'),
+  /** Where the guest mounts it: an absolute path of plain characters, not the guest's / or /nix. */
+  guest: z
+    .string()
+    .min(2)
+    .max(256)
+    .regex(/^(\/[A-Za-z0-9._-]+)+$/, 'an absolute path of A–Z a–z 0–9 . _ - components')
+    .refine((p) => !p.split('/').some((c) => c === '.' || c === '..'), 'no "." or ".." in the path')
+    .refine((p) => !/^\/(nix|proc|sys|dev|run|etc|boot)(\/|$)/.test(p), 'not under /nix, /proc, /sys, /dev, /run, /etc or /boot'),
+  writable: z.boolean().default(false),
+});
+export type Share = z.infer<typeof Share>;
 
 /** What a VM does while its workspace is out of sight: paused (the default), or left running. */
 export const WHEN_HIDDEN = ['pause', 'run'] as const;
@@ -101,6 +133,12 @@ export const VmConfig = z
     audio: z.boolean().optional(),
     /** Clipboard by hand: the guest-side commands `hiboss clip` runs through the guest agent. */
     clipboard: GuestClipboard.optional(),
+    /** Flake VMs: host directories the member maps into the VM (read-only by default). */
+    shares: z
+      .array(Share)
+      .max(MAX_SHARES)
+      .refine((shares) => new Set(shares.map((s) => s.guest)).size === shares.length, 'each share has its own guest path')
+      .optional(),
   })
   .superRefine((vm, ctx) => {
     if ((vm.qemu === undefined) === (vm.flake === undefined)) {
@@ -110,6 +148,9 @@ export const VmConfig = z
       if (vm[key] !== undefined && vm.flake === undefined) {
         ctx.addIssue({ code: 'custom', path: [key], message: 'only flake VMs take this (a "qemu" VM names its binary and display in its argv)' });
       }
+    }
+    if (vm.shares !== undefined && vm.flake === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['shares'], message: 'only flake VMs take shares (a "qemu" VM lists its own -virtfs)' });
     }
     if (vm.updates !== undefined && vm.flake === undefined) {
       ctx.addIssue({ code: 'custom', path: ['updates'], message: 'only flake VMs have updates' });

@@ -110,6 +110,16 @@ export class DaemonInterface extends Interface {
     }
   }
 
+  /** Builds the update held for the member's review (updates.review); `now`: restart into it once built. Replies at once. */
+  ApproveUpdate(name: string, now: boolean): string {
+    checkName(name);
+    try {
+      return this.daemon.requests.approveUpdate(name, now);
+    } catch (error) {
+      throw toDbusError(error);
+    }
+  }
+
   /** Selects a generation (0: the last healthy one before the selected); `now`: restart into it. */
   Rollback(name: string, generation: number, now: boolean): Promise<string> {
     checkName(name);

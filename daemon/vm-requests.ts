@@ -51,6 +51,11 @@ export class VmRequests {
     return updating(() => this.options.updates().update(name, { now, auto: false }));
   }
 
+  /** Builds the update held for review (updates.review); replies at once, as update does. */
+  approveUpdate(name: string, now: boolean): string {
+    return updating(() => this.options.updates().approve(name, now));
+  }
+
   /** Selects a generation (0: the healthy one before the selected) for the next start; `now`: restart into it. */
   async rollback(name: string, generation: number, now: boolean): Promise<string> {
     const selected = updating(() => this.options.updates().rollback(name, generation));

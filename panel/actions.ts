@@ -10,10 +10,10 @@ import { ConfigError, removeVm } from '../config/file.js';
 /** The part of DaemonClient the panel uses: tests may pass a fake of it. */
 export type PanelClient = Pick<
   DaemonClient,
-  'status' | 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'act' | 'log' | 'reload' | 'on' | 'off' | 'available' | 'generations' | 'update' | 'rollback' | 'backup' | 'restoreBackup' | 'identity'
+  'status' | 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'act' | 'log' | 'reload' | 'on' | 'off' | 'available' | 'generations' | 'update' | 'approveUpdate' | 'rollback' | 'backup' | 'restoreBackup' | 'identity'
 >;
 
-export type VmAction = 'start' | 'stop' | 'pause-resume' | 'restart' | 'focus' | 'hibernate' | 'update' | 'update-now' | 'rollback' | 'backup';
+export type VmAction = 'start' | 'stop' | 'pause-resume' | 'restart' | 'focus' | 'hibernate' | 'update' | 'update-now' | 'approve-update' | 'rollback' | 'backup';
 
 export const ACTION_KEYS: Record<string, VmAction> = {
   s: 'start',
@@ -26,6 +26,8 @@ export const ACTION_KEYS: Record<string, VmAction> = {
   // Flake VMs: update (used at the next start), update and restart into it, back to the last healthy generation.
   u: 'update',
   'S-u': 'update-now', // U
+  // An update held for review (updates.review): approve it, built and used at the next start.
+  'S-a': 'approve-update', // A
   b: 'rollback',
   // Backups: back up now (R, restore, asks first: panel/app.ts).
   'S-b': 'backup', // B
@@ -55,6 +57,9 @@ export async function runVmAction(client: PanelClient, action: VmAction, vm: VmS
     case 'update-now':
       if (vm.kind !== 'flake') throw new Error(`${vm.name} is a QEMU VM: only flake VMs are updated`);
       return client.update(vm.name, action === 'update-now');
+    case 'approve-update':
+      if (vm.kind !== 'flake') throw new Error(`${vm.name} is a QEMU VM: only flake VMs are updated`);
+      return client.approveUpdate(vm.name, false);
     case 'backup':
       return client.backup(vm.name);
     case 'rollback':

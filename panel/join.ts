@@ -24,6 +24,7 @@ import { checkFlakeRef, FlakeRefError, parseFlakeVmRef, type Configs } from '../
 import { VmName } from '../config/schema.js';
 import { controlCharacterProblem } from '../shared/control-chars.js';
 import type { FlakeFacts } from '../networks/flake-facts.js';
+import { describeEstimate, type EstimateResult } from '../daemon/launch/dry-run.js';
 
 export const MAX_URI_LENGTH = 2048;
 
@@ -209,6 +210,8 @@ export interface ReviewInput {
   workspaceOwner?: string | undefined;
   /** The flake's locked revision and inputs (networks/flake-facts.ts), when they were read. */
   facts?: FlakeFacts | undefined;
+  /** What building it will cost (`nix build --dry-run`), when it was asked. */
+  estimate?: EstimateResult | undefined;
 }
 
 export interface Review {
@@ -266,8 +269,9 @@ export function buildReview(input: ReviewInput): Review {
   } else {
     rows.push(['inputs', facts ? `unknown: ${facts.why}` : 'not read (nothing fetched)']);
   }
-  // Only a build knows it: the daemon's build records it in the image's manifest (closureBytes).
-  rows.push(['closure size', 'known once built (the daemon builds at the first visit to the workspace and reports it)']);
+  // nix's dry run of the build: what will be built and fetched (the closure's size once built is in its manifest).
+  const estimate = input.estimate;
+  rows.push(['build cost', estimate?.kind === 'read' ? describeEstimate(estimate.estimate) : estimate ? `unknown: ${estimate.why}` : 'not estimated (nothing fetched)']);
   if (input.existing) {
     blockers.push(
       input.existing.flake === join.flake

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { shortRevision, type DaemonStatus, type GenerationsReport, type VmState, type VmStatus } from '../api/schema.js';
 import type { StateChange } from '../api/client.js';
 import { formatDuration } from '../api/format.js';
+import { heldLines } from '../api/held-update.js';
 import { micMark, RUNS_HIDDEN_GLYPH, STATE_GLYPHS, TERMINAL_COLOURS } from '../api/states.js';
 
 /** One colour per state in the panel: api/states.ts. */
@@ -145,6 +146,8 @@ export function generationLines(vm: VmStatus, report: GenerationsReport | undefi
     const outcome = g.outcome === 'failed' ? `{red-fg}failed: ${escapeTags(g.failure ?? '?')}{/red-fg}` : g.outcome === 'healthy' ? '{green-fg}healthy{/green-fg}' : 'new';
     lines.push(`${mark} ${String(g.number).padStart(3)}  ${shortRevision(g.revision)}  ${outcome}`);
   }
+  // Held for the member's review (updates.review): after the generations it would join.
+  if (report.held) lines.push(...heldLines(report.held).map((line, i) => (i === 0 ? `{yellow-fg}${escapeTags(line)} (A approves){/yellow-fg}` : escapeTags(line))));
   return lines;
 }
 

@@ -15,6 +15,7 @@ import { VmName } from '../../config/schema.js';
 import { workspaceOwners } from '../../config/workspaces.js';
 import { ConfigsError, parseConfigs } from '../../networks/index.js';
 import { readFlakeFacts } from '../../networks/flake-facts.js';
+import { estimateBuild } from '../../daemon/launch/dry-run.js';
 import { buildReview, firstFreeWorkspace, parseJoinUri, quoteUntrusted, type LocalConfigs, type ParsedJoin } from '../../panel/join.js';
 import { errorCode, errorMessage } from '../../shared/error-message.js';
 import { withoutControlCharacters } from '../../shared/control-chars.js';
@@ -149,6 +150,9 @@ async function join(flags: Map<string, string | true>, positional: string[]): Pr
   const workspace = workspaceFlag ?? firstFreeWorkspace(owners.keys());
   const existing = Object.hasOwn(config.vms, vmName) ? { flake: config.vms[vmName]!.flake } : undefined;
   const owner = owners.get(workspace);
+  // Its lock file: what will run, pinned (nix fetches the source); then what building it costs (nothing is built).
+  const facts = flags.has('no-fetch') ? undefined : await readFlakeFacts(parsed.flakeBase);
+  const estimate = facts?.kind === 'read' ? await estimateBuild(facts.url, parsed.configuration) : undefined;
   const review = buildReview({
     join: parsed,
     vmName,
@@ -158,8 +162,8 @@ async function join(flags: Map<string, string | true>, positional: string[]): Pr
     configFile,
     existing,
     workspaceOwner: owner !== undefined && owner !== vmName ? owner : undefined,
-    // Its lock file: what will run, pinned (nix fetches the source; nothing is built).
-    facts: flags.has('no-fetch') ? undefined : await readFlakeFacts(parsed.flakeBase),
+    facts,
+    estimate,
   });
   console.log(review.text);
   if (flags.has('print-review') || review.blockers.length) return review.blockers.length ? 1 : 0;

@@ -33,6 +33,9 @@ function renderTable(status: DaemonStatus): string {
   if (held && status.memory?.budgetMiB !== null) lines.push('', `memory: ${held}`);
   const backups = status.vms.filter((vm) => vm.backup?.configured).map((vm) => backupStatusLine(vm.name, vm.backup!, Date.now()));
   if (backups.length) lines.push('', 'Backups:', ...backups);
+  // updates.review: what waits for the member (hiboss update NAME shows it whole).
+  const reviews = status.vms.filter((vm) => vm.updateHeld).map((vm) => `  ${vm.name}: update ${vm.updateHeld} held for review (hiboss update ${vm.name}; --approve to build it)`);
+  if (reviews.length) lines.push('', 'Updates:', ...reviews);
   if (status.configProblems.length) {
     lines.push('', 'The config file on disk was refused; the last good one is in force:', ...status.configProblems.map((p) => `  ${p}`));
   }

@@ -7,6 +7,7 @@
 import { DaemonCallError, type DaemonClient } from '../../api/client.js';
 import { formatDuration } from '../../api/format.js';
 import { shortRevision, type GenerationsReport } from '../../api/schema.js';
+import { heldLines } from '../../api/held-update.js';
 import { VmName } from '../../config/schema.js';
 import { integerFlag, parseArgs, UsageError, type Verb } from '../args.js';
 import { connectToDaemon } from '../daemon-connection.js';
@@ -35,7 +36,7 @@ async function withDaemon(verb: string, run: (client: DaemonClient) => Promise<n
 }
 
 export function renderGenerations(report: GenerationsReport, now = Date.now()): string {
-  if (report.generations.length === 0) return `${report.name}: no generations yet (the first start builds one)`;
+  if (report.generations.length === 0 && !report.held) return `${report.name}: no generations yet (the first start builds one)`;
   const rows = [
     ['', 'GEN', 'REVISION', 'BUILT', 'OUTCOME', 'GC ROOT'],
     ...report.generations.map((g) => [
@@ -51,6 +52,7 @@ export function renderGenerations(report: GenerationsReport, now = Date.now()): 
   const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
   lines.push('', '* boots at the next start');
   if (report.updating) lines.push(`an ${report.updating.auto ? 'automatic ' : ''}update is building (for ${formatDuration(now - report.updating.since)})`);
+  if (report.held) lines.push('', ...heldLines(report.held), `approve: hiboss update --approve ${report.name}`);
   return lines.join('\n');
 }
 
@@ -71,20 +73,22 @@ failed and why) and GC root; * marks the one its next start boots.`,
 };
 
 /** UpdateEvent kinds that end a build. */
-const BUILD_DONE = new Set(['built', 'build-failed', 'up-to-date']);
+const BUILD_DONE = new Set(['built', 'build-failed', 'up-to-date', 'held']);
 /** ...and those that end a judgement (with --now). */
 const JUDGED = new Set(['healthy', 'failed', 'rolled-back']);
 
 export const updateVerb: Verb = {
-  usage: `usage: hiboss update NAME [--now] [--no-wait] [--timeout MS]
+  usage: `usage: hiboss update [--approve] NAME [--now] [--no-wait] [--timeout MS]
 
 Builds the newest revision of flake VM NAME's flake as a new generation, the build log
-streamed here. The new generation boots at the VM's next cold start, or at once with
+streamed here. With updates.review on (config.json), a revision whose inputs changed is
+held, not built: this prints the inputs' old → new revisions and what the build will
+cost, and --approve builds exactly that revision. The new generation boots at the VM's next cold start, or at once with
 --now (a graceful restart; the disk stays). Once booted it must answer the guest agent
 within healthTimeoutMs, or it is rolled back by itself. Exit 1 when the build fails
 (the current generation stays) or, with --now, when the update was rolled back.`,
   async run(argv) {
-    const { flags, positional } = parseArgs(argv, { boolean: ['now', 'no-wait'], valued: ['timeout'] });
+    const { flags, positional } = parseArgs(argv, { boolean: ['now', 'no-wait', 'approve'], valued: ['timeout'] });
     const name = vmName(positional, 1);
     const timeoutMs = integerFlag(flags, 'timeout', 3_600_000, 1, 86_400_000);
     const now = flags.has('now');
@@ -115,12 +119,16 @@ within healthTimeoutMs, or it is rolled back by itself. Exit 1 when the build fa
         client.on('down', () => reject(new Error('the daemon went away')));
       });
       finished.catch(() => {});
-      const reply = await client.update(name, now);
+      const reply = flags.has('approve') ? await client.approveUpdate(name, now) : await client.update(name, now);
       if (flags.has('no-wait')) {
         console.log(reply);
         return 0;
       }
       const code = await finished;
+      if (builtKind === 'held') {
+        const held = (await client.generations(name)).held;
+        if (held) console.log([...heldLines(held), `approve: hiboss update --approve ${name}${now ? ' --now' : ''}`].join('\n'));
+      }
       if (builtKind === 'built' && !judgedNow) console.log(`${name}: the new generation boots at its next start (hiboss update --now, or hiboss vm restart ${name})`);
       return code;
     });

@@ -114,10 +114,12 @@ export interface FlakeArgvInput {
   uplinkSocket: string | null;
   /** The audio device (./audio.ts audioArgsNow: none without a sound server that answers). */
   audio: string[];
+  /** The member's host directories (./shares.ts shareArgs: checked; none by default). */
+  shares?: string[];
 }
 
 /** The process to start: the member's QEMU and the argv above. */
-export function flakeQemuArgv({ name, vm, paths, build, uplinkSocket, audio }: FlakeArgvInput): { file: string; args: string[] } {
+export function flakeQemuArgv({ name, vm, paths, build, uplinkSocket, audio, shares = [] }: FlakeArgvInput): { file: string; args: string[] } {
   return {
     file: vm.qemuBinary ?? DEFAULT_QEMU_BINARY,
     args: [
@@ -129,6 +131,7 @@ export function flakeQemuArgv({ name, vm, paths, build, uplinkSocket, audio }: F
       ...healthArgs(paths),
       ...balloonArgs(vm),
       ...audio,
+      ...shares,
     ],
   };
 }

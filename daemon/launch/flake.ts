@@ -20,7 +20,10 @@ import { DEFAULT_KEEP_GENERATIONS, findGeneration, gcRootAlive, GenerationStore 
 import { audioArgsNow } from './audio.js';
 import { DEFAULT_DISK_MIB, diskImage, flakeQemuArgv } from './flake-argv.js';
 import type { LaunchCommand, LaunchContext, Launcher } from './launcher.js';
-import { FlakeMetadata, MAX_JSON_BYTES, nixBuildArgs, nixMetadataArgs, nixShowConfigArgs, sandboxProblem, VM_IMAGE_EXPRESSION } from './nix-cli.js';
+import { estimateBuild, type EstimateResult } from './dry-run.js';
+import { FlakeMetadata, lockedInputs, MAX_JSON_BYTES, nixBuildArgs, nixMetadataArgs, VM_IMAGE_EXPRESSION, type LockedInput } from './nix-cli.js';
+import { checkSandbox } from './sandbox-probe.js';
+import { checkShares, shareArgs } from './shares.js';
 import { startUplink, type UplinkOptions } from './uplink.js';
 import { readVmBuild, VmBuildError } from './vm-manifest.js';
 
@@ -56,8 +59,18 @@ export interface BuildRequest {
   refresh?: boolean;
   /** Run nix at the lowest CPU priority (automatic updates must not starve the focused VM). */
   lowPriority?: boolean;
-  /** Asked with the locked revision before building: a reason not to build it (already in use …), or null. */
-  unless?: (revision: string) => string | null;
+  /** Asked with the locked revision before building: a reason not to build it (already in use …, held for review), or null. */
+  unless?: (locked: Locked) => string | null | Promise<string | null>;
+  /** Build exactly this locked revision (an update the member approved): no look for a newer one. */
+  approved?: Locked;
+}
+
+/** A flake's locked revision: what is built, and its inputs as its lock file pins them. */
+export interface Locked {
+  revision: string;
+  url: string;
+  lastModified: number | null;
+  inputs: LockedInput[];
 }
 
 /** A build not made: `unless` said why. */
@@ -125,10 +138,13 @@ export class FlakeLauncher implements Launcher {
       progress(`the disk ${earlier} is now ${diskImage(paths)}`);
     }
     await this.#ensureDisk(name, diskImage(paths), build.manifest.diskSizeMiB ?? DEFAULT_DISK_MIB, signal);
+    // The member's host directories: checked before anything else starts (a bad one refuses the start).
+    const checkedShares = checkShares(name, vm.shares ?? [], ['/nix/store', ...(this.#options.storeDir ? [this.#options.storeDir] : [])]);
     const uplinkSocket = await startUplink(name, paths, this.#options.uplink, signal);
     if (uplinkSocket === null) progress('the host has no default route: the VM starts without an uplink (its VPN cannot reach its peers until it has one)');
     const audio = await audioArgsNow(vm, process.env);
-    return { ...flakeQemuArgv({ name, vm, paths, build, uplinkSocket, audio }), generation: generation.number };
+    const shares = shareArgs(checkedShares, paths);
+    return { ...flakeQemuArgv({ name, vm, paths, build, uplinkSocket, audio, shares }), generation: generation.number };
   }
 
   /** The member's disk, made once (atomically: a temp file renamed into place), sized as the network asks. */
@@ -159,32 +175,18 @@ export class FlakeLauncher implements Launcher {
     const { name, flakeRef, store, progress, signal } = request;
     const { flake, configuration } = parseFlakeVmRef(flakeRef, name);
     const local = flake.startsWith('path:') || flake.startsWith('/') || flake.startsWith('git+file:');
-    const config = await this.#nixRun(name, nixShowConfigArgs(), {
-      what: 'checking that nix builds in its sandbox',
-      failure: (how, log) => `${name}: cannot read nix's settings (${how}); last lines:\n${log}`,
-      progress,
-      signal,
-    });
-    const unsafe = sandboxProblem(config);
+    const unsafe = await checkSandbox({ nix: this.#nix, env: this.#env, signal, progress });
     if (unsafe !== null) throw new Error(`${name}: refusing to build ${flake}: ${unsafe}`);
-    const metadataText = await this.#nixRun(name, nixMetadataArgs(flake, { refresh: request.refresh, updateLock: request.refresh && local }), {
-      what: request.refresh ? `looking for the newest revision of ${flake}` : `reading the locked revision of ${flake}`,
-      failure: (how, log) =>
-        `${name}: cannot read the revision of ${flake} (${how})${request.refresh ? ' — offline, or the lock file cannot be refreshed' : ''}; last lines:\n${log}`,
-      progress,
-      signal,
-      lowPriority: request.lowPriority,
-    });
-    const metadata = parseMetadata(name, metadataText);
-    const revision = metadata.revision ?? metadata.locked?.rev ?? metadata.locked?.narHash ?? 'unknown';
+    const locked = request.approved ?? (await this.#locked(name, flake, local, request));
+    const { revision } = locked;
     progress(`${flake} is at ${shortRevision(revision)}`);
-    const skip = request.unless?.(revision) ?? null;
+    const skip = (await request.unless?.(locked)) ?? null;
     if (skip !== null) return { skipped: skip };
 
     const { number, outLink } = store.prepareNext();
     const target = `${flake}#${configuration}`;
     try {
-      await this.#nixRun(name, nixBuildArgs(metadata.url, configuration, outLink, this.#options.expression ?? VM_IMAGE_EXPRESSION), {
+      await this.#nixRun(name, nixBuildArgs(locked.url, configuration, outLink, this.#options.expression ?? VM_IMAGE_EXPRESSION), {
         what: `building ${target} (generation ${number})`,
         failure: (how, log) => `${name}: nix build of ${target} failed (${how}); last lines of the build log:\n${log}`,
         progress,
@@ -214,14 +216,39 @@ export class FlakeLauncher implements Launcher {
       number,
       flake: flakeRef,
       revision,
-      lockedUrl: metadata.url,
-      lastModified: metadata.lastModified ?? metadata.locked?.lastModified ?? null,
+      lockedUrl: locked.url,
+      lastModified: locked.lastModified,
       outPath,
       builtAt: Date.now(),
       outcome: 'new',
       failure: null,
       judgedAt: null,
+      inputs: locked.inputs,
     };
+  }
+
+  /** The flake's locked revision (the newest with `refresh`) and its inputs. */
+  async #locked(name: string, flake: string, local: boolean, request: BuildRequest): Promise<Locked> {
+    const metadataText = await this.#nixRun(name, nixMetadataArgs(flake, { refresh: request.refresh, updateLock: request.refresh && local }), {
+      what: request.refresh ? `looking for the newest revision of ${flake}` : `reading the locked revision of ${flake}`,
+      failure: (how, log) =>
+        `${name}: cannot read the revision of ${flake} (${how})${request.refresh ? ' — offline, or the lock file cannot be refreshed' : ''}; last lines:\n${log}`,
+      progress: request.progress,
+      signal: request.signal,
+      lowPriority: request.lowPriority,
+    });
+    const metadata = parseMetadata(name, metadataText);
+    return {
+      revision: metadata.revision ?? metadata.locked?.rev ?? metadata.locked?.narHash ?? 'unknown',
+      url: metadata.url,
+      lastModified: metadata.lastModified ?? metadata.locked?.lastModified ?? null,
+      inputs: lockedInputs(metadata),
+    };
+  }
+
+  /** What building LOCKED-URL#CONFIGURATION will cost (a dry run: nothing is built). */
+  estimate(lockedUrl: string, configuration: string, signal: AbortSignal): Promise<EstimateResult> {
+    return estimateBuild(lockedUrl, configuration, { nix: this.#nix, env: this.#env, signal, ...(this.#options.expression ? { expression: this.#options.expression } : {}) });
   }
 
   /** Runs nix, its stderr streamed as progress; resolves with its stdout. */

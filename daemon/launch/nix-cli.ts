@@ -7,9 +7,21 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import type { LockedInput } from '../../api/schema.js';
+export type { LockedInput } from '../../api/schema.js';
 
 const FLAKES = ['--extra-experimental-features', 'nix-command flakes'];
 const NO_FLAKE_CONFIG = ['--option', 'accept-flake-config', 'false'];
+
+/**
+ * `--file` evaluates impurely (nix turns pure-eval off for it), so the network's
+ * configuration could read any file of the member's (`builtins.readFile
+ * ~/.ssh/id_ed25519`) into its VM. Restricted evaluation allows only the
+ * store (the locked flake and its inputs) and hiboss's own nix/ directory.
+ */
+function restrictedEval(expression: string): string[] {
+  return ['--option', 'restrict-eval', 'true', '-I', `hiboss-nix=${path.dirname(expression)}`];
+}
 
 /** hiboss's own expression around the network's configuration (shipped with hiboss, never the network's). */
 export const VM_IMAGE_EXPRESSION = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../nix/vm-image.nix');
@@ -40,6 +52,7 @@ export function nixBuildArgs(lockedUrl: string, configuration: string, outLink: 
     'build',
     ...FLAKES,
     ...NO_FLAKE_CONFIG,
+    ...restrictedEval(expression),
     // The GC root; it also says where the build is (--print-out-paths needs Nix ≥ 2.11).
     '--out-link',
     outLink,
@@ -56,9 +69,27 @@ export function nixBuildArgs(lockedUrl: string, configuration: string, outLink: 
   ];
 }
 
-/** `nix show-config --json` (`nix config show` on Nix ≥ 2.20 keeps this alias). */
-export function nixShowConfigArgs(): string[] {
-  return ['show-config', ...FLAKES, '--json'];
+/**
+ * What building it would cost, before anything is built: `nix build --dry-run`
+ * of the same expression (daemon/launch/dry-run.ts reads its plan). Nothing
+ * is built or fetched; nix evaluates the configuration.
+ */
+export function nixDryRunArgs(lockedUrl: string, configuration: string, expression = VM_IMAGE_EXPRESSION): string[] {
+  return [
+    'build',
+    ...FLAKES,
+    ...NO_FLAKE_CONFIG,
+    ...restrictedEval(expression),
+    '--dry-run',
+    '--file',
+    expression,
+    '--argstr',
+    'flake',
+    lockedUrl,
+    '--argstr',
+    'configuration',
+    configuration,
+  ];
 }
 
 const MAX_JSON_BYTES = 4 * 1024 * 1024;
@@ -96,15 +127,6 @@ export const FlakeMetadata = z.looseObject({
 });
 export type FlakeMetadata = z.infer<typeof FlakeMetadata>;
 
-/** One direct input of the flake as its lock file pins it (the review shows these). */
-export interface LockedInput {
-  name: string;
-  /** github:NixOS/nixpkgs, git+https://…, path:… */
-  source: string;
-  /** The locked revision (or narHash when there is none). */
-  revision: string;
-}
-
 export function lockedInputs(metadata: FlakeMetadata): LockedInput[] {
   const locks = metadata.locks;
   if (!locks) return [];
@@ -122,28 +144,4 @@ export function lockedInputs(metadata: FlakeMetadata): LockedInput[] {
           : (locked?.url ?? (locked?.path !== undefined ? `path:${locked.path}` : (locked?.type ?? 'unknown')));
     return { name, source, revision: locked?.rev ?? locked?.narHash ?? (nodeName === null ? '' : 'unlocked') };
   });
-}
-
-/** `nix show-config --json`: the sandbox setting, in either shape Nix has printed it. */
-const ShowConfig = z.looseObject({
-  sandbox: z.union([z.looseObject({ value: z.union([z.boolean(), z.string().max(64)]) }), z.boolean(), z.string().max(64)]),
-});
-
-/** null when the sandbox is on; else why hiboss refuses to build. */
-export function sandboxProblem(text: string): string | null {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return 'nix show-config printed no JSON, so whether builds are sandboxed is unknown';
-  }
-  const parsed = ShowConfig.safeParse(json);
-  if (!parsed.success) return 'nix show-config does not say whether builds are sandboxed';
-  const { sandbox } = parsed.data;
-  const value = typeof sandbox === 'object' ? sandbox.value : sandbox;
-  if (value === true) return null;
-  return (
-    `the Nix sandbox is ${value === false ? 'off' : `"${String(value)}"`} (nix show-config: sandbox = ${String(value)}): ` +
-    'a network\'s build could then read and change your files. Set "sandbox = true" in nix.conf (the default on Linux)'
-  );
 }

@@ -128,6 +128,9 @@ export function healthEvent(turn: Turn, event: HealthEvent): void {
       if (event.kind === 'build-failed') {
         turn.actions.push({ type: 'notify', summary: `hiboss: ${name}: update failed to build`, body: event.message, urgency: 'normal' });
       }
+      if (event.kind === 'held') {
+        turn.actions.push({ type: 'notify', summary: `hiboss: ${name}: update held for review`, body: event.message, urgency: 'normal' });
+      }
       if (event.kind === 'built' && event.auto) {
         turn.actions.push({ type: 'notify', summary: `hiboss: ${name}: update ready`, body: event.message, urgency: 'low' });
       }

@@ -131,6 +131,9 @@ export type UserVerb = 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'togg
 export const SAVE_INTERRUPTED = 'its save to disk was interrupted when the last daemon ended; it stays paused in RAM';
 
 /** What the supervisor can see a VM become. */
+/** How a build of an update goes; `held`: its inputs changed and updates.review waits for the member. */
+export type UpdateProgressKind = 'building' | 'built' | 'build-failed' | 'up-to-date' | 'held';
+
 export type ObservedState = 'running' | 'paused' | 'stopped' | 'failed' | 'hibernated';
 
 export type PolicyEvent =
@@ -166,7 +169,7 @@ export type PolicyEvent =
   /** QMP GUEST_PANICKED (the pvpanic device). */
   | { type: 'guest-panicked'; name: string }
   /** An update of a flake VM (daemon/updates/updater.ts): building, built (selected for the next start), failed, up to date. */
-  | { type: 'update-progress'; name: string; kind: 'building' | 'built' | 'build-failed' | 'up-to-date'; message: string; auto: boolean; restartNow: boolean }
+  | { type: 'update-progress'; name: string; kind: UpdateProgressKind; message: string; auto: boolean; restartNow: boolean }
   /** The wake-up asked for by the last decision has come. */
   | { type: 'tick' }
   /** A hold kept by an earlier daemon (daemon/holds.ts), still valid for the QEMU adopted. */

@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { Generation } from '../../api/schema.js';
+import { Generation, HeldUpdate } from '../../api/schema.js';
 import { writeFileAtomic } from '../../config/file.js';
 import { readFileBounded } from '../../config/read-bounded.js';
 import { errorCode, errorMessage } from '../../shared/error-message.js';
@@ -41,6 +41,8 @@ export const GenerationsFile = z.strictObject({
   window: OpenWindow.nullable(),
   /** When an automatic update last looked for a new revision (epoch ms). */
   lastCheckAt: z.number().nullable(),
+  /** An update held for the member's review (updates.review), or null. */
+  held: HeldUpdate.nullable().optional(),
 });
 export type GenerationsFile = z.infer<typeof GenerationsFile>;
 

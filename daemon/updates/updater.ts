@@ -6,7 +6,11 @@
  * (`hiboss rollback`). Every decision about health and rollback is the policy's
  * (daemon/policy/health.ts); this module reports to it through `post`.
  */
-import { shortRevision, type GenerationsReport } from '../../api/schema.js';
+import { shortRevision, type GenerationsReport, type HeldUpdate } from '../../api/schema.js';
+import { parseFlakeVmRef } from '../../networks/flake-ref.js';
+import type { UpdateProgressKind } from '../policy/types.js';
+import { heldMessage } from '../../api/held-update.js';
+import { heldUpdate } from './review.js';
 import { vmPaths, type RuntimeRoots } from '../../config/paths.js';
 import type { Config, VmConfig } from '../../config/schema.js';
 import type { FlakeLauncher } from '../launch/flake.js';
@@ -35,6 +39,13 @@ interface Build {
   since: number;
   auto: boolean;
   controller: AbortController;
+}
+
+interface UpdateOptions {
+  now: boolean;
+  auto: boolean;
+  /** The held update the member approved: built as it was reviewed. */
+  approved?: HeldUpdate;
 }
 
 /** setTimeout's limit; longer waits are taken in steps. */
@@ -77,15 +88,19 @@ export class Updater {
   }
 
   /** What Status() adds for a flake VM: the last update news and the generation its next start boots. */
-  summary(name: string): { lastUpdate: string | null; generation: { number: number; revision: string; outcome: string } | null } {
+  summary(name: string): { lastUpdate: string | null; generation: { number: number; revision: string; outcome: string } | null; updateHeld: string | null } {
     const lastUpdate = this.#news.get(name) ?? null;
-    if (this.options.config().vms[name]?.flake === undefined) return { lastUpdate, generation: null };
+    if (this.options.config().vms[name]?.flake === undefined) return { lastUpdate, generation: null, updateHeld: null };
     try {
       const data = this.#store(name).read();
       const selected = findGeneration(data, data.selected);
-      return { lastUpdate, generation: selected ? { number: selected.number, revision: shortRevision(selected.revision), outcome: selected.outcome } : null };
+      return {
+        lastUpdate,
+        generation: selected ? { number: selected.number, revision: shortRevision(selected.revision), outcome: selected.outcome } : null,
+        updateHeld: data.held ? shortRevision(data.held.revision) : null,
+      };
     } catch {
-      return { lastUpdate, generation: null };
+      return { lastUpdate, generation: null, updateHeld: null };
     }
   }
 
@@ -106,6 +121,7 @@ export class Updater {
         .sort((a, b) => b.number - a.number)
         .map((g) => ({ ...g, gcRoot: gcRootAlive(store.gcRoot(g.number)) ? store.gcRoot(g.number) : null })),
       updating: build ? { since: build.since, auto: build.auto } : null,
+      held: data.held ?? null,
     };
   }
 
@@ -116,7 +132,7 @@ export class Updater {
    * happens. Progress goes to the VM's log; the outcome comes as an
    * `update-progress` event. Two updates of one VM at once are refused.
    */
-  update(name: string, options: { now: boolean; auto: boolean }): string {
+  update(name: string, options: UpdateOptions): string {
     const vm = this.#flakeVm(name);
     const running = this.#builds.get(name);
     if (running) {
@@ -127,7 +143,8 @@ export class Updater {
     }
     const build: Build = { since: this.#now(), auto: options.auto, controller: new AbortController() };
     this.#builds.set(name, build);
-    const message = `${name}: updating: building the newest revision of ${vm.flake}${options.now ? ', then restarting into it' : ' (used at its next start)'}`;
+    const what = options.approved ? `the approved revision ${shortRevision(options.approved.revision)} of` : 'the newest revision of';
+    const message = `${name}: updating: building ${what} ${vm.flake}${options.now ? ', then restarting into it' : ' (used at its next start)'}`;
     this.#progress(name, 'building', message, options);
     void this.#build(name, vm, build, options).finally(() => {
       if (this.#builds.get(name) === build) this.#builds.delete(name);
@@ -135,9 +152,24 @@ export class Updater {
     return message;
   }
 
-  async #build(name: string, vm: VmConfig & { flake: string }, build: Build, options: { now: boolean; auto: boolean }): Promise<void> {
+  /** Builds the held update the member approved (updates.review); refused when none is held. */
+  approve(name: string, now: boolean): string {
+    const vm = this.#flakeVm(name);
+    let held: HeldUpdate | null | undefined;
+    try {
+      held = this.#store(name).read().held;
+    } catch (error) {
+      throw new UpdateRefusedError('Failed', errorMessage(error));
+    }
+    if (!held) throw new UpdateRefusedError('InvalidArgument', `${name}: no update is held for review`);
+    if (held.flake !== vm.flake) throw new UpdateRefusedError('InvalidArgument', `${name}: the held update is of ${held.flake}; the config now names ${vm.flake}`);
+    return this.update(name, { now, auto: false, approved: held });
+  }
+
+  async #build(name: string, vm: VmConfig & { flake: string }, build: Build, options: UpdateOptions): Promise<void> {
     const store = this.#store(name);
     const post = this.options.post;
+    let held: HeldUpdate | null = null;
     try {
       const before = store.read();
       const current = findGeneration(before, before.selected);
@@ -150,8 +182,12 @@ export class Updater {
         signal: build.controller.signal,
         refresh: true,
         lowPriority: options.auto,
+        ...(options.approved
+          ? { approved: { revision: options.approved.revision, url: options.approved.lockedUrl, lastModified: options.approved.lastModified, inputs: options.approved.inputs } }
+          : {}),
         // Decided on the locked revision, before anything is built.
-        unless: (revision) => {
+        unless: async (locked) => {
+          const { revision } = locked;
           const short = shortRevision(revision);
           if (current && current.flake === vm.flake && current.revision === revision && current.outcome !== 'failed') {
             return `already up to date (${short}, generation ${current.number})`;
@@ -159,10 +195,19 @@ export class Updater {
           const failedBefore = before.generations.find((g) => g.flake === vm.flake && g.revision === revision && g.outcome === 'failed');
           // Not retried by itself until a newer revision exists.
           if (failedBefore && options.auto) return `${short} failed before (${failedBefore.failure ?? 'unhealthy'}); waiting for a newer revision`;
+          // updates.review: changed inputs wait for the member (the first build was the join's review).
+          if (!vm.updates?.review || options.approved) return null;
+          held = await heldUpdate(vm.flake, current, locked, this.#now(), (url) => launcher.estimate(url, parseFlakeVmRef(vm.flake, name).configuration, build.controller.signal));
+          if (held === null) return null;
+          const kept = held;
+          store.update((data) => void (data.held = kept));
+          return heldMessage(name, kept);
           return null;
         },
       });
       if ('skipped' in built) {
+        if (held) return this.#progress(name, 'held', built.skipped, options);
+        store.update((data) => void (data.held = null)); // nothing newer than what runs: nothing to review
         this.#progress(name, 'up-to-date', `${name}: ${built.skipped}`, options);
         return;
       }
@@ -170,6 +215,8 @@ export class Updater {
       const from = current ? shortRevision(current.revision) : 'nothing';
       const to = shortRevision(generation.revision);
       store.add(generation, vm.updates?.keepGenerations ?? DEFAULT_KEEP_GENERATIONS);
+      // Built: a held update of this revision (or an older one) is done with.
+      store.update((data) => void (data.held = null));
       const when = options.now ? 'restarting into it' : 'used at its next start';
       this.#progress(name, 'built', `${name}: update built: ${from} → ${to} (generation ${generation.number}; ${when})`, options);
     } catch (error) {
@@ -178,7 +225,7 @@ export class Updater {
     }
   }
 
-  #progress(name: string, kind: 'building' | 'built' | 'build-failed' | 'up-to-date', message: string, options: { now: boolean; auto: boolean }): void {
+  #progress(name: string, kind: UpdateProgressKind, message: string, options: UpdateOptions): void {
     this.options.post({ type: 'update-progress', name, kind, message, auto: options.auto, restartNow: options.now });
   }
 

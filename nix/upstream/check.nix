@@ -19,14 +19,17 @@ let
   shaped = builtins.mapAttrs (name: entry: (import ../lib/shape-configs.nix { ${name} = entry; }).${name}) configs;
   spec = import ../lib/options-spec.nix;
 
-  # What modules/hiboss.nix sets besides service-settings.nix (needs pkgs there),
-  # and how every network VM boots (modules/guest-boot.nix).
-  moduleExtras = (import ../lib/guest-boot.nix { }).settings // {
+  # What modules/hiboss.nix and modules/guest-shares.nix set besides service-settings.nix
+  # (need pkgs there), and how every network VM boots (modules/guest-boot.nix).
+  bootSettings = (import ../lib/guest-boot.nix { }).settings;
+  moduleExtras = bootSettings // {
     assertions = [ { assertion = true; message = ""; } ];
     warnings = [ "" ];
     environment.systemPackages = [ ];
     systemd.services.hiboss-nextcloud-password = { description = ""; wantedBy = [ ]; before = [ ]; serviceConfig.Type = "oneshot"; script = ""; };
     systemd.services.hiboss-identity = { description = ""; wantedBy = [ ]; after = [ ]; wants = [ ]; serviceConfig = { Type = "oneshot"; RemainAfterExit = true; }; path = [ ]; script = ""; };
+    boot = bootSettings.boot // { kernelModules = [ "qemu_fw_cfg" "9p" "9pnet_virtio" ]; };
+    systemd.services.hiboss-shares = { description = ""; wantedBy = [ ]; after = [ ]; wants = [ ]; serviceConfig = { Type = "oneshot"; RemainAfterExit = true; }; path = [ ]; script = ""; };
     systemd.services.hiboss-forgejo-admins = { description = ""; after = [ ]; requires = [ ]; wantedBy = [ ]; serviceConfig = { Type = "oneshot"; RemainAfterExit = true; }; path = [ ]; script = ""; };
   };
 

@@ -97,4 +97,40 @@ t('update --now of a VM that is down: done once built (the next start boots it)'
   assert.match(String(r.stdout), /acme: the new generation boots at its next start/);
 });
 
+const HELD: NonNullable<GenerationsReport['held']> = {
+  flake: 'github:acme/net#acme', revision: 'c'.repeat(40), lockedUrl: `github:acme/net?rev=${'c'.repeat(40)}`, lastModified: null,
+  fromRevision: '9e0d4c2'.padEnd(40, '0'),
+  changes: [{ name: 'nixpkgs', source: 'github:NixOS/nixpkgs', from: '5e4fbfb'.padEnd(40, '0'), to: '1234567'.padEnd(40, '0') }, { name: 'evil\x1b[2J', source: 'x', from: null, to: 'abc' }],
+  inputs: [], estimate: { builds: 2, buildNames: ['a', 'b'], fetches: 40, downloadBytes: 120 * 2 ** 20, unpackedBytes: 512 * 2 ** 20 }, estimateProblem: null, heldAt: 0,
+};
+
+t('updates.review: a held update is shown (update, generations, status) with its inputs old → new and its cost; --approve asks the daemon to build it', async () => {
+  daemon.iface.generations.set('acme', { ...REPORT, held: HELD });
+  const run = hiboss(['update', 'acme']);
+  for (let i = 0; i < 200 && !daemon.iface.calls.some((c) => c[0] === 'Update'); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  daemon.iface.UpdateEvent('acme', 'held', 'acme: update held for review: …');
+  const r = await run;
+  assert.is(r.exitCode, 0, String(r.stderr));
+  const review = [
+    'update held for review: 9e0d4c2 → ccccccc',
+    '  nixpkgs (github:NixOS/nixpkgs) 5e4fbfb → 1234567',
+    '  evil?[2J (x) (none) → abc',
+    '  2 to build, 40 to fetch (120.0 MiB download, 512.0 MiB unpacked)',
+    'approve: hiboss update --approve acme',
+  ].join('\n');
+  assert.ok(String(r.stdout).endsWith(`${review}\n`) || String(r.stdout).endsWith(review), String(r.stdout));
+  assert.not.ok(String(r.stdout).includes('\x1b'), 'no escape sequence from the lock file reaches the terminal');
+  const listed = await hiboss(['generations', 'acme']);
+  assert.ok(String(listed.stdout).endsWith(review), String(listed.stdout));
+
+  daemon.iface.status.vms[0]!.updateHeld = 'ccccccc';
+  const status = await hiboss(['status']);
+  assert.match(String(status.stdout), /\nUpdates:\n {2}acme: update ccccccc held for review \(hiboss update acme; --approve to build it\)$/);
+
+  const approved = await hiboss(['update', '--approve', 'acme', '--no-wait']);
+  assert.is(approved.exitCode, 0, String(approved.stderr));
+  assert.equal(daemon.iface.calls.filter((c) => c[0] === 'ApproveUpdate'), [['ApproveUpdate', 'acme', false]]);
+  assert.is(String(approved.stdout).trim(), 'acme: updating: building the approved revision');
+});
+
 t.run();

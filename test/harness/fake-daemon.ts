@@ -127,6 +127,11 @@ class FakeInterface extends dbus.interface.Interface {
     this.#vm(name);
     return `${name}: updating`;
   }
+  ApproveUpdate(name: string, now: boolean): string {
+    this.calls.push(['ApproveUpdate', name, now]);
+    this.#vm(name);
+    return `${name}: updating: building the approved revision`;
+  }
   Rollback(name: string, generation: number, now: boolean): string {
     this.calls.push(['Rollback', name, generation, now]);
     this.#vm(name);

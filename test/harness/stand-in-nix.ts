@@ -2,11 +2,16 @@
  * A stand-in `nix` for flake VM tests (no network, no nixpkgs here). It speaks
  * the commands hiboss runs, with their real flags:
  *
- *   nix show-config … --json
- *       → {"sandbox": {"value": true}} (or what `sandbox` in the control dir says)
+ *   nix build … --no-link --print-build-logs --file …/sandbox-probe.nix --argstr setup KEY [--arg escape true]
+ *       → the sandbox probe as real nix builds it under `sandbox` in the control dir: true: the probe builds
+ *         and its escape twin is refused; false: the probe prints that it sees /nix/var; "relaxed": the
+ *         escape twin does
  *   nix flake metadata … --json [--refresh] [--recreate-lock-file] FLAKE
  *       → {"url": "FLAKE?rev=REV", "revision": REV, "locked": {…}, "locks": {…}} (REV from the control dir;
- *         the lock file pins two inputs, nixpkgs and hiboss)
+ *         the lock file pins two inputs, nixpkgs (at `nixpkgs-rev` in the control dir, or 5e4fbfb…) and hiboss)
+ *   nix build … --dry-run --file EXPR --argstr flake URL --argstr configuration NAME
+ *       → the plan on stderr: 2 derivations (nixos-system-NAME-REV, hiboss-vm-NAME), 40 paths to fetch
+ *         (120.50 MiB download, 512.25 MiB unpacked); or the text of `dry-run` in the control dir
  *   nix build … --out-link LINK --print-build-logs --file EXPR --argstr flake URL --argstr configuration NAME
  *       → "builds" STORE/N-REV-hiboss-vm-NAME the way nix/vm-image.nix lays it out: hiboss-vm.json (the
  *         manifest the test wrote, `manifest`), kernel and initrd (links to the guest's, copied into the
@@ -31,6 +36,8 @@ export interface StandInNix {
   /** Where its builds live (FlakeLauncherOptions.storeDir). */
   storeDir: string;
   setRevision(revision: string): void;
+  /** The revision the flake's lock file pins nixpkgs at (its next metadata). */
+  setNixpkgs(revision: string): void;
   /** The guest the next builds boot (kernel and initrd copied into the store; until then, placeholder files). */
   setGuest(guest: Guest): void;
   /** The next builds' closure: store path names (each a directory with one file in closure.img). */
@@ -39,12 +46,19 @@ export interface StandInNix {
   setManifest(manifest: Record<string, unknown>): void;
   /** The network's own outputs that come along in the build (scripts that must never run). */
   setHostile(files: { runScript?: string; qemuPackage?: string; qemuOptions?: string }): void;
-  /** What `nix show-config` says of the sandbox (true, false, "relaxed"). */
+  /**
+   * As NIX_CONF_DIR: its nix.conf says what setSandbox set, so hiboss's key of the Nix setup changes
+   * with it (a setup that passed the probe once is not probed again in that process).
+   */
+  confDir: string;
+  /** The sandbox the probe builds meet (true, false, "relaxed"). */
   setSandbox(value: boolean | string): void;
   failBuilds(stderr: string | null): void;
+  /** What the next dry runs print (null: the default plan). */
+  setDryRun(stderr: string | null): void;
   failMetadata(stderr: string | null): void;
   blockBuilds(blocked: boolean): void;
-  /** Every call so far, each as its argv. */
+  /** Every call so far, each as its argv (isSandboxProbe tells the sandbox probe's builds). */
   calls(): string[][];
   /** The pid of the last nix started. */
   lastPid(): number;
@@ -72,9 +86,26 @@ for arg in "$@"; do
   last="$arg"
 done
 rev=$(cat "$control/revision")
-case "$1" in
-  show-config)
-    printf '{"sandbox":{"value":%s,"description":"…"},"cores":{"value":0}}\\n' "$(cat "$control/sandbox")"
+case "$*" in
+  build*sandbox-probe.nix*)
+    sandbox=$(cat "$control/sandbox")
+    escape=no
+    case "$*" in *"--arg escape true"*) escape=yes ;; esac
+    case "$sandbox $escape" in
+      "true yes") echo "error: derivation '/nix/store/x-hiboss-sandbox-probe.drv' has '__noChroot' set, but that's not allowed when 'sandbox' is 'true'" >&2; exit 1 ;;
+      "true no"|'"relaxed" no') exit 0 ;;
+      *) echo "hiboss-sandbox-probe> hiboss-sandbox-probe: the build sees the host's /nix/var" >&2; exit 1 ;;
+    esac ;;
+esac
+case "$*" in
+  build*--dry-run*)
+    if [ -f "$control/dry-run" ]; then cat "$control/dry-run" >&2; else
+      echo "these 2 derivations will be built:" >&2
+      echo "  /nix/store/00000000000000000000000000000000-nixos-system-$conf-$rev.drv" >&2
+      echo "  /nix/store/11111111111111111111111111111111-hiboss-vm-$conf.drv" >&2
+      echo "these 40 paths will be fetched (120.50 MiB download, 512.25 MiB unpacked):" >&2
+      echo "  /nix/store/22222222222222222222222222222222-linux-6.1" >&2
+    fi
     exit 0 ;;
 esac
 case "$1 $2" in
@@ -82,7 +113,8 @@ case "$1 $2" in
     if [ -f "$control/metadata-fails" ]; then cat "$control/metadata-fails" >&2; exit 1; fi
     printf '{"url":"%s?rev=%s","revision":"%s","lastModified":1700000000,"locked":{"rev":"%s","lastModified":1700000000},' "$last" "$rev" "$rev" "$rev"
     printf '"locks":{"root":"root","version":7,"nodes":{"root":{"inputs":{"nixpkgs":"nixpkgs","hiboss":"hiboss"}},'
-    printf '"nixpkgs":{"locked":{"type":"github","owner":"NixOS","repo":"nixpkgs","rev":"5e4fbfb6b3de1aa2872b76d49fafc942626e2add","narHash":"sha256-x"}},'
+    nixpkgs=$(cat "$control/nixpkgs-rev" 2>/dev/null || echo 5e4fbfb6b3de1aa2872b76d49fafc942626e2add)
+    printf '"nixpkgs":{"locked":{"type":"github","owner":"NixOS","repo":"nixpkgs","rev":"%s","narHash":"sha256-x"}},' "$nixpkgs"
     printf '"hiboss":{"inputs":{"nixpkgs":["nixpkgs"]},"locked":{"type":"git","url":"https://git.hiboss.example/hiboss","rev":"0c0ffee0c0ffee0c0ffee0c0ffee0c0ffee0c0ff"}}}}}\\n'
     ;;
   build*)
@@ -123,6 +155,8 @@ export function makeStandInNix(root: string): StandInNix {
   const toggle = (name: string, text: string | null) => (text === null ? fs.rmSync(file(name), { force: true }) : fs.writeFileSync(file(name), text));
   fs.writeFileSync(file('revision'), '0000000000000000000000000000000000000000');
   fs.writeFileSync(file('sandbox'), 'true');
+  fs.mkdirSync(file('etc'));
+  fs.writeFileSync(path.join(file('etc'), 'nix.conf'), 'sandbox = true\n');
   const storeDir = path.join(control, 'store');
   let closure: string[] = [];
   const setClosure = (names: string[]) => {
@@ -145,6 +179,7 @@ export function makeStandInNix(root: string): StandInNix {
     control,
     storeDir,
     setRevision: (revision) => fs.writeFileSync(file('revision'), revision),
+    setNixpkgs: (revision) => fs.writeFileSync(file('nixpkgs-rev'), revision),
     setGuest: (guest) => {
       for (const [from, name] of [[guest.kernel, 'guest-kernel'], [guest.initrd, 'guest-initrd']] as const) fs.copyFileSync(from, path.join(storeDir, name));
     },
@@ -161,8 +196,13 @@ export function makeStandInNix(root: string): StandInNix {
       if (files.qemuPackage !== undefined) fs.writeFileSync(file('qemu-package'), files.qemuPackage);
       if (files.qemuOptions !== undefined) fs.writeFileSync(file('qemu-options'), files.qemuOptions);
     },
-    setSandbox: (value) => fs.writeFileSync(file('sandbox'), JSON.stringify(value)),
+    confDir: file('etc'),
+    setSandbox: (value) => {
+      fs.writeFileSync(file('sandbox'), JSON.stringify(value));
+      fs.writeFileSync(path.join(file('etc'), 'nix.conf'), `sandbox = ${String(value)}\n`);
+    },
     failBuilds: (stderr) => toggle('build-fails', stderr),
+    setDryRun: (stderr) => toggle('dry-run', stderr),
     failMetadata: (stderr) => toggle('metadata-fails', stderr),
     blockBuilds: (blocked) => toggle('build-blocks', blocked ? '' : null),
     calls: () => {
@@ -179,6 +219,11 @@ export function makeStandInNix(root: string): StandInNix {
     lastPid: () => Number(fs.readFileSync(file('pid'), 'utf8').trim()),
     lastNice: () => Number(fs.readFileSync(file('nice'), 'utf8').trim()),
   };
+}
+
+/** A build of hiboss's sandbox probe (nix/sandbox-probe.nix), not of a VM. */
+export function isSandboxProbe(argv: string[]): boolean {
+  return argv[0] === 'build' && argv.some((arg) => arg.endsWith('/sandbox-probe.nix'));
 }
 
 /** A manifest as nix/vm-image.nix writes it for the test guest; `cmdline`: the guest's knobs. */

@@ -13,10 +13,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FlakeLauncher } from '../../daemon/launch/flake.js';
 import { consoleLog, diskImage } from '../../daemon/launch/flake-argv.js';
-import { nixBuildArgs, nixMetadataArgs, nixShowConfigArgs, VM_IMAGE_EXPRESSION } from '../../daemon/launch/nix-cli.js';
+import { nixBuildArgs, nixMetadataArgs, VM_IMAGE_EXPRESSION } from '../../daemon/launch/nix-cli.js';
+import { nixSetupKey, sandboxProbeArgs, SANDBOX_PROBE_EXPRESSION } from '../../daemon/launch/sandbox-probe.js';
 import { defaultRouteInterfaces, passtArgs, stopUplink } from '../../daemon/launch/uplink.js';
 import { GenerationStore } from '../../daemon/updates/generations.js';
-import { guestManifest, makeStandInNix, type StandInNix } from '../harness/stand-in-nix.js';
+import { guestManifest, isSandboxProbe, makeStandInNix, type StandInNix } from '../harness/stand-in-nix.js';
 import type { LaunchContext, VmPaths } from '../../daemon/launch/launcher.js';
 import { QmpClient } from '../../qmp/client.js';
 import { start, waitForContent, waitForFile, waitUntilAccepting } from '../harness/processes.js';
@@ -80,7 +81,8 @@ function context(flake: string, extra: Partial<LaunchContext> = {}): LaunchConte
   };
 }
 
-const launcher = () => new FlakeLauncher({ env: { PATH: `${sandbox.nix.binDir}:${process.env.PATH}` } });
+const nixEnv = () => ({ PATH: `${sandbox.nix.binDir}:${process.env.PATH}`, NIX_CONF_DIR: sandbox.nix.confDir });
+const launcher = () => new FlakeLauncher({ env: nixEnv() });
 const gcRoot = (n: number) => path.join(sandbox.paths.stateDir, 'generations', String(n), 'result');
 
 t('builds hiboss\'s expression around FLAKE#NAME and boots its data in the member\'s QEMU: QMP answers, the guest sees only its closure', async () => {
@@ -90,11 +92,16 @@ t('builds hiboss\'s expression around FLAKE#NAME and boots its data in the membe
 
   const rev = '9e0d4c2aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
   const url = `git+https://git.acme.example/net?rev=${rev}`;
+  const key = nixSetupKey('nix', { ...process.env, ...nixEnv() });
   assert.equal(sandbox.nix.calls(), [
-    nixShowConfigArgs(),
+    // The sandbox probe, then its escape twin (refused): the Nix that builds is sandboxed.
+    sandboxProbeArgs(key, false),
+    sandboxProbeArgs(key, true),
     ['flake', 'metadata', '--extra-experimental-features', 'nix-command flakes', '--option', 'accept-flake-config', 'false', '--json', 'git+https://git.acme.example/net'],
     [
       'build', '--extra-experimental-features', 'nix-command flakes', '--option', 'accept-flake-config', 'false',
+      // --file evaluates impurely: restricted to the store and hiboss's nix/ (no file of the member's).
+      '--option', 'restrict-eval', 'true', '-I', `hiboss-nix=${path.dirname(VM_IMAGE_EXPRESSION)}`,
       '--out-link', gcRoot(1), '--print-build-logs',
       '--file', VM_IMAGE_EXPRESSION, '--argstr', 'flake', url, '--argstr', 'configuration', 'acme',
     ],
@@ -153,7 +160,7 @@ t('builds hiboss\'s expression around FLAKE#NAME and boots its data in the membe
 t('without "#", NAME is the VM name', async () => {
   buildingNix();
   await launcher().prepare(context('/home/me/networks/acme'));
-  const [, metadata, build] = sandbox.nix.calls();
+  const [metadata, build] = sandbox.nix.calls().filter((argv) => !isSandboxProbe(argv));
   assert.equal(metadata, nixMetadataArgs('/home/me/networks/acme'));
   const url = `/home/me/networks/acme?rev=9e0d4c2aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa`;
   assert.equal(build, nixBuildArgs(url, 'acme', gcRoot(1)));
@@ -163,14 +170,16 @@ t('without "#", NAME is the VM name', async () => {
 t('a later start boots the selected generation without building; a changed flake is built', async () => {
   buildingNix();
   await launcher().prepare(context('github:acme/net#acme'));
+  const calls = sandbox.nix.calls().length;
+  assert.is(calls, 4, 'the probes, metadata and build of the first start');
   const ctx = context('github:acme/net#acme');
   const command = await launcher().prepare(ctx);
-  assert.is(sandbox.nix.calls().length, 3, 'no nix call for the second start');
+  assert.is(sandbox.nix.calls().length, calls, 'no nix call for the second start');
   assert.is(command.generation, 1);
   assert.ok(ctx.lines.some((l) => /booting generation 1 \(9e0d4c2, new\)/.test(l)), ctx.lines.join('\n'));
   const changed = await launcher().prepare(context('github:acme/other#acme'));
   assert.is(changed.generation, 2);
-  assert.is(sandbox.nix.calls().length, 6);
+  assert.is(sandbox.nix.calls().length, calls + 2, 'metadata and build: the setup was probed already');
 });
 
 t('a build whose GC root was removed is built again', async () => {
@@ -261,15 +270,27 @@ t('the uplink: passt without the gateway mapped, bound to the default route\'s i
   assert.ok(ctx.lines.some((line) => /no default route: the VM starts without an uplink/.test(line)));
 });
 
-t('a Nix whose sandbox is off is refused before anything is fetched or built', async () => {
+t('a Nix whose builds are not sandboxed (off, relaxed) is refused before anything is fetched or built; the setup that passed is not probed again', async () => {
   buildingNix();
+  const probes = () => sandbox.nix.calls().filter((argv) => argv.includes(SANDBOX_PROBE_EXPRESSION)).length;
+  const before = sandbox.nix.calls().length;
+  const expected = { false: /the Nix sandbox is off: a test build saw the host's \/nix\/var/, relaxed: /the Nix sandbox is "relaxed": a build that asks for no sandbox \(__noChroot\) ran outside it and saw the host's \/nix\/var/ };
   for (const value of [false, 'relaxed'] as const) {
     sandbox.nix.setSandbox(value);
     const error = await launcher().prepare(context('github:acme/net#acme')).then(() => undefined, (e: Error) => e);
-    assert.match(error?.message ?? '', new RegExp(`acme: refusing to build github:acme/net: the Nix sandbox is ${value === false ? 'off' : '"relaxed"'}`));
-    assert.match(error?.message ?? '', /sandbox = true/);
+    assert.match(error?.message ?? '', /^acme: refusing to build github:acme\/net: /);
+    assert.match(error?.message ?? '', expected[String(value) as 'false' | 'relaxed']);
+    assert.match(error?.message ?? '', /Set "sandbox = true" in the nix.conf your Nix builds with \(the nix daemon's/);
   }
-  assert.equal(sandbox.nix.calls().map((argv) => argv[0]), ['show-config', 'show-config'], 'nothing but the check ran');
+  assert.equal(sandbox.nix.calls().slice(before).map((argv) => (isSandboxProbe(argv) ? 'probe' : argv[0])), ['probe', 'probe', 'probe'], 'nothing but the check ran');
+  assert.not.ok(fs.existsSync(gcRoot(1)), 'no generation');
+  // Back on: probed once; the next build of the same setup is not probed again.
+  sandbox.nix.setSandbox(true);
+  const at = probes();
+  await launcher().build({ name: 'acme', flakeRef: 'github:acme/net#acme', store: new GenerationStore(sandbox.paths.stateDir), progress: () => {}, signal: new AbortController().signal });
+  assert.is(probes() - at, 2);
+  await launcher().build({ name: 'acme', flakeRef: 'github:acme/net#acme', store: new GenerationStore(sandbox.paths.stateDir), progress: () => {}, signal: new AbortController().signal });
+  assert.is(probes() - at, 2, 'this setup passed: not probed again');
 });
 
 t('abort stops the build (the nix process is ended)', async () => {

@@ -6,7 +6,9 @@
  * paths) carrying the real test guest's kernel and initrd. The result is
  * booted by the member's QEMU; the guest lists exactly the closure in its
  * /nix/store. The build is a generation whose GC root nix registers; an update
- * builds a second and keeping one releases the first's root.
+ * builds a second and keeping one releases the first's root. With the sandbox
+ * off or relaxed (the settings the nix daemon would have), the sandbox probe
+ * refuses the build; the dry run tells what a build will cost before it.
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
@@ -19,6 +21,8 @@ import { consoleLog } from '../../daemon/launch/flake-argv.js';
 import type { VmPaths } from '../../daemon/launch/launcher.js';
 import { stopUplink } from '../../daemon/launch/uplink.js';
 import { readVmBuild } from '../../daemon/launch/vm-manifest.js';
+import { estimateBuild } from '../../daemon/launch/dry-run.js';
+import { readFlakeFacts } from '../../networks/flake-facts.js';
 import { GenerationStore } from '../../daemon/updates/generations.js';
 import { ensureGuest, tickCount } from '../harness/guest.js';
 import { start, waitForContent } from '../harness/processes.js';
@@ -102,6 +106,79 @@ t('hiboss\'s expression built in the sandbox boots in the member\'s QEMU; genera
     assert.match(await roots(second.outPath), new RegExp(`^${gcRoot(2)} -> ${second.outPath}$`, 'm'));
   } finally {
     stopUplink(paths);
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+t('the real nix with its sandbox off, or relaxed, is refused: the probe build saw the host; nothing is built', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbreal-'));
+  const store = new GenerationStore(path.join(root, 'state', 'acme'));
+  try {
+    const flakeDir = path.join(root, 'net');
+    fs.mkdirSync(flakeDir);
+    fs.writeFileSync(path.join(flakeDir, 'flake.nix'), flakeText('off'));
+    // Settings as the nix daemon would have them; the client's own show-config is never asked.
+    const expected = { false: /the Nix sandbox is off: a test build saw the host's \/nix\/var/, relaxed: /the Nix sandbox is "relaxed": a build that asks for no sandbox \(__noChroot\) ran outside it/ };
+    for (const value of ['false', 'relaxed'] as const) {
+      const launcher = new FlakeLauncher({ env: { NIX_CONFIG: `sandbox = ${value}\nextra-sandbox-paths = /usr /bin /lib /lib64\nsubstituters =\n` } });
+      const error = await launcher
+        .build({ name: 'acme', flakeRef: `path:${flakeDir}#acme`, store, progress: () => {}, signal: new AbortController().signal })
+        .then(() => undefined, (e: Error) => e);
+      assert.match(error?.message ?? '', new RegExp(`^acme: refusing to build path:${flakeDir}: `));
+      assert.match(error?.message ?? '', expected[value]);
+    }
+    assert.not.ok(fs.existsSync(path.join(root, 'state', 'acme', 'generations', '1')), 'no generation');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+t('the network\'s configuration cannot read the member\'s files while it is evaluated: the build is refused, nothing built', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbreal-'));
+  const store = new GenerationStore(path.join(root, 'state', 'acme'));
+  try {
+    const secret = path.join(root, 'secret');
+    fs.writeFileSync(secret, 'MEMBER-SECRET\n');
+    const flakeDir = path.join(root, 'net');
+    fs.mkdirSync(flakeDir);
+    for (const file of ['vmlinuz', 'initrd.gz']) fs.writeFileSync(path.join(flakeDir, file), 'never booted\n');
+    // What a hostile admin would write: a host file of the member's baked into the VM's system.
+    fs.writeFileSync(path.join(flakeDir, 'flake.nix'), flakeText('stolen').replace("echo '# stolen'", `echo '\${builtins.readFile ${secret}}'`));
+    const launcher = new FlakeLauncher({ env: { NIX_CONFIG: 'sandbox = true\nextra-sandbox-paths = /usr /bin /lib /lib64\nsubstituters =\n' } });
+    const error = await launcher
+      .build({ name: 'acme', flakeRef: `path:${flakeDir}#acme`, store, progress: () => {}, signal: new AbortController().signal })
+      .then(() => undefined, (e: Error) => e);
+    assert.match(error?.message ?? '', new RegExp(`access to absolute path '${secret}' is forbidden in restricted mode`), error?.message);
+    assert.not.ok(fs.existsSync(path.join(root, 'state', 'acme', 'generations', '1', 'result')), 'nothing built');
+    const facts = await readFlakeFacts(`path:${flakeDir}`);
+    assert.is(facts.kind, 'read');
+    const estimate = facts.kind === 'read' ? await estimateBuild(facts.url, 'acme', { env: { NIX_CONFIG: 'substituters =\n' } }) : undefined;
+    assert.match(estimate?.kind === 'unreadable' ? estimate.why : '', /forbidden in restricted mode/, 'the review\'s dry run is restricted too');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+t('the real nix\'s dry run tells what the build will cost before anything is built', async () => {
+  const guest = await ensureGuest();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbreal-'));
+  try {
+    const flakeDir = path.join(root, 'net');
+    fs.mkdirSync(flakeDir);
+    fs.copyFileSync(guest.kernel, path.join(flakeDir, 'vmlinuz'));
+    fs.copyFileSync(guest.initrd, path.join(flakeDir, 'initrd.gz'));
+    // A system never built before (its label is new): it, its closure info and hiboss's image are to be built.
+    fs.writeFileSync(path.join(flakeDir, 'flake.nix'), flakeText(`estimate ${process.pid} ${Date.now()}`));
+    const facts = await readFlakeFacts(`path:${flakeDir}`);
+    assert.is(facts.kind, 'read', JSON.stringify(facts));
+    if (facts.kind !== 'read') return;
+    const result = await estimateBuild(facts.url, 'acme', { env: { NIX_CONFIG: 'substituters =\n' } });
+    assert.is(result.kind, 'read', JSON.stringify(result));
+    if (result.kind !== 'read') return;
+    assert.is(result.estimate.builds, 3);
+    assert.equal([...result.estimate.buildNames].sort(), ['closure-info', 'hiboss-vm-acme', 'nixos-system-acme']);
+    assert.is(result.estimate.fetches, 0, 'no binary cache here');
+  } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
 });

@@ -34,6 +34,8 @@ const SITES: Record<string, Array<[string, string]>> = {
     ["this.#options.qemuImg ?? 'qemu-img'", 'PATH'],
     ['file', "nix on PATH (or nice, which runs it)"],
   ],
+  'daemon/launch/sandbox-probe.ts': [['options.nix', "the flake launcher's nix (PATH), building hiboss's own nix/sandbox-probe.nix"]],
+  'daemon/launch/dry-run.ts': [["options.nix ?? 'nix'", "PATH (a dry run of hiboss's own nix/vm-image.nix: nothing built)"]],
   'networks/flake-facts.ts': [["options.nix ?? 'nix'", 'PATH']],
   'cli/verbs/bar.ts': [['program', 'a terminal emulator on PATH']],
   'cli/desktop-handoff.ts': [['terminal.program', '$TERMINAL, xdg-terminal-exec or a known terminal emulator on PATH']],

@@ -120,7 +120,7 @@ review('remote flake: says what is fetched and that configs.json cannot be read 
     '  network layer  unknown: configs.json is not locally readable; nix fetches the flake when the VM is first built',
     '  applications   unknown (nix fetches the flake when the VM is first built)',
     '  inputs         not read (nothing fetched)',
-    '  closure size   known once built (the daemon builds at the first visit to the workspace and reports it)',
+    '  build cost     not estimated (nothing fetched)',
     '',
     'Joining adds VM "acme" to /home/me/.config/hiboss/config.json.',
     'Nothing is built now: the daemon builds the flake the first time you go to workspace 3.',

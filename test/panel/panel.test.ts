@@ -146,7 +146,7 @@ t('signals update the screen without a key; keys call the daemon', async (ctx) =
   assert.is(ctx.quit, 1);
 });
 
-t('a flake VM\'s generations in its detail; u, U and b update and roll back through the daemon', async (ctx) => {
+t('a flake VM\'s generations in its detail; u, U and b update and roll back through the daemon; a held update shown, A approves it', async (ctx) => {
   await open(ctx);
   const builtAt = Date.now();
   const generation = (number: number, revision: string, outcome: 'new' | 'healthy' | 'failed', failure: string | null = null) => ({
@@ -158,6 +158,11 @@ t('a flake VM\'s generations in its detail; u, U and b update and roll back thro
     selected: 2,
     generations: [generation(3, 'c3c3c3c'.padEnd(40, '3'), 'failed', 'kernel panic 6 s after boot'), generation(2, 'b2b2b2b'.padEnd(40, '2'), 'healthy')],
     updating: null,
+    held: {
+      flake: 'github:acme/net#acme', revision: 'd4d4d4d'.padEnd(40, '4'), lockedUrl: 'github:acme/net/d4', lastModified: null, fromRevision: 'b2b2b2b'.padEnd(40, '2'),
+      changes: [{ name: 'nixpkgs', source: 'github:NixOS/nixpkgs', from: '5e4fbfb'.padEnd(40, '0'), to: '1234567'.padEnd(40, '0') }],
+      inputs: [], estimate: null, estimateProblem: 'offline', heldAt: 0,
+    },
   });
   ctx.daemon!.iface.UpdateEvent('acme', 'rolled-back', 'acme: update to c3c3c3c failed — kernel panic 6 s after boot; rolled back to b2b2b2b');
   await ctx.head.waitFor(/generations {2}\(u update/);
@@ -165,13 +170,18 @@ t('a flake VM\'s generations in its detail; u, U and b update and roll back thro
   ctx.head.type('\x1b[6~'); // PageDown
   await ctx.head.waitFor(/\* {3}2 {2}b2b2b2b {2}healthy/);
   assert.match(ctx.head.text(), /3 {2}c3c3c3c {2}failed: kernel panic 6 s after boot/);
+  ctx.head.type('\x1b[6~'); // PageDown: the held update comes after the generations
+  await ctx.head.waitFor(/update held for review: b2b2b2b → d4d4d4d \(A approves\)/);
+  assert.match(ctx.head.text(), /nixpkgs \(github:NixOS\/nixpkgs\) 5e4fbfb → 1234567/);
+  ctx.head.type('A');
+  await ctx.head.waitFor(/acme: updating: building the approved revision/);
   ctx.head.type('u');
   await ctx.head.waitFor(/acme: updating/);
   ctx.head.type('U');
   ctx.head.type('b');
   await ctx.head.waitFor(/acme: generation 0 selected/);
-  const verbs = ctx.daemon!.iface.calls.filter((c) => ['Update', 'Rollback'].includes(c[0])).map((c) => c.join(' '));
-  assert.equal(verbs, ['Update acme false', 'Update acme true', 'Rollback acme 0 true']);
+  const verbs = ctx.daemon!.iface.calls.filter((c) => ['Update', 'ApproveUpdate', 'Rollback'].includes(c[0])).map((c) => c.join(' '));
+  assert.equal(verbs, ['ApproveUpdate acme false', 'Update acme false', 'Update acme true', 'Rollback acme 0 true']);
 });
 
 t('delete asks first, then removes the VM from the config and reloads', async (ctx) => {
