@@ -38,12 +38,11 @@ import { backupStatusPart } from './policy/backup.js';
 import type { BackupList } from '../api/backup-schema.js';
 import { errorMessage } from '../shared/error-message.js';
 import { RequestError } from './errors.js';
-import { MicGuard } from './sound/mic-guard.js';
+import type { MicGuard } from './sound/mic-guard.js';
 import { soundServerSocket } from './launch/audio.js';
 import fs from 'node:fs';
 import type { MicVerb } from './policy/microphone.js';
 import type { ClipDirection } from '../api/clipboard.js';
-import { transferClipboard } from './clipboard/transfer.js';
 import { agentSocketOf } from './host/guest-clock.js';
 
 /** How often the resident memory of the VMs is told to the policy while a memory budget is set. */
@@ -79,6 +78,8 @@ export class Daemon {
   #logind: LogindWatch | undefined;
   /** Sound: mutes every VM's capture but the microphone holder's; started once a sound server is there. */
   #mic: MicGuard | undefined;
+  /** The guard's module is being loaded (on first need: it brings execa, ~7 MiB a session without sound never pays). */
+  #micLoading = false;
   #colors: WmColors | undefined;
   #wm: WmAdapter | undefined;
   #watch: ConfigWatch | undefined;
@@ -179,12 +180,21 @@ export class Daemon {
 
   /** The microphone guard, once the member's sound server is there (checked again at each VM start). */
   #followSoundServer(): void {
-    if (this.#mic || this.#stopping) return;
+    if (this.#mic || this.#micLoading || this.#stopping) return;
     const socket = soundServerSocket(process.env);
     if (socket === null || !fs.existsSync(socket)) return;
-    this.#mic = new MicGuard({ env: process.env, pids: () => this.#vms.pids(), log: (message, level) => (level === 'warn' ? this.options.logger.warn(message) : this.options.logger.info(message)) });
-    this.#mic.start();
-    this.#mic.hold(this.#loop.state.mic.holder);
+    this.#micLoading = true;
+    void import('./sound/mic-guard.js').then(({ MicGuard }) => {
+      this.#micLoading = false;
+      if (this.#mic || this.#stopping) return;
+      this.#startMicGuard(new MicGuard({ env: process.env, pids: () => this.#vms.pids(), log: (message, level) => (level === 'warn' ? this.options.logger.warn(message) : this.options.logger.info(message)) }), socket);
+    });
+  }
+
+  #startMicGuard(mic: MicGuard, socket: string): void {
+    this.#mic = mic;
+    mic.start();
+    mic.hold(this.#loop.state.mic.holder);
     this.options.logger.info(`sound server at ${socket}: VMs get an audio device; the microphone follows the focused workspace`);
   }
 
@@ -243,7 +253,8 @@ export class Daemon {
       switch (action.type) {
         case 'microphone':
           this.#hearing(action.holder, action.pinned);
-          this.#announcements.push(action);
+          // No sound server, no microphone to tell of (status() shows none either): no D-Bus signal per switch.
+          if (this.#mic) this.#announcements.push(action);
           break;
         case 'forget':
           this.#cpu.forget(action.name);
@@ -514,6 +525,8 @@ export class Daemon {
   async clipboard(direction: ClipDirection, name: string | null): Promise<string> {
     const state = this.#loop.state;
     const target = name ?? vmOnWorkspace(state, state.focused);
+    // Loaded on first use: the host side runs wl-copy/xclip through execa (~7 MiB the daemon need not hold).
+    const { transferClipboard } = await import('./clipboard/transfer.js');
     const outcome = await transferClipboard({
       direction,
       target,
