@@ -104,21 +104,26 @@ function procStatusKiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssF
   return Number(m[1]);
 }
 
-/** CPU time (user + system) a process used so far, ms; /proc counts in ticks of 10 ms (USER_HZ 100). */
+/**
+ * CPU time a process's threads have run so far, ms, from the scheduler's own count
+ * (/proc/PID/task/TID/schedstat, in ns): /proc/PID/stat counts in ticks of 10 ms, a tenth of
+ * the floor's whole block. A thread that ended inside a block loses its share (node's do not end).
+ */
 function cpuMs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  let ns = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ', 1)[0]);
+    } catch {
+      /* the thread ended in between */
+    }
+  }
+  return ns / 1e6;
 }
 
-/**
- * CPU time (user + system, ms) of a process's main thread alone; the rest of cpuMs() is its other
- * threads' (V8's GC and compiler helpers, libuv's pool), which a CPU profile does not show.
- */
+/** The same for the process's main thread alone: the rest is V8's GC and compiler helpers and libuv's pool, which a CPU profile does not show. */
 function mainThreadCpuMs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  return Number(fs.readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ', 1)[0]) / 1e6;
 }
 
 /** The entries `after` gained over `before` (the daemon's marks are a ring of ≤ 4096). */
@@ -391,7 +396,6 @@ async function main(): Promise<void> {
     const cpuBeforeMemory = cpuMs(daemon.process.pid);
     await bench.block(MEMORY_SWITCHES, false, bench.memory);
     await bench.settle();
-    // Over 1000 switches the 10 ms ticks of /proc are a hundredth of a millisecond per switch.
     const memoryCpuMs = (cpuMs(daemon.process.pid) - cpuBeforeMemory) / MEMORY_SWITCHES;
     const rssAfter = procStatusKiB(daemon.process.pid, 'VmRSS');
     // VmRSS = the daemon's own memory (RssAnon) + the pages of node's binary and libraries it has touched (RssFile: shared with every node process, dropped by the kernel at will).
