@@ -358,10 +358,12 @@ async function main(): Promise<void> {
       const blockStartWall = Date.now();
       await bench!.block(BLOCK, !STRESS, bench!.samples[system]);
       await bench!.settle();
+      const own = cpuMs(pids[system]) - cpu0[0]!;
+      const main = mainThreadCpuMs(pids[system]) - cpu0[3]!;
+      bench!.cpu[system].own += own;
+      bench!.cpu[system].main += main;
       // For a daemon profile (--daemon-node-flag=--cpu-prof): its timestamps are the same monotonic µs.
-      if (PROFILING) console.error(`${system} block: ${blockStart}..${process.hrtime.bigint() / 1000n} µs (monotonic), ${blockStartWall}..${Date.now()} ms (wall clock)`);
-      bench!.cpu[system].own += cpuMs(pids[system]) - cpu0[0]!;
-      bench!.cpu[system].main += mainThreadCpuMs(pids[system]) - cpu0[3]!;
+      if (PROFILING) console.error(`${system} block: ${blockStart}..${process.hrtime.bigint() / 1000n} µs (monotonic), ${blockStartWall}..${Date.now()} ms (wall clock); CPU ${own.toFixed(1)} ms (main thread ${main.toFixed(1)})`);
       bench!.cpu[system].sway += cpuMs(wm!.process.pid) - cpu0[1]!;
       bench!.cpu[system].bus += cpuMs(bus!.pid) - cpu0[2]!;
       if (system === 'hiboss') {
