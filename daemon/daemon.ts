@@ -240,7 +240,8 @@ export class Daemon {
       switch (action.type) {
         case 'microphone':
           this.#desktop.hearing(action.holder, action.pinned);
-          this.#announcements.push(action);
+          // No sound server, no microphone to tell of (status() shows none either): no D-Bus signal per switch.
+          if (this.#desktop.hasSound) this.#announcements.push(action);
           break;
         case 'forget':
           this.#cpu.forget(action.name);

@@ -9,7 +9,6 @@ import type { ClipDirection } from '../api/clipboard.js';
 import type { VmState } from '../api/schema.js';
 import type { Config } from '../config/schema.js';
 import { vmPaths, type RuntimeRoots } from '../config/paths.js';
-import { transferClipboard } from './clipboard/transfer.js';
 import { RequestError } from './errors.js';
 import { agentSocketOf } from './host/guest-clock.js';
 import { soundServerSocket } from './launch/audio.js';
@@ -17,7 +16,7 @@ import type { Logger } from './log.js';
 import type { PolicyLoop } from './loop.js';
 import type { MicVerb } from './policy/microphone.js';
 import { vmOnWorkspace } from './policy/policy.js';
-import { MicGuard } from './sound/mic-guard.js';
+import type { MicGuard } from './sound/mic-guard.js';
 import type { HostWm } from './clipboard/host.js';
 
 export interface DesktopOptions {
@@ -36,6 +35,8 @@ export interface DesktopOptions {
 export class Desktop {
   /** Mutes every VM's capture but the microphone holder's; started once a sound server is there. */
   #mic: MicGuard | undefined;
+  /** The guard's module is being loaded (on first need: a session without sound never pays for it). */
+  #micLoading = false;
 
   constructor(private readonly options: DesktopOptions) {}
 
@@ -46,14 +47,20 @@ export class Desktop {
 
   /** The microphone guard, once the member's sound server is there (checked again at each VM start). */
   followSoundServer(): void {
-    if (this.#mic || this.options.stopping()) return;
+    if (this.#mic || this.#micLoading || this.options.stopping()) return;
     const socket = soundServerSocket(process.env);
     if (socket === null || !fs.existsSync(socket)) return;
-    const { logger } = this.options;
-    this.#mic = new MicGuard({ env: process.env, pids: this.options.pids, log: (message, level) => (level === 'warn' ? logger.warn(message) : logger.info(message)) });
-    this.#mic.start();
-    this.#mic.hold(this.options.loop().state.mic.holder);
-    logger.info(`sound server at ${socket}: VMs get an audio device; the microphone follows the focused workspace`);
+    this.#micLoading = true;
+    void import('./sound/mic-guard.js').then(({ MicGuard }) => {
+      this.#micLoading = false;
+      if (this.#mic || this.options.stopping()) return;
+      const { logger } = this.options;
+      const mic = new MicGuard({ env: process.env, pids: this.options.pids, log: (message, level) => (level === 'warn' ? logger.warn(message) : logger.info(message)) });
+      this.#mic = mic;
+      mic.start();
+      mic.hold(this.options.loop().state.mic.holder);
+      logger.info(`sound server at ${socket}: VMs get an audio device; the microphone follows the focused workspace`);
+    });
   }
 
   /** The policy moved the microphone: the sound server follows (when there is one), and the log says so. */
@@ -88,6 +95,8 @@ export class Desktop {
   async clipboard(direction: ClipDirection, name: string | null): Promise<string> {
     const state = this.options.loop().state;
     const target = name ?? vmOnWorkspace(state, state.focused);
+    // Loaded on first use: the host side runs wl-copy/xclip through execa (~7 MiB the daemon need not hold).
+    const { transferClipboard } = await import('./clipboard/transfer.js');
     const outcome = await transferClipboard({
       direction,
       target,

@@ -17,6 +17,8 @@ export class PolicyLoop {
   #queue: Queued[] = [];
   #draining = false;
   #wake: NodeJS.Timeout | undefined;
+  /** When #wake fires (the policy's clock). */
+  #wakeAt: number | null = null;
   #stopped = false;
 
   constructor(
@@ -69,9 +71,17 @@ export class PolicyLoop {
   }
 
   #arm(wakeAt: number | null): void {
+    // Most decisions keep the wake-up they found (a switch's `RESUME` after its focus): the timer stays as it is.
+    if (wakeAt === this.#wakeAt && this.#wake !== undefined && !this.#stopped) return;
     clearTimeout(this.#wake);
     this.#wake = undefined;
+    this.#wakeAt = null;
     if (wakeAt === null || this.#stopped) return;
-    this.#wake = setTimeout(() => this.post({ type: 'tick' }), Math.max(0, wakeAt - this.now()));
+    this.#wakeAt = wakeAt;
+    this.#wake = setTimeout(() => {
+      this.#wake = undefined;
+      this.#wakeAt = null;
+      this.post({ type: 'tick' });
+    }, Math.max(0, wakeAt - this.now()));
   }
 }

@@ -10,7 +10,6 @@
  *   one self-contained snapshot per restore point, deduplicated by restic);
  *   retention is restic's own `forget --keep-*`. The password comes from a file.
  */
-import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -138,6 +137,8 @@ export class ResticTarget implements Target {
   }
 
   async #restic(args: string[], what: string, options: { input?: string; inputFile?: string; signal?: AbortSignal; stdoutFile?: string } = {}): Promise<string> {
+    // Loaded on first use: execa and its ~130 modules cost the daemon ~7 MiB of RSS, and most sessions never back up.
+    const { execa } = await import('execa');
     const result = await execa('restic', this.#args(...args), {
       reject: false,
       env: this.#env(),

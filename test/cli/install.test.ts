@@ -107,7 +107,7 @@ t('installed: hiboss --help lists every verb; the young generation is capped', a
   for (const name of Object.keys(verbs)) assert.match(help.stdout, new RegExp(`^  ${name}\\s`, 'm'));
   assert.is(help.stderr, '');
   const shebang = fs.readFileSync(path.join(installed, 'bin', 'hiboss'), 'utf8').split('\n', 1)[0];
-  assert.is(shebang, '#!/usr/bin/env -S node --max-semi-space-size=2 --optimize-for-size');
+  assert.is(shebang, '#!/usr/bin/env -S node --max-semi-space-size=2 --optimize-for-size --no-opt');
 });
 
 t('installed: hiboss status without a daemon, or without a bus, is a clear error', async () => {
@@ -166,7 +166,7 @@ t('the printed unit: the shipped one with ExecStart on this install; systemd-ana
   for (const line of ['PartOf=graphical-session.target', 'After=graphical-session.target', 'WantedBy=graphical-session.target', 'Restart=on-failure', 'KillMode=process']) {
     assert.ok(unit.split('\n').includes(line), `no ${line}`);
   }
-  assert.equal(execStartArgv(unit), [process.execPath, '--max-semi-space-size=2', '--optimize-for-size', path.join(installed, 'bin', 'hiboss'), 'daemon']);
+  assert.equal(execStartArgv(unit), [process.execPath, '--max-semi-space-size=2', '--optimize-for-size', '--no-opt', path.join(installed, 'bin', 'hiboss'), 'daemon']);
 
   const dir = path.join(tmp, 'units');
   fs.mkdirSync(dir, { recursive: true });
