@@ -12,6 +12,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { SourceOutputs, subscribedEvent } from '../../daemon/sound/pulse.js';
 import { start, waitForFile, type Started } from './processes.js';
+import { bound } from './bounds.js';
 import type { Sandbox } from './sandbox.js';
 
 export interface StreamView {
@@ -99,6 +100,7 @@ export async function startSoundServer(sandbox: Sandbox): Promise<SoundServer> {
 
   const waitForCaptures = (check: (streams: StreamView[]) => boolean, what: string, timeoutMs = 20_000): Promise<StreamView[]> =>
     new Promise((resolve, reject) => {
+      timeoutMs = bound(timeoutMs);
       let last: StreamView[] = [];
       let done = false;
       let checking = Promise.resolve();
