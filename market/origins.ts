@@ -12,6 +12,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../config/file.js';
 import { readFileBounded } from '../config/read-bounded.js';
+import { errorMessage } from '../shared/error-message.js';
 import { privateDirSync } from './paths.js';
 
 export const Origin = z.discriminatedUnion('kind', [
@@ -41,7 +42,7 @@ function readOrigins(fetchedRoot: string): Record<string, z.infer<typeof OriginR
   try {
     raw = JSON.parse(readFileBounded(file, MAX_ORIGINS_BYTES));
   } catch (error) {
-    throw new Error(`${file} cannot be read as JSON: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`${file} cannot be read as JSON: ${errorMessage(error)}`);
   }
   const parsed = Origins.safeParse(raw);
   if (!parsed.success) throw new Error(`${file} is not a valid origins file: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
@@ -50,7 +51,8 @@ function readOrigins(fetchedRoot: string): Record<string, z.infer<typeof OriginR
 
 /** Where VM `vm`'s copy in `dir` came from; null when nothing was recorded for that VM and that copy. */
 export function originOf(vm: string, dir: string, fetchedRoot: string): Origin | null {
-  const record = Object.hasOwn(readOrigins(fetchedRoot), vm) ? readOrigins(fetchedRoot)[vm]! : undefined;
+  const origins = readOrigins(fetchedRoot);
+  const record = Object.hasOwn(origins, vm) ? origins[vm] : undefined;
   return record && record.dir === path.resolve(dir) ? record.origin : null;
 }
 

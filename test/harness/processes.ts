@@ -5,6 +5,7 @@
 import { execa, type ResultPromise, type Options } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
+import { errorMessage } from '../../shared/error-message.js';
 import { bound } from './bounds.js';
 
 const live = new Set<number>();
@@ -41,7 +42,7 @@ function killAll(): void {
     try {
       cleanup();
     } catch (error) {
-      process.stderr.write(`cleanup at termination failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.stderr.write(`cleanup at termination failed: ${errorMessage(error)}\n`);
     }
   }
   cleanups.clear();
