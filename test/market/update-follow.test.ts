@@ -56,7 +56,7 @@ t('joined through a catalogue: the update follows the entry to its new revision'
 
   // Nothing new signed: the entry still names the joined copy, and the update goes on to the daemon.
   const same = await hiboss(sandbox.env, ['update', 'acme']);
-  assert.match(same.stdout, /acme: friends\/acme \(signature verified\) still names [0-9a-f]{40}/);
+  assert.match(same.stdout, /acme: friends\/acme \(signature verified\) still names [0-9a-f]{40}/, same.stdout + same.stderr);
   assert.is(readConfig(configFile).vms.acme?.flake, `path:${fetchedIpfs(firstCid)}#acme`);
 
   // The publisher commits a change and signs the new revision into the catalogue.
@@ -65,9 +65,10 @@ t('joined through a catalogue: the update follows the entry to its new revision'
   assert.is.not(second.cid, firstCid);
   await commitFiles(catalogueRepo, catalogue([{ entry: second.entry, signature: second.signature }]));
   const moved = await hiboss(sandbox.env, ['update', 'acme']);
-  assert.is(moved.code, 1, 'no daemon: nothing was built');
-  assert.match(moved.stdout, new RegExp(`using: nix://ipfs-${second.cid}#acme: fetched from the IPFS gateway .* every block verified against CID ${second.cid}`));
-  assert.match(moved.stdout, new RegExp(`acme: friends/acme \\(signature verified\\) now names ${String(second.entry.revision)}, fetched as path:${fetchedIpfs(second.cid)}#acme`));
+  const said = moved.stdout + moved.stderr;
+  assert.is(moved.code, 1, `no daemon: nothing was built; it said:\n${said}`);
+  assert.match(moved.stdout, new RegExp(`using: nix://ipfs-${second.cid}#acme: fetched from the IPFS gateway .* every block verified against CID ${second.cid}`), said);
+  assert.match(moved.stdout, new RegExp(`acme: friends/acme \\(signature verified\\) now names ${String(second.entry.revision)}, fetched as path:${fetchedIpfs(second.cid)}#acme`), said);
   assert.match(moved.stderr, /hiboss update: the daemon is not running, so nothing was built yet; start it, then run hiboss update acme again/);
   const config = readConfig(configFile);
   assert.equal(config.vms.acme, { workspace: '2', flake: `path:${fetchedIpfs(second.cid)}#acme`, restart: 'on-failure' });
