@@ -4,15 +4,11 @@
  * carrying out its operations; the announcer telling the world what it decided.
  * The D-Bus interface (dbus-service.ts) calls the request methods below.
  */
-import { Verb, VERBS, type DaemonStatus, type GenerationsReport, type VmState } from '../api/schema.js';
+import type { DaemonStatus, VmState } from '../api/schema.js';
 import { ConfigError, ConfigMissingError, readConfig } from '../config/file.js';
 import { vmPaths, type RuntimeRoots } from '../config/paths.js';
 import { asideImages } from './vm/hibernate.js';
-import { JoinRequestError, type GuestIdentity } from '../networks/join-request.js';
-import { IdentityUnavailableError, readIdentity } from './vm/identity.js';
 import { Config } from '../config/schema.js';
-import { compareWorkspaceNames } from '../config/workspaces.js';
-import { readTail } from './vm/vm-process.js';
 import type { WmClient } from '../wm-ipc/client.js';
 import { announce, type Signals } from './announce.js';
 import { ConfigWatch } from './config-watch.js';
@@ -20,31 +16,26 @@ import { SwitchMarks } from './diagnostics.js';
 import type { Launcher } from './launch/launcher.js';
 import type { Logger } from './log.js';
 import { PolicyLoop } from './loop.js';
-import { initialState, vmOnWorkspace, type Action, type TellAction, type VmSpec } from './policy/policy.js';
+import { initialState, vmOnWorkspace, type Action, type TellAction } from './policy/policy.js';
 import { unhandled } from './policy/types.js';
 import { buildStatus, CpuBaselines } from './status.js';
 import { VmSupervisor } from './vm/supervisor.js';
 import { WmAdapter } from './wm-adapter.js';
-import { memorySpec } from './policy/memory.js';
 import { residentByVm } from './vm/memory.js';
 import { HoldKeeper } from './holds.js';
 import { LogindWatch } from './host/logind.js';
 import { correctGuestClock } from './host/guest-clock.js';
 import { WmColors } from './wm-colors.js';
-import { workspaceCommand } from './windows.js';
-import { UpdateRefusedError, Updater } from './updates/updater.js';
+import { Updater } from './updates/updater.js';
 import { BackupRunner } from './backup/runner.js';
 import { backupStatusPart } from './policy/backup.js';
-import type { BackupList } from '../api/backup-schema.js';
 import { errorMessage } from '../shared/error-message.js';
-import { RequestError } from './errors.js';
-import { MicGuard } from './sound/mic-guard.js';
-import { soundServerSocket } from './launch/audio.js';
-import fs from 'node:fs';
+import { Desktop } from './desktop.js';
+import { VmRequests } from './vm-requests.js';
+import { UserVerbs } from './user-verbs.js';
+import { launchSettingsChanged, specsOf } from './vm-specs.js';
 import type { MicVerb } from './policy/microphone.js';
 import type { ClipDirection } from '../api/clipboard.js';
-import { transferClipboard } from './clipboard/transfer.js';
-import { agentSocketOf } from './host/guest-clock.js';
 
 /** How often the resident memory of the VMs is told to the policy while a memory budget is set. */
 const MEMORY_SAMPLE_MS = 1000;
@@ -59,7 +50,6 @@ export interface DaemonOptions {
   now?: () => number;
 }
 
-export { RequestError } from './errors.js';
 
 export interface Diagnostics {
   eventToWriteMs: number[];
@@ -77,8 +67,12 @@ export class Daemon {
   #flakeBuilder: import('./launch/flake.js').FlakeLauncher | undefined;
   #holds!: HoldKeeper;
   #logind: LogindWatch | undefined;
-  /** Sound: mutes every VM's capture but the microphone holder's; started once a sound server is there. */
-  #mic: MicGuard | undefined;
+  /** Sound and clipboard (desktop.ts). */
+  #desktop!: Desktop;
+  /** The user's verbs (user-verbs.ts). */
+  #verbs!: UserVerbs;
+  /** Updates, backups, identity and log of one VM (vm-requests.ts): the D-Bus interface calls it. */
+  requests!: VmRequests;
   #colors: WmColors | undefined;
   #wm: WmAdapter | undefined;
   #watch: ConfigWatch | undefined;
@@ -147,6 +141,27 @@ export class Daemon {
       process: (name) => this.#vms.process(name),
       now: () => Date.now(),
     });
+    // Before adoption: the announcements of adopted VMs reach the desktop part.
+    this.#desktop = new Desktop({
+      roots: this.options.roots,
+      logger: this.options.logger,
+      notify: this.options.notify,
+      loop: () => this.#loop,
+      config: () => this.#config,
+      pids: () => this.#vms.pids(),
+      wm: () => this.#wm?.kind,
+      stopping: () => this.#stopping,
+    });
+    this.#verbs = new UserVerbs({ loop: () => this.#loop, desktop: () => this.#desktop, wm: () => this.#wm });
+    this.requests = new VmRequests({
+      roots: this.options.roots,
+      loop: () => this.#loop,
+      config: () => this.#config,
+      vms: () => this.#vms,
+      updates: () => this.#updates,
+      backups: () => this.#backups,
+      act: (verb, name) => this.act(verb, name),
+    });
     await this.#vms.adoptAll();
     // Backups: what a daemon that died mid-backup left is settled before any new one.
     await this.#backups.recover();
@@ -167,25 +182,7 @@ export class Daemon {
       note: (message, level) => this.#loop.post({ type: 'note', name: null, message, level }),
     });
     void this.#logind.start();
-    this.#followSoundServer();
-  }
-
-  /** The policy moved the microphone: the sound server follows (when there is one), and the log says so. */
-  #hearing(holder: string | null, pinned: boolean): void {
-    if (!this.#mic) return;
-    this.#mic.hold(holder);
-    this.options.logger.info(holder === null ? 'the microphone is muted for every VM' : `the microphone is with ${holder}${pinned ? ' (pinned)' : ''}`);
-  }
-
-  /** The microphone guard, once the member's sound server is there (checked again at each VM start). */
-  #followSoundServer(): void {
-    if (this.#mic || this.#stopping) return;
-    const socket = soundServerSocket(process.env);
-    if (socket === null || !fs.existsSync(socket)) return;
-    this.#mic = new MicGuard({ env: process.env, pids: () => this.#vms.pids(), log: (message, level) => (level === 'warn' ? this.options.logger.warn(message) : this.options.logger.info(message)) });
-    this.#mic.start();
-    this.#mic.hold(this.#loop.state.mic.holder);
-    this.options.logger.info(`sound server at ${socket}: VMs get an audio device; the microphone follows the focused workspace`);
+    this.#desktop.followSoundServer();
   }
 
   /** Follows the WM until the session ends or shutdown(); resolves when the daemon should exit. */
@@ -228,7 +225,7 @@ export class Daemon {
     this.#updates?.close();
     this.#backups?.shutdown();
     this.#logind?.close();
-    this.#mic?.close();
+    this.#desktop?.close();
     const wm = this.#wm?.wm;
     // The user's own focused colours back first (a round trip), then the connection goes.
     void (this.#colors?.restore() ?? Promise.resolve()).finally(() => wm?.close());
@@ -242,7 +239,7 @@ export class Daemon {
     for (const action of actions) {
       switch (action.type) {
         case 'microphone':
-          this.#hearing(action.holder, action.pinned);
+          this.#desktop.hearing(action.holder, action.pinned);
           this.#announcements.push(action);
           break;
         case 'forget':
@@ -316,9 +313,7 @@ export class Daemon {
         signals: this.options.signals,
         notify: this.options.notify,
         onStateChanged: (name, state: VmState) => {
-          if (state === 'starting' || state === 'running' || state === 'paused') this.#followSoundServer();
-          // A QEMU that just came up: its capture stream is muted unless it holds the microphone.
-          if (state === 'running' || state === 'paused') this.#mic?.enforce();
+          this.#desktop.stateChanged(state);
           if (state === 'running') this.#cpu.reset(name, this.#vms.process(name)?.pid, this.#now());
         },
       });
@@ -346,50 +341,9 @@ export class Daemon {
 
   // ---- requests (D-Bus, key bindings) --------------------------------------------------
 
-  /** A user verb on a VM, or on the focused workspace's VM when `name` is empty. Returns what will happen. */
-  async act(verbText: string, name: string): Promise<string> {
-    const parsed = Verb.safeParse(verbText);
-    if (!parsed.success) throw new RequestError('InvalidArgument', `unknown verb "${verbText}" (one of ${VERBS.join(', ')})`);
-    const verb = parsed.data;
-    if (verb === 'next' || verb === 'prev') return this.#cycle(verb === 'next' ? 1 : -1);
-    if (verb === 'clipto' || verb === 'clipfrom') return this.clipboard(verb === 'clipto' ? 'to' : 'from', name || null);
-    if (verb === 'micpin' || verb === 'micunpin') return this.microphone(verb === 'micpin' ? 'pin' : 'unpin', name || null);
-    const state = this.#loop.state;
-    const target = name || vmOnWorkspace(state, state.focused);
-    if (!target) throw new RequestError('InvalidArgument', 'the focused workspace has no VM');
-    const vm = state.vms[target];
-    if (!vm) throw new RequestError('NoSuchVm', `no VM named "${target}"`);
-    if (verb === 'focus') {
-      if (!vm.spec.workspace) throw new RequestError('InvalidArgument', `${target} is not bound to a workspace`);
-      await this.#wmCommand(workspaceCommand(vm.spec.workspace));
-      return `focused workspace ${vm.spec.workspace}`;
-    }
-    const { answer } = await this.#loop.ask({ type: 'user', verb, name: target });
-    if (!answer) return `${target}: ${verb}`;
-    if (!answer.ok) throw new RequestError(answer.kind, answer.message);
-    return answer.message;
-  }
-
-  async #cycle(step: 1 | -1): Promise<string> {
-    const state = this.#loop.state;
-    const bound = Object.values(state.vms)
-      .filter((vm) => vm.spec.workspace !== null && !vm.removed)
-      .sort((a, b) => compareWorkspaceNames(a.spec.workspace!, b.spec.workspace!));
-    if (bound.length === 0) throw new RequestError('InvalidArgument', 'no VM is bound to a workspace');
-    const current = vmOnWorkspace(state, state.focused);
-    const index = bound.findIndex((vm) => vm.spec.name === current);
-    const next = bound[(index === -1 ? (step === 1 ? 0 : bound.length - 1) : index + step + bound.length) % bound.length]!;
-    await this.#wmCommand(workspaceCommand(next.spec.workspace!));
-    return `focused workspace ${next.spec.workspace}`;
-  }
-
-  async #wmCommand(command: string): Promise<void> {
-    if (!this.#wm) throw new RequestError('Failed', 'not connected to the WM');
-    try {
-      await this.#wm.command(command);
-    } catch (error) {
-      throw new RequestError('Failed', errorMessage(error));
-    }
+  /** A user verb on a VM, or on the focused workspace's VM when `name` is empty (user-verbs.ts). Returns what will happen. */
+  act(verbText: string, name: string): Promise<string> {
+    return this.#verbs.act(verbText, name);
   }
 
   /**
@@ -415,7 +369,7 @@ export class Daemon {
     this.#config = config;
     for (const [name, vm] of Object.entries(config.vms)) {
       const old = before.vms[name];
-      if (old && JSON.stringify(launchPart(old)) !== JSON.stringify(launchPart(vm))) {
+      if (old && launchSettingsChanged(old, vm)) {
         this.#loop.post({ type: 'note', name, message: 'launch settings changed; they apply at its next start' });
       }
     }
@@ -428,109 +382,14 @@ export class Daemon {
     return [];
   }
 
-  // ---- flake VMs' generations and updates (daemon/updates/) --------------------
+  // ---- sound and clipboard (desktop.ts) ---------------------------------------------
 
-  generations(name: string): GenerationsReport {
-    return this.#updating(() => this.#updates.generations(name));
+  microphone(verb: MicVerb, name: string | null): Promise<string> {
+    return this.#desktop.microphone(verb, name);
   }
 
-  /** Starts an update; replies at once (progress: VmLog; outcome: UpdateEvent). */
-  update(name: string, now: boolean): string {
-    return this.#updating(() => this.#updates.update(name, { now, auto: false }));
-  }
-
-  /** Selects a generation (0: the healthy one before the selected) for the next start; `now`: restart into it. */
-  async rollback(name: string, generation: number, now: boolean): Promise<string> {
-    const selected = this.#updating(() => this.#updates.rollback(name, generation));
-    const vm = this.#loop.state.vms[name];
-    const up = vm !== undefined && (vm.state === 'running' || vm.state === 'paused' || vm.state === 'starting');
-    if (!now || !up) return `${selected}; it boots at ${name}'s next start`;
-    await this.act('restart', name);
-    return `${selected}; restarting into it`;
-  }
-
-  #updating<T>(run: () => T): T {
-    try {
-      return run();
-    } catch (error) {
-      if (error instanceof UpdateRefusedError) throw new RequestError(error.kind, error.message);
-      throw error;
-    }
-  }
-
-  // ---- backups (daemon/backup/) --------------------
-
-  /** A backup now; replies with what will happen (the outcome: BackupChanged). */
-  async backupNow(name: string): Promise<string> {
-    const { answer } = await this.#loop.ask({ type: 'backup-request', name });
-    if (answer && !answer.ok) throw new RequestError(answer.kind, answer.message);
-    return answer?.message ?? `${name}: backup`;
-  }
-
-  async backupList(name: string): Promise<BackupList> {
-    if (!this.hasVm(name)) throw new RequestError('NoSuchVm', `no VM named "${name}"`);
-    if (!this.#config.vms[name]?.backup) throw new RequestError('InvalidArgument', `${name} has no backup setting`);
-    try {
-      return await this.#backups.list(name);
-    } catch (error) {
-      throw new RequestError('Failed', errorMessage(error));
-    }
-  }
-
-  /** Restores point `id` (null: the latest): the VM is stopped, restored, started again. */
-  async restoreBackup(name: string, id: string | null): Promise<string> {
-    const { answer } = await this.#loop.ask({ type: 'restore-request', name, id });
-    if (answer && !answer.ok) throw new RequestError(answer.kind, answer.message);
-    return answer?.message ?? `${name}: restore`;
-  }
-
-  // ---- members ------------------------------------------------------------------
-
-  /** The VM's published identity (daemon/vm/identity.ts), for a join request. */
-  async identity(name: string): Promise<GuestIdentity> {
-    if (!this.hasVm(name)) throw new RequestError('NoSuchVm', `no VM named "${name}"`);
-    try {
-      return await readIdentity(name, this.#vms.process(name));
-    } catch (error) {
-      if (error instanceof IdentityUnavailableError || error instanceof JoinRequestError) throw new RequestError('Failed', error.message);
-      throw error;
-    }
-  }
-
-  // ---- sound ------------------------------------------------------------------
-
-  /** `hiboss mic pin [VM]` / `unpin`: replies with what now hears the member. */
-  async microphone(verb: MicVerb, name: string | null): Promise<string> {
-    const { answer } = await this.#loop.ask({ type: 'mic', verb, name });
-    if (answer && !answer.ok) throw new RequestError(answer.kind, answer.message);
-    return answer?.message ?? `microphone ${verb}`;
-  }
-
-  /**
-   * Clipboard by hand: the host's text into the VM's clipboard (`to`) or back
-   * (`from`), through the guest agent; told in a notification naming the
-   * network, refusals too (a key binding has no terminal to answer in).
-   */
-  async clipboard(direction: ClipDirection, name: string | null): Promise<string> {
-    const state = this.#loop.state;
-    const target = name ?? vmOnWorkspace(state, state.focused);
-    const outcome = await transferClipboard({
-      direction,
-      target,
-      state: target === null ? undefined : state.vms[target]?.state,
-      clipboard: target === null ? undefined : this.#config.vms[target]?.clipboard,
-      wm: this.#wm?.kind,
-      agentSocket: target === null ? null : agentSocketOf(vmPaths(this.options.roots, target)),
-      env: process.env,
-    });
-    if (outcome.ok) {
-      this.options.notify(outcome.summary, outcome.body, 'low');
-      this.options.logger.info(`${outcome.summary}: ${outcome.body}`);
-      return outcome.body;
-    }
-    this.options.notify(outcome.summary, outcome.message, 'normal');
-    this.options.logger.warn(`${outcome.summary}: ${outcome.message}`);
-    throw new RequestError(outcome.kind, outcome.message);
+  clipboard(direction: ClipDirection, name: string | null): Promise<string> {
+    return this.#desktop.clipboard(direction, name);
   }
 
   // ---- what clients read ----------------------------------------------------------------
@@ -546,18 +405,11 @@ export class Daemon {
     });
     for (const vm of status.vms) if (vm.kind === 'flake') Object.assign(vm, this.#updates.summary(vm.name));
     // No sound server, no audio devices: nobody to hear, nothing to show.
-    if (!this.#mic) delete status.microphone;
+    if (!this.#desktop.hasSound) delete status.microphone;
     const { backups, settings } = this.#loop.state;
     for (const vm of status.vms) vm.backup = this.#backups.status(vm.name, backupStatusPart(backups.vms[vm.name], settings, Date.now()));
     for (const vm of status.vms) vm.asideImages = asideImages(vmPaths(this.options.roots, vm.name));
     return status;
-  }
-
-  vmLog(name: string, lines: number): string[] {
-    if (!this.hasVm(name)) throw new RequestError('NoSuchVm', `no VM named "${name}"`);
-    if (lines <= 0) return [];
-    const text = readTail(vmPaths(this.options.roots, name).logFile, Math.min(lines, 5000) * 200);
-    return text.split('\n').filter((l) => l !== '').slice(-lines);
   }
 
   hasVm(name: string): boolean {
@@ -568,20 +420,3 @@ export class Daemon {
     return { eventToWriteMs: this.#marks.intervals(), writeCallMs: this.#marks.writeCalls(), memory: process.memoryUsage() };
   }
 }
-
-function specsOf(config: Config): VmSpec[] {
-  return Object.entries(config.vms).map(([name, vm]) => ({
-    name,
-    workspace: vm.workspace ?? null,
-    restart: vm.restart,
-    whenHidden: vm.whenHidden ?? 'pause',
-    ...memorySpec(vm),
-    ...(vm.backup ? { backup: { everyHours: vm.backup.everyHours, target: vm.backup.target } } : {}),
-    ...(vm.audio === false ? { audio: false } : {}),
-  }));
-}
-
-function launchPart(vm: Config['vms'][string]): unknown {
-  return { qemu: vm.qemu, flake: vm.flake };
-}
-

@@ -5,7 +5,8 @@
 import dbus from 'dbus-next';
 import { BUS_NAME, daemonInterfaceMembers, Errors, INTERFACE, OBJECT_PATH } from '../api/names.js';
 import { VmName } from '../config/schema.js';
-import { RequestError, type Daemon } from './daemon.js';
+import type { Daemon } from './daemon.js';
+import { RequestError } from './errors.js';
 import { DaemonError } from './errors.js';
 import { z } from 'zod';
 import { MIC_VERBS } from './policy/microphone.js';
@@ -83,7 +84,7 @@ export class DaemonInterface extends Interface {
   Log(name: string, lines: number): string[] {
     checkName(name);
     try {
-      return this.daemon.vmLog(name, Math.min(lines, 5000));
+      return this.daemon.requests.vmLog(name, Math.min(lines, 5000));
     } catch (error) {
       throw toDbusError(error);
     }
@@ -93,7 +94,7 @@ export class DaemonInterface extends Interface {
   Generations(name: string): string {
     checkName(name);
     try {
-      return JSON.stringify(this.daemon.generations(name));
+      return JSON.stringify(this.daemon.requests.generations(name));
     } catch (error) {
       throw toDbusError(error);
     }
@@ -103,7 +104,7 @@ export class DaemonInterface extends Interface {
   Update(name: string, now: boolean): string {
     checkName(name);
     try {
-      return this.daemon.update(name, now);
+      return this.daemon.requests.update(name, now);
     } catch (error) {
       throw toDbusError(error);
     }
@@ -112,32 +113,32 @@ export class DaemonInterface extends Interface {
   /** Selects a generation (0: the last healthy one before the selected); `now`: restart into it. */
   Rollback(name: string, generation: number, now: boolean): Promise<string> {
     checkName(name);
-    return this.daemon.rollback(name, generation, now).catch((error) => Promise.reject(toDbusError(error)));
+    return this.daemon.requests.rollback(name, generation, now).catch((error) => Promise.reject(toDbusError(error)));
   }
 
   /** Backs the VM's disk up now; replies with what will happen (the outcome: BackupChanged). */
   Backup(name: string): Promise<string> {
     checkName(name);
-    return this.daemon.backupNow(name).catch((error) => Promise.reject(toDbusError(error)));
+    return this.daemon.requests.backupNow(name).catch((error) => Promise.reject(toDbusError(error)));
   }
 
   /** The VM's restore points (api/backup-schema.ts BackupList), as JSON. */
   Backups(name: string): Promise<string> {
     checkName(name);
-    return this.daemon.backupList(name).then((list) => JSON.stringify(list), (error) => Promise.reject(toDbusError(error)));
+    return this.daemon.requests.backupList(name).then((list) => JSON.stringify(list), (error) => Promise.reject(toDbusError(error)));
   }
 
   /** Restores point `id` ('' = the latest): the VM is stopped, restored, started again. */
   Restore(name: string, id: string): Promise<string> {
     checkName(name);
     if (id.length > 64 || /[^0-9A-Za-z]/.test(id)) throw new dbus.DBusError(Errors.InvalidArgument, `invalid backup id "${id.slice(0, 64)}"`);
-    return this.daemon.restoreBackup(name, id === '' ? null : id).catch((error) => Promise.reject(toDbusError(error)));
+    return this.daemon.requests.restoreBackup(name, id === '' ? null : id).catch((error) => Promise.reject(toDbusError(error)));
   }
 
   /** Members: the VM's published identity (networks/join-request.ts GuestIdentity), as JSON. */
   Identity(name: string): Promise<string> {
     checkName(name);
-    return this.daemon.identity(name).then((identity) => JSON.stringify(identity), (error) => Promise.reject(toDbusError(error)));
+    return this.daemon.requests.identity(name).then((identity) => JSON.stringify(identity), (error) => Promise.reject(toDbusError(error)));
   }
 
   /** `pin` the microphone to a VM ('' = the focused workspace's) or `unpin` it; replies with who hears now. */

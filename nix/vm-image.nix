@@ -10,11 +10,14 @@
 #
 # What it reads of the configuration: system.build.{toplevel,kernel,
 # initialRamdisk}, system.boot.loader.{kernelFile,initrdFile},
-# boot.kernelParams and the sizes virtualisation.{memorySize,cores,diskSize}
-# when the configuration declares them. Never system.build.vm,
-# virtualisation.qemu.* or any other program or QEMU option of the network's
-# (test/nix/vm-image.test.ts evaluates it against a configuration whose such
-# attributes throw).
+# boot.kernelParams and the sizes hiboss.vm.{memoryMiB,cores,diskMiB}
+# (modules/guest-boot.nix, which also makes the system boot from these
+# files). Never system.build.vm, virtualisation.* or any other program or
+# QEMU option of the network's (test/nix/vm-image.test.ts evaluates it
+# against a configuration whose such attributes throw). A configuration that
+# imports NixOS's qemu-vm.nix is refused: that module replaces the file
+# systems with the host's store over 9p, which hiboss never offers, so the
+# VM could not boot.
 #
 # `tools` defaults to the configuration's own pkgs (its nixpkgs: closureInfo,
 # runCommand, squashfsTools, jq); they run only in the sandbox, and what they
@@ -28,17 +31,23 @@ let
   kernel = "${config.system.build.kernel}/${config.system.boot.loader.kernelFile}";
   initrd = "${config.system.build.initialRamdisk}/${config.system.boot.loader.initrdFile}";
   closure = pkgs.closureInfo { rootPaths = [ toplevel ]; };
-  sizeOf = name: config.virtualisation.${name} or null;
+  sizeOf = name: config.hiboss.vm.${name} or null;
+  qemuVm = config ? virtualisation && config.virtualisation ? qemu;
   manifest = builtins.toJSON {
     version = 1;
     name = configuration;
     toplevel = "${toplevel}";
     kernelParams = config.boot.kernelParams;
-    memoryMiB = sizeOf "memorySize";
+    memoryMiB = sizeOf "memoryMiB";
     cores = sizeOf "cores";
-    diskSizeMiB = sizeOf "diskSize";
+    diskSizeMiB = sizeOf "diskMiB";
   };
 in
+if qemuVm then
+  throw ("hiboss: nixosConfigurations.${configuration} imports NixOS's qemu-vm.nix (virtualisation.qemu is declared): "
+    + "its file systems (the host's /nix/store over 9p) replace the ones hiboss boots from, so it cannot boot under hiboss. "
+    + "Remove that import; set the VM's sizes with hiboss.vm.{memoryMiB,cores,diskMiB}.")
+else
 pkgs.runCommand "hiboss-vm-${configuration}"
 {
   nativeBuildInputs = [ pkgs.squashfsTools pkgs.jq ];

@@ -20,7 +20,10 @@ export const DEFAULT_MEMORY_MIB = 1024;
 export const DEFAULT_CORES = 1;
 export const DEFAULT_DISK_MIB = 1024;
 
-/** The serial number the guest finds its closure image by (/dev/disk/by-id/virtio-hiboss-store). */
+/**
+ * The serial number the guest finds its closure image by (/dev/disk/by-id/virtio-hiboss-store).
+ * The guest's side names both serials in nix/lib/guest-devices.json (test/nix/guest-boot.test.ts: they agree).
+ */
 export const STORE_SERIAL = 'hiboss-store';
 /** … and the member's disk (/dev/disk/by-id/virtio-hiboss-disk). */
 export const DISK_SERIAL = 'hiboss-disk';

@@ -42,11 +42,11 @@ export const VmManifest = z.strictObject({
   /** The system's toplevel; the guest's init is TOPLEVEL/init (passed as init=). */
   toplevel: StorePath,
   kernelParams: z.array(KernelParam).max(256),
-  /** virtualisation.memorySize (MiB), if the configuration says. */
+  /** hiboss.vm.memoryMiB (modules/guest-boot.nix), if the configuration says. */
   memoryMiB: z.number().int().min(64).max(256 * 1024).nullable(),
-  /** virtualisation.cores */
+  /** hiboss.vm.cores */
   cores: z.number().int().min(1).max(64).nullable(),
-  /** virtualisation.diskSize (MiB): the member's disk is made this size when first created. */
+  /** hiboss.vm.diskMiB: the member's disk is made this size when first created. */
   diskSizeMiB: z.number().int().min(64).max(4 * 1024 * 1024).nullable(),
   /** Every store path in closure.img (closureInfo's store-paths). */
   closurePaths: z.array(StorePath).min(1).max(100_000),

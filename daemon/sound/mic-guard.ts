@@ -5,15 +5,17 @@
  * microphone (daemon/policy/microphone.ts). The member's own programs' streams
  * are never touched; playback never either.
  *
- * Kept true, not only set once: `pactl subscribe` reports every capture stream
- * created or changed (a VM started, a stream reopened, someone unmuting it in a
- * mixer), and each report re-reads the streams and mutes what must be muted.
- * A holder change mutes the streams already known at once, in parallel, before
- * the re-read confirms: that is the switch's latency.
+ * Kept true, not only set once: one connection to the sound server, kept open,
+ * is told of every capture stream created or changed (a VM started, a stream
+ * reopened, someone unmuting it in a mixer), and each report re-reads the
+ * streams and mutes what must be muted. A holder change mutes the streams
+ * already known at once, on that connection, before the re-read confirms: that
+ * is the switch's latency. When the server goes away (restarted, crashed) the
+ * guard reconnects with backoff and, first thing on the new connection, mutes
+ * every VM's stream but the holder's: it fails closed.
  */
-import readline from 'node:readline';
 import { Backoff, sleep } from '../../transport/backoff.js';
-import { Pactl, subscribedEvent, type CaptureStream } from './pulse.js';
+import { captureStreams, connectSoundServer, type CaptureStream, type NativeConnection } from './pulse.js';
 
 export interface MicGuardOptions {
   /** The environment of the sound server's clients (XDG_RUNTIME_DIR or PULSE_SERVER). */
@@ -29,13 +31,10 @@ export class MicGuard {
   #busy = false;
   #again = false;
   #closed = false;
-  #subscriber: ReturnType<Pactl['subscribe']> | undefined;
+  #connection: NativeConnection | undefined;
   #warned = false;
-  readonly #pactl: Pactl;
 
-  constructor(private readonly options: MicGuardOptions) {
-    this.#pactl = new Pactl(options.env);
-  }
+  constructor(private readonly options: MicGuardOptions) {}
 
   /** Follows the sound server's capture streams until close(); reconnects with backoff if it goes away. */
   start(): void {
@@ -48,15 +47,17 @@ export class MicGuard {
     const pids = this.#vmPids();
     // At once, for the streams already known; enforce() then checks against a fresh list.
     const wrong = this.#streams.filter((stream) => stream.pid !== null && pids.has(stream.pid) && stream.mute !== this.#shouldMute(pids.get(stream.pid)!));
-    for (const stream of wrong) {
-      const mute = this.#shouldMute(pids.get(stream.pid!)!);
-      stream.mute = mute;
-      this.#pactl.setSourceOutputMute(stream.index, mute).catch(() => this.enforce());
-    }
-    // Each mute is reported back by `pactl subscribe`, which re-reads the streams then; with
+    const connection = this.#connection;
+    if (connection)
+      for (const stream of wrong) {
+        const mute = this.#shouldMute(pids.get(stream.pid!)!);
+        stream.mute = mute;
+        connection.setSourceOutputMute(stream.index, mute).catch(() => this.enforce());
+      }
+    // Each mute is reported back as a change event, which re-reads the streams then; with
     // nothing to change at once, re-read now (a stream may be new). Not both: on a loaded
-    // machine the switch's own commands come first.
-    if (wrong.length === 0) this.enforce();
+    // machine the switch's own requests come first.
+    if (wrong.length === 0 || !connection) this.enforce();
   }
 
   /** A VM's QEMU started or ended: its stream is put right. */
@@ -78,7 +79,7 @@ export class MicGuard {
 
   close(): void {
     this.#closed = true;
-    this.#subscriber?.kill();
+    this.#connection?.close();
   }
 
   /** QEMU pid → VM name. */
@@ -93,8 +94,11 @@ export class MicGuard {
   }
 
   async #pass(): Promise<void> {
+    const connection = this.#connection;
+    // No server now: nothing to mute; the next connection's first pass mutes everything due.
+    if (!connection) return;
     try {
-      this.#streams = await this.#pactl.sourceOutputs();
+      this.#streams = captureStreams(await connection.sourceOutputs());
     } catch (error) {
       this.#streams = [];
       this.#warnOnce(`the sound server's capture streams cannot be read: ${(error as Error).message.split('\n')[0]}`);
@@ -107,11 +111,11 @@ export class MicGuard {
         if (name === undefined || stream.mute === this.#shouldMute(name)) return;
         const mute = this.#shouldMute(name);
         try {
-          await this.#pactl.setSourceOutputMute(stream.index, mute);
+          await connection.setSourceOutputMute(stream.index, mute);
           stream.mute = mute;
           this.options.log(`${name}: its microphone stream is ${mute ? 'muted' : 'unmuted'}`);
         } catch (error) {
-          // Gone between the list and the command: its removal is reported, nothing to do.
+          // Gone between the list and the request: its removal is reported, nothing to do.
           this.options.log(`${name}: could not ${mute ? 'mute' : 'unmute'} its microphone stream: ${(error as Error).message.split('\n')[0]}`, 'warn');
         }
       }),
@@ -119,27 +123,31 @@ export class MicGuard {
   }
 
   async #follow(): Promise<void> {
-    const backoff = new Backoff(500, 30_000);
+    const backoff = new Backoff(250, 10_000);
     while (!this.#closed) {
-      const subscriber = this.#pactl.subscribe();
-      this.#subscriber = subscriber;
-      subscriber.catch(() => {});
-      const lines = readline.createInterface({ input: subscriber.stdout! });
-      let first = true;
-      lines.on('line', (line) => {
-        const event = subscribedEvent(line);
-        if (first) {
-          first = false;
-          backoff.reset();
-        }
-        if (event && event.facility === 'source-output' && event.kind !== 'remove') this.enforce();
+      let connection: NativeConnection;
+      try {
+        connection = await connectSoundServer(this.options.env);
+      } catch (error) {
+        this.#warnOnce(`no sound server to mute VMs' microphones in (${(error as Error).message.split('\n')[0]}); they are muted once it is there`);
+        await sleep(backoff.next()).catch(() => {});
+        continue;
+      }
+      if (this.#closed) return connection.close();
+      backoff.reset();
+      if (this.#warned) this.options.log('the sound server is back: VMs\' microphones are put right');
+      this.#warned = false;
+      this.#connection = connection;
+      connection.onEvent((event) => {
+        if (event.facility === 'source-output' && event.type !== 'remove') this.enforce();
       });
-      // Streams that exist before the subscription: put right once it is in place.
+      // The subscription is in place: streams that exist already are put right now.
       this.enforce();
-      const result = await subscriber.catch((error: unknown) => error as { stderr?: string });
-      if (this.#closed) return;
-      this.#warnOnce(`lost the sound server (pactl subscribe ended${result && typeof result === 'object' && 'stderr' in result && result.stderr ? `: ${String(result.stderr).trim().split('\n')[0]}` : ''}); VMs' microphones are muted again when it is back`);
+      const reason = await connection.closed;
+      this.#connection = undefined;
       this.#streams = [];
+      if (this.#closed) return;
+      this.#warnOnce(`lost the sound server (${reason.message}); VMs' microphones are muted again when it is back`);
       await sleep(backoff.next()).catch(() => {});
     }
   }

@@ -1,30 +1,21 @@
 /**
- * The member's sound server as the daemon speaks to it: Debian's `pactl` (the
- * PulseAudio protocol, which PipeWire's pipewire-pulse serves too), argv only.
- * What it prints is parsed with the one schema below and bounded in size.
+ * The member's sound server as the daemon reaches it: its native socket
+ * (PulseAudio's, or PipeWire's pipewire-pulse), found the way libpulse finds
+ * it, and authenticated the way libpulse does (the cookie file if there is
+ * one, else the socket's peer credentials). The protocol is in native/.
  * No decisions here: mic-guard.ts decides which stream to mute.
  */
-import { execa } from 'execa';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { z } from 'zod';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { soundServerSocket } from '../launch/audio.js';
+import { NativeConnection } from './native/connection.js';
+import { COOKIE_BYTES, SourceOutput, SourceOutputs } from './native/protocol.js';
 
-/** The switch's own commands: node's plain execFile (argv, no shell) starts a third faster than execa here. */
-const run = promisify(execFile);
+export { SourceOutput, SourceOutputs, NativeConnection };
 
-/** `pactl` answers in far less; a sound server that does not is treated as gone. */
-const PACTL_TIMEOUT_MS = 5000;
-/** A list of capture streams: a few KiB each; more than this is not a sound server we trust. */
-const MAX_LIST_BYTES = 4 * 1024 * 1024;
-
-/** One capture stream (`pactl -f json list source-outputs`): who records, and whether it is muted. */
-export const SourceOutput = z.looseObject({
-  index: z.number().int().nonnegative(),
-  mute: z.boolean(),
-  properties: z.record(z.string().max(256), z.string().max(4096)),
-});
-export type SourceOutput = z.infer<typeof SourceOutput>;
-export const SourceOutputs = z.array(SourceOutput).max(10_000);
+/** The name the daemon's connection has in the server's list of clients. */
+export const CLIENT_NAME = 'hiboss';
 
 /** A capture stream, as the guard needs it: the process that records (application.process.id). */
 export interface CaptureStream {
@@ -40,26 +31,29 @@ export function captureStreams(outputs: SourceOutput[]): CaptureStream[] {
   });
 }
 
-/** One line of `pactl subscribe`: "Event 'new' on source-output #3". */
-export function subscribedEvent(line: string): { kind: 'new' | 'change' | 'remove'; facility: string; index: number } | null {
-  const match = /^Event '(new|change|remove)' on ([a-z-]{1,32}) #(\d{1,10})$/.exec(line.trim());
-  return match ? { kind: match[1] as 'new' | 'change' | 'remove', facility: match[2]!, index: Number(match[3]) } : null;
+/** $PULSE_COOKIE, else ~/.config/pulse/cookie, else ~/.pulse-cookie; none: all zero (credentials decide). */
+export async function readCookie(env: NodeJS.ProcessEnv): Promise<Buffer> {
+  const home = env.HOME || os.homedir();
+  const candidates = env.PULSE_COOKIE ? [env.PULSE_COOKIE] : [path.join(env.XDG_CONFIG_HOME || path.join(home, '.config'), 'pulse', 'cookie'), path.join(home, '.pulse-cookie')];
+  for (const file of candidates) {
+    let handle: fs.FileHandle | undefined;
+    try {
+      handle = await fs.open(file, 'r');
+      const cookie = Buffer.alloc(COOKIE_BYTES);
+      const { bytesRead } = await handle.read(cookie, 0, COOKIE_BYTES, 0);
+      if (bytesRead === COOKIE_BYTES) return cookie;
+    } catch {
+      // Not there or not readable: the next place, then none.
+    } finally {
+      await handle?.close();
+    }
+  }
+  return Buffer.alloc(COOKIE_BYTES);
 }
 
-export class Pactl {
-  constructor(private readonly env: NodeJS.ProcessEnv) {}
-
-  async sourceOutputs(): Promise<CaptureStream[]> {
-    const { stdout } = await run('pactl', ['-f', 'json', 'list', 'source-outputs'], { env: this.env, timeout: PACTL_TIMEOUT_MS, maxBuffer: MAX_LIST_BYTES, encoding: 'utf8' });
-    return captureStreams(SourceOutputs.parse(JSON.parse(stdout)));
-  }
-
-  async setSourceOutputMute(index: number, mute: boolean): Promise<void> {
-    await run('pactl', ['set-source-output-mute', String(index), mute ? '1' : '0'], { env: this.env, timeout: PACTL_TIMEOUT_MS });
-  }
-
-  /** `pactl subscribe`: the running process (its lines: subscribedEvent). */
-  subscribe() {
-    return execa('pactl', ['subscribe'], { env: this.env, extendEnv: false, buffer: { stdout: false, stderr: true }, stdin: 'ignore', maxBuffer: { stderr: 64 * 1024 } });
-  }
+/** A connection to the member's sound server, subscribed to capture-stream events. */
+export async function connectSoundServer(env: NodeJS.ProcessEnv): Promise<NativeConnection> {
+  const socket = soundServerSocket(env);
+  if (!socket) throw new Error('no sound server socket: neither PULSE_SERVER (a unix socket) nor XDG_RUNTIME_DIR is set');
+  return NativeConnection.open(socket, await readCookie(env), CLIENT_NAME);
 }

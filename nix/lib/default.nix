@@ -29,7 +29,7 @@ in
     // builtins.listToAttrs (map (e: { inherit (e) name; value = module e.config e.name shaped.${e.config}; }) (members.entries shaped));
 
   # { NAME = module; } -> { NAME = nixosSystem; }, what a network flake exports
-  # as nixosConfigurations (hiboss builds NAME's config.system.build.vm).
+  # as nixosConfigurations (hiboss builds nix/vm-image.nix around NAME's config).
   nixosConfigurations = { nixpkgs, modules, extraModules ? [ ] }:
     builtins.mapAttrs (_: module: nixpkgs.lib.nixosSystem { modules = [ module ] ++ extraModules; }) modules;
 }

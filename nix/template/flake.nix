@@ -1,6 +1,7 @@
 # A hiboss network: configs.json says what runs on each machine of it; edit it
-# in the hiboss panel or by hand. hiboss builds and runs
-# nixosConfigurations.NAME.config.system.build.vm for the workspace bound to it.
+# in the hiboss panel or by hand. For the workspace bound to FLAKE#NAME, hiboss
+# builds its own nix/vm-image.nix around nixosConfigurations.NAME (kernel,
+# initrd, closure image: data) and boots it in the member's QEMU.
 {
   description = "A hiboss network";
 

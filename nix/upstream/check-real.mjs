@@ -51,7 +51,6 @@ export const REAL_FILES = {
   'nixos/modules/services/networking/yggdrasil.nix': 'a09c65d4b077adfe',
   'nixos/modules/services/networking/zerotierone.nix': '061165ac32d776af',
   'nixos/modules/services/ttys/getty.nix': '1b3a01ade7b10818',
-  'nixos/modules/services/wayland/cage.nix': '835d48e8ec84ad9a',
   'nixos/modules/services/web-apps/nextcloud.nix': '30acca72d7fbad66',
   'nixos/modules/services/web-servers/nginx/default.nix': '8dd2b63c81a754fe',
   'nixos/modules/services/web-servers/phpfpm/default.nix': 'fed3e1ff0fa81560',
@@ -59,6 +58,13 @@ export const REAL_FILES = {
   'nixos/modules/tasks/network-interfaces.nix': '49f419d86d8d30f4',
   'nixos/modules/virtualisation/build-vm.nix': '39aabf5c457abd8e',
   'nixos/modules/virtualisation/qemu-guest-agent.nix': '69efd0c95a1bab36',
+  // The desktop's sound (PipeWire with its PulseAudio server, WirePlumber, rtkit) and the
+  // members' names and source filter (networking.hosts, networking.nftables).
+  'nixos/modules/services/desktops/pipewire/pipewire.nix': 'dd34d535853686af',
+  'nixos/modules/services/desktops/pipewire/wireplumber.nix': '268469754f77daa1',
+  'nixos/modules/security/rtkit.nix': '176ec70f5c1565ff',
+  'nixos/modules/config/networking.nix': '2fd3be268a532d66',
+  'nixos/modules/services/networking/nftables.nix': '84180ca33448782e',
 };
 // Files those modules import (same commit): build-vm.nix extends the config with
 // qemu-vm.nix, which imports the next three; version.nix label.nix; firewall-iptables

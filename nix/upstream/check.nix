@@ -4,22 +4,24 @@
 # check-real.mjs recorded from the real NixOS modules. Strict: a path not
 # declared there, or a value not of the declared type, is a problem.
 #
-# { recorded ? options.json, byHand ? options-members.json } -> [ "CONFIG: path: problem" ]
+# { recorded ? options.json, byHand ? options-members.json, bootByHand ? options-boot.json } -> [ "CONFIG: path: problem" ]
 # `extra`: more settings walked with every config (the test's way to show a failure).
 { recorded ? builtins.fromJSON (builtins.readFile ./options.json)
 , byHand ? builtins.fromJSON (builtins.readFile ./options-members.json)
+, bootByHand ? builtins.fromJSON (builtins.readFile ./options-boot.json)
 , configs ? import ./wizard-configs.nix
 , extra ? { }
 }:
 let
-  declarations = recorded // { options = recorded.options ++ byHand.options; };
+  declarations = recorded // { options = recorded.options ++ byHand.options ++ bootByHand.options; };
   settingsFor = import ../lib/service-settings.nix;
   # Each config its own network (wizard-members.nix gives every config the same member names).
   shaped = builtins.mapAttrs (name: entry: (import ../lib/shape-configs.nix { ${name} = entry; }).${name}) configs;
   spec = import ../lib/options-spec.nix;
 
-  # What modules/hiboss.nix sets besides service-settings.nix (needs pkgs there).
-  moduleExtras = {
+  # What modules/hiboss.nix sets besides service-settings.nix (needs pkgs there),
+  # and how every network VM boots (modules/guest-boot.nix).
+  moduleExtras = (import ../lib/guest-boot.nix { }).settings // {
     assertions = [ { assertion = true; message = ""; } ];
     warnings = [ "" ];
     environment.systemPackages = [ ];
@@ -53,6 +55,7 @@ let
   parse = description:
     let s = stripParens description; in
     if hasPrefix "null or " s then { kind = "nullOr"; elem = parse (dropPrefix "null or " s); }
+    else if hasPrefix "non-empty (" s then { kind = "nonEmpty"; elem = parse (dropPrefix "non-empty " s); }
     else if hasPrefix "list of " s then { kind = "listOf"; elem = parse (dropPrefix "list of " s); }
     else if hasPrefix "attribute set of " s then { kind = "attrsOf"; elem = parse (dropPrefix "attribute set of " s); }
     else if hasPrefix "lazy attribute set of " s then { kind = "attrsOf"; elem = parse (dropPrefix "lazy attribute set of " s); }
@@ -82,6 +85,7 @@ let
       in
       if builtins.isList value then (if builtins.all (atomOk (builtins.elemAt parts 1)) value then null else wrong)
       else if atomOk (builtins.elemAt parts 0) value then null else wrong
+    else if builtins.match ".*\\(with check: non-empty\\)" description != null && value == "" then wrong
     else if p != null then (if builtins.isString value && builtins.match (builtins.head p) value != null then null else wrong)
     else if builtins.match ".*string.*" description != null then (if builtins.isString value then null else wrong)
     else if builtins.match ".*integer.*" description != null then
@@ -104,6 +108,9 @@ let
   checkTyped = type: node: path: value:
     if unset value then [ ]
     else if type.kind == "nullOr" then (if value == null then [ ] else checkTyped type.elem node path value)
+    else if type.kind == "nonEmpty" then
+      (if value == [ ] || value == "" then [ "${path}: expected a non-empty value, got ${builtins.toJSON value}" ]
+       else checkTyped type.elem node path value)
     else if type.kind == "listOf" then
       (if !builtins.isList value then [ "${path}: expected a list, got ${builtins.typeOf value}" ]
        else builtins.concatLists (builtins.genList (i: checkTyped type.elem (node."*" or { }) (join path (toString i)) (builtins.elemAt value i)) (builtins.length value)))

@@ -43,12 +43,13 @@ let
   format = type: { inherit type; generate = name: _: drv name; };
 
   pkgs = named [
-    "murmur" "zerotierone" "cage" "xterm" "shadow" "util-linux" "envsubst" "coreutils" "mumble" "firefox"
+    "murmur" "zerotierone" "xterm" "shadow" "util-linux" "envsubst" "coreutils" "mumble" "firefox"
     "yggdrasil" "hjson-go" "jq" "syncthing" "libxml2" "curl" "openssh" "wireguard-tools" "amneziawg-tools"
     "iproute2" "kmod" "tinc_pre" "makeWrapper" "iptables" "nftables" "nixos-firewall-tool" "sudo" "systemd"
     "forgejo-lts" "git" "gnupg" "mariadb" "perl" "nettools" "host" "iputils" "bash" "procps" "iw"
     "wirelesstools" "mstpd" "nginx" "php" "php83" "openssl"
     "mailcap" "openresty" "sway" "foot" "pcmanfm" "wl-clipboard"
+    "pipewire" "wireplumber" "rtkit" "iana-etc"
   ] // {
     _type = "pkgs";
     formats = {
@@ -59,6 +60,7 @@ let
     writeText = name: _: drv name;
     writeTextFile = args: drv args.name;
     writeTextDir = name: _: drv name;
+    concatText = name: _: drv name;
     writeScript = name: _: drv name;
     writeScriptBin = name: _: drv name;
     writeShellApplication = args: drv args.name;
@@ -73,7 +75,8 @@ let
     runtimeShell = "/bin/sh";
     libxcrypt = mkDrv { name = "libxcrypt"; enabledCryptSchemeIds = [ "y" "gy" "7" "2b" "2y" "2a" "6" "5" ]; };
     xorg = named [ "xauth" ];
-    stdenv = { hostPlatform = { system = "x86_64-linux"; isBigEndian = false; is32bit = false; isx86 = true; isAarch = false; isLinux = true; qemuArch = "x86_64"; }; buildPlatform = { system = "x86_64-linux"; }; mkDerivation = args: drv args.name; };
+    stdenv = { hostPlatform = { system = "x86_64-linux"; isBigEndian = false; is32bit = false; isx86 = true; isx86_64 = true; isAarch = false; isLinux = true; qemuArch = "x86_64"; libc = "glibc"; }; buildPlatform = { system = "x86_64-linux"; }; cc.libc = drv "glibc"; mkDerivation = args: drv args.name; };
+    pkgsi686Linux = named [ "pipewire" ];
     buildPackages = named [ "openssh" "sudo" ];
     qemu_kvm = mkDrv { name = "qemu"; ga = drv "qemu-ga"; stdenv = { system = "x86_64-linux"; hostPlatform.isLinux = true; }; };
     OVMF = mkDrv { name = "OVMF"; fd = mkDrv { name = "OVMF-fd"; systemManagementModeRequired = false; firmware = "/nix/store/00000000000000000000000000000000-OVMF-fd/FV/OVMF_CODE.fd"; variables = "/nix/store/00000000000000000000000000000000-OVMF-fd/FV/OVMF_VARS.fd"; }; };
@@ -90,6 +93,7 @@ let
   # nixos/lib/utils.nix, the parts the real modules call.
   utils = {
     pam.autoOrderRules = rules: rules;
+    escapeSystemdExecArgs = args: lib.concatMapStringsSep " " lib.escapeShellArg args;
     escapeSystemdPath = s: lib.replaceStrings [ "/" "-" " " ] [ "-" "\\x2d" "\\x20" ] (lib.removePrefix "/" s);
     toShellPath = shell: if types.shellPackage.check shell then "/run/current-system/sw${shell.shellPath}" else shell;
   };
@@ -109,7 +113,7 @@ let
         boot.kernelPackages = { kernel = mkDrv { name = "linux"; version = "6.12"; config.isEnabled = _: true; features = { }; }; };
         programs.ssh.package = drv "openssh";
         ids =
-          let groups = [ "root" "wheel" "kmem" "tty" "disk" "floppy" "uucp" "lp" "cdrom" "tape" "audio" "video" "dialout" "nogroup" "users" "nixbld" "utmp" "adm" "input" "kvm" "render" "sgx" "shadow" "murmur" "syncthing" "nginx" ]; in
+          let groups = [ "root" "wheel" "kmem" "tty" "disk" "floppy" "uucp" "lp" "cdrom" "tape" "audio" "video" "dialout" "nogroup" "users" "nixbld" "utmp" "adm" "input" "kvm" "render" "sgx" "shadow" "murmur" "syncthing" "nginx" "pipewire" ]; in
           {
             uids = { root = 0; nobody = 65534; murmur = 19; nginx = 60; syncthing = 237; };
             gids = builtins.listToAttrs (lib.imap0 (gid: name: { inherit name; value = gid; }) groups);
@@ -181,11 +185,12 @@ let
   # Facts for options.json: every option under the prefixes hiboss sets, from
   # lib's own documentation walk (names use <name> and * like the manual).
   prefixes = [
-    "services.murmur" "services.zerotierone" "services.cage" "services.getty" "services.yggdrasil"
+    "services.murmur" "services.zerotierone" "services.getty" "services.yggdrasil"
     "services.tinc" "services.syncthing" "services.forgejo" "services.nextcloud" "services.openssh"
     "services.nginx.defaultListenAddresses" "services.qemuGuest" "networking.hostName" "networking.firewall" "networking.interfaces"
     "networking.wireguard" "users.users" "security.sudo" "systemd.tmpfiles" "systemd.services"
     "environment.etc" "environment.systemPackages" "system.stateVersion" "virtualisation.vmVariant"
+    "services.pipewire" "security.rtkit" "networking.hosts" "networking.nftables"
     "assertions" "warnings"
   ];
   relevant = name: builtins.any (prefix: name == prefix || lib.hasPrefix "${prefix}." name) prefixes;

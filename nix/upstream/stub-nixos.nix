@@ -4,8 +4,11 @@
 # boot, PAM, …). No service option lives here: every option of a service hiboss
 # configures is declared by a real module file. hiboss itself sets only these
 # stubbed ones: assertions, warnings, environment.etc, environment.systemPackages,
-# systemd.services (hiboss-nextcloud-password, zerotierone's preStart) and
-# nixpkgs.hostPlatform. Recorded as `stub` in options.json.
+# systemd.services (hiboss-nextcloud-password, zerotierone's preStart),
+# nixpkgs.hostPlatform and, for how the VM boots (modules/guest-boot.nix),
+# fileSystems, boot.loader, boot.initrd.* and boot.kernelParams (whose real
+# declarations are recorded by hand in options-boot.json until their files
+# join REAL_FILES). Recorded as `stub` in options.json.
 #
 # Leaves are declared exactly where the real modules need them (a coarser
 # stub would collide with the real declarations below it), with a permissive
@@ -78,6 +81,7 @@ let
       });
     };
     "environment.profiles" = stub [ ];
+    "environment.sessionVariables" = stub { };
     "environment.pathsToLink" = stub [ ];
     "environment.extraOutputsToInstall" = stub [ ];
     "users.defaultUserShell" = stub null;
@@ -89,6 +93,8 @@ let
     "systemd.timers" = units;
     "systemd.targets" = units;
     "systemd.slices" = units;
+    "systemd.user.services" = units;
+    "systemd.user.sockets" = units;
     "systemd.packages" = stub [ ];
     "systemd.defaultUnit" = stub "multi-user.target";
     "systemd.additionalUpstreamSystemUnits" = stub [ ];
@@ -102,6 +108,7 @@ let
     # system/boot/kernel.nix, stage-1, systemd initrd
     "boot.isContainer" = stub false;
     "boot.kernelModules" = stub [ ];
+    "boot.kernelParams" = stub [ ];
     "boot.extraModulePackages" = stub [ ];
     "boot.extraModprobeConfig" = stub "";
     "boot.kernel.sysctl" = stub { };
@@ -115,6 +122,8 @@ let
     "boot.initrd.kernelModules" = stub [ ];
     "boot.initrd.luks.devices" = units;
     "boot.postBootCommands" = stub "";
+    # system/boot/modprobe.nix (what nftables.nix sets)
+    "boot.blacklistedKernelModules" = stub [ ];
     "boot.tmp" = stub { useTmpfs = false; tmpfsSize = "50%"; };
     "boot.loader" = stub { efi = { efiSysMountPoint = "/boot"; canTouchEfiVariables = false; }; systemd-boot.enable = false; };
     # tasks/filesystems.nix, config/swap.nix
@@ -123,6 +132,7 @@ let
 
     # security/pam.nix, wrappers, polkit, apparmor, ca.nix, google-oslogin
     "security.pam.services" = units;
+    "security.pam.loginLimits" = stub [ ];
     "security.wrappers" = units;
     "security.polkit.enable" = stub false;
     "security.apparmor.policies" = units;
@@ -138,6 +148,10 @@ let
     "programs.xonsh.enable" = stub false;
     "programs.zsh.enable" = stub false;
 
+    # services/audio/pulseaudio.nix, services/audio/jack.nix, hardware/bluetooth.nix (what pipewire.nix and wireplumber.nix check)
+    "services.pulseaudio.enable" = stub false;
+    "services.jack.jackd.enable" = stub false;
+    "hardware.bluetooth.hsphfpd.enable" = stub false;
     # services/system/dbus.nix, hardware/udev.nix, display-managers, mstpd
     "services.dbus.packages" = stub [ ];
     "services.udev.extraRules" = stub "";
@@ -160,12 +174,8 @@ let
     "services.logrotate.settings" = units;
     "security.acme.certs" = units;
 
-    # networking: dhcpcd.nix, proxy (config/networking.nix), nftables.nix, wireless (wpa_supplicant.nix)
+    # networking: dhcpcd.nix, wireless (wpa_supplicant.nix)
     "networking.dhcpcd" = stub { };
-    "networking.proxy" = stub { envVars = { }; };
-    "networking.nftables.enable" = stub false;
-    "networking.nftables.rulesetFile" = stub null;
-    "networking.nftables.tables" = units;
     "networking.wireless.enable" = stub false;
     "networking.usePredictableInterfaceNames" = stub true;
 

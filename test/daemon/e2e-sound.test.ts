@@ -143,4 +143,25 @@ test('a capture stream that is not a VM\'s is never touched; one a mixer unmutes
   }
 });
 
+test('the sound server restarts: the daemon reconnects and mutes every VM\'s capture but the holder\'s', async () => {
+  await sound.stop();
+  sound = await startSoundServer(session.sandbox);
+  // Streams the server attributes to each VM's QEMU (libpulse takes application.process.id from
+  // PULSE_PROP), whether or not QEMU's own streams come back: both start unmuted.
+  const as = (name: string) =>
+    start('parec', ['--device=apart.monitor', '--raw'], { env: { ...sound.env, PULSE_PROP: `application.process.id=${pids[name]}` }, extendEnv: false, stdout: 'ignore' });
+  const recorders = [as('web'), as('call')];
+  try {
+    const of = (streams: StreamView[], name: string) => streams.filter((s) => s.pid === pids[name]);
+    await sound.waitForCaptures(
+      (streams) => of(streams, 'web').length > 0 && of(streams, 'web').every((s) => s.mute) && of(streams, 'call').length > 0 && of(streams, 'call').every((s) => !s.mute),
+      'web muted and call (the holder) unmuted on the restarted server',
+      60_000,
+    );
+    await daemon.waitForLog(/the sound server is back/);
+  } finally {
+    for (const recorder of recorders) await recorder.stop();
+  }
+});
+
 t.run();

@@ -22,6 +22,15 @@
  *   hiboss.listen=PORT        serve "GUEST-LISTENER" on PORT (for another VM to try to reach)
  *   hiboss.address=A.B.C.D    take this address instead of the one DHCP offers (a guest that
  *                             lies about itself, to reach the host's own address through the uplink)
+ *   hiboss.mount=MOUNTPOINT:DEVICE:FSTYPE:OPTIONS:AUTOFORMAT (repeatable, in mount order)
+ *                             what NixOS's initrd would do with a fileSystems entry (test/nix/guest-boot.test.ts
+ *                             feeds it the evaluated modules/guest-boot.nix): resolve /dev/disk/by-id/virtio-SERIAL
+ *                             from /sys/block/vd*\/serial (no udev here) and print "RESOLVED DEVICE /dev/vdX";
+ *                             with AUTOFORMAT 1 and no file system on it (blkid), `mke2fs -t FSTYPE` it and print
+ *                             "FORMATTED MOUNTPOINT"; mount it at /sysroot/MOUNTPOINT and print "MOUNTED MOUNTPOINT".
+ *                             Then: the mounts as /proc/mounts has them (MOUNTS-BEGIN … MOUNTS-END), the store's
+ *                             entries (SYSROOT-STORE-BEGIN … END), whether the store takes a write
+ *                             (SYSROOT-STORE-READONLY / -WRITABLE), and "ROOT-BOOTS N", N counted on the root disk.
  *
  * Run directly (`node dist/test/harness/guest.js`) to build the cache ahead of the tests.
  */
@@ -33,10 +42,10 @@ import { buildGuestCache, Initramfs, unpackDebian, type Guest } from './initramf
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** Versioned: a cache built by an older harness is rebuilt, not trusted. */
-export const GUEST_CACHE = process.env.HIBOSS_GUEST_CACHE ?? path.join(REPO, '.cache', 'guest-v4-store-net');
+export const GUEST_CACHE = process.env.HIBOSS_GUEST_CACHE ?? path.join(REPO, '.cache', 'guest-v5-boot');
 
-/** Loaded in this order at boot (no depmod in the initramfs). */
-const MODULES = [
+/** Loaded in this order at boot (no depmod in the initramfs). ext4 is built into the cloud kernel. */
+export const MODULES = [
   'drivers/virtio/virtio_ring', 'drivers/virtio/virtio', 'drivers/virtio/virtio_pci_legacy_dev', 'drivers/virtio/virtio_pci_modern_dev',
   'drivers/virtio/virtio_pci', 'drivers/block/virtio_blk', 'drivers/char/virtio_console', 'drivers/virtio/virtio_balloon',
   'drivers/misc/pvpanic/pvpanic', 'drivers/misc/pvpanic/pvpanic-pci',
@@ -67,6 +76,30 @@ if [ -n "$(knob store)" ]; then
   done
   echo STORE-BEGIN; ls -1 /nix/store; echo STORE-END
   if touch /nix/store/written 2>/dev/null; then echo STORE-WRITABLE; else echo STORE-READONLY; fi
+fi
+mounts=$(tr ' ' '\\n' </proc/cmdline | sed -n 's/^hiboss\\.mount=//p')
+if [ -n "$mounts" ]; then
+  for entry in $mounts; do
+    mp=\${entry%%:*}; rest=\${entry#*:}
+    device=\${rest%%:*}; rest=\${rest#*:}
+    fstype=\${rest%%:*}; rest=\${rest#*:}
+    options=\${rest%%:*}; format=\${rest#*:}
+    for dev in /sys/block/vd*; do
+      if [ "/dev/disk/by-id/virtio-$(cat "$dev/serial" 2>/dev/null)" = "$device" ]; then
+        mkdir -p "\${device%/*}" && ln -sf "/dev/\${dev##*/}" "$device" && echo "RESOLVED $device /dev/\${dev##*/}"
+      fi
+    done
+    if [ "$format" = 1 ] && [ -z "$(blkid -o value -s TYPE "$device")" ]; then
+      /usr/sbin/mke2fs -q -t "$fstype" "$device" && echo "FORMATTED $mp"
+    fi
+    mkdir -p "/sysroot$mp"
+    mount -t "$fstype" -o "$options" "$device" "/sysroot$mp" && echo "MOUNTED $mp"
+  done
+  echo MOUNTS-BEGIN; grep ' /sysroot' /proc/mounts; echo MOUNTS-END
+  echo SYSROOT-STORE-BEGIN; ls -1 /sysroot/nix/store; echo SYSROOT-STORE-END
+  if touch /sysroot/nix/store/written 2>/dev/null; then echo SYSROOT-STORE-WRITABLE; else echo SYSROOT-STORE-READONLY; fi
+  boots=$(cat /sysroot/var/hiboss-boots 2>/dev/null || echo 0)
+  mkdir -p /sysroot/var && echo $((boots + 1)) > /sysroot/var/hiboss-boots && sync && echo "ROOT-BOOTS $((boots + 1))"
 fi
 if [ -n "$(knob net)" ]; then
   cat > /bin/udhcpc.script <<'SCRIPT'
@@ -160,11 +193,15 @@ export async function ensureGuest(cacheDir = GUEST_CACHE): Promise<Guest> {
     initrd.write('init', INIT);
     const modulesDir = path.join(root, 'lib', 'modules', fs.readdirSync(path.join(root, 'lib', 'modules'))[0]!, 'kernel');
     for (const module of MODULES) initrd.put(path.join(modulesDir, `${module}.ko`), `lib/modules/${path.basename(module)}.ko`);
-    // The agent and the shared libraries it links (this host is the same Debian release).
-    const agent = path.join(root, 'usr', 'sbin', 'qemu-ga');
-    initrd.put(agent, 'bin/qemu-ga', 0o755);
-    const { stdout: libs } = await execa('ldd', [agent]);
-    for (const lib of libs.matchAll(/(\/\S+\.so[.\d]*)/g)) initrd.put(fs.realpathSync(lib[1]!), lib[1]!.slice(1), 0o755);
+    // The agent, the host's blkid and mke2fs (what NixOS's initrd formats a disk with), and the shared
+    // libraries they link (this host is the same Debian release; a library already put is kept).
+    // (mke2fs by its full path: busybox's own applet of that name, ext2 only, would win over PATH.)
+    const programs = [[path.join(root, 'usr', 'sbin', 'qemu-ga'), 'bin/qemu-ga'], ['/usr/sbin/blkid', 'bin/blkid'], ['/usr/sbin/mke2fs', 'usr/sbin/mke2fs']] as const;
+    for (const [program, inside] of programs) {
+      initrd.put(program, inside, 0o755);
+      const { stdout: libs } = await execa('ldd', [program]);
+      for (const lib of libs.matchAll(/(\/\S+\.so[.\d]*)/g)) initrd.put(fs.realpathSync(lib[1]!), lib[1]!.slice(1), 0o755);
+    }
     return { kernel: vmlinuz, cpio: await initrd.pack('listed') };
   });
 }

@@ -1,19 +1,26 @@
 /**
- * A real sound server for a test: Debian's PulseAudio, run as the
+ * A real sound server for a test: Debian's PulseAudio (or PipeWire with its
+ * pipewire-pulse, which serves the same protocol), run as the
  * session user in the sandbox — its socket under the sandbox's
  * XDG_RUNTIME_DIR/pulse, its state under the sandbox (HOME), a null sink whose
  * monitor is the default source. The test reads the server itself (pactl's JSON,
- * the daemon's own schema in daemon/sound/pulse.ts) and awaits its events
+ * parsed with the daemon's one schema of a capture stream) and awaits its events
  * (`pactl subscribe`), never the daemon's word alone.
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { SourceOutputs, subscribedEvent } from '../../daemon/sound/pulse.js';
+import { SourceOutputs } from '../../daemon/sound/pulse.js';
 import { start, waitForFile, type Started } from './processes.js';
 import { bound } from './bounds.js';
 import type { Sandbox } from './sandbox.js';
+
+/** One line of `pactl subscribe`: "Event 'new' on source-output #3". */
+export function subscribedEvent(line: string): { kind: 'new' | 'change' | 'remove'; facility: string; index: number } | null {
+  const match = /^Event '(new|change|remove)' on ([a-z-]{1,32}) #(\d{1,10})$/.exec(line.trim());
+  return match ? { kind: match[1] as 'new' | 'change' | 'remove', facility: match[2]!, index: Number(match[3]) } : null;
+}
 
 export interface StreamView {
   index: number;
@@ -46,18 +53,44 @@ function view(json: string): StreamView[] {
   });
 }
 
-export async function startSoundServer(sandbox: Sandbox): Promise<SoundServer> {
+/** Which server: Debian's PulseAudio, or PipeWire and its PulseAudio server (pipewire-pulse). */
+export type SoundServerKind = 'pulseaudio' | 'pipewire';
+
+async function launch(kind: SoundServerKind, env: NodeJS.ProcessEnv, runtimeDir: string): Promise<{ processes: Started[]; log: () => string }> {
+  let log = '';
+  const run = (file: string, args: string[]) => {
+    const started = start(file, args, { env, extendEnv: false, stdout: 'ignore', stderr: 'pipe' });
+    started.child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    return started;
+  };
+  switch (kind) {
+    case 'pulseaudio':
+      return { processes: [run('pulseaudio', ['-n', '--daemonize=no', '--exit-idle-time=-1', '--log-target=stderr', '-L', 'module-native-protocol-unix', '-L', 'module-null-sink'])], log: () => log };
+    case 'pipewire': {
+      // No session manager: nothing links streams, which are listed (and muted) all the same.
+      const core = run('pipewire', []);
+      await waitForFile(path.join(runtimeDir, 'pipewire-0'), 20_000, "pipewire's socket");
+      return { processes: [core, run('pipewire-pulse', [])], log: () => log };
+    }
+    default: {
+      const never: never = kind;
+      throw new Error(`unknown sound server ${String(never)}`);
+    }
+  }
+}
+
+export async function startSoundServer(sandbox: Sandbox, kind: SoundServerKind = 'pulseaudio'): Promise<SoundServer> {
   const env = { ...sandbox.env, HOME: sandbox.root };
   const socket = path.join(sandbox.runtimeDir, 'pulse', 'native');
   fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 });
-  const server: Started = start('pulseaudio', ['-n', '--daemonize=no', '--exit-idle-time=-1', '--log-target=stderr', '-L', 'module-native-protocol-unix', '-L', 'module-null-sink'], { env, extendEnv: false, stdout: 'ignore', stderr: 'pipe' });
-  let log = '';
-  server.child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  const { processes, log } = await launch(kind, env, sandbox.runtimeDir);
   await Promise.race([
     waitForFile(socket, 20_000, 'the sound server socket'),
-    server.exited.then(() => {
-      throw new Error(`pulseaudio exited at start:\n${log}`);
-    }),
+    ...processes.map((server) =>
+      server.exited.then(() => {
+        throw new Error(`${kind} exited at start:\n${log()}`);
+      }),
+    ),
   ]);
   const pactl = async (...args: string[]) => (await execa('pactl', args, { env, extendEnv: false, timeout: 10_000 })).stdout;
   // The socket exists a moment before the server answers on it.
@@ -139,7 +172,7 @@ export async function startSoundServer(sandbox: Sandbox): Promise<SoundServer> {
     pactl,
     async stop() {
       await subscriber.stop();
-      await server.stop();
+      for (const server of processes.reverse()) await server.stop();
     },
   };
 }

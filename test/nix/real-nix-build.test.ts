@@ -39,7 +39,8 @@ const flakeText = (label: string) => `{
           system.build = { inherit toplevel kernel; initialRamdisk = initrd; vm = throw "system.build.vm read"; };
           system.boot.loader = { kernelFile = "bzImage"; initrdFile = "initrd"; };
           boot.kernelParams = [ "console=ttyS0" "quiet" "panic=-1" "hiboss.store=1" ];
-          virtualisation = { memorySize = 128; diskSize = 64; qemu = throw "virtualisation.qemu read"; };
+          hiboss.vm = { memoryMiB = 128; diskMiB = 64; };
+          virtualisation.memorySize = throw "virtualisation.memorySize read";
         };
         pkgs = {
           closureInfo = { rootPaths }: run "closure-info" { exportReferencesGraph = [ "graph" rootPaths ]; }

@@ -25,7 +25,6 @@ const SITES: Record<string, Array<[string, string]>> = {
     ['file!', 'wl-paste (sway) or xclip (i3) on PATH'],
     ['file!', 'wl-copy (sway) or xclip (i3) on PATH'],
   ],
-  'daemon/sound/pulse.ts': [["'pactl'", 'PATH']],
   'daemon/host/logind.ts': [['program', 'systemd-inhibit on PATH']],
   'daemon/backup/qemu-img.ts': [["'qemu-img'", 'PATH']],
   'daemon/backup/targets.ts': [["'restic'", 'PATH']],

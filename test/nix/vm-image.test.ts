@@ -29,13 +29,22 @@ const FLAKE = `{
         };
         system.boot.loader = { kernelFile = "bzImage"; initrdFile = "initrd"; };
         boot.kernelParams = [ "console=ttyS0" "loglevel=4" ];
+        hiboss.vm = { memoryMiB = 2048; cores = 2; diskMiB = 8192; };
         virtualisation = {
-          memorySize = 2048; cores = 2; diskSize = 8192;
-          qemu = throw "hiboss read virtualisation.qemu";
+          memorySize = throw "hiboss read virtualisation.memorySize";
           sharedDirectories = throw "hiboss read virtualisation.sharedDirectories";
         };
       };
       pkgs = throw "hiboss used the network's pkgs although given tools";
+    };
+    # A configuration that imports qemu-vm.nix: virtualisation.qemu is declared.
+    nixosConfigurations.qemuvm = {
+      config = {
+        system.build = { toplevel = "/nix/store/dddddddddddddddddddddddddddddddd-nixos-system-qemuvm"; kernel = "/k"; initialRamdisk = "/i"; };
+        system.boot.loader = { kernelFile = "bzImage"; initrdFile = "initrd"; };
+        boot.kernelParams = [ ];
+        virtualisation = { memorySize = 1024; qemu = throw "hiboss read virtualisation.qemu"; };
+      };
     };
     nixosConfigurations.bare = {
       config = {
@@ -75,7 +84,7 @@ async function evaluate(configuration: string): Promise<{ name: string; script: 
   }
 }
 
-t('reads kernel, initrd, toplevel, kernel parameters and bounded sizes, never the VM build nor QEMU settings', async () => {
+t('reads kernel, initrd, toplevel, kernel parameters and bounded sizes (hiboss.vm), never the VM build nor QEMU settings', async () => {
   const built = await evaluate('acme');
   assert.is(built.name, 'hiboss-vm-acme');
   assert.equal(built.tools, ['squashfs-tools', 'jq']);
@@ -91,6 +100,13 @@ t('reads kernel, initrd, toplevel, kernel parameters and bounded sizes, never th
   // What the build adds (closureInfo's paths and size) completes a manifest the daemon accepts.
   const parsed = VmManifest.safeParse({ ...manifest, closurePaths: [manifest.toplevel], closureBytes: 1 });
   assert.ok(parsed.success, JSON.stringify(parsed.error?.issues));
+});
+
+t('a configuration that imports qemu-vm.nix is refused, saying why and what to use instead', async () => {
+  const error = await evaluate('qemuvm').then(() => undefined, (e: Error) => e);
+  assert.match(error?.message ?? '', /nixosConfigurations\.qemuvm imports NixOS's qemu-vm\.nix/);
+  assert.match(error?.message ?? '', /hiboss\.vm\.\{memoryMiB,cores,diskMiB\}/);
+  assert.not.match(error?.message ?? '', /hiboss read/, 'refused without reading its QEMU settings');
 });
 
 t('a configuration without the VM module: no sizes (hiboss\'s defaults apply)', async () => {
