@@ -125,6 +125,15 @@ export function removeVm(file: string, name: string): Config {
   });
 }
 
+/** Points one flake VM at another flake (`hiboss update` following a fetched flake's origin). */
+export function setVmFlake(file: string, name: string, flake: string): Config {
+  return editConfig(file, (raw, config) => {
+    const vm = raw.vms?.[name];
+    if (!Object.hasOwn(config.vms, name) || !vm || config.vms[name]!.flake === undefined) throw new ConfigError(file, [`vms.${name}: no such flake VM`]);
+    vm.flake = flake;
+  });
+}
+
 /** Sets (or, with null, removes) one VM's network colour. */
 export function setVmColor(file: string, name: string, color: string | null): Config {
   return editConfig(file, (raw, config) => {

@@ -1,16 +1,15 @@
 /**
  * The panel: the daemon's state, kept current by its D-Bus signals (no
- * polling), drawn into the layout; keys turned into actions. Everything goes
+ * polling), drawn into the layout; keys handed to panel/keys.ts. Everything goes
  * through the daemon's API (PanelClient) and, for edits, the config file the
  * daemon is then told to re-read.
  */
-import { cycleVmColor } from './colors.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type blessed from 'blessed';
 import type { StateChange } from '../api/client.js';
 import type { DaemonStatus, GenerationsReport } from '../api/schema.js';
-import { ACTION_KEYS, deleteVm, runVmAction, type PanelClient } from './actions.js';
+import type { PanelClient } from './actions.js';
 import { backupLines } from './backup-view.js';
 import { appendLogLine, createLayout, showLog, type Layout } from './screens/layout.js';
 import { memoryLines } from './memory-view.js';
@@ -31,6 +30,7 @@ import { Wizard, type WizardEnv } from './wizard.js';
 import { errorMessage } from '../shared/error-message.js';
 import { MembersScreen } from './members.js';
 import { MarketScreen, type MarketEnv } from './market.js';
+import { mainKey, modalKey, type Key, type KeyHost } from './keys.js';
 import { modalText, type Modal } from './modal.js';
 
 export interface PanelOptions {
@@ -246,11 +246,44 @@ export class Panel {
       if (key.name === 'up' || key.name === 'down' || key.name === 'home' || key.name === 'end') queueMicrotask(() => this.#selectionChanged());
     });
     tree.on('click', () => queueMicrotask(() => this.#selectionChanged()));
-    screen.on('keypress', (ch: string | undefined, key: { full?: string; name?: string }) => {
-      if (this.#modal) void this.#modalKey(ch, key);
-      else void this.#mainKey(ch, key);
+    const host = this.#keyHost();
+    screen.on('keypress', (ch: string | undefined, key: Key) => {
+      if (this.#modal) void modalKey(host, ch, key);
+      else void mainKey(host, ch, key);
     });
     modal.on('click', () => undefined);
+  }
+
+  /** What a key may touch (panel/keys.ts). */
+  #keyHost(): KeyHost {
+    const panel = this;
+    const { client, configFile, screen, onQuit } = this.options;
+    return {
+      client,
+      configFile,
+      screen,
+      layout: this.layout,
+      get status() {
+        return panel.status;
+      },
+      get selectedRow() {
+        return panel.selectedRow;
+      },
+      get modal() {
+        return panel.#modal;
+      },
+      set modal(modal) {
+        panel.#modal = modal;
+      },
+      quit: onQuit,
+      say: (text, error) => this.#say(text, error),
+      render: () => this.render(),
+      renderSoon: () => this.#renderSoon(),
+      refresh: () => this.refresh(),
+      openWizard: (editName, localDir) => this.openWizard(editName, localDir),
+      openMarket: () => this.openMarket(),
+      openMembers: (vm, checkout) => this.openMembers(vm, checkout),
+    };
   }
 
   #selectionChanged(): void {
@@ -275,121 +308,6 @@ export class Panel {
       this.#generations.delete(name); // shown as "…" until the next try
     }
     this.render();
-  }
-
-  async #mainKey(ch: string | undefined, key: { full?: string; name?: string }): Promise<void> {
-    const name = key.full ?? key.name ?? ch ?? '';
-    if (name === 'q' || name === 'C-c') {
-      this.options.onQuit();
-      return;
-    }
-    if (name === 'n') return this.openWizard();
-    if (name === 'm') return this.openMarket();
-    // The detail pane outgrows small terminals (memory, generations, backups): it scrolls.
-    if (name === 'pagedown' || name === 'pageup') {
-      this.layout.detail.scroll((name === 'pagedown' ? 1 : -1) * Math.max(1, Number(this.layout.detail.height) - 3));
-      this.options.screen.render();
-      return;
-    }
-    const row = this.selectedRow;
-    const action = Object.hasOwn(ACTION_KEYS, name) ? ACTION_KEYS[name] : undefined;
-    if (action === undefined && !['d', 'e', 'c', 'i', 'S-r'].includes(name)) return;
-    if (row?.kind !== 'vm') {
-      this.#say(this.status ? 'select a VM first' : 'the daemon is not running', true);
-      return;
-    }
-    if (name === 'e') return this.openWizard(row.vm.name, row.network.localDir);
-    if (name === 'i') return this.openMembers(row.vm.name, row.network.localDir);
-    if (name === 'c') {
-      try {
-        this.#say(await cycleVmColor(this.options.client, this.options.configFile, row.vm.name));
-      } catch (error) {
-        this.#say(errorMessage(error), true);
-      }
-      if (this.options.client.available) await this.refresh();
-      return;
-    }
-    if (name === 'S-r') {
-      const vmName = row.vm.name;
-      this.#modal = {
-        kind: 'confirm',
-        text: `{bold}Restore ${escapeTags(vmName)} from its latest backup?{/bold}\n\nThe VM is stopped (ACPI powerdown), its current disk is kept aside (never deleted),\n` +
-          `the backup is written in its place, and it starts again.\n\nPress y to restore, n or esc to keep it as it is.`,
-        onYes: async () => {
-          this.#say(await this.options.client.restoreBackup(vmName, null));
-        },
-      };
-      this.render();
-      return;
-    }
-    if (name === 'd') {
-      const vmName = row.vm.name;
-      this.#modal = {
-        kind: 'confirm',
-        text: `{bold}Delete VM ${escapeTags(vmName)}?{/bold}\n\nIt is removed from ${escapeTags(this.options.configFile)} and the daemon re-reads it (stopping the VM).\n` +
-          `${row.network.localDir ? `The network's files in ${escapeTags(row.network.localDir)} are kept.\n` : ''}\nPress y to delete, n or esc to keep it.`,
-        onYes: async () => {
-          this.#say(await deleteVm(this.options.client, this.options.configFile, vmName));
-          if (this.options.client.available) await this.refresh();
-        },
-      };
-      this.render();
-      return;
-    }
-    if (!this.options.client.available) {
-      this.#say('the daemon is not running', true);
-      return;
-    }
-    try {
-      this.#say(await runVmAction(this.options.client, action!, row.vm));
-    } catch (error) {
-      this.#say(errorMessage(error), true);
-    }
-  }
-
-  async #modalKey(ch: string | undefined, key: { full?: string; name?: string }): Promise<void> {
-    const modal = this.#modal!;
-    const name = key.full ?? key.name ?? '';
-    if (modal.kind === 'confirm') {
-      if (name === 'y') {
-        this.#modal = null;
-        try {
-          await modal.onYes();
-        } catch (error) {
-          this.#say(errorMessage(error), true);
-        }
-      } else if (name === 'n' || name === 'escape' || name === 'q') {
-        this.#modal = null;
-        this.#say('kept');
-      }
-      return;
-    }
-    if (modal.kind === 'market') {
-      const pending = modal.market.key(name, ch);
-      this.render();
-      await pending;
-      if (modal.market.closed) {
-        this.#modal = null;
-        void this.refresh(); // a joined VM shows in the tree
-      }
-      this.render();
-      return;
-    }
-    const wizard = modal.kind === 'wizard' ? modal.wizard : modal.screen;
-    // A pasted join request is one burst of keys: the members screen is drawn once after it.
-    const draw = modal.kind === 'members' ? () => this.#renderSoon() : () => this.render();
-    const pending = wizard.key(name, ch);
-    draw();
-    await pending;
-    if (wizard.result) {
-      this.#modal = null;
-      if (wizard.result.kind === 'done') {
-        this.#say(wizard.result.message);
-        void this.refresh(); // the new VM, even if the daemon sends no ConfigChanged for our own reload
-      } else this.#say(modal.kind === 'members' ? 'members closed' : 'wizard cancelled; nothing written');
-      return;
-    }
-    draw();
   }
 
   #renderSoon(): void {

@@ -22,6 +22,7 @@ import { withoutControlCharacters } from '../../shared/control-chars.js';
 import { DEFAULT_IPFS_GATEWAY } from '../../config/market-schema.js';
 import { parseFetchLink, resolveFetchLink } from '../../market/links.js';
 import { fetchedDir } from '../../market/paths.js';
+import { recordOrigin } from '../../market/origins.js';
 
 export const joinVerb: Verb = {
   usage: `usage: hiboss join [--print-review | --yes] [--name NAME] [--workspace WS] [--config FILE] URI
@@ -129,6 +130,7 @@ async function join(flags: Map<string, string | true>, positional: string[]): Pr
     console.error(`hiboss join: the daemon config is not valid, fix it first:\n  ${error.problems.join('\n  ')}`);
     return 1;
   }
+  let fetchedFrom: string | undefined;
   if (link) {
     // Fetched (IPFS: verified against its CID) before the review, which then reads its configs.json.
     const resolved = await resolveFetchLink(link, { gateway: config.market?.ipfsGateway ?? DEFAULT_IPFS_GATEWAY, fetchedRoot: fetchedDir(), timeoutMs: config.market?.fetchTimeoutMs });
@@ -138,6 +140,7 @@ async function join(flags: Map<string, string | true>, positional: string[]): Pr
       return 4;
     }
     console.log(`${positional[0]}: ${resolved.note}`);
+    fetchedFrom = resolved.dir;
     const local = parseJoinUri(`path:${resolved.dir}#${parsed.configuration}`);
     if (!local.ok) throw new UsageError(local.message);
     parsed = { ...local, uri: positional[0]! };
@@ -185,6 +188,8 @@ async function join(flags: Map<string, string | true>, positional: string[]): Pr
     console.error(`hiboss join: the config refused it:\n  ${error.problems.join('\n  ')}`);
     return 1;
   }
+  // The copy is a fixed path: what it was fetched from is what `hiboss update` follows.
+  if (fetchedFrom !== undefined) recordOrigin(vmName, fetchedFrom, { kind: 'link', uri: positional[0]! }, fetchedDir());
   console.log(`Added VM "${vmName}" on workspace ${workspace} to ${configFile}.`);
   console.log(await reloadDaemon());
   return 0;

@@ -14,6 +14,7 @@ import type { Config } from '../../config/schema.js';
 import { findEntry, loadMarket, searchEntries, visibleEntries, type CatalogueView, type Progress } from '../../market/market.js';
 import { resolveEntrySource } from '../../market/mirrors.js';
 import { fetchedDir, marketCacheDir } from '../../market/paths.js';
+import { fetchedFlakeDir, recordOrigin } from '../../market/origins.js';
 import { entryLines, catalogueLines, entryRow } from '../../market/render.js';
 
 const USAGE = `usage: hiboss market list [--config FILE]
@@ -139,7 +140,11 @@ export const marketVerb: Verb = {
         for (const flag of ['yes', 'print-review']) if (flags.has(flag)) forwarded.push(`--${flag}`);
         for (const flag of ['name', 'workspace', 'config']) if (flags.has(flag)) forwarded.push(`--${flag}`, flags.get(flag) as string);
         const { joinVerb } = await import('./join.js');
-        return joinVerb.run([...forwarded, source.joinRef]);
+        const code = await joinVerb.run([...forwarded, source.joinRef]);
+        // Joined from a fetched copy (IPFS, Yggdrasil, a mirror): `hiboss update` follows the entry it came from.
+        const fetched = fetchedFlakeDir(source.joinRef, fetchedDir());
+        if (code === 0 && !flags.has('print-review') && fetched !== null) recordOrigin((flags.get('name') as string | undefined) ?? entry.name, fetched, { kind: 'market', catalogue: found.found.catalogue, entry: entry.name }, fetchedDir());
+        return code;
       }
       case 'publish': {
         if (rest.length !== 1) throw new UsageError('publish needs the network\'s CHECKOUT directory');

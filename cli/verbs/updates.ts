@@ -4,13 +4,18 @@
  * daemon's D-Bus API (Generations, Update, Rollback; UpdateEvent and VmLog
  * signals for progress).
  */
-import { DaemonCallError, type DaemonClient } from '../../api/client.js';
+import { DaemonCallError, DaemonClient, DaemonUnavailableError } from '../../api/client.js';
 import { formatDuration } from '../../api/format.js';
 import { shortRevision, type GenerationsReport } from '../../api/schema.js';
 import { heldLines } from '../../api/held-update.js';
 import { VmName } from '../../config/schema.js';
 import { integerFlag, parseArgs, UsageError, type Verb } from '../args.js';
-import { connectToDaemon } from '../daemon-connection.js';
+import { connectToDaemon, runningDaemonConfig } from '../daemon-connection.js';
+import { ConfigError, defaultConfigPath, readConfig, setVmFlake } from '../../config/file.js';
+import { followOrigin } from '../../market/follow.js';
+import { recordOrigin } from '../../market/origins.js';
+import { fetchedDir, marketCacheDir } from '../../market/paths.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 function vmName(positional: string[], max: number): string {
   const [name] = positional;
@@ -72,6 +77,60 @@ failed and why) and GC root; * marks the one its next start boots.`,
   },
 };
 
+/**
+ * A VM joined from a fetched copy (IPFS, Yggdrasil, a mirror) follows where the copy came
+ * from before the daemon builds (market/follow.ts): null to go on with the update, or the
+ * exit code when it cannot (the message said why and what to do).
+ */
+async function followFetchedSource(name: string): Promise<number | null> {
+  const configFile = (await runningDaemonConfig()) ?? defaultConfigPath();
+  let config;
+  try {
+    config = readConfig(configFile);
+  } catch (error) {
+    if (error instanceof ConfigError) return null; // the daemon's own answer says what is wrong
+    throw error;
+  }
+  const vm = Object.hasOwn(config.vms, name) ? config.vms[name] : undefined;
+  if (vm?.flake === undefined) return null;
+  const follow = await followOrigin(name, vm.flake, config, { fetchedRoot: fetchedDir(), cacheDir: marketCacheDir(), onLine: (line) => console.log(line) });
+  if (follow === null) return null;
+  switch (follow.kind) {
+    case 'cannot':
+      console.error(`hiboss update: ${follow.message}`);
+      return 1;
+    case 'same':
+      console.log(follow.note);
+      return null;
+    case 'moved': {
+      console.log(follow.note);
+      setVmFlake(configFile, name, follow.flake);
+      if (follow.dir !== null) recordOrigin(name, follow.dir, follow.origin, fetchedDir());
+      console.log(`${name}: ${configFile} now names ${follow.flake}`);
+      let client: DaemonClient | undefined;
+      try {
+        client = await DaemonClient.connect({ requireDaemon: true, callTimeoutMs: 10_000 });
+        const problems = await client.reload();
+        if (problems.length) {
+          console.error(`hiboss update: the daemon refused the config: ${problems.join('; ')}`);
+          return 1;
+        }
+        return null;
+      } catch (error) {
+        const why = error instanceof DaemonUnavailableError ? 'the daemon is not running' : `the daemon did not re-read it: ${errorMessage(error)}`;
+        console.error(`hiboss update: ${why}, so nothing was built yet; start it, then run hiboss update ${name} again`);
+        return 1;
+      } finally {
+        client?.close();
+      }
+    }
+    default: {
+      const never: never = follow;
+      throw new Error(`unknown follow ${JSON.stringify(never)}`);
+    }
+  }
+}
+
 /** UpdateEvent kinds that end a build. */
 const BUILD_DONE = new Set(['built', 'build-failed', 'up-to-date', 'held']);
 /** ...and those that end a judgement (with --now). */
@@ -86,12 +145,21 @@ held, not built: this prints the inputs' old → new revisions and what the buil
 cost, and --approve builds exactly that revision. The new generation boots at the VM's next cold start, or at once with
 --now (a graceful restart; the disk stays). Once booted it must answer the guest agent
 within healthTimeoutMs, or it is rolled back by itself. Exit 1 when the build fails
-(the current generation stays) or, with --now, when the update was rolled back.`,
+(the current generation stays) or, with --now, when the update was rolled back.
+
+A VM joined from IPFS, Yggdrasil or a mirror runs a fetched copy, which never changes
+by itself: the update first follows where it came from. From a catalogue entry
+(hiboss market join), the entry is fetched again, its signature checked, and the
+source it names now fetched; the VM's flake then names that copy. From a nix://ygg-
+link, the repository is cloned again. From a nix://ipfs- link, nothing newer exists
+(a CID is fixed content): exit 1, saying what to do instead.`,
   async run(argv) {
     const { flags, positional } = parseArgs(argv, { boolean: ['now', 'no-wait', 'approve'], valued: ['timeout'] });
     const name = vmName(positional, 1);
     const timeoutMs = integerFlag(flags, 'timeout', 3_600_000, 1, 86_400_000);
     const now = flags.has('now');
+    const followed = await followFetchedSource(name);
+    if (followed !== null) return followed;
     return withDaemon('update', async (client) => {
       // A VM that is down only gets the new generation selected: there is no judgement to wait for.
       const vm = (await client.status()).vms.find((v) => v.name === name);

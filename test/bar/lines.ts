@@ -1,5 +1,6 @@
 /** Reads a child's output line by line, so a test awaits the line it expects instead of sleeping. */
 import type { Readable } from 'node:stream';
+import { bound } from '../harness/bounds.js';
 
 export class LineReader {
   readonly lines: string[] = [];
@@ -42,7 +43,8 @@ export class LineReader {
    */
   next(match: (line: string) => boolean = () => true, timeoutMs = 10_000, from = this.#cursor): Promise<string> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching line within ${timeoutMs} ms; got: ${JSON.stringify(this.lines.slice(from))}`)), timeoutMs);
+      const limit = bound(timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`no matching line within ${limit} ms; got: ${JSON.stringify(this.lines.slice(from))}`)), limit);
       this.#waiters.push({ from, match, resolve: (line) => (clearTimeout(timer), resolve(line)) });
       this.#check();
     });

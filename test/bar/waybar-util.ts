@@ -12,6 +12,7 @@ import { startFakeDaemon, type FakeDaemon } from '../harness/fake-daemon.js';
 import { start, track, type Started } from '../harness/processes.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
 import { startSway, type RunningWm } from '../harness/wm.js';
+import { bound } from '../harness/bounds.js';
 
 export const BAR_HEIGHT = 30;
 
@@ -117,7 +118,7 @@ export function findBox(img: Image, colour: number, rows = img.height): { left: 
  * looking again is the only way to see it; bounded by `timeoutMs`.
  */
 export async function waitForScreen(env: NodeJS.ProcessEnv, ok: (img: Image) => boolean, what: string, timeoutMs = 20_000): Promise<Image> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + bound(timeoutMs);
   let last: Image | undefined;
   while (Date.now() < deadline) {
     last = await screenshot(env);

@@ -19,6 +19,7 @@ import { startNotificationServer, type NotificationServer } from '../harness/not
 import { track } from '../harness/processes.js';
 import { startDesktop, type DesktopSession } from '../harness/session.js';
 import { ensureSoundGuest, STAND_IN_CLIPBOARD } from '../harness/sound-guest.js';
+import { bound } from '../harness/bounds.js';
 import { keybindingSnippet } from '../../cli/verbs/wm-config.js';
 
 const t = suite('clipboard by hand: host (sway, wl-clipboard) ⇄ VM (real guest agent), only through hiboss clip');
@@ -85,7 +86,7 @@ test('no clipboard device at all; nothing crosses while nobody asks', async () =
   const [pid] = pidsWithArg(runDir('acme'));
   track(pid!);
   // The guest agent answers once the guest has booted (connect, sync and ping, again until then).
-  for (const deadline = Date.now() + 150_000; ; ) {
+  for (const deadline = Date.now() + bound(150_000); ; ) {
     const agent = await AgentClient.connect(path.join(runDir('acme'), 'qga.sock'));
     try {
       await agent.ping(1000);

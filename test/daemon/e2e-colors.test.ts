@@ -21,6 +21,7 @@ import { countColor, readPpm, readXvfbScreen, writePng, type Image } from '../ha
 import { start, track, type Started } from '../harness/processes.js';
 import { BARE_QEMU } from '../harness/qemu.js';
 import { startDesktop, type DesktopSession } from '../harness/session.js';
+import { bound } from '../harness/bounds.js';
 import type { Node } from '../../wm-ipc/protocol.js';
 
 const WAIT_MS = 20_000;
@@ -82,7 +83,7 @@ for (const kind of (process.env.HIBOSS_ONLY_WM ? [process.env.HIBOSS_ONLY_WM] : 
 
   /** Waits (bounded) until the screen shows what `check` wants: X and sway draw on their own time. */
   async function screenUntil(check: (image: Image) => string | null, what: string): Promise<Image> {
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + bound(10_000);
     for (;;) {
       const image = await grab();
       const problem = check(image);

@@ -17,6 +17,7 @@ import { startLogindDouble, type LogindDouble } from '../harness/logind-double.j
 import { pidsWithArg } from '../harness/inspect.js';
 import { track, waitForContent } from '../harness/processes.js';
 import { startDesktop, type DesktopSession } from '../harness/session.js';
+import { bound } from '../harness/bounds.js';
 
 const SILENCE_MS = 700;
 const quiet = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -93,7 +94,7 @@ test('sleep: both VMs paused, then the delay lock released; wake: the focused VM
     await waitForContent(serial(name), (text) => tickCount(text) >= 2, 30_000);
   }
   assert.is(await state('acme'), 'running', 'acme, hidden, still in its grace period');
-  await pingAgent('family', Date.now() + 20_000);
+  await pingAgent('family', Date.now() + bound(20_000));
 
   const from = logind.lines().length;
   const familyPaused = daemon.client.waitForState('family', (c) => c.state === 'paused', 10_000);

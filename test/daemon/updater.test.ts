@@ -14,6 +14,7 @@ import type { PolicyEvent } from '../../daemon/policy/policy.js';
 import { GenerationStore } from '../../daemon/updates/generations.js';
 import { Updater } from '../../daemon/updates/updater.js';
 import { guestManifest, isSandboxProbe, makeStandInNix, type StandInNix } from '../harness/stand-in-nix.js';
+import { bound } from '../harness/bounds.js';
 
 const t = suite('updater');
 const REV_A = 'a'.repeat(40);
@@ -41,7 +42,7 @@ const store = () => new GenerationStore(path.join(root, 'state', 'acme'));
 function buildDone(timeoutMs = 10_000): Promise<Extract<PolicyEvent, { type: 'update-progress' }>> {
   const start = events.length;
   return new Promise((resolve, reject) => {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + bound(timeoutMs);
     const look = () => {
       const found = events.slice(start).find((e) => e.type === 'update-progress' && e.kind !== 'building');
       if (found) return resolve(found as Extract<PolicyEvent, { type: 'update-progress' }>);

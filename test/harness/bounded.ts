@@ -1,16 +1,19 @@
 import type { Test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { bound } from './bounds.js';
 
 /**
  * Wraps a uvu suite so every test is bounded: a missing event fails the test with a
- * clear message instead of hanging the whole file.
+ * clear message instead of hanging the whole file. The bound is stretched by the
+ * load factor (bounds.ts) when the test starts.
  */
 export function bounded(suite: Test, defaultTimeoutMs: number) {
   return (name: string, body: () => Promise<void>, timeoutMs = defaultTimeoutMs): void => {
     suite(name, () => {
+      const limit = bound(timeoutMs);
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`test did not finish within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(() => reject(new Error(`test did not finish within ${limit} ms`)), limit);
       });
       return Promise.race([body(), timeout]).finally(() => clearTimeout(timer));
     });

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { DaemonClient } from '../../api/client.js';
 import { shebangNodeFlags } from '../../cli/verbs/systemd-unit.js';
 import { start, type Started } from './processes.js';
+import { bound } from './bounds.js';
 import type { RunningBus } from './dbus.js';
 import type { Sandbox } from './sandbox.js';
 import type { RunningWm } from './wm.js';
@@ -75,6 +76,7 @@ export async function startDaemon(
   });
   const waitForLog = (pattern: RegExp, timeoutMs = 15_000) =>
     new Promise<string>((resolve, reject) => {
+      timeoutMs = bound(timeoutMs);
       const line = log.split('\n').find((l) => pattern.test(l));
       if (line) return resolve(line);
       const timer = setTimeout(() => reject(new Error(`daemon never logged ${pattern}; log:\n${log.slice(-2000)}`)), timeoutMs);
@@ -86,7 +88,7 @@ export async function startDaemon(
       throw new Error(`the daemon exited at start:\n${log}`);
     }),
   ]);
-  const client = await DaemonClient.connect({ busAddress: bus.address, requireDaemon: true });
+  const client = withLoadBounds(await DaemonClient.connect({ busAddress: bus.address, requireDaemon: true, callTimeoutMs: bound(10_000) }));
   return {
     process: proc,
     client,
@@ -99,6 +101,18 @@ export async function startDaemon(
       await proc.stop();
     },
   };
+}
+
+/**
+ * The client's state waits with their give-up points stretched by the load factor
+ * (bounds.ts), so every test's `waitForState(…, 30_000)` holds on a busy machine.
+ */
+function withLoadBounds(client: DaemonClient): DaemonClient {
+  const waitForState = client.waitForState.bind(client);
+  const untilState = client.untilState.bind(client);
+  client.waitForState = (name, predicate, timeoutMs) => waitForState(name, predicate, bound(timeoutMs));
+  client.untilState = (name, predicate, timeoutMs) => untilState(name, predicate, bound(timeoutMs));
+  return client;
 }
 
 /**

@@ -10,6 +10,7 @@ import { ensureGuest, type Guest } from './guest.js';
 import { startDesktop, type DesktopSession } from './session.js';
 import { guestManifest, makeStandInNix, type StandInNix } from './stand-in-nix.js';
 import { closeBus } from '../../api/bus.js';
+import { bound } from './bounds.js';
 
 export const REV = { a: 'a1a1a1a'.padEnd(40, '1'), b: 'b2b2b2b'.padEnd(40, '2'), c: 'c3c3c3c'.padEnd(40, '3'), d: 'd4d4d4d'.padEnd(40, '4') };
 
@@ -30,6 +31,7 @@ export class FakeNotifications extends dbus.interface.Interface {
   /** Resolves once a notification matching `match` has come (or already has). */
   received(match: (n: { summary: string; body: string }) => boolean, timeoutMs = 10_000): Promise<void> {
     if (this.calls.some(match)) return Promise.resolve();
+    timeoutMs = bound(timeoutMs);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no such notification within ${timeoutMs} ms: ${JSON.stringify(this.calls)}`)), timeoutMs);
       this.#waiters.push({ match, resolve: () => (clearTimeout(timer), resolve()) });
@@ -40,6 +42,7 @@ FakeNotifications.configureMembers({ methods: { Notify: { inSignature: 'susssasa
 
 /** Resolves with the next UpdateEvent of `name` whose kind is one of `kinds`. */
 export function nextUpdate(client: DaemonClient, name: string, kinds: string[], timeoutMs: number): Promise<{ kind: string; message: string }> {
+  timeoutMs = bound(timeoutMs);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       client.off('update', listener);

@@ -36,10 +36,9 @@
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import zlib from 'node:zlib';
+import { buildGuestCache, Initramfs, unpackDebian, type Guest } from './initramfs.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** Versioned: a cache built by an older harness is rebuilt, not trusted. */
@@ -145,10 +144,7 @@ while true; do
 done
 `;
 
-export interface Guest {
-  kernel: string;
-  initrd: string;
-}
+export type { Guest } from './initramfs.js';
 
 export interface GuestDevices {
   /** The guest agent's channel: a unix socket QEMU serves at this path. */
@@ -190,72 +186,24 @@ export function tickCount(serial: string): number {
 }
 
 export async function ensureGuest(cacheDir = GUEST_CACHE): Promise<Guest> {
-  const guest = { kernel: path.join(cacheDir, 'vmlinuz'), initrd: path.join(cacheDir, 'initrd.gz') };
-  if (fs.existsSync(guest.kernel) && fs.existsSync(guest.initrd)) return guest;
-
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'guest-build-'));
-  try {
-    const { stdout: depends } = await execa('apt-cache', ['depends', 'linux-image-cloud-amd64']);
-    const kernelPackage = /Depends: (linux-image-\d\S*)/.exec(depends)?.[1];
-    if (!kernelPackage) throw new Error(`cannot find the cloud kernel package in: ${depends}`);
-    await execa('apt-get', ['download', kernelPackage, 'busybox-static', 'qemu-guest-agent'], { cwd: work });
-    const root = path.join(work, 'root');
-    for (const deb of fs.readdirSync(work).filter((f) => f.endsWith('.deb'))) {
-      await execa('dpkg-deb', ['-x', path.join(work, deb), root]);
-    }
-    const vmlinuz = fs.readdirSync(path.join(root, 'boot')).find((f) => f.startsWith('vmlinuz-'));
-    if (!vmlinuz) throw new Error('no vmlinuz in the kernel package');
-
-    const initrdRoot = path.join(work, 'initrd');
-    const files: string[] = [];
-    /** Copies a file into the initramfs at `inside`, with its parent directories. */
-    const put = (from: string, inside: string, mode = 0o644) => {
-      const to = path.join(initrdRoot, inside);
-      fs.mkdirSync(path.dirname(to), { recursive: true });
-      fs.copyFileSync(from, to);
-      fs.chmodSync(to, mode);
-      files.push(inside);
-    };
-    for (const dir of ['bin', 'proc', 'sys', 'dev', 'lib/modules']) fs.mkdirSync(path.join(initrdRoot, dir), { recursive: true });
-    put(path.join(root, 'bin', 'busybox'), 'bin/busybox', 0o755);
-    fs.writeFileSync(path.join(initrdRoot, 'init'), INIT, { mode: 0o755 });
-    files.push('init');
+  return buildGuestCache(cacheDir, 'guest', async (work) => {
+    const { root, vmlinuz } = await unpackDebian(work, 'linux-image-cloud-amd64', ['busybox-static', 'qemu-guest-agent']);
+    const initrd = new Initramfs(path.join(work, 'initrd'));
+    initrd.put(path.join(root, 'bin', 'busybox'), 'bin/busybox', 0o755);
+    initrd.write('init', INIT);
     const modulesDir = path.join(root, 'lib', 'modules', fs.readdirSync(path.join(root, 'lib', 'modules'))[0]!, 'kernel');
-    for (const module of MODULES) put(path.join(modulesDir, `${module}.ko`), `lib/modules/${path.basename(module)}.ko`);
+    for (const module of MODULES) initrd.put(path.join(modulesDir, `${module}.ko`), `lib/modules/${path.basename(module)}.ko`);
     // The agent, the host's blkid and mke2fs (what NixOS's initrd formats a disk with), and the shared
-    // libraries they link (this host is the same Debian release).
+    // libraries they link (this host is the same Debian release; a library already put is kept).
     // (mke2fs by its full path: busybox's own applet of that name, ext2 only, would win over PATH.)
     const programs = [[path.join(root, 'usr', 'sbin', 'qemu-ga'), 'bin/qemu-ga'], ['/usr/sbin/blkid', 'bin/blkid'], ['/usr/sbin/mke2fs', 'usr/sbin/mke2fs']] as const;
     for (const [program, inside] of programs) {
-      put(program, inside, 0o755);
+      initrd.put(program, inside, 0o755);
       const { stdout: libs } = await execa('ldd', [program]);
-      for (const lib of libs.matchAll(/(\/\S+\.so[.\d]*)/g)) {
-        if (!files.includes(lib[1]!.slice(1))) put(fs.realpathSync(lib[1]!), lib[1]!.slice(1), 0o755);
-      }
+      for (const lib of libs.matchAll(/(\/\S+\.so[.\d]*)/g)) initrd.put(fs.realpathSync(lib[1]!), lib[1]!.slice(1), 0o755);
     }
-    const dirs = new Set<string>(['.', 'bin', 'proc', 'sys', 'dev', 'lib', 'lib/modules']);
-    for (const file of files) for (let d = path.dirname(file); d !== '.'; d = path.dirname(d)) dirs.add(d);
-    const list = [...[...dirs].sort(), ...files].join('\n') + '\n';
-    const cpio = await execa('cpio', ['-o', '-H', 'newc', '--quiet'], {
-      cwd: initrdRoot,
-      input: list,
-      encoding: 'buffer',
-    });
-    const staging = fs.mkdtempSync(path.join(path.dirname(cacheDir) === cacheDir ? os.tmpdir() : ensureParent(cacheDir), 'guest-'));
-    fs.copyFileSync(path.join(root, 'boot', vmlinuz), path.join(staging, 'vmlinuz'));
-    fs.writeFileSync(path.join(staging, 'initrd.gz'), zlib.gzipSync(cpio.stdout as Uint8Array));
-    fs.rmSync(cacheDir, { recursive: true, force: true });
-    fs.renameSync(staging, cacheDir); // atomic: a crash never leaves half a cache
-    return guest;
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
-}
-
-function ensureParent(dir: string): string {
-  const parent = path.dirname(dir);
-  fs.mkdirSync(parent, { recursive: true });
-  return parent;
+    return { kernel: vmlinuz, cpio: await initrd.pack('listed') };
+  });
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

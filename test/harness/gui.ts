@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import type { WmClient } from '../../wm-ipc/client.js';
 import type { Node } from '../../wm-ipc/protocol.js';
 import type { RunningWm } from './wm.js';
+import { bound } from './bounds.js';
 
 /** The same argv with a gtk window instead of `-display none` (std VGA: a plain framebuffer gtk can show). */
 export function withGtkDisplay(argv: readonly string[]): string[] {
@@ -65,6 +66,7 @@ export function workspaceOf(tree: Node, id: number): Node | undefined {
  * every window and workspace event (the test's client must be subscribed to both).
  */
 export function waitForTree<T>(wmc: WmClient, pick: (tree: Node) => T | undefined, timeoutMs: number, what: string): Promise<T> {
+  timeoutMs = bound(timeoutMs);
   return new Promise<T>((resolve, reject) => {
     let looking = false;
     let again = false;
@@ -138,6 +140,7 @@ export async function capture(wm: RunningWm, area: Rect): Promise<Buffer> {
  * this follows sway's own pace, bounded.
  */
 export async function laidOutTitleBar(wmc: WmClient, wm: RunningWm, id: number, timeoutMs: number): Promise<Rect> {
+  timeoutMs = bound(timeoutMs);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const node = findNode(await wmc.getTree(), id);

@@ -15,6 +15,20 @@ export function pidsWithArg(fragment: string): number[] {
   return pids;
 }
 
+/** Every process (QEMU or not) whose argv mentions `fragment`, this one excepted. */
+export function processesWithArg(fragment: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(fragment)) pids.push(Number(entry));
+    } catch {
+      /* gone */
+    }
+  }
+  return pids;
+}
+
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { REPO } from './daemon.js';
 import { start, track, type Started } from './processes.js';
+import { bound } from './bounds.js';
 
 export interface LogindDouble {
   /** For the daemon's environment: DBUS_SYSTEM_BUS_ADDRESS. */
@@ -70,6 +71,7 @@ export async function startLogindDouble(dir: string, env: NodeJS.ProcessEnv): Pr
   double.child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   const waitFor = (pattern: RegExp, from = 0, timeoutMs = 10_000) =>
     new Promise<string>((resolve, reject) => {
+      timeoutMs = bound(timeoutMs);
       const look = () => {
         const line = lines.slice(from).find((l) => pattern.test(l));
         if (line === undefined) return false;

@@ -18,11 +18,9 @@
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import zlib from 'node:zlib';
-import type { Guest } from './guest.js';
+import { buildGuestCache, Initramfs, unpackDebian, type Guest } from './initramfs.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** Versioned: a cache built by an older harness is rebuilt, not trusted. */
@@ -163,21 +161,8 @@ function moduleName(file: string): string {
 }
 
 export async function ensureNetGuest(cacheDir = NET_GUEST_CACHE): Promise<Guest> {
-  const guest = { kernel: path.join(cacheDir, 'vmlinuz'), initrd: path.join(cacheDir, 'initrd.gz') };
-  if (fs.existsSync(guest.kernel) && fs.existsSync(guest.initrd)) return guest;
-
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'netguest-build-'));
-  try {
-    const { stdout: depends } = await execa('apt-cache', ['depends', 'linux-image-cloud-amd64']);
-    const kernelPackage = /Depends: (linux-image-\d\S*)/.exec(depends)?.[1];
-    if (!kernelPackage) throw new Error(`cannot find the cloud kernel package in: ${depends}`);
-    await execa('apt-get', ['download', kernelPackage, ...PACKAGES], { cwd: work });
-    const root = path.join(work, 'root');
-    for (const deb of fs.readdirSync(work).filter((f) => f.endsWith('.deb'))) {
-      await execa('dpkg-deb', ['-x', path.join(work, deb), root]);
-    }
-    const vmlinuz = fs.readdirSync(path.join(root, 'boot')).find((f) => f.startsWith('vmlinuz-'));
-    if (!vmlinuz) throw new Error('no vmlinuz in the kernel package');
+  return buildGuestCache(cacheDir, 'netguest', async (work) => {
+    const { root, vmlinuz } = await unpackDebian(work, 'linux-image-cloud-amd64', PACKAGES);
     const kernelVersion = fs.readdirSync(path.join(root, 'lib', 'modules'))[0]!;
     await execa('depmod', ['-b', root, kernelVersion]);
     const modulesRoot = path.join(root, 'lib', 'modules', kernelVersion);
@@ -188,54 +173,29 @@ export async function ensureNetGuest(cacheDir = NET_GUEST_CACHE): Promise<Guest>
     }));
     const order = moduleLoadOrder(modulesDep, WANTED_MODULES);
 
-    const initrdRoot = path.join(work, 'initrd');
-    const files: string[] = [];
-    const put = (from: string, inside: string, mode = 0o644) => {
-      if (files.includes(inside)) return;
-      const to = path.join(initrdRoot, inside);
-      fs.mkdirSync(path.dirname(to), { recursive: true });
-      fs.copyFileSync(from, to);
-      fs.chmodSync(to, mode);
-      files.push(inside);
-    };
-    for (const dir of ['bin', 'proc', 'sys', 'dev', 'lib/modules']) fs.mkdirSync(path.join(initrdRoot, dir), { recursive: true });
-    put(path.join(root, 'bin', 'busybox'), 'bin/busybox', 0o755);
-    fs.writeFileSync(path.join(initrdRoot, 'init'), INIT, { mode: 0o755 });
-    files.push('init');
-    fs.writeFileSync(path.join(initrdRoot, 'bin/netlab'), NETLAB, { mode: 0o755 });
-    files.push('bin/netlab');
-    for (const name of order) put(path.join(modulesRoot, modulePaths.get(name)!), `lib/modules/${name}.ko`);
-    fs.writeFileSync(path.join(initrdRoot, 'lib/modules/load-order'), order.join('\n') + '\n');
-    files.push('lib/modules/load-order');
+    const initrd = new Initramfs(path.join(work, 'initrd'));
+    initrd.put(path.join(root, 'bin', 'busybox'), 'bin/busybox', 0o755);
+    initrd.write('init', INIT);
+    initrd.write('bin/netlab', NETLAB);
+    for (const name of order) initrd.put(path.join(modulesRoot, modulePaths.get(name)!), `lib/modules/${name}.ko`);
+    initrd.write('lib/modules/load-order', order.join('\n') + '\n', 0o644);
 
     // Libraries from the unpacked packages first, then the host's (the same Debian release).
     const libraryPath = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu'].map((d) => path.join(root, d)).join(':');
     for (const [from, inside] of PROGRAMS) {
       const binary = path.join(root, from);
-      put(binary, inside, 0o755);
+      initrd.put(binary, inside, 0o755);
       const { stdout: libs } = await execa('ldd', [binary], { env: { LD_LIBRARY_PATH: libraryPath }, reject: false });
       if (/not found/.test(libs)) throw new Error(`${from}: a library is missing:\n${libs}`);
       for (const match of libs.matchAll(/(?:=> )?(\/\S+\.so[.\d]*) \(/g)) {
         const lib = match[1]!;
         // Inside the guest every library lives where the loader looks for it by default.
         const inGuest = lib.startsWith(root) ? lib.slice(root.length + 1) : lib.slice(1);
-        put(fs.realpathSync(lib), inGuest.replace(/^usr\/lib\//, 'lib/'), 0o755);
+        initrd.put(fs.realpathSync(lib), inGuest.replace(/^usr\/lib\//, 'lib/'), 0o755);
       }
     }
-    const dirs = new Set<string>(['.', 'bin', 'proc', 'sys', 'dev', 'lib', 'lib/modules']);
-    for (const file of files) for (let d = path.dirname(file); d !== '.'; d = path.dirname(d)) dirs.add(d);
-    const list = [...[...dirs].sort(), ...files].join('\n') + '\n';
-    const cpio = await execa('cpio', ['-o', '-H', 'newc', '--quiet'], { cwd: initrdRoot, input: list, encoding: 'buffer' });
-    fs.mkdirSync(path.dirname(cacheDir), { recursive: true });
-    const staging = fs.mkdtempSync(path.join(path.dirname(cacheDir), 'netguest-'));
-    fs.copyFileSync(path.join(root, 'boot', vmlinuz), path.join(staging, 'vmlinuz'));
-    fs.writeFileSync(path.join(staging, 'initrd.gz'), zlib.gzipSync(cpio.stdout as Uint8Array));
-    fs.rmSync(cacheDir, { recursive: true, force: true });
-    fs.renameSync(staging, cacheDir); // atomic: a crash never leaves half a cache
-    return guest;
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
+    return { kernel: vmlinuz, cpio: await initrd.pack('listed') };
+  });
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

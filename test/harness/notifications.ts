@@ -4,6 +4,7 @@
  */
 import dbus from 'dbus-next';
 import { closeBus } from '../../api/bus.js';
+import { bound } from './bounds.js';
 
 class FakeNotifications extends dbus.interface.Interface {
   calls: { summary: string; body: string }[] = [];
@@ -42,6 +43,7 @@ export async function startNotificationServer(busAddress: string): Promise<Notif
     waitFor(summary, timeoutMs = 15_000, from = 0) {
       const found = server.calls.slice(from).find((call) => summary.test(call.summary));
       if (found) return Promise.resolve(found);
+      timeoutMs = bound(timeoutMs);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no notification ${summary} within ${timeoutMs} ms; got ${JSON.stringify(server.calls)}`)), timeoutMs);
         server.waiters.push({ match: (call) => summary.test(call.summary), resolve: (call) => (clearTimeout(timer), resolve(call)) });

@@ -5,8 +5,11 @@
 import { execa, type ResultPromise, type Options } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
+import { errorMessage } from '../../shared/error-message.js';
+import { bound } from './bounds.js';
 
 const live = new Set<number>();
+const cleanups = new Set<() => void>();
 
 /** Signals the process group (started detached) or, failing that, the process. */
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -21,15 +24,35 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+/**
+ * Registers a synchronous undo for something a test made (a sandbox and the QEMUs
+ * under it) that must not outlive the file: it runs when the file ends without
+ * undoing it — at exit, and on SIGTERM (the runner's timeout) or SIGINT. Returns
+ * the function that forgets it, for when the test undoes it itself.
+ */
+export function atTermination(cleanup: () => void): () => void {
+  cleanups.add(cleanup);
+  return () => void cleanups.delete(cleanup);
+}
+
 function killAll(): void {
   for (const pid of live) signal(pid, 'SIGKILL');
   live.clear();
+  for (const cleanup of [...cleanups].reverse()) {
+    try {
+      cleanup();
+    } catch (error) {
+      process.stderr.write(`cleanup at termination failed: ${errorMessage(error)}\n`);
+    }
+  }
+  cleanups.clear();
 }
 process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
+for (const [name, number] of [['SIGINT', 2], ['SIGTERM', 15]] as const) {
+  process.on(name, () => {
+    process.stderr.write(`${name}: ending every process this file started\n`);
     killAll();
-    process.exit(130);
+    process.exit(128 + number);
   });
 }
 
@@ -85,6 +108,7 @@ export function waitForGone(file: string, timeoutMs = 10_000, what = file): Prom
 }
 
 function waitForPath(file: string, present: boolean, timeoutMs: number, timeoutMessage: string): Promise<void> {
+  const limit = bound(timeoutMs);
   return new Promise((resolve, reject) => {
     const watcher = fs.watch(path.dirname(file));
     const finish = (error?: Error) => {
@@ -92,7 +116,7 @@ function waitForPath(file: string, present: boolean, timeoutMs: number, timeoutM
       watcher.close();
       error ? reject(error) : resolve();
     };
-    const timer = setTimeout(() => finish(new Error(timeoutMessage)), timeoutMs);
+    const timer = setTimeout(() => finish(new Error(`${timeoutMessage} (${limit} ms with the load factor)`)), limit);
     watcher.on('change', () => fs.existsSync(file) === present && finish());
     watcher.on('error', (error) => finish(error));
     if (fs.existsSync(file) === present) finish();
@@ -101,6 +125,7 @@ function waitForPath(file: string, present: boolean, timeoutMs: number, timeoutM
 
 /** Resolves with the first file in `dir` whose name matches. */
 export function waitForMatch(dir: string, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  timeoutMs = bound(timeoutMs);
   const find = () => fs.readdirSync(dir).find((name) => pattern.test(name));
   return new Promise((resolve, reject) => {
     const watcher = fs.watch(dir);
@@ -121,6 +146,7 @@ export function waitForMatch(dir: string, pattern: RegExp, timeoutMs = 10_000): 
 
 /** Resolves when `predicate(text)` holds for the file's content (re-read on every change). */
 export function waitForContent(file: string, predicate: (text: string) => boolean, timeoutMs = 15_000): Promise<string> {
+  timeoutMs = bound(timeoutMs);
   const read = () => {
     try {
       return fs.readFileSync(file, 'utf8');
@@ -154,7 +180,7 @@ export function waitForContent(file: string, predicate: (text: string) => boolea
  */
 export async function waitUntilAccepting(socketPath: string, timeoutMs = 10_000): Promise<void> {
   const { createConnection } = await import('node:net');
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + bound(timeoutMs);
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
       const socket = createConnection({ path: socketPath });

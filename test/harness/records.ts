@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AgentClient } from '../../qga/client.js';
+import { bound } from './bounds.js';
 import { errorMessage } from '../../shared/error-message.js';
 
 export const RECORD_BYTES = 64;
@@ -25,6 +26,7 @@ export interface GuestRun {
 
 /** Runs a program in the guest and waits for it (polling guest-exec-status: the agent has no events). */
 export async function guestExec(agent: AgentClient, argv: readonly string[], timeoutMs = 20_000): Promise<GuestRun> {
+  timeoutMs = bound(timeoutMs);
   const { pid } = await agent.execute('guest-exec', { path: argv[0]!, arg: argv.slice(1), 'capture-output': true });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -55,6 +57,7 @@ export async function withAgent<T>(socket: string, fn: (agent: AgentClient) => P
 
 /** Connects to the agent and waits until it answers (the guest boots in a few seconds under TCG). */
 export async function connectAgent(socket: string, timeoutMs = 60_000): Promise<AgentClient> {
+  timeoutMs = bound(timeoutMs);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let agent: AgentClient | undefined;
@@ -95,6 +98,7 @@ export async function recordsInGuest(agent: AgentClient): Promise<number> {
 
 /** Waits until the guest has written at least `count` records. */
 export async function waitForRecords(agent: AgentClient, count: number, timeoutMs = 30_000): Promise<number> {
+  timeoutMs = bound(timeoutMs);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const now = await recordsInGuest(agent);

@@ -5,6 +5,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { processesWithArg } from './inspect.js';
+import { atTermination } from './processes.js';
 
 export interface Sandbox {
   root: string;
@@ -48,10 +50,25 @@ export function makeSandbox(label = 'hiboss'): Sandbox {
     XDG_DATA_HOME: dirs.dataHome,
     NO_COLOR: '1',
   });
+  // Should the file end before the test removes it (the runner's timeout sends SIGTERM):
+  // what runs under the sandbox — the daemon's QEMUs, in sessions of their own — ends, and the sandbox goes.
+  const forget = atTermination(() => {
+    for (const pid of processesWithArg(root)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    fs.rmSync(root, { recursive: true, force: true });
+  });
   return {
     root,
     ...dirs,
     env,
-    remove: () => fs.rmSync(root, { recursive: true, force: true }),
+    remove: () => {
+      forget();
+      fs.rmSync(root, { recursive: true, force: true });
+    },
   };
 }

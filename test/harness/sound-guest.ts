@@ -15,15 +15,13 @@
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import zlib from 'node:zlib';
-import type { Guest } from './guest.js';
+import { buildGuestCache, Initramfs, unpackDebian, type Guest } from './initramfs.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** Versioned: a cache built by an older harness is rebuilt, not trusted. */
-export const SOUND_GUEST_CACHE = process.env.HIBOSS_SOUND_GUEST_CACHE ?? path.join(REPO, '.cache', 'soundguest-v2');
+export const SOUND_GUEST_CACHE = process.env.HIBOSS_SOUND_GUEST_CACHE ?? path.join(REPO, '.cache', 'soundguest-v3');
 
 /** The modules the guest loads, with what they need: found by `modinfo -F depends`, loaded dependencies first. */
 const WANTED_MODULES = ['virtio_pci', 'virtio_console', 'snd-hda-codec-generic', 'snd-hda-intel'];
@@ -63,8 +61,10 @@ for port in /sys/class/virtio-ports/*; do
     qemu-ga -m virtio-serial -p "/dev/\${port##*/}" -t /run -f /run/qemu-ga.pid -d && echo GUEST-AGENT-UP
   fi
 done
-# The card is probed in the background: its devices appear a little after the module loads.
-n=0; while [ ! -e /dev/snd/pcmC0D0p ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+# The card is probed in the background: its devices appear a little after the module loads
+# (seconds on a loaded host under TCG). 90 s is the give-up point, not a wait: the loop ends
+# as soon as the device is there.
+n=0; while [ ! -e /dev/snd/pcmC0D0p ] && [ $n -lt 900 ]; do sleep 0.1; n=$((n+1)); done
 if [ -e /dev/snd/pcmC0D0c ]; then
   echo GUEST-SOUND-UP
   # Records and plays without end; a stream that ends is started again (and said on the console).
@@ -105,59 +105,27 @@ async function moduleOrder(kernelTree: string): Promise<{ name: string; file: st
 }
 
 export async function ensureSoundGuest(cacheDir = SOUND_GUEST_CACHE): Promise<Guest> {
-  const guest = { kernel: path.join(cacheDir, 'vmlinuz'), initrd: path.join(cacheDir, 'initrd.gz') };
-  if (fs.existsSync(guest.kernel) && fs.existsSync(guest.initrd)) return guest;
-
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'soundguest-build-'));
-  try {
-    const { stdout: depends } = await execa('apt-cache', ['depends', 'linux-image-amd64']);
-    const kernelPackage = /Depends: (linux-image-\d\S*)/.exec(depends)?.[1];
-    if (!kernelPackage) throw new Error(`cannot find the kernel package in: ${depends}`);
-    await execa('apt-get', ['download', kernelPackage, 'busybox-static', 'qemu-guest-agent', 'alsa-utils', 'libasound2-data'], { cwd: work });
-    const root = path.join(work, 'root');
-    for (const deb of fs.readdirSync(work).filter((f) => f.endsWith('.deb'))) await execa('dpkg-deb', ['-x', path.join(work, deb), root]);
-    const vmlinuz = fs.readdirSync(path.join(root, 'boot')).find((f) => f.startsWith('vmlinuz-'));
-    if (!vmlinuz) throw new Error('no vmlinuz in the kernel package');
-
-    const initrdRoot = path.join(work, 'initrd');
-    const put = (from: string, inside: string, mode = 0o644) => {
-      const to = path.join(initrdRoot, inside);
-      fs.mkdirSync(path.dirname(to), { recursive: true });
-      fs.copyFileSync(from, to);
-      fs.chmodSync(to, mode);
-    };
-    const write = (inside: string, text: string) => {
-      fs.mkdirSync(path.dirname(path.join(initrdRoot, inside)), { recursive: true });
-      fs.writeFileSync(path.join(initrdRoot, inside), text, { mode: 0o755 });
-    };
-    for (const dir of ['bin', 'proc', 'sys', 'dev', 'lib/modules']) fs.mkdirSync(path.join(initrdRoot, dir), { recursive: true });
-    put(path.join(root, 'bin', 'busybox'), 'bin/busybox', 0o755);
+  return buildGuestCache(cacheDir, 'soundguest', async (work) => {
+    const { root, vmlinuz } = await unpackDebian(work, 'linux-image-amd64', ['busybox-static', 'qemu-guest-agent', 'alsa-utils', 'libasound2-data']);
+    const initrd = new Initramfs(path.join(work, 'initrd'));
+    initrd.put(path.join(root, 'bin', 'busybox'), 'bin/busybox', 0o755);
     const modules = await moduleOrder(path.join(root, 'lib', 'modules', fs.readdirSync(path.join(root, 'lib', 'modules'))[0]!, 'kernel'));
-    for (const module of modules) put(module.file, `lib/modules/${module.name}.ko`);
-    write('init', init(modules.map((m) => m.name)));
-    write('bin/clip-copy', CLIP_COPY);
-    write('bin/clip-paste', CLIP_PASTE);
+    for (const module of modules) initrd.put(module.file, `lib/modules/${module.name}.ko`);
+    initrd.write('init', init(modules.map((m) => m.name)));
+    initrd.write('bin/clip-copy', CLIP_COPY);
+    initrd.write('bin/clip-paste', CLIP_PASTE);
     // ALSA's configuration (libasound reads it to open "hw:0,0").
-    fs.cpSync(path.join(root, 'usr', 'share', 'alsa'), path.join(initrdRoot, 'usr', 'share', 'alsa'), { recursive: true });
+    fs.cpSync(path.join(root, 'usr', 'share', 'alsa'), path.join(initrd.root, 'usr', 'share', 'alsa'), { recursive: true });
     for (const program of PROGRAMS) {
       const file = path.join(root, program);
-      put(file, `bin/${path.basename(program)}`, 0o755);
+      initrd.put(file, `bin/${path.basename(program)}`, 0o755);
       // The shared libraries, from this host (the same Debian release; libasound comes with QEMU's packages).
       const { stdout: libs } = await execa('ldd', [file]);
-      for (const lib of libs.matchAll(/(\/\S+\.so[.\d]*)/g)) put(fs.realpathSync(lib[1]!), lib[1]!.slice(1), 0o755);
+      for (const lib of libs.matchAll(/(\/\S+\.so[.\d]*)/g)) initrd.put(fs.realpathSync(lib[1]!), lib[1]!.slice(1), 0o755);
     }
-    const { stdout: list } = await execa('find', ['.', '-mindepth', '1'], { cwd: initrdRoot });
-    const cpio = await execa('cpio', ['-o', '-H', 'newc', '--quiet'], { cwd: initrdRoot, input: `${list}\n`, encoding: 'buffer' });
-    fs.mkdirSync(path.dirname(cacheDir), { recursive: true });
-    const staging = fs.mkdtempSync(path.join(path.dirname(cacheDir), 'soundguest-'));
-    fs.copyFileSync(path.join(root, 'boot', vmlinuz), path.join(staging, 'vmlinuz'));
-    fs.writeFileSync(path.join(staging, 'initrd.gz'), zlib.gzipSync(cpio.stdout as Uint8Array, { level: 1 }));
-    fs.rmSync(cacheDir, { recursive: true, force: true });
-    fs.renameSync(staging, cacheDir); // atomic: a crash never leaves half a cache
-    return guest;
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
+    // The tree also holds ALSA's copied directory: the archive lists what is there.
+    return { kernel: vmlinuz, cpio: await initrd.pack('found'), gzipLevel: 1 };
+  });
 }
 
 /** The stand-in clipboard programs of this guest, as a VM's `clipboard` setting names them. */

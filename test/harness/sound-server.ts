@@ -13,6 +13,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { SourceOutputs } from '../../daemon/sound/pulse.js';
 import { start, waitForFile, type Started } from './processes.js';
+import { bound } from './bounds.js';
 import type { Sandbox } from './sandbox.js';
 
 /** One line of `pactl subscribe`: "Event 'new' on source-output #3". */
@@ -132,6 +133,7 @@ export async function startSoundServer(sandbox: Sandbox, kind: SoundServerKind =
 
   const waitForCaptures = (check: (streams: StreamView[]) => boolean, what: string, timeoutMs = 20_000): Promise<StreamView[]> =>
     new Promise((resolve, reject) => {
+      timeoutMs = bound(timeoutMs);
       let last: StreamView[] = [];
       let done = false;
       let checking = Promise.resolve();

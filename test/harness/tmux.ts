@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { start, track } from './processes.js';
 import type { Sandbox } from './sandbox.js';
+import { bound } from './bounds.js';
 
 const SCREEN_POLL_MS = 100;
 const quiet = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -44,6 +45,7 @@ export async function startTmux(sandbox: Sandbox, env: NodeJS.ProcessEnv, comman
     capture,
     keys: async (...keys) => void (await tmuxRun(socket, ['send-keys', '-t', 'panel', ...keys], tmuxEnv)),
     async waitFor(pattern, timeoutMs = 15_000) {
+      timeoutMs = bound(timeoutMs);
       const deadline = Date.now() + timeoutMs;
       let screen = '';
       while (Date.now() < deadline) {

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { start, waitForFile, waitForMatch, waitUntilAccepting, type Started } from './processes.js';
+import { bound } from './bounds.js';
 import type { Sandbox } from './sandbox.js';
 
 export interface RunningWm {
@@ -81,7 +82,7 @@ export async function startI3(sandbox: Sandbox, options: WmOptions = {}): Promis
   // -displayfd writes the display number once the server accepts clients.
   const display = await new Promise<string>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error('Xvfb did not report a display')), 10_000);
+    const timer = setTimeout(() => reject(new Error('Xvfb did not report a display')), bound(10_000));
     xvfb.child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const m = /^(\d+)\n/.exec(out);

@@ -22,6 +22,7 @@ import { startNotificationServer, type NotificationServer } from '../harness/not
 import { start, track, waitForContent, type Started } from '../harness/processes.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
 import { startI3, type RunningWm } from '../harness/wm.js';
+import { bound } from '../harness/bounds.js';
 
 const DESKTOP_FILE = path.join(REPO, 'panel', 'hiboss-join.desktop');
 const t = suite('market: a clicked nix:// link (xdg-open, gio open)');
@@ -98,7 +99,7 @@ t('desktop-file-validate is silent; the handler is registered for x-scheme-handl
 
 /** The xterm hiboss started for `uri` (its argv holds the link), once it runs. */
 async function xtermFor(uri: string, timeoutMs = 30_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + bound(timeoutMs);
   for (;;) {
     for (const entry of fs.readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
@@ -123,7 +124,7 @@ async function typeInto(pid: number, keys: string[]): Promise<void> {
 }
 
 async function gone(pid: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + bound(timeoutMs);
   while (alive(pid)) {
     if (Date.now() > deadline) throw new Error(`process ${pid} is still running`);
     await new Promise((resolve) => setTimeout(resolve, 50));

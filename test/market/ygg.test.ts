@@ -3,7 +3,8 @@
  * is missing and nothing is written; in a network namespace of the test's own
  * where lo holds a Yggdrasil address (the kernel then routes 200::/7 directly,
  * as over Yggdrasil's interface), the flake is cloned from
- * git+http://[ADDRESS]/PATH, reviewed and joined.
+ * git+http://[ADDRESS]/PATH, reviewed and joined; after a new commit there,
+ * `hiboss update` clones it again before the build.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,18 +13,20 @@ import * as assert from 'uvu/assert';
 import { readConfig } from '../../config/file.js';
 import { start } from '../harness/processes.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
-import { CONFIGS_ACME, REPO, git, HIBOSS, makeNetwork, writeMemberConfig } from '../harness/market.js';
+import { CONFIGS_ACME, REPO, commitFiles, git, HIBOSS, makeNetwork, writeMemberConfig } from '../harness/market.js';
 
 const t = suite('market: nix://ygg-ADDRESS');
 let sandbox: Sandbox;
 let configFile: string;
 let revision = '';
 let served = '';
+let source = '';
 
 t.before(async () => {
   sandbox = makeSandbox('ygg');
   const acme = await makeNetwork(path.join(sandbox.root, 'src'), 'acme', CONFIGS_ACME);
   revision = acme.revision;
+  source = acme.dir;
   served = path.join(sandbox.root, 'served', 'net.git');
   await git(sandbox.root, 'clone', '--quiet', '--bare', acme.dir, served);
   await git(served, 'update-server-info');
@@ -69,6 +72,21 @@ t('a local stand-in address: cloned over git+http, reviewed and joined', async (
   assert.equal(readConfig(configFile).vms.acme, { workspace: '4', flake: `path:${dir}#acme`, restart: 'on-failure' });
   assert.ok(fs.existsSync(path.join(dir, 'configs.json')));
   assert.not.ok(fs.existsSync(path.join(dir, '.git')), 'the tracked files only, as a flake input holds them');
+});
+
+t('hiboss update clones the link again at its newest commit before the build', async () => {
+  const newer = await commitFiles(source, { 'NOTES.md': 'the second revision\n' }, 'second revision');
+  await git(source, 'push', '--quiet', served, 'HEAD:refs/heads/main');
+  await git(served, 'update-server-info');
+  const helper = path.join(REPO, 'dist', 'test', 'harness', 'ygg-netns.js');
+  const outer = await inNamespace([helper, JSON.stringify({ address: '200:1::1', served, urlPath: 'net', args: ['update', 'acme'] })]);
+  assert.is(outer.code, 0, outer.stderr);
+  const result = JSON.parse(outer.stdout) as { code: number; stdout: string; stderr: string };
+  assert.match(result.stdout, new RegExp(`acme: nix://ygg-200:1::1/net#acme: cloned git\\+http://\\[200:1::1\\]/net over Yggdrasil at commit ${newer}`));
+  assert.is(result.code, 1, 'no daemon here to build it');
+  const dir = path.join(sandbox.dataHome, 'hiboss', 'fetched', 'ygg', '200_1__1_net');
+  assert.is(fs.readFileSync(path.join(dir, 'NOTES.md'), 'utf8'), 'the second revision\n');
+  assert.is(readConfig(configFile).vms.acme?.flake, `path:${dir}#acme`, 'the same copy, refreshed in place');
 });
 
 t.run();

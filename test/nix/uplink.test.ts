@@ -28,6 +28,7 @@ import { defaultRouteInterfaces, stopUplink } from '../../daemon/launch/uplink.j
 import { ensureGuest } from '../harness/guest.js';
 import { start, waitForContent, waitForFile, type Started } from '../harness/processes.js';
 import { guestManifest, makeStandInNix } from '../harness/stand-in-nix.js';
+import { bound } from '../harness/bounds.js';
 
 const t = suite('uplink');
 const LISTENERS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'harness', 'listeners.js');
@@ -121,7 +122,7 @@ t('a VM reaches the internet, never the host (gateway, loopback, its other addre
 });
 
 async function waitFor(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + bound(timeoutMs);
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error('condition not met');
     await new Promise((resolve) => setTimeout(resolve, 20));

@@ -1,6 +1,7 @@
 /** blessed on PassThrough streams: a terminal for tests, read back from screen.lines. */
 import blessed from 'blessed';
 import { PassThrough } from 'node:stream';
+import { bound } from '../harness/bounds.js';
 
 export interface Headless {
   screen: blessed.Widgets.Screen;
@@ -37,6 +38,7 @@ export function headlessScreen(columns = 110, rows = 32): Headless {
     type: (data) => input.write(data),
     waitFor(pattern, timeoutMs = 5000) {
       const test = typeof pattern === 'function' ? pattern : (t: string) => pattern.test(t);
+      const limit = bound(timeoutMs);
       return new Promise((resolve, reject) => {
         const check = () => {
           const now = text();
@@ -47,8 +49,8 @@ export function headlessScreen(columns = 110, rows = 32): Headless {
         };
         const timer = setTimeout(() => {
           screen.off('render', check);
-          reject(new Error(`screen did not show ${String(pattern)} within ${timeoutMs} ms; it shows:\n${text()}`));
-        }, timeoutMs);
+          reject(new Error(`screen did not show ${String(pattern)} within ${limit} ms; it shows:\n${text()}`));
+        }, limit);
         screen.on('render', check);
         check();
       });

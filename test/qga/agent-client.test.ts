@@ -13,6 +13,7 @@ import { AgentClient, AgentLineDecoder } from '../../qga/client.js';
 import { AgentTimeoutError } from '../../qga/errors.js';
 import { ensureGuest, guestQemuArgv, type Guest } from '../harness/guest.js';
 import { start, waitForContent, waitForFile, type Started } from '../harness/processes.js';
+import { bound } from '../harness/bounds.js';
 
 const t = suite('guest agent client');
 let guest: Guest;
@@ -77,7 +78,7 @@ t('connected before the agent starts: pings are answered once it is up, stale sy
   const { socket, serial } = boot();
   const client = await connect(socket);
   try {
-    const attempts = await pingUntilAnswered(client, Date.now() + 40_000);
+    const attempts = await pingUntilAnswered(client, Date.now() + bound(40_000));
     assert.ok(attempts >= 1);
     assert.match(fs.readFileSync(serial, 'utf8'), /GUEST-AGENT-UP/);
     // In step now: commands answer in order without syncing again.
@@ -100,7 +101,7 @@ t('garbage in the channel before the sync is skipped', async () => {
   // QEMU serves one client at a time: the next connection may be refused (EAGAIN) until it took the last.
   const client = await connect(socket);
   try {
-    await pingUntilAnswered(client, Date.now() + 40_000);
+    await pingUntilAnswered(client, Date.now() + bound(40_000));
   } finally {
     client.close();
   }

@@ -9,12 +9,14 @@ import type { WorkspaceEvent } from '../../wm-ipc/protocol.js';
 import { makeSandbox, type Sandbox } from '../harness/sandbox.js';
 import { startWm, type RunningWm } from '../harness/wm.js';
 import { errorMessage } from '../../shared/error-message.js';
+import { bound } from '../harness/bounds.js';
 
 const UNICODE_NAME = '2: vm-été 🖥 ✓';
 
 function nextEvent<T>(client: WmClient, name: 'workspace' | 'shutdown' | 'end' | 'disconnected' | 'reconnected' | 'reconnecting', match: (e: T) => boolean = () => true, timeoutMs = 10_000): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${name} event within ${timeoutMs} ms`)), timeoutMs);
+    const limit = bound(timeoutMs);
+    const timer = setTimeout(() => reject(new Error(`no ${name} event within ${limit} ms`)), limit);
     const listener = (event: T) => {
       if (!match(event)) return;
       clearTimeout(timer);

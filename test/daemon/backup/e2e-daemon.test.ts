@@ -21,6 +21,7 @@ import { guestQemuArgv } from '../../harness/guest.js';
 import { start, type Started } from '../../harness/processes.js';
 import { checkRecords, guestSh, recordsInImage, startRecords, waitForRecords } from '../../harness/records.js';
 import { LineReader } from '../../bar/lines.js';
+import { bound } from '../../harness/bounds.js';
 
 const t = suite('backups through the real daemon');
 const test = bounded(t, 150_000);
@@ -150,7 +151,7 @@ test('a VM not backed up: the bar (class unbacked, tooltip), status and the fail
 });
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + bound(timeoutMs);
   // The daemon's BackupChanged signal says when to look again.
   for (;;) {
     if (await check()) return;
