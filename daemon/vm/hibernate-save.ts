@@ -70,7 +70,11 @@ export async function saveImage(vm: VmProcess, options: SaveOptions): Promise<Sa
 
   const guard = stallGuard(STALL_MS, 'the save');
   try {
-    const sha256 = mappedRam ? await saveThroughFile(qmp, files, guard) : await saveThroughSocket(qmp, files, guard);
+    const sha256 = mappedRam
+      ? await saveThroughFile(qmp, files, guard)
+      : qmp.canPassFds
+        ? await saveThroughFd(qmp, files, guard)
+        : await saveThroughSocket(qmp, files, guard);
     // The RAM file on disk before the image is complete: the image is nothing without it.
     const ramSeal = ramFile ? syncRamFile(files) : undefined;
     fs.renameSync(files.temp, files.image);
@@ -129,8 +133,38 @@ async function saveThroughFile(qmp: QmpClient, files: ImagePaths, guard: StallGu
   }
 }
 
+/** The name QEMU knows the image's descriptor by during a save (QMP getfd). */
+const IMAGE_FD_NAME = 'hiboss-image';
+
 /**
- * QEMU 7.2: QEMU connects to our socket and sends the stream; we write it, with every error seen
+ * QEMU 7.2: the daemon opens the temporary image (0600, O_EXCL) and hands QEMU the descriptor
+ * over QMP (`getfd`, SCM_RIGHTS: transport/fd-passing.ts); `migrate fd:…` makes QEMU write the
+ * stream into it itself, at its own speed — nothing passes through the daemon. Once QEMU says
+ * `completed`, the file is fsynced and hashed as it lies on disk (read back through the page
+ * cache). Returns the hash.
+ */
+async function saveThroughFd(qmp: QmpClient, files: ImagePaths, guard: StallGuard): Promise<string> {
+  const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+  const forQemu = fs.openSync(files.temp, flags, 0o600);
+  const ours = fs.openSync(files.temp, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    await qmp.passFd(IMAGE_FD_NAME, forQemu); // consumed: QEMU holds the only writable descriptor
+    await qmp.execute('migrate', { uri: `fd:${IMAGE_FD_NAME}` });
+    const result = await migrationFinished(qmp, guard.signal);
+    if (result.status !== 'completed') throw new HibernateError(`QEMU's migration ${result.status}${result.error ? `: ${result.error}` : ''}`);
+    try {
+      fs.fsyncSync(ours);
+    } catch (error) {
+      throw new HibernateError(`writing the image: ${errnoText(error)}`);
+    }
+    return await sha256OfFd(ours);
+  } finally {
+    fs.closeSync(ours);
+  }
+}
+
+/**
+ * QEMU 7.2 where the daemon cannot pass descriptors: QEMU connects to our socket and sends the stream; we write it, with every error seen
  * at once, and hash it as it is written (chunks are written one at a time, in order). Returns the hash.
  */
 async function saveThroughSocket(qmp: QmpClient, files: ImagePaths, guard: StallGuard): Promise<string> {
