@@ -220,7 +220,8 @@ export function printSize(r: SizeResult): void {
   const mb = (v: number) => `${(v / MiB).toFixed(0)} MiB`;
   console.log(`   ${String(r.mib).padStart(5)} MiB ${r.layout.padEnd(9)} filled ${mb(r.filledBytes)}; cold boot ${ms(r.coldBootMs)}`);
   console.log(`       save ${ms(r.saveMs)} (image ${mb(r.imageBytes)}); restore → RESUME cached ${ms(r.restoreCachedMs)}, not cached ${ms(r.restoreUncachedMs)}; floor ${ms(r.floorMs)} (restore/floor ${(r.restoreCachedMs / r.floorMs).toFixed(2)}×; cold/restore ${(r.coldBootMs / r.restoreCachedMs).toFixed(0)}×)`);
-  console.log(`       the guest reads its data back: ${ms(r.readBackCachedMs)} (cached), ${ms(r.readBackUncachedMs)} (not cached)`);
+  const back = (v: number) => (v >= 0 ? ms(v) : "n/a (the guest's clock jumped)");
+  console.log(`       the guest reads its data back: ${back(r.readBackCachedMs)} (cached), ${back(r.readBackUncachedMs)} (not cached)`);
   console.log(`       written back per minute: idle ${mb(r.writtenPerMinIdle)}, busy (16 MiB rewritten in a loop) ${mb(r.writtenPerMinBusy)}`);
   console.log(`       data deleted in the guest: ${mb(r.reportedBackBytes)} of QEMU's resident memory back within 10 s${r.layout === 'file' ? `; RAM file on disk ${mb(r.ramFileBlocksBefore)} → ${mb(r.ramFileBlocksAfter)}` : ''}`);
 }
