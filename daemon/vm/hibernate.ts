@@ -12,14 +12,16 @@
  * by QEMU) saves and restores only its device state (`x-ignore-shared`); its RAM
  * file is fsynced at the save and sealed with the image by identity.
  *
- * Save (QEMU 7.2): the VM is paused; the daemon listens on a unix socket in the
- * VM's runtime dir (0700) and QMP `migrate unix:…` makes QEMU connect and send
- * its stream, which the daemon writes into `memory-image.bin.tmp` in the state
- * dir (0600: the guest's RAM is secret), hashing it as it goes, and fsyncs. Only
- * when QEMU says `completed` and the whole stream is on disk is it renamed to
- * `memory-image.bin` and sealed: the description records which file it is and
- * the hash of what was written (./image-seal.ts). The seal is the moment the
- * image is complete. Then QEMU quits. No shell anywhere: an `exec:` URI would run /bin/sh.
+ * Save (QEMU 7.2): the VM is paused; the daemon opens `memory-image.bin.tmp` in the
+ * state dir (0600: the guest's RAM is secret) and hands QEMU the descriptor over QMP
+ * (`getfd`, SCM_RIGHTS: transport/fd-passing.ts); `migrate fd:…` makes QEMU write the
+ * stream into it itself. Where Node cannot pass descriptors, the daemon listens on a
+ * unix socket in the VM's runtime dir (0700), QMP `migrate unix:…` makes QEMU send
+ * its stream there, and the daemon writes it, hashing it as it goes. Only when QEMU
+ * says `completed` and the file is fsynced is it renamed to `memory-image.bin` and
+ * sealed: the description records which file it is and the hash of what was written
+ * (./image-seal.ts). The seal is the moment the image is complete. Then QEMU quits.
+ * No shell anywhere: an `exec:` URI would run /bin/sh.
  * Where QEMU offers `file:` URIs with the `mapped-ram` capability (QEMU ≥ 9.0,
  * found with query-migrate-capabilities, never guessed from a version), QEMU
  * writes the temporary file itself.
