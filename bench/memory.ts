@@ -4,7 +4,8 @@
  * PATH, whose images are mapped-ram) and the real guest (Debian's kernel + busybox,
  * counting on its serial):
  *
- *   npm run build && npm run bench:memory     (-- --rounds=N: restore rounds, default 16, every 4th prewarmed; --only=restore,hidden,reporting,budget)
+ *   npm run build && npm run bench:memory     (-- --rounds=N: restore rounds, default 16, every 4th prewarmed; --only=restore,hidden,reporting,budget,sizes;
+ *                                              --sizes=256,1024,4096 (MiB), --guest-ram=file,anonymous, --cost-seconds=20: part 5 only)
  *
  *  1. restore latency: focus → the daemon's StateChanged(running) of a hibernated
  *     VM (sent right after QEMU's RESUME; nothing polls the restoring QEMU, which
@@ -19,6 +20,8 @@
  *  3. a guest frees 200 MiB: its QEMU's RSS with free-page reporting, and without.
  *  4. the budget: 6 VMs, a budget of 2 VMs' worth, switching among them: the RSS
  *     all QEMUs hold, sampled every 50 ms.
+ *  5. guests of 256 MiB, 1 GiB and 4 GiB, 60 % filled, RAM in a file and anonymous:
+ *     save, restore cached and not, floor, read-back, running cost (bench/big-guest.ts).
  *
  * Goals are informative (printed with their ratios): the bench exits 0 either way,
  * 1 only when it broke.
@@ -40,6 +43,8 @@ import { pidsWithArg } from '../test/harness/inspect.js';
 import { waitForContent } from '../test/harness/processes.js';
 import { guestExec, withAgent } from '../test/harness/records.js';
 import { startDesktop, type DesktopSession } from '../test/harness/session.js';
+import { measureSize, printSize } from './big-guest.js';
+import { GuestRam } from '../config/schema.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -47,6 +52,11 @@ const ROUNDS = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice
 /** `--only=restore,hidden,reporting,budget`: some parts only (while working on one). */
 const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const part = (name: string) => !ONLY || ONLY.includes(name);
+const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+/** Part 5: `--sizes=256,1024` (MiB) and `--guest-ram=file` to run fewer (the machine is shared). */
+const SIZES = (flag('sizes') ?? '256,1024,4096').split(',').map(Number);
+const LAYOUTS = (flag('guest-ram') ?? 'file,anonymous').split(',').map((l) => GuestRam.parse(l));
+const COST_SECONDS = Number(flag('cost-seconds') ?? 20);
 const GUEST_MIB = 256;
 const HIDDEN_VMS = 4;
 const BUDGET_VMS = 6;
@@ -437,6 +447,11 @@ async function main(): Promise<void> {
     const over = b.samples.filter((s) => s > b.budgetMiB * MiB).length;
     console.log(`\n4. budget ${b.budgetMiB} MiB (2 VMs' worth), ${BUDGET_VMS} VMs, ${b.switches} switches`);
     console.log(`   held p50 ${mib(percentile(b.samples, 50))}  p95 ${mib(percentile(b.samples, 95))}  max ${mib(Math.max(...b.samples))}; over the budget in ${((100 * over) / b.samples.length).toFixed(0)}% of ${b.samples.length} samples`);
+  }
+
+  if (part('sizes')) {
+    console.log(`\n5. guests by size, 60 % filled (save and restore without the daemon's hop; running cost over ${COST_SECONDS} s)`);
+    for (const size of SIZES) for (const layout of LAYOUTS) printSize(await measureSize(guest, size, layout, COST_SECONDS));
   }
 }
 

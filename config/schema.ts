@@ -97,6 +97,17 @@ export const WHEN_HIDDEN = ['pause', 'run'] as const;
 export const WhenHidden = z.enum(WHEN_HIDDEN);
 export type WhenHidden = z.infer<typeof WhenHidden>;
 
+/**
+ * Where a VM's RAM lives (daemon/launch/ram-file.ts): `file`, a file hiboss owns in the VM's
+ * state dir that QEMU maps (a restore maps it back: its time does not grow with the guest; the
+ * kernel writes the guest's changes back to disk while it runs); `anonymous`, QEMU's own memory
+ * (nothing written while it runs; a save and a restore copy all of it). Unset: `file` from
+ * FILE_RAM_FROM_MIB of guest memory on.
+ */
+export const GUEST_RAM = ['file', 'anonymous'] as const;
+export const GuestRam = z.enum(GUEST_RAM);
+export type GuestRam = z.infer<typeof GuestRam>;
+
 export const VmConfig = z
   .strictObject({
     /** Workspace name; a bare number also matches "N: label" workspaces. */
@@ -123,6 +134,8 @@ export const VmConfig = z
     whenHidden: WhenHidden.optional(),
     /** Memory: save it to disk when hidden long (or over the budget); false: never (default true). */
     hibernate: z.boolean().optional(),
+    /** Memory: the guest's RAM in a file hiboss owns, or QEMU's anonymous memory (default by size: GuestRam). */
+    guestRam: GuestRam.optional(),
     /** Memory: hiboss adds a virtio-balloon with free-page reporting; false: none (default true). */
     balloon: z.boolean().optional(),
     /** Flake VMs only: updates and health. */

@@ -7,6 +7,7 @@
  * so a listener sees the event before the command's promise resolves.
  */
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import { FramedConnection, LineDecoder, type CloseReason } from '../transport/framed-connection.js';
 import {
   QmpCommandError,
@@ -82,7 +83,7 @@ export class QmpClient extends EventEmitter<ClientEvents> {
   static async connect(path: string, options: QmpClientOptions = {}): Promise<QmpClient> {
     let connection: FramedConnection<string>;
     try {
-      connection = await FramedConnection.connect(path, new LineDecoder(MAX_LINE_BYTES));
+      connection = await FramedConnection.connect(path, new LineDecoder(MAX_LINE_BYTES), { passFds: true });
     } catch (error) {
       throw new QmpConnectError(errorMessage(error), { cause: error });
     }
@@ -122,9 +123,23 @@ export class QmpClient extends EventEmitter<ClientEvents> {
     return this.executeRaw(command, args as Record<string, unknown> | undefined, options) as Promise<Commands[K]['ret']>;
   }
 
+  /** Whether this connection can hand QEMU a descriptor (`getfd`: transport/fd-passing.ts). */
+  get canPassFds(): boolean {
+    return this.connection.canPassFds;
+  }
+
+  /**
+   * Hands QEMU an open descriptor under `name` (QMP `getfd`, the descriptor sent with the command
+   * by SCM_RIGHTS); `fd` is consumed (closed here once sent: QEMU has its own copy).
+   */
+  passFd(name: string, fd: number, options: { timeoutMs?: number } = {}): Promise<unknown> {
+    return this.executeRaw('getfd', { fdname: name }, { ...options, fd });
+  }
+
   /** Runs any command; resolves with its `return`, rejects with a QmpError. */
-  executeRaw(command: string, args?: Record<string, unknown>, options: { timeoutMs?: number } = {}): Promise<unknown> {
+  executeRaw(command: string, args?: Record<string, unknown>, options: { timeoutMs?: number; fd?: number } = {}): Promise<unknown> {
     if (this.#closed) {
+      if (options.fd !== undefined) fs.closeSync(options.fd);
       return Promise.reject(new QmpDisconnectedError(`${command}: not connected to ${this.path}`));
     }
     const id = `hb-${this.#nextId++}`;
@@ -141,7 +156,17 @@ export class QmpClient extends EventEmitter<ClientEvents> {
     });
     const message: Record<string, unknown> = { execute: command, id };
     if (args !== undefined) message.arguments = args;
-    this.connection.write(JSON.stringify(message) + '\n');
+    const line = JSON.stringify(message) + '\n';
+    if (options.fd === undefined) this.connection.write(line);
+    else {
+      this.connection.writeWithFd(line, options.fd).catch((error: Error) => {
+        const pending = this.#pending.get(id);
+        if (!pending) return;
+        this.#pending.delete(id);
+        if (pending.timer) clearTimeout(pending.timer);
+        pending.reject(new QmpDisconnectedError(`${command}: ${error.message}`));
+      });
+    }
     return result.then((value) => this.#checkReturn(command, args, value));
   }
 

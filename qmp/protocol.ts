@@ -235,6 +235,9 @@ export const COMMANDS = {
   'migrate-set-capabilities': { args: z.object({ capabilities: z.array(z.object({ capability: z.string(), state: z.boolean() })) }), ret: Nothing },
   'migrate-set-parameters': { args: z.object({ 'max-bandwidth': z.number().int().positive().optional() }), ret: Nothing },
   migrate_cancel: { args: NoArgs, ret: Nothing },
+  // A descriptor handed over with the command itself (SCM_RIGHTS: QmpClient.passFd), then used as `fd:NAME`.
+  getfd: { args: z.object({ fdname: z.string().max(64) }), ret: Nothing },
+  closefd: { args: z.object({ fdname: z.string().max(64) }), ret: Nothing },
   balloon: { args: z.object({ value: z.number().int().positive() }), ret: Nothing },
   'query-balloon': { args: NoArgs, ret: z.looseObject({ actual: z.number() }) },
   'qom-set': { args: z.object({ path: z.string(), property: z.string(), value: z.unknown() }), ret: Nothing },

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import { fdPassingSocket, writeWithFd } from './fd-passing.js';
 
 /**
  * A decoder turns a byte stream into frames. It keeps at most a bounded amount of
@@ -41,16 +42,21 @@ interface FramedConnectionEvents<Frame> {
 export class FramedConnection<Frame> extends EventEmitter<FramedConnectionEvents<Frame>> {
   #closed = false;
 
-  private constructor(private readonly socket: net.Socket, private readonly decoder: FrameDecoder<Frame>) {
+  readonly #passFds: boolean;
+
+  private constructor(private readonly socket: net.Socket, private readonly decoder: FrameDecoder<Frame>, passFds = false) {
     super();
+    this.#passFds = passFds;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (error) => this.#finish({ kind: 'error', error }));
     socket.on('close', () => this.#finish({ kind: 'eof' }));
   }
 
-  static connect<Frame>(path: string, decoder: FrameDecoder<Frame>): Promise<FramedConnection<Frame>> {
+  /** `passFds`: a socket that can hand descriptors to the peer (./fd-passing.ts), where Node offers one. */
+  static connect<Frame>(path: string, decoder: FrameDecoder<Frame>, options: { passFds?: boolean } = {}): Promise<FramedConnection<Frame>> {
     return new Promise((resolve, reject) => {
-      const socket = net.createConnection({ path });
+      const ipc = options.passFds ? fdPassingSocket() : null;
+      const socket = ipc ? ipc.connect({ path }) : net.createConnection({ path });
       const onError = (error: NodeJS.ErrnoException) => {
         socket.destroy();
         reject(new ConnectFailedError(path, error.code, { cause: error }));
@@ -58,7 +64,7 @@ export class FramedConnection<Frame> extends EventEmitter<FramedConnectionEvents
       socket.once('error', onError);
       socket.once('connect', () => {
         socket.off('error', onError);
-        resolve(new FramedConnection(socket, decoder));
+        resolve(new FramedConnection(socket, decoder, ipc !== null));
       });
     });
   }
@@ -70,6 +76,18 @@ export class FramedConnection<Frame> extends EventEmitter<FramedConnectionEvents
   write(bytes: Buffer | string): void {
     if (this.#closed) throw new Error('write on a closed connection');
     this.socket.write(bytes);
+  }
+
+  /** Whether writeWithFd can hand descriptors to the peer on this connection. */
+  get canPassFds(): boolean {
+    return this.#passFds && !this.#closed;
+  }
+
+  /** Writes `bytes` with `fd` attached (SCM_RIGHTS); `fd` is consumed (closed once sent). After any queued write. */
+  async writeWithFd(bytes: string, fd: number): Promise<void> {
+    if (this.#closed) throw new Error('write on a closed connection');
+    if (this.socket.writableLength > 0) await new Promise((resolve) => this.socket.once('drain', resolve));
+    await writeWithFd(this.socket, bytes, fd);
   }
 
   close(): void {

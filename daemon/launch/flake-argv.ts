@@ -12,6 +12,7 @@
 import path from 'node:path';
 import type { VmConfig } from '../../config/schema.js';
 import { balloonArgs } from './balloon.js';
+import { ramFileArgs } from './ram-file.js';
 import { controlArgs, type VmPaths } from './launcher.js';
 import type { VmBuild } from './vm-manifest.js';
 
@@ -124,6 +125,7 @@ export function flakeQemuArgv({ name, vm, paths, build, uplinkSocket, audio, sha
     file: vm.qemuBinary ?? DEFAULT_QEMU_BINARY,
     args: [
       ...machineArgs(build),
+      ...ramFileArgs(vm, paths, machineArgs(build)),
       ...bootArgs(build, paths),
       ...(uplinkSocket === null ? [] : uplinkArgs(uplinkSocket)),
       ...displayArgs(vm, paths),

@@ -10,6 +10,8 @@ import type { VmPaths } from '../../config/paths.js';
 import { errorMessage } from '../../shared/error-message.js';
 import { exists, findImage, imagePaths, readImage, removeImage, removeIncompleteSave, sealImage, setImageAside, type FoundImage, type ImagePaths } from './image-files.js';
 import { sha256OfFile } from './image-seal.js';
+import { syncRamFile } from './hibernate-save.js';
+import { usesRamFile } from '../launch/ram-file.js';
 import type { VmProcess } from './vm-process.js';
 
 export type AdoptedOutcome =
@@ -83,7 +85,7 @@ export async function settleAdopted(vm: VmProcess, paths: VmPaths): Promise<Adop
 async function sealFinishedSave(files: ImagePaths, paths: VmPaths): Promise<void> {
   const found = readImage(paths);
   if (!found || found.meta.seal) return;
-  sealImage(files, found.meta, await sha256OfFile(files.image));
+  sealImage(files, found.meta, await sha256OfFile(files.image), usesRamFile(found.meta.command.args) ? syncRamFile(files) : undefined);
 }
 
 /** A VM without a QEMU: hibernated when its image is complete; an unfinished save is removed. */

@@ -13,7 +13,8 @@ import type { VmPaths } from '../../config/paths.js';
 import { readFileBounded } from '../../config/read-bounded.js';
 import type { LaunchCommand } from '../launch/launcher.js';
 import { DaemonError } from '../errors.js';
-import { ImageSeal, sealMismatch, sealOf } from './image-seal.js';
+import { ImageSeal, RamFileSeal, sealMismatch, sealOf } from './image-seal.js';
+import { ramFilePath } from '../launch/ram-file.js';
 
 /** The command a QEMU was started with: recorded at launch, copied into the image's metadata. */
 export const RecordedCommand = z.strictObject({
@@ -25,7 +26,12 @@ export type RecordedCommand = z.infer<typeof RecordedCommand>;
 
 /** `memory-image.json`: what a save wrote (before its image), one schema for writer and readers. */
 export const ImageMeta = z.strictObject({
-  version: z.literal(1),
+  /**
+   * 2: written by a hiboss that seals every image it completes (a version 2 description without a
+   * seal is a save that did not finish). 1: an older hiboss — possibly one from before the seal,
+   * whose images are accepted once without one (FoundImage.legacy).
+   */
+  version: z.union([z.literal(1), z.literal(2)]),
   /** The command the saved QEMU was started with: a restore starts exactly this plus `-incoming defer`. */
   command: RecordedCommand,
   /** How the stream was written: `stream` (through our socket) or `mapped-ram` (QEMU's `file:`). */
@@ -38,6 +44,8 @@ export const ImageMeta = z.strictObject({
   rssBytes: z.number().nullable(),
   /** Which file the save wrote (./image-seal.ts): added once the image is complete; a restore checks it. */
   seal: ImageSeal.optional(),
+  /** A file-backed guest (daemon/launch/ram-file.ts): its RAM file as the save left it, sealed with the image. */
+  ramFile: RamFileSeal.optional(),
 });
 export type ImageMeta = z.infer<typeof ImageMeta>;
 
@@ -50,6 +58,8 @@ export interface ImagePaths {
   saveSocket: string;
   restoreSocket: string;
   launchRecord: string;
+  /** A file-backed guest's RAM (daemon/launch/ram-file.ts). */
+  ramFile: string;
 }
 
 export function imagePaths(paths: VmPaths): ImagePaths {
@@ -60,6 +70,7 @@ export function imagePaths(paths: VmPaths): ImagePaths {
     saveSocket: path.join(paths.runDir, 'save.sock'),
     restoreSocket: path.join(paths.runDir, 'restore.sock'),
     launchRecord: path.join(paths.runDir, 'launch.json'),
+    ramFile: ramFilePath(paths),
   };
 }
 
@@ -136,6 +147,8 @@ export interface FoundImage {
   bytes: number;
   /** Epoch ms the image became complete (its rename). */
   savedAt: number;
+  /** Saved by a hiboss older than the seal: restored once on its description's word (the same argv). */
+  legacy?: boolean;
 }
 
 /**
@@ -145,9 +158,18 @@ export interface FoundImage {
 export function findImage(paths: VmPaths): FoundImage | null {
   const found = readImage(paths);
   if (!found) return null;
+  if (legacyImage(found.meta, found.stat)) return { ...found.image, legacy: true };
   const mismatch = sealMismatch(found.stat, found.meta.seal);
   if (mismatch) throw new HibernateError(mismatch);
   return found.image;
+}
+
+/**
+ * An image a hiboss older than the seal wrote: a version 1 description without a seal, and a
+ * non-empty image renamed after that save began (the rename came only once QEMU said `completed`).
+ */
+function legacyImage(meta: ImageMeta, stat: fs.Stats): boolean {
+  return meta.version === 1 && !meta.seal && meta.format === 'stream' && stat.size > 0 && stat.mtimeMs >= meta.startedAt - 1000;
 }
 
 /** The image and its description as they are, sealed or not. */
@@ -161,11 +183,21 @@ export function readImage(paths: VmPaths): { image: FoundImage; meta: ImageMeta;
   }
   if (!stat.isFile()) throw new HibernateError(`${files.image} is not a regular file`);
   const meta = readJson(files.meta, ImageMeta);
-  return { image: { meta, bytes: bytesOnDisk(stat), savedAt: stat.mtimeMs }, meta, stat };
+  return { image: { meta, bytes: bytesOnDisk(stat) + ramFileBytes(meta, files), savedAt: stat.mtimeMs }, meta, stat };
+}
+
+/** A file-backed guest's image is nothing without its RAM file: what that takes on disk counts too. */
+function ramFileBytes(meta: ImageMeta, files: ImagePaths): number {
+  if (!meta.ramFile) return 0;
+  try {
+    return bytesOnDisk(fs.lstatSync(files.ramFile));
+  } catch {
+    return 0;
+  }
 }
 
 /** Seals a complete image: its description now says which file it is (./image-seal.ts). */
-export function sealImage(files: ImagePaths, meta: ImageMeta, sha256: string): void {
+export function sealImage(files: ImagePaths, meta: ImageMeta, sha256: string, ramFile?: RamFileSeal): void {
   const fd = fs.openSync(files.image, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   let seal: ImageSeal;
   try {
@@ -173,7 +205,7 @@ export function sealImage(files: ImagePaths, meta: ImageMeta, sha256: string): v
   } finally {
     fs.closeSync(fd);
   }
-  writeJsonAtomic(files.meta, { ...meta, seal } satisfies ImageMeta);
+  writeJsonAtomic(files.meta, { ...meta, seal, ...(ramFile ? { ramFile } : {}) } satisfies ImageMeta);
 }
 
 /**

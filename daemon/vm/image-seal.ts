@@ -12,6 +12,18 @@
  * - anything else (a file put in its place, written to, chmod'ed, copied to a
  *   new disk): its whole content is hashed and must equal what the save wrote.
  *   Two VMs' images may begin alike; only the whole file says which one it is.
+ *
+ * A file-backed guest (daemon/launch/ram-file.ts) has a second file: its RAM,
+ * which the save does not write (QEMU skips it with `x-ignore-shared`) but the
+ * restore maps. It is tied by identity only — device, inode, size and ctime
+ * taken after the save's fsync (RamFileSeal) — not by a hash: hashing GiBs on
+ * every save and on every restore would cost seconds, exactly what the file-backed
+ * layout exists to avoid. Any write, chmod, truncate or replacement moves its
+ * ctime (which cannot be set back by hand), so a RAM file touched since the
+ * save, or another one put in its place, is refused; the price is that an
+ * identical copy (the state dir restored from a backup) is refused too, and the
+ * VM cold boots. What this does not stop: a process of the same user swapping
+ * the file between the check and QEMU's open — that user owns the guest anyway.
  */
 import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
@@ -28,6 +40,30 @@ export const ImageSeal = z.strictObject({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 export type ImageSeal = z.infer<typeof ImageSeal>;
+
+/** A file-backed guest's RAM file as its save left it (see above): identity, not content. */
+export const RamFileSeal = z.strictObject({
+  dev: z.string().regex(/^\d{1,20}$/),
+  ino: z.string().regex(/^\d{1,20}$/),
+  size: z.number().int().nonnegative(),
+  ctimeNs: z.string().regex(/^\d{1,24}$/),
+});
+export type RamFileSeal = z.infer<typeof RamFileSeal>;
+
+/** The RAM file's seal, taken from an open descriptor after its fsync. */
+export function ramSealOf(fd: number): RamFileSeal {
+  const stat = fs.fstatSync(fd, { bigint: true });
+  return { dev: String(stat.dev), ino: String(stat.ino), size: Number(stat.size), ctimeNs: String(stat.ctimeNs) };
+}
+
+/** Why this RAM file is not the one its save left, or null. */
+export function ramSealProblem(stat: fs.BigIntStats, seal: RamFileSeal): string | null {
+  if (!stat.isFile()) return 'its RAM file is not a regular file';
+  if (String(stat.dev) !== seal.dev || String(stat.ino) !== seal.ino) return 'its RAM file is not the one its save left (another file was put in its place)';
+  if (Number(stat.size) !== seal.size) return `its RAM file is not the one its save left (${Number(stat.size)} bytes; the save left ${seal.size})`;
+  if (String(stat.ctimeNs) !== seal.ctimeNs) return 'its RAM file changed since it was saved (written to, truncated or chmod\'ed: its ctime moved)';
+  return null;
+}
 
 /** The hash a save keeps while the image is written: every chunk, in file order. */
 export function imageHasher(): Hash {

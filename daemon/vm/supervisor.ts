@@ -13,6 +13,7 @@ import { SAVE_INTERRUPTED, unhandled, type Operation as PolicyOperation, type Po
 import { VmProcess, type VmEnd } from './vm-process.js';
 import { HibernateError, readLaunchRecord, recordLaunch, removeImage, removeImageInBackground, restoreImage, saveImage, settleAdopted, settleWithoutQemu, type AdoptedOutcome, type RecordedCommand } from './hibernate.js';
 import { growBack, residentBytes, shrinkToWorkingSet } from './memory.js';
+import { freshRamFile, removeRamFile, usesRamFile } from '../launch/ram-file.js';
 import { errorMessage } from '../../shared/error-message.js';
 
 /** The operations carried out over QMP on a running QEMU. */
@@ -157,6 +158,8 @@ export class VmSupervisor {
         progress: (line) => post({ type: 'note', name, message: line }),
         signal: controller.signal,
       });
+      // A cold boot of a file-backed guest: a new, empty RAM file (never an earlier run's).
+      if (usesRamFile(command.args)) freshRamFile(paths, command.args);
       const vm = await VmProcess.launch(command, paths);
       this.options.onRunWritten?.(null);
       if (this.#detached) return vm.detach();
@@ -184,6 +187,14 @@ export class VmSupervisor {
     vm.once('exit', (end) => {
       if (this.#processes.get(name) === vm) this.#processes.delete(name);
       if (this.#saving.has(name)) return; // a save reports how its QEMU ended
+      // The guest is gone (not saved): its RAM file, if it had one, is of no use and as large as its RAM.
+      if (!this.#processes.has(name)) {
+        try {
+          removeRamFile(vm.paths);
+        } catch (error) {
+          post({ type: 'note', name, level: 'warn', message: `its RAM file could not be removed: ${errorMessage(error)}` });
+        }
+      }
       post({ type: 'observed', name, state: end.kind, reason: end.reason });
     });
   }

@@ -60,7 +60,8 @@ t('a save writes a private image and its description; the daemon dying before QE
   assert.is(fs.statSync(files.image).mode & 0o777, 0o600);
   const meta = ImageMeta.parse(JSON.parse(fs.readFileSync(files.meta, 'utf8')));
   assert.equal(meta.command, command);
-  assert.is(meta.format, 'stream', 'QEMU 7.2 has no mapped-ram: the stream goes through our socket');
+  assert.is(meta.format, 'stream', 'QEMU 7.2 has no mapped-ram: a stream');
+  assert.is(vm.qmp.canPassFds, true, 'written by QEMU itself into the descriptor the daemon passed it (getfd)');
   assert.is(meta.qemuVersion.split('.')[0], '7');
   assert.is((await vm.qmp.execute('query-status')).status, 'postmigrate');
   assert.is(fs.existsSync(files.saveSocket), false, 'the socket is gone');
@@ -150,6 +151,27 @@ t('an image is tied to its description: the same file untouched, or the same byt
   const { seal: _seal, ...unsealed } = meta;
   fs.writeFileSync(files.meta, JSON.stringify(unsealed));
   assert.throws(() => findImage(paths), /^its description does not say which image file it belongs to/);
+
+  // The same image as a hiboss older than the seal left it (a version 1 description, no seal): not a
+  // QEMU stream → refused; the stream itself → restored once on its description's word, with a warning.
+  const legacy = JSON.stringify({ ...unsealed, version: 1 });
+  const notAStream = fs.readFileSync(pristine);
+  notAStream[0] = 0;
+  putBack(notAStream);
+  fs.writeFileSync(files.meta, legacy);
+  assert.is(findImage(paths)?.legacy, true);
+  const garbage = await restoreImage({ paths, command, launch }).then(() => null, (e: Error) => e);
+  assert.match(garbage!.message, /^its image \(saved by an older hiboss, without a seal\) is not a QEMU migration stream; the image is kept as /);
+  assert.is(launched, 0);
+  putBack(fs.readFileSync(pristine));
+  fs.writeFileSync(files.meta, legacy);
+  const fromLegacy = await restoreImage({ paths, command, launch });
+  running.push(fromLegacy.vm);
+  assert.is(launched, 1);
+  assert.is(fromLegacy.state, 'paused');
+  assert.equal(fromLegacy.warnings, ["its image was saved by an older hiboss, before images were sealed: restored this once on its description's word (the same QEMU argv); its next save is sealed"]);
+  await fromLegacy.vm.quit();
+  launched = 0;
 
   // The very bytes the save wrote, in another file, readable by others: restored, its mode mended with a warning.
   putBack(fs.readFileSync(pristine));
