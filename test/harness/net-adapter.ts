@@ -140,7 +140,8 @@ async function applyTinc(vm: NetVm, networks: TincNetworks, interfaces: Interfac
 
 type SyncthingSettings = NonNullable<EvaluatedMember['services']['syncthing']>['settings'];
 
-async function applySyncthing(vm: NetVm, settings: SyncthingSettings | undefined): Promise<void> {
+/** As NixOS's syncthing service: config.xml from the settings (the device key made in the VM), then the daemon. */
+export async function applySyncthing(vm: NetVm, settings: SyncthingSettings | undefined): Promise<void> {
   await stopDaemon(vm, 'syncthing');
   if (settings === undefined) return;
   const home = '/var/lib/syncthing';

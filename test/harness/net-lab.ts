@@ -108,6 +108,31 @@ export async function syncthingIdentity(vm: NetVm): Promise<string> {
   return (await vm.run(['netlab', 'identity-syncthing'])).trim();
 }
 
+/** The network's shared folder in the member tests (applications.syncthing.sharedFolders). */
+export const SHARED_FOLDER = '/shared/docs';
+/**
+ * Puts `name` in `from`'s shared folder and awaits it in `to`'s: the VM's `netlab wait-file` looks for it
+ * every 0.1 s from the moment the write returned and gives up after 60 s (600 looks), the proof's bound.
+ * The file's content as `to` has it.
+ */
+export async function syncs(from: NetVm, to: NetVm, name: string): Promise<string> {
+  const file = `${SHARED_FOLDER}/${name}`;
+  await from.writeFile(file, `from ${from.name}\n`, 0o644);
+  await to.run(['netlab', 'wait-file', file], 90_000);
+  return to.readFile(file);
+}
+
+/** Whether `vm` has `path` (a file the test expects to be absent, e.g. in a non-member's shared folder). */
+export async function exists(vm: NetVm, file: string): Promise<boolean> {
+  return (await vm.exec(['ls', file])).code === 0;
+}
+
+/** The device ids in `vm`'s syncthing config (as the adapter wrote it, or syncthing kept it), but its own `ownId`. */
+export async function syncthingDevices(vm: NetVm, ownId: string): Promise<string[]> {
+  const xml = await vm.readFile('/var/lib/syncthing/config.xml');
+  return [...new Set([...xml.matchAll(/<device id="([A-Z2-7-]{63})"/g)].map((m) => m[1]!))].filter((id) => id !== ownId);
+}
+
 /** A service on `port` answering every connection with the VM's hostname. */
 export async function serve(vm: NetVm, port: number): Promise<void> {
   await vm.spawn(['nc', '-ll', '-p', String(port), '-e', 'hostname']);
@@ -139,14 +164,22 @@ export function kernelLogAddress(address: string): string {
  * connection as refused (so the packet arrived and the firewall, not a lost route, kept it out).
  */
 export async function refusedByFirewall(from: NetVm, fromAddress: string, to: NetVm, toAddress: string, port: number): Promise<string> {
-  const mark = to.serialLength();
-  const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const logged = to.awaitSerial(
-    new RegExp(`${literal(REFUSED_PREFIX)}.*SRC=${literal(kernelLogAddress(fromAddress))} DST=${literal(kernelLogAddress(toAddress))} .*DPT=${port} `),
-    60_000,
-    mark,
-  );
+  const logged = firewallRefuses(to, fromAddress, toAddress, port);
   const answer = await connect(from, toAddress, port, 5);
   if (answer !== undefined) throw new Error(`${from.name} reached ${to.name}'s ${toAddress}:${port} (answered ${answer})`);
-  return (await logged)[0];
+  return await logged;
+}
+
+/**
+ * Awaits `to`'s firewall logging a connection from fromAddress to toAddress:port as refused, from now on
+ * (call it before whatever makes that connection); at most 60 s.
+ */
+export async function firewallRefuses(to: NetVm, fromAddress: string, toAddress: string, port: number): Promise<string> {
+  const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const [line = ''] = await to.awaitSerial(
+    new RegExp(`${literal(REFUSED_PREFIX)}.*SRC=${literal(kernelLogAddress(fromAddress))} DST=${literal(kernelLogAddress(toAddress))} .*DPT=${port} `),
+    60_000,
+    to.serialLength(),
+  );
+  return line;
 }
