@@ -5,7 +5,7 @@
  * daemon/updates/health-windows.ts's. Every decision about health and rollback is the policy's
  * (daemon/policy/health.ts); this module reports to it through `post`.
  */
-import { shortRevision, type GenerationsReport, type HeldUpdate } from '../../api/schema.js';
+import { shortRevision, type GenerationsReport, type HeldUpdate, type VmStatus } from '../../api/schema.js';
 import { parseFlakeVmRef } from '../../networks/flake-ref.js';
 import type { UpdateProgressKind } from '../policy/types.js';
 import { heldMessage } from '../../api/held-update.js';
@@ -82,7 +82,7 @@ export class Updater {
   }
 
   /** What Status() adds for a flake VM: the last update news and the generation its next start boots. */
-  summary(name: string): { lastUpdate: string | null; generation: { number: number; revision: string; outcome: string } | null; updateHeld: string | null } {
+  summary(name: string): Required<Pick<VmStatus, 'lastUpdate' | 'generation' | 'updateHeld'>> {
     const lastUpdate = this.#news.get(name) ?? null;
     if (this.options.config().vms[name]?.flake === undefined) return { lastUpdate, generation: null, updateHeld: null };
     try {
