@@ -130,10 +130,10 @@ export type UserVerb = 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'togg
 /** An adopted QEMU whose save the last daemon did not finish (its reason and status say so). */
 export const SAVE_INTERRUPTED = 'its save to disk was interrupted when the last daemon ended; it stays paused in RAM';
 
-/** What the supervisor can see a VM become. */
 /** How a build of an update goes (api/schema.ts declares the UpdateEvent kinds). */
 export type { UpdateProgressKind } from '../../api/schema.js';
 
+/** What the supervisor can see a VM become. */
 export type ObservedState = 'running' | 'paused' | 'stopped' | 'failed' | 'hibernated';
 
 export type PolicyEvent =
