@@ -2,10 +2,10 @@
  * An update held for review (`updates.review`), in words: the daemon's
  * notification, `hiboss update`/`generations` and the panel all say it so.
  */
+import { replaceControlCharacters as plain } from '../shared/control-chars.js';
 import { shortRevision, type BuildEstimate, type HeldUpdate } from './schema.js';
 
-/** Names and sources come from the network's lock file: no control character reaches a terminal. */
-const plain = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+// Names and sources come from the network's lock file: no control character reaches a terminal.
 const short = (revision: string | null) => (revision === null ? '(none)' : shortRevision(revision) || plain(revision.slice(0, 12)));
 
 /** One line per changed input: `nixpkgs (github:NixOS/nixpkgs) 5e4fbfb → 0c0ffee`. */
@@ -23,19 +23,23 @@ export function briefEstimate(estimate: BuildEstimate | null, problem: string | 
 
 /** What the member is told when an update is held. */
 export function heldMessage(name: string, held: HeldUpdate): string {
-  const from = held.fromRevision === null ? 'nothing' : shortRevision(held.fromRevision);
   return (
-    `${name}: update held for review: ${from} → ${shortRevision(held.revision)}; inputs changed: ${describeChanges(held.changes).join(', ')}; ` +
+    `${name}: ${heldHeadline(held)}; inputs changed: ${describeChanges(held.changes).join(', ')}; ` +
     `${briefEstimate(held.estimate, held.estimateProblem)}. Approve: hiboss update --approve ${name}`
   );
 }
 
 /** The review's lines: old → new, each changed input, the build's cost. */
 export function heldLines(held: HeldUpdate): string[] {
-  const from = held.fromRevision === null ? 'nothing' : shortRevision(held.fromRevision);
   return [
-    `update held for review: ${from} → ${shortRevision(held.revision)}`,
+    heldHeadline(held),
     ...describeChanges(held.changes).map((line) => `  ${line}`),
     `  ${briefEstimate(held.estimate, held.estimateProblem)}`,
   ];
+}
+
+/** `update held for review: OLD → NEW`. */
+function heldHeadline(held: HeldUpdate): string {
+  const from = held.fromRevision === null ? 'nothing' : shortRevision(held.fromRevision);
+  return `update held for review: ${from} → ${shortRevision(held.revision)}`;
 }

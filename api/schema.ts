@@ -189,6 +189,15 @@ export const GenerationsReport = z.object({
 });
 export type GenerationsReport = z.infer<typeof GenerationsReport>;
 
+/**
+ * The kinds of the UpdateEvent signal: how a build goes (`held`: its inputs
+ * changed and updates.review waits for the member), then the health window's
+ * judgement of what was built.
+ */
+export type UpdateProgressKind = 'building' | 'built' | 'build-failed' | 'up-to-date' | 'held';
+export type UpdateJudgementKind = 'healthy' | 'failed' | 'rolled-back';
+export type UpdateEventKind = UpdateProgressKind | UpdateJudgementKind;
+
 /** Short form of a revision for people: `3f2c1ab` (a narHash: its first characters). */
 export function shortRevision(revision: string): string {
   return revision.replace(/^sha256-/, '').replace(/[^A-Za-z0-9]/g, '').slice(0, 7);

@@ -9,7 +9,7 @@
 # shares nothing with mounts nothing.
 { pkgs, ... }:
 {
-  boot.kernelModules = [ "qemu_fw_cfg" "9p" "9pnet_virtio" ];
+  boot.kernelModules = (import ../nix/lib/guest-shares.nix).kernelModules;
 
   systemd.services.hiboss-shares = {
     description = "Mount the host directories the member shares with this VM";

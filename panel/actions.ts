@@ -70,6 +70,10 @@ export async function runVmAction(client: PanelClient, action: VmAction, vm: VmS
       const done = await client.act('focus', vm.name);
       return done || `${vm.name}: went to workspace ${vm.workspace}`;
     }
+    default: {
+      const never: never = action;
+      throw new Error(`unknown VM action ${JSON.stringify(never)}`);
+    }
   }
 }
 

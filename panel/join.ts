@@ -186,6 +186,10 @@ function describeSource(source: JoinSource): string {
       return `tarball ${source.url} (downloaded by nix)`;
     case 'local':
       return `local directory ${source.dir}`;
+    default: {
+      const never: never = source;
+      throw new Error(`unknown flake source ${JSON.stringify(never)}`);
+    }
   }
 }
 

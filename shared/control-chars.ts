@@ -6,6 +6,11 @@
 /** C0, DEL and C1 controls. */
 export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 
+/** `text` with each control character shown as `?`: for untrusted text bound for a terminal or a notification. */
+export function replaceControlCharacters(text: string): string {
+  return text.replace(new RegExp(CONTROL_CHARACTER.source, 'g'), '?');
+}
+
 /** The message a schema gives for a string with a control character in it. */
 export const NO_CONTROL_CHARACTERS = 'must not contain control characters (C0, DEL or C1)';
 

@@ -6,7 +6,7 @@
  */
 import { DaemonCallError, DaemonClient, DaemonUnavailableError } from '../../api/client.js';
 import { formatDuration } from '../../api/format.js';
-import { shortRevision, type GenerationsReport } from '../../api/schema.js';
+import { shortRevision, type GenerationsReport, type UpdateJudgementKind, type UpdateProgressKind } from '../../api/schema.js';
 import { heldLines } from '../../api/held-update.js';
 import { VmName } from '../../config/schema.js';
 import { integerFlag, parseArgs, UsageError, type Verb } from '../args.js';
@@ -132,9 +132,9 @@ async function followFetchedSource(name: string): Promise<number | null> {
 }
 
 /** UpdateEvent kinds that end a build. */
-const BUILD_DONE = new Set(['built', 'build-failed', 'up-to-date', 'held']);
+const BUILD_DONE: ReadonlySet<string> = new Set<UpdateProgressKind>(['built', 'build-failed', 'up-to-date', 'held']);
 /** ...and those that end a judgement (with --now). */
-const JUDGED = new Set(['healthy', 'failed', 'rolled-back']);
+const JUDGED: ReadonlySet<string> = new Set<UpdateJudgementKind>(['healthy', 'failed', 'rolled-back']);
 
 export const updateVerb: Verb = {
   usage: `usage: hiboss update [--approve] NAME [--now] [--no-wait] [--timeout MS]

@@ -48,25 +48,13 @@ export function nixMetadataArgs(flake: string, options: { refresh?: boolean; upd
  * (STATE/generations/N/result).
  */
 export function nixBuildArgs(lockedUrl: string, configuration: string, outLink: string, expression = VM_IMAGE_EXPRESSION): string[] {
-  return [
-    'build',
-    ...FLAKES,
-    ...NO_FLAKE_CONFIG,
-    ...restrictedEval(expression),
+  return imageBuildArgs(expression, lockedUrl, configuration, [
     // The GC root; it also says where the build is (--print-out-paths needs Nix ≥ 2.11).
     '--out-link',
     outLink,
     // Build logs on stderr, so progress shows more than "building …".
     '--print-build-logs',
-    '--file',
-    expression,
-    '--argstr',
-    'flake',
-    lockedUrl,
-    '--argstr',
-    'configuration',
-    configuration,
-  ];
+  ]);
 }
 
 /**
@@ -75,12 +63,17 @@ export function nixBuildArgs(lockedUrl: string, configuration: string, outLink: 
  * is built or fetched; nix evaluates the configuration.
  */
 export function nixDryRunArgs(lockedUrl: string, configuration: string, expression = VM_IMAGE_EXPRESSION): string[] {
+  return imageBuildArgs(expression, lockedUrl, configuration, ['--dry-run']);
+}
+
+/** `nix build` of the image expression, the same for the build and its dry run but for `mode`. */
+function imageBuildArgs(expression: string, lockedUrl: string, configuration: string, mode: string[]): string[] {
   return [
     'build',
     ...FLAKES,
     ...NO_FLAKE_CONFIG,
     ...restrictedEval(expression),
-    '--dry-run',
+    ...mode,
     '--file',
     expression,
     '--argstr',

@@ -14,7 +14,7 @@
  * - health (./health.ts): `health`, rollbackReason;
  * - host (./host.ts): PolicyState.host; backups (./backup.ts): PolicyState.backups.
  */
-import type { Hold, VmState as ReportedState } from '../../api/schema.js';
+import type { Hold, VmState as ReportedState, UpdateEventKind, UpdateProgressKind } from '../../api/schema.js';
 import type { PolicyConfig, WhenHidden } from '../../config/schema.js';
 import type { WorkspaceRef } from '../../config/workspaces.js';
 import type { BackupAction, BackupEvent, BackupSpec, BackupState, HealthWindow, HostEvent, HostState, ImageInfo, MicrophoneAction, MicrophoneEvent, MicrophoneState, MemoryRecord, VmState, WindowStart } from './parts.js';
@@ -130,10 +130,10 @@ export type UserVerb = 'start' | 'stop' | 'pause' | 'resume' | 'restart' | 'togg
 /** An adopted QEMU whose save the last daemon did not finish (its reason and status say so). */
 export const SAVE_INTERRUPTED = 'its save to disk was interrupted when the last daemon ended; it stays paused in RAM';
 
-/** What the supervisor can see a VM become. */
-/** How a build of an update goes; `held`: its inputs changed and updates.review waits for the member. */
-export type UpdateProgressKind = 'building' | 'built' | 'build-failed' | 'up-to-date' | 'held';
+/** How a build of an update goes (api/schema.ts declares the UpdateEvent kinds). */
+export type { UpdateProgressKind } from '../../api/schema.js';
 
+/** What the supervisor can see a VM become. */
 export type ObservedState = 'running' | 'paused' | 'stopped' | 'failed' | 'hibernated';
 
 export type PolicyEvent =
@@ -213,7 +213,7 @@ export type TellAction =
   | { type: 'notify'; summary: string; body: string; urgency: 'low' | 'normal' | 'critical' }
   | { type: 'log'; name: string | null; level: 'info' | 'warn'; message: string }
   /** A flake VM's update, told (the UpdateEvent signal). */
-  | { type: 'update-event'; name: string; kind: string; message: string }
+  | { type: 'update-event'; name: string; kind: UpdateEventKind; message: string }
   | Extract<BackupAction, { type: 'backup-changed' }>
   /** Only the holder's capture stream stays unmuted (./microphone.ts; daemon/sound/ carries it out). */
   | MicrophoneAction;

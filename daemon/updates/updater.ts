@@ -1,12 +1,11 @@
 /**
  * Updates of flake VMs, the I/O side: builds new generations
- * (`hiboss update`, automatic updates), opens health windows when a generation
- * not yet judged boots (and finds them again after a daemon restart), records
- * judgements in the generations store, and selects generations by hand
- * (`hiboss rollback`). Every decision about health and rollback is the policy's
+ * (`hiboss update`, automatic updates, updates held for review) and selects
+ * generations by hand (`hiboss rollback`); health windows are
+ * daemon/updates/health-windows.ts's. Every decision about health and rollback is the policy's
  * (daemon/policy/health.ts); this module reports to it through `post`.
  */
-import { shortRevision, type GenerationsReport, type HeldUpdate } from '../../api/schema.js';
+import { shortRevision, type GenerationsReport, type HeldUpdate, type VmStatus } from '../../api/schema.js';
 import { parseFlakeVmRef } from '../../networks/flake-ref.js';
 import type { UpdateProgressKind } from '../policy/types.js';
 import { heldMessage } from '../../api/held-update.js';
@@ -18,11 +17,10 @@ import type { LaunchCommand } from '../launch/launcher.js';
 import type { Action, PolicyEvent } from '../policy/policy.js';
 import type { VmProcess } from '../vm/vm-process.js';
 import { DEFAULT_KEEP_GENERATIONS, findGeneration, gcRootAlive, GenerationStore, lastHealthy } from './generations.js';
-import { HealthProbe } from './health-probe.js';
+import { HealthWindows } from './health-windows.js';
 import { errorMessage } from '../../shared/error-message.js';
 import { RequestError } from '../errors.js';
 
-/** A request refused (the D-Bus error kind). */
 /** An update or rollback the daemon refuses: a RequestError, so the D-Bus caller gets its kind. */
 export class UpdateRefusedError extends RequestError {}
 
@@ -53,13 +51,14 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class Updater {
   readonly #builds = new Map<string, Build>();
-  readonly #probes = new Map<string, HealthProbe>();
+  readonly #windows: HealthWindows;
   #autoTimer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #now: () => number;
 
   constructor(private readonly options: UpdaterOptions) {
     this.#now = options.now ?? Date.now;
+    this.#windows = new HealthWindows({ roots: options.roots, config: options.config, post: options.post, now: this.#now });
   }
 
   #store(name: string): GenerationStore {
@@ -73,11 +72,6 @@ export class Updater {
     return vm as VmConfig & { flake: string };
   }
 
-  #timeoutMs(name: string): number {
-    const config = this.options.config();
-    return config.vms[name]?.updates?.healthTimeoutMs ?? config.policy.healthTimeoutMs;
-  }
-
   // ---- what clients read --------------------------------------------------------------
 
   /** The last update news of each VM (the policy's update-event), for the status and the bar's tooltip. */
@@ -88,7 +82,7 @@ export class Updater {
   }
 
   /** What Status() adds for a flake VM: the last update news and the generation its next start boots. */
-  summary(name: string): { lastUpdate: string | null; generation: { number: number; revision: string; outcome: string } | null; updateHeld: string | null } {
+  summary(name: string): Required<Pick<VmStatus, 'lastUpdate' | 'generation' | 'updateHeld'>> {
     const lastUpdate = this.#news.get(name) ?? null;
     if (this.options.config().vms[name]?.flake === undefined) return { lastUpdate, generation: null, updateHeld: null };
     try {
@@ -202,7 +196,6 @@ export class Updater {
           const kept = held;
           store.update((data) => void (data.held = kept));
           return heldMessage(name, kept);
-          return null;
         },
       });
       if ('skipped' in built) {
@@ -262,108 +255,21 @@ export class Updater {
     return message;
   }
 
-  // ---- health windows --------------------------------------------------------------------
+  // ---- health windows (daemon/updates/health-windows.ts) ---------------------------------
 
   /** A QEMU was launched: a generation not yet healthy opens a health window. */
   onLaunched(name: string, vm: VmProcess, command: LaunchCommand): void {
-    if (command.generation === undefined) return;
-    const store = this.#store(name);
-    try {
-      const now = this.#now();
-      let window = null;
-      store.update((data) => {
-        const generation = findGeneration(data, command.generation!);
-        if (!generation || generation.outcome === 'healthy') {
-          data.window = null;
-          return;
-        }
-        const previous = lastHealthy(data, generation.number, generation.flake);
-        window = { generation: generation.number, bootedAt: now, deadline: now + this.#timeoutMs(name), previous: previous?.number ?? null };
-        data.window = window;
-      });
-      if (window) this.#watch(name, vm, store, false);
-    } catch (error) {
-      this.options.post({ type: 'note', name, level: 'warn', message: `cannot open the health window: ${errorMessage(error)}` });
-    }
+    this.#windows.onLaunched(name, vm, command);
   }
 
-  /**
-   * After the adoption of the QEMUs an earlier daemon left: a window found open
-   * is finished (the adopted QEMU is asked again), or judged at once when its
-   * QEMU is gone.
-   */
+  /** After the adoption of the QEMUs an earlier daemon left: open windows are finished or judged. */
   afterAdoption(process: (name: string) => VmProcess | undefined): void {
-    for (const [name, vm] of Object.entries(this.options.config().vms)) {
-      if (vm.flake === undefined) continue;
-      const store = this.#store(name);
-      let open;
-      try {
-        open = store.read().window;
-      } catch {
-        continue;
-      }
-      if (!open) continue;
-      const adopted = process(name);
-      if (adopted) this.#watch(name, adopted, store, true);
-      else this.#postWindow(name, store, false, true);
-    }
-  }
-
-  #watch(name: string, vm: VmProcess, store: GenerationStore, restored: boolean): void {
-    const window = this.#postWindow(name, store, true, restored);
-    if (!window) return;
-    this.#probes.get(name)?.stop();
-    const { agentSocket } = this.#agentPaths(name);
-    this.#probes.set(name, new HealthProbe(name, window.generation, vm, agentSocket, this.options.post));
-  }
-
-  #agentPaths(name: string): { agentSocket: string } {
-    return { agentSocket: `${vmPaths(this.options.roots, name).runDir}/qga.sock` };
-  }
-
-  #postWindow(name: string, store: GenerationStore, running: boolean, restored: boolean) {
-    const data = store.read();
-    const open = data.window;
-    const generation = findGeneration(data, open?.generation ?? null);
-    if (!open || !generation) return undefined;
-    const previous = findGeneration(data, open.previous);
-    this.options.post({
-      type: 'health-watch',
-      name,
-      window: {
-        generation: generation.number,
-        revision: generation.revision,
-        previous: previous ? { generation: previous.number, revision: previous.revision } : null,
-        bootedAt: open.bootedAt,
-        deadline: open.deadline,
-        running,
-        restored,
-      },
-    });
-    return open;
+    this.#windows.afterAdoption(process);
   }
 
   /** The policy's `judged` action: recorded, and a failed generation's predecessor selected. */
   carryOut(action: Extract<Action, { type: 'judged' }>): void {
-    this.#probes.get(action.name)?.stop();
-    this.#probes.delete(action.name);
-    try {
-      const keep = this.options.config().vms[action.name]?.updates?.keepGenerations ?? DEFAULT_KEEP_GENERATIONS;
-      const store = this.#store(action.name);
-      store.update((data) => {
-        const generation = findGeneration(data, action.generation);
-        if (generation) {
-          generation.outcome = action.outcome;
-          generation.failure = action.outcome === 'failed' ? action.reason : null;
-          generation.judgedAt = this.#now();
-        }
-        if (data.window?.generation === action.generation) data.window = null;
-        if (action.rollbackTo !== null && findGeneration(data, action.rollbackTo)) data.selected = action.rollbackTo;
-      });
-      store.prune(keep); // a healthy generation may let an older one go
-    } catch (error) {
-      this.options.post({ type: 'note', name: action.name, level: 'warn', message: `cannot record the judgement: ${errorMessage(error)}` });
-    }
+    this.#windows.carryOut(action);
   }
 
   // ---- automatic updates ---------------------------------------------------------------
@@ -410,6 +316,6 @@ export class Updater {
     this.#closed = true;
     clearTimeout(this.#autoTimer);
     for (const build of this.#builds.values()) build.controller.abort();
-    for (const probe of this.#probes.values()) probe.stop();
+    this.#windows.close();
   }
 }

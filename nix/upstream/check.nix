@@ -28,7 +28,7 @@ let
     environment.systemPackages = [ ];
     systemd.services.hiboss-nextcloud-password = { description = ""; wantedBy = [ ]; before = [ ]; serviceConfig.Type = "oneshot"; script = ""; };
     systemd.services.hiboss-identity = { description = ""; wantedBy = [ ]; after = [ ]; wants = [ ]; serviceConfig = { Type = "oneshot"; RemainAfterExit = true; }; path = [ ]; script = ""; };
-    boot = bootSettings.boot // { kernelModules = [ "qemu_fw_cfg" "9p" "9pnet_virtio" ]; };
+    boot = bootSettings.boot // { kernelModules = (import ../lib/guest-shares.nix).kernelModules; };
     systemd.services.hiboss-shares = { description = ""; wantedBy = [ ]; after = [ ]; wants = [ ]; serviceConfig = { Type = "oneshot"; RemainAfterExit = true; }; path = [ ]; script = ""; };
     systemd.services.hiboss-forgejo-admins = { description = ""; after = [ ]; requires = [ ]; wantedBy = [ ]; serviceConfig = { Type = "oneshot"; RemainAfterExit = true; }; path = [ ]; script = ""; };
   };

@@ -11,6 +11,7 @@
  *    closure read-only — on a console the evaluated kernel parameters put on hiboss's serial log; a
  *    second boot of the same disk finds what the first one wrote.
  */
+import { vmPaths } from '../../config/paths.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +21,6 @@ import { FlakeLauncher } from '../../daemon/launch/flake.js';
 import { bootArgs, consoleLog, DISK_SERIAL, STORE_SERIAL } from '../../daemon/launch/flake-argv.js';
 import { stopUplink } from '../../daemon/launch/uplink.js';
 import { VmManifest } from '../../daemon/launch/vm-manifest.js';
-import type { VmPaths } from '../../daemon/launch/launcher.js';
 import { ensureGuest, MODULES } from '../harness/guest.js';
 import { start, waitForContent } from '../harness/processes.js';
 import { guestManifest, makeStandInNix } from '../harness/stand-in-nix.js';
@@ -146,15 +146,9 @@ t('the busybox guest, started by hiboss\'s launcher, boots by the evaluated cont
 
   const guest = await ensureGuest();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbboot-'));
-  const runDir = path.join(root, 'run');
-  fs.mkdirSync(runDir, { mode: 0o700 });
-  const paths: VmPaths = {
-    runDir,
-    qmpSocket: path.join(runDir, 'qmp.sock'),
-    pidFile: path.join(runDir, 'qemu.pid'),
-    logFile: path.join(runDir, 'qemu.log'),
-    stateDir: path.join(root, 'state', 'acme'),
-  };
+  // The daemon's own layout under ROOT (run/acme, state/acme).
+  const paths = vmPaths({ runRoot: path.join(root, 'run'), stateRoot: path.join(root, 'state') }, 'acme');
+  fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
   const nix = makeStandInNix(path.join(root, 'nix'));
   nix.setRevision('9e0d4c2aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');
   nix.setGuest(guest);

@@ -7,6 +7,7 @@
  * The VM starts with the member's QEMU and hiboss's argv, its guest ticks, and
  * no marker is ever written.
  */
+import { vmPaths } from '../../config/paths.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,6 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FlakeLauncher } from '../../daemon/launch/flake.js';
 import { consoleLog } from '../../daemon/launch/flake-argv.js';
-import type { VmPaths } from '../../daemon/launch/launcher.js';
 import { stopUplink } from '../../daemon/launch/uplink.js';
 import { ensureGuest, tickCount } from '../harness/guest.js';
 import { start, waitForContent } from '../harness/processes.js';
@@ -27,15 +27,9 @@ t('its run script, QEMU package, QEMU options and kernel parameters never run on
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbhost-'));
   const markers = path.join(root, 'markers');
   fs.mkdirSync(markers);
-  const runDir = path.join(root, 'run');
-  fs.mkdirSync(runDir, { mode: 0o700 });
-  const paths: VmPaths = {
-    runDir,
-    qmpSocket: path.join(runDir, 'qmp.sock'),
-    pidFile: path.join(runDir, 'qemu.pid'),
-    logFile: path.join(runDir, 'qemu.log'),
-    stateDir: path.join(root, 'state', 'evil'),
-  };
+  // The daemon's own layout under ROOT (run/evil, state/evil).
+  const paths = vmPaths({ runRoot: path.join(root, 'run'), stateRoot: path.join(root, 'state') }, 'evil');
+  fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
   const nix = makeStandInNix(path.join(root, 'nix'));
   nix.setGuest(guest);
   nix.setHostile({

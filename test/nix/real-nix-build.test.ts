@@ -10,6 +10,7 @@
  * off or relaxed (the settings the nix daemon would have), the sandbox probe
  * refuses the build; the dry run tells what a build will cost before it.
  */
+import { vmPaths } from '../../config/paths.js';
 import { execa } from 'execa';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,7 +19,6 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FlakeLauncher } from '../../daemon/launch/flake.js';
 import { consoleLog } from '../../daemon/launch/flake-argv.js';
-import type { VmPaths } from '../../daemon/launch/launcher.js';
 import { stopUplink } from '../../daemon/launch/uplink.js';
 import { readVmBuild } from '../../daemon/launch/vm-manifest.js';
 import { estimateBuild } from '../../daemon/launch/dry-run.js';
@@ -61,9 +61,9 @@ const flakeText = (label: string) => `{
 t('hiboss\'s expression built in the sandbox boots in the member\'s QEMU; generations and GC roots as nix keeps them', async () => {
   const guest = await ensureGuest();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbreal-'));
-  const runDir = path.join(root, 'run');
-  fs.mkdirSync(runDir, { mode: 0o700 });
-  const paths: VmPaths = { runDir, qmpSocket: path.join(runDir, 'qmp.sock'), pidFile: path.join(runDir, 'qemu.pid'), logFile: path.join(runDir, 'qemu.log'), stateDir: path.join(root, 'state', 'acme') };
+  // The daemon's own layout under ROOT (run/acme, state/acme).
+  const paths = vmPaths({ runRoot: path.join(root, 'run'), stateRoot: path.join(root, 'state') }, 'acme');
+  fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
   const flakeDir = path.join(root, 'net');
   fs.mkdirSync(flakeDir);
   fs.copyFileSync(guest.kernel, path.join(flakeDir, 'vmlinuz'));

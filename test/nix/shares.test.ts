@@ -8,6 +8,7 @@
  * writable one writes, a symlink in a share does not reach the host, no tag
  * but the member's mounts, and no 9p device exists without shares.
  */
+import { vmPaths } from '../../config/paths.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -72,9 +73,9 @@ t('on the host: missing, a file, a symlink on the way, the Nix store and what ho
 t('a guest with the real 9p modules: read-only stays unwritten, writable writes, nothing else of the host', async () => {
   const guest = await ensureShareGuest();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hbshare-'));
-  const runDir = path.join(root, 'run');
-  fs.mkdirSync(runDir, { mode: 0o700 });
-  const paths: VmPaths = { runDir, qmpSocket: path.join(runDir, 'qmp.sock'), pidFile: path.join(runDir, 'qemu.pid'), logFile: path.join(runDir, 'qemu.log'), stateDir: path.join(root, 'state', 'acme') };
+  // The daemon's own layout under ROOT (run/acme, state/acme).
+  const paths = vmPaths({ runRoot: path.join(root, 'run'), stateRoot: path.join(root, 'state') }, 'acme');
+  fs.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
   const nix = makeStandInNix(path.join(root, 'nix'));
   nix.setGuest(guest);
   nix.setManifest(guestManifest('acme', '', { memoryMiB: 256 }));
