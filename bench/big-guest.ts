@@ -101,9 +101,20 @@ async function restoreAndResume(paths: VmPaths, command: { file: string; args: s
  * A file-backed guest's floor maps a scratch RAM file of the same size (`scratch`), never the
  * guest's own: one RAM file is only ever mapped by one QEMU.
  */
+/** Reads a file through once, in 8 MiB chunks (an image can pass the 2 GiB one read may hold). */
+function readWhole(file: string): void {
+  const fd = fs.openSync(file, 'r');
+  const chunk = Buffer.allocUnsafe(8 << 20);
+  try {
+    while (fs.readSync(fd, chunk, 0, chunk.length, null) > 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 async function floor(paths: VmPaths, command: { file: string; args: string[] }, scratch: string | null): Promise<number> {
   const image = imagePaths(paths).image;
-  fs.readFileSync(image); // cached, as the restore found it
+  readWhole(image); // cached, as the restore found it
   const socket = path.join(paths.runDir, 'floor.sock');
   let args = command.args.map((a) => a.replace(`unix:${paths.qmpSocket},`, `unix:${socket},`)).filter((a, i, all) => a !== '-pidfile' && all[i - 1] !== '-pidfile');
   if (scratch) {
@@ -117,7 +128,7 @@ async function floor(paths: VmPaths, command: { file: string; args: string[] }, 
   const child = spawn(command.file, [...args, '-incoming', 'defer'], { stdio: 'ignore' });
   let qmp: QmpClient | null = null;
   for (let i = 0; i < 400 && !qmp; i++) qmp = await QmpClient.connect(socket).catch(async () => (await sleep(5), null));
-  fs.readFileSync(image);
+  readWhole(image);
   const ms = performance.now() - started;
   await qmp?.execute('quit').catch(() => undefined);
   await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
