@@ -21,7 +21,7 @@ import { buildGuestCache, Initramfs, unpackDebian, type Guest } from './initramf
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** Versioned: a cache built by an older harness is rebuilt, not trusted. */
-export const SOUND_GUEST_CACHE = process.env.HIBOSS_SOUND_GUEST_CACHE ?? path.join(REPO, '.cache', 'soundguest-v3');
+export const SOUND_GUEST_CACHE = process.env.HIBOSS_SOUND_GUEST_CACHE ?? path.join(REPO, '.cache', 'soundguest-v4');
 
 /** The modules the guest loads, with what they need: found by `modinfo -F depends`, loaded dependencies first. */
 const WANTED_MODULES = ['virtio_pci', 'virtio_console', 'snd-hda-codec-generic', 'snd-hda-intel'];
@@ -64,7 +64,8 @@ done
 # The card is probed in the background: its devices appear a little after the module loads
 # (seconds on a loaded host under TCG). 90 s is the give-up point, not a wait: the loop ends
 # as soon as the device is there.
-n=0; while [ ! -e /dev/snd/pcmC0D0p ] && [ $n -lt 900 ]; do sleep 0.1; n=$((n+1)); done
+# Both devices: the playback one can appear before the capture one.
+n=0; while { [ ! -e /dev/snd/pcmC0D0p ] || [ ! -e /dev/snd/pcmC0D0c ]; } && [ $n -lt 900 ]; do sleep 0.1; n=$((n+1)); done
 if [ -e /dev/snd/pcmC0D0c ]; then
   echo GUEST-SOUND-UP
   # Records and plays without end; a stream that ends is started again (and said on the console).
