@@ -62,8 +62,8 @@ test('each VM gets an audio device in the sound server; only the focused VM\'s c
     track(pid!);
     pids[name] = pid!;
     await waitForContent(serial(name), (text) => /GUEST-SOUND-UP/.test(text) || /GUEST-NO-SOUND/.test(text), 150_000);
-    const console = await waitForContent(serial(name), () => true);
-    assert.match(console, /GUEST-SOUND-UP/, `${name}'s kernel found the HDA card; its console ends: ${console.slice(-800)}`);
+    const guestConsole = await waitForContent(serial(name), () => true);
+    assert.match(guestConsole, /GUEST-SOUND-UP/, `${name}'s kernel found the HDA card; its console ends: ${guestConsole.slice(-800)}`);
   }
   const streams = await sound.waitForCaptures(mutedIs({ call: true, web: false }), 'web (focused) unmuted, call muted');
   assert.is(streams.filter((s) => s.pid === pids.web || s.pid === pids.call).length, 2, 'one capture stream per VM');
