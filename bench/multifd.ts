@@ -11,6 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -37,9 +38,10 @@ interface Qemu {
   qmp: QmpClient;
 }
 
-async function startQemu(argv: string[], qmpSocket: string, incoming: boolean): Promise<Qemu> {
+async function startQemu(argv: string[], qmpSocket: string, incoming: boolean, imageFd: number | null = null): Promise<Qemu> {
   const [file, ...args] = argv;
-  const child = spawn(file!, [...args, '-qmp', `unix:${qmpSocket},server=on,wait=off`, ...(incoming ? ['-incoming', 'defer'] : [])], { stdio: 'ignore' });
+  const stdio = imageFd === null ? 'ignore' : (['ignore', 'ignore', 'ignore', imageFd] as const);
+  const child = spawn(file!, [...args, '-qmp', `unix:${qmpSocket},server=on,wait=off`, ...(incoming ? ['-incoming', 'defer'] : [])], { stdio: stdio as never });
   for (;;) {
     try {
       return { child, qmp: await QmpClient.connect(qmpSocket) };
@@ -90,6 +92,72 @@ async function migrateOnce(root: string, source: Qemu, mode: Mode, argv: string[
   }
 }
 
+const migrationEnd = (qmp: QmpClient) =>
+  new Promise<string>((resolve) => qmp.onEvent('MIGRATION', (e) => ['completed', 'failed'].includes(e.data.status) && resolve(e.data.status)));
+
+/**
+ * A save the way hiboss would do multifd on QEMU 7.2: QEMU migrates to a unix socket the
+ * bench listens on, every connection (the main channel first, then one per multifd channel)
+ * written to its own file. ms from `migrate` until QEMU says completed and every file is closed.
+ */
+async function saveToFiles(root: string, source: Qemu, mode: Mode): Promise<{ ms: number; files: string[] }> {
+  const socket = path.join(root, 'save.sock');
+  fs.rmSync(socket, { force: true });
+  const files: string[] = [];
+  const written: Promise<void>[] = [];
+  const server = net.createServer((connection) => {
+    const file = path.join(root, `channel-${files.length}.bin`);
+    files.push(file);
+    const out = fs.createWriteStream(file, { mode: 0o600 });
+    written.push(new Promise((resolve, reject) => out.once('close', resolve).once('error', reject)));
+    connection.pipe(out);
+  });
+  await new Promise<void>((resolve) => server.listen(socket, resolve));
+  try {
+    await setMode(source.qmp, mode);
+    const done = migrationEnd(source.qmp);
+    const started = performance.now();
+    await source.qmp.execute('migrate', { uri: `unix:${socket}` });
+    if ((await done) !== 'completed') throw new Error(`${mode.name}: save failed`);
+    await Promise.all(written);
+    return { ms: performance.now() - started, files };
+  } finally {
+    server.close();
+  }
+}
+
+/**
+ * Its restore: a single stream as hiboss does it today (the file as QEMU's fd 3,
+ * `migrate-incoming fd:3`); multifd by the bench connecting to QEMU's incoming socket once
+ * per file, the main channel first, and streaming each file in. ms from `migrate-incoming`
+ * to completed; the restored QEMU stays paused (-S) and is the next save's source.
+ */
+async function restoreFromFiles(root: string, mode: Mode, argv: string[], files: string[], n: number): Promise<{ ms: number; dest: Qemu }> {
+  const socket = path.join(root, 'restore.sock');
+  fs.rmSync(socket, { force: true });
+  const imageFd = mode.channels === null ? fs.openSync(files[0]!, 'r') : null;
+  const dest = await startQemu([...argv, '-S'], path.join(root, `restored${n}.qmp`), true, imageFd);
+  if (imageFd !== null) fs.closeSync(imageFd);
+  try {
+    await setMode(dest.qmp, mode);
+    const done = migrationEnd(dest.qmp);
+    const started = performance.now();
+    await dest.qmp.execute('migrate-incoming', { uri: mode.channels === null ? 'fd:3' : `unix:${socket}` });
+    if (mode.channels !== null) {
+      for (const file of files) {
+        const connection = net.createConnection(socket);
+        await new Promise<void>((resolve, reject) => connection.once('connect', resolve).once('error', reject));
+        fs.createReadStream(file).pipe(connection);
+      }
+    }
+    if ((await done) !== 'completed') throw new Error(`${mode.name}: restore failed`);
+    return { ms: performance.now() - started, dest };
+  } catch (error) {
+    await quit(dest);
+    throw error;
+  }
+}
+
 async function main(): Promise<void> {
   const guest = await ensureGuest();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'multifd-'));
@@ -122,6 +190,29 @@ async function main(): Promise<void> {
     for (const mode of MODES) {
       const v = times.get(mode.name)!;
       console.log(`   ${mode.name.padEnd(20)} median ${median(v).toFixed(0)} ms (${v.map((t) => t.toFixed(0)).join(', ')}); ÷ single stream ${(median(v) / base).toFixed(2)}×`);
+    }
+
+    // Through files, as hiboss would have to: save to the bench's socket → files, restore from them.
+    console.log('   through files (the page cache), as hiboss would do it on QEMU 7.2:');
+    const fileModes = [MODES[0]!, MODES[2]!];
+    const saves = new Map<string, number[]>(fileModes.map((m) => [m.name, []]));
+    const restores = new Map<string, number[]>(fileModes.map((m) => [m.name, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const mode of fileModes) {
+        const saved = await saveToFiles(root, source, mode);
+        saves.get(mode.name)!.push(saved.ms);
+        await quit(source);
+        const restored = await restoreFromFiles(root, mode, destArgv, saved.files, n++);
+        restores.get(mode.name)!.push(restored.ms);
+        source = restored.dest;
+        for (const file of saved.files) fs.rmSync(file);
+      }
+    }
+    const fileBase = median(restores.get(fileModes[0]!.name)!);
+    for (const mode of fileModes) {
+      const r = restores.get(mode.name)!;
+      const w = saves.get(mode.name)!;
+      console.log(`   ${mode.name.padEnd(20)} save median ${median(w).toFixed(0)} ms (${w.map((t) => t.toFixed(0)).join(', ')}); restore median ${median(r).toFixed(0)} ms (${r.map((t) => t.toFixed(0)).join(', ')}); restore ÷ single stream ${(median(r) / fileBase).toFixed(2)}×`);
     }
   } finally {
     await quit(source);
