@@ -21,7 +21,12 @@
  *  4. the budget: 6 VMs, a budget of 2 VMs' worth, switching among them: the RSS
  *     all QEMUs hold, sampled every 50 ms.
  *  5. guests of 256 MiB, 1 GiB and 4 GiB, 60 % filled, RAM in a file and anonymous:
- *     save, restore cached and not, floor, read-back, running cost (bench/big-guest.ts).
+ *     save, restore cached and not, floor, read-back, running cost, QEMU's memory by
+ *     kind and its huge pages, each size's goals met or not (bench/big-guest.ts).
+ *
+ * This file reads the options and prints the report; the measuring is in
+ * bench/memory-restore.ts (1), bench/memory-held.ts (2–4) and bench/big-guest.ts (5),
+ * on the desktop bench/memory-session.ts keeps.
  *
  * Goals are informative (printed with their ratios): the bench exits 0 either way,
  * 1 only when it broke.
