@@ -233,7 +233,7 @@ export const COMMANDS = {
   // Memory: save to / restore from an image (daemon/vm/hibernate.ts), and the balloon.
   'query-migrate-capabilities': { args: NoArgs, ret: z.array(z.looseObject({ capability: z.string(), state: z.boolean() })) },
   'migrate-set-capabilities': { args: z.object({ capabilities: z.array(z.object({ capability: z.string(), state: z.boolean() })) }), ret: Nothing },
-  'migrate-set-parameters': { args: z.object({ 'max-bandwidth': z.number().int().positive().optional() }), ret: Nothing },
+  'migrate-set-parameters': { args: z.object({ 'max-bandwidth': z.number().int().positive().optional(), 'multifd-channels': z.number().int().min(1).max(255).optional() }), ret: Nothing },
   migrate_cancel: { args: NoArgs, ret: Nothing },
   // A descriptor handed over with the command itself (SCM_RIGHTS: QmpClient.passFd), then used as `fd:NAME`.
   getfd: { args: z.object({ fdname: z.string().max(64) }), ret: Nothing },
