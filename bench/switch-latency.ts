@@ -8,6 +8,7 @@
  *   … -- --daemon-node-flag=FLAG                more node flags for the daemon (e.g. --cpu-prof)
  *   … -- --windows                              print each block's time window (to match a profile or strace)
  *   … -- --daemon-log=PATH                      keep a copy of the daemon's stdout/stderr (e.g. with --trace-gc)
+ *   … -- --floor-duties                          the floor also parses QMP, sends hiboss's signals and log lines
  *
  * One run, one sway, one set of 20 bare QEMU VMs, each with three QMP monitors: the
  * daemon's, the bench's (the observer: STOP/RESUME) and the floor's.
@@ -44,7 +45,7 @@ import { cpuMs, mainThreadCpuMs, procStatusKiB, withTimeout } from './proc-measu
 import { IpcSocket, QmpObserver, RUN_COMMAND, SUBSCRIBE } from './raw.js';
 import { appended, Bench, sleep } from './switch-block.js';
 import { report } from './switch-report.js';
-import { BLOCK, EXTRA_DAEMON_FLAGS, FLOOR, KEEP_DAEMON_LOG, MEMORY_SWITCHES, IDLE_AFTER_MS, PAUSE_AFTER_MS, PROFILING, ROUNDS, SEMI_SPACE_FLAG, STEP_TIMEOUT_MS, STRESS, VMS, VM_QEMU, type System } from './switch-options.js';
+import { BLOCK, EXTRA_DAEMON_FLAGS, FLOOR, FLOOR_DUTIES, KEEP_DAEMON_LOG, MEMORY_SWITCHES, IDLE_AFTER_MS, PAUSE_AFTER_MS, PROFILING, ROUNDS, SEMI_SPACE_FLAG, STEP_TIMEOUT_MS, STRESS, VMS, VM_QEMU, type System } from './switch-options.js';
 
 async function main(): Promise<void> {
   let sandbox: Sandbox | undefined;
@@ -111,7 +112,12 @@ async function main(): Promise<void> {
     const rssIdle = procStatusKiB(daemon.process.pid, 'VmRSS');
 
     // The floor, on the same VMs and the same sway, with the daemon's node flags.
-    const floorConfig = { swaysock: wm.socketPath, pauseAfterMs: PAUSE_AFTER_MS, vms: Object.fromEntries(Array.from({ length: VMS }, (_, i) => [String(i + 1), floorSocket(i + 1)])) };
+    const floorConfig = {
+      swaysock: wm.socketPath,
+      pauseAfterMs: PAUSE_AFTER_MS,
+      vms: Object.fromEntries(Array.from({ length: VMS }, (_, i) => [String(i + 1), floorSocket(i + 1)])),
+      duties: FLOOR_DUTIES ? { bus: bus.address, logDir: root } : undefined,
+    };
     floor = start(process.execPath, [...nodeFlags, FLOOR, JSON.stringify(floorConfig)], {
       env: wm.env,
       extendEnv: false,

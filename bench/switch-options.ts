@@ -23,6 +23,8 @@ export const EXTRA_DAEMON_FLAGS = process.argv.filter((a) => a.startsWith('--dae
 /** Where to copy the daemon's log before the sandbox goes (its stdout: what --trace-gc prints). */
 export const KEEP_DAEMON_LOG = process.argv.find((a) => a.startsWith('--daemon-log='))?.slice('--daemon-log='.length);
 /** Print each block's time window (for a daemon profile, strace or perf attached from outside). */
+/** The floor also does the I/O hiboss owes per switch (bench/floor.mjs "duties"): parsing, signals, log lines. */
+export const FLOOR_DUTIES = process.argv.includes('--floor-duties');
 export const PROFILING = process.argv.includes('--windows') || EXTRA_DAEMON_FLAGS.some((f) => f.startsWith('--cpu-prof'));
 export const SEMI_SPACE_FLAG = '--max-semi-space-size=2';
 export const VM_QEMU = ['qemu-system-x86_64', '-M', 'q35', '-m', '32', '-nodefaults', '-display', 'none', '-nic', 'none'];

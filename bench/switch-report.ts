@@ -5,7 +5,7 @@
 import os from 'node:os';
 import type { Bench } from './switch-block.js';
 import { percentile } from './proc-measure.js';
-import { BLOCK, EXTRA_DAEMON_FLAGS, GAP_MS, GOALS, IDLE_AFTER_MS, MEMORY_SWITCHES, PAUSE_AFTER_MS, ROUNDS, STRESS, VMS, type Sample, type System } from './switch-options.js';
+import { BLOCK, EXTRA_DAEMON_FLAGS, FLOOR_DUTIES, GAP_MS, GOALS, IDLE_AFTER_MS, MEMORY_SWITCHES, PAUSE_AFTER_MS, ROUNDS, STRESS, VMS, type Sample, type System } from './switch-options.js';
 
 export interface Report {
   bench: Bench;
@@ -47,7 +47,7 @@ export function report(r: Report): void {
   console.log(`hiboss switch latency — headless sway + QEMU (TCG), ${os.cpus().length} CPUs, node ${process.version}, load ${load}`);
   console.log(`${VMS} VMs (bare q35, 32 MiB, 3 QMP monitors each), pauseAfterMs ${PAUSE_AFTER_MS}, mode: ${mode}`);
   console.log(`${ROUNDS} rounds of blocks of ${BLOCK}: hiboss, floor (ABBA order), raw QMP; idle system SIGSTOPped; loop ${r.loopSeconds.toFixed(0)} s, total ${r.totalSeconds.toFixed(0)} s`);
-  console.log(`daemon: node ${[...r.nodeFlags, ...EXTRA_DAEMON_FLAGS].join(' ')} bin/hiboss daemon (flags ${r.flagNote}); floor: node ${r.nodeFlags.join(' ')} bench/floor.mjs`);
+  console.log(`daemon: node ${[...r.nodeFlags, ...EXTRA_DAEMON_FLAGS].join(' ')} bin/hiboss daemon (flags ${r.flagNote}); floor: node ${r.nodeFlags.join(' ')} bench/floor.mjs${FLOOR_DUTIES ? ' with duties (QMP parsed, signals, log lines)' : ''}`);
   console.log(`cold starts: p50 ${percentile(r.coldStart, 50).toFixed(0)} ms, max ${percentile(r.coldStart, 100).toFixed(0)} ms`);
   console.log('');
   console.log(`  ${'ms'.padEnd(44)} ${'n'.padStart(5)}${['p50', 'p90', 'p99', 'max'].map((h) => h.padStart(8)).join('')}`);
