@@ -5,10 +5,17 @@
 //
 //   node floor.mjs '{"swaysock": PATH, "pauseAfterMs": MS, "vms": {"WORKSPACE": QMP_SOCKET, …}}'
 //
+// With "duties": {"bus": ADDRESS, "logDir": DIR} it also does the I/O the daemon owes per switch and
+// nothing else: each QMP line parsed as JSON, on RESUME/STOP a StateChanged signal and a log line to
+// stderr and to the VM's log file, on a focus a FocusChanged signal (D-Bus encoded by hand, one write
+// per tick). The bench's `--floor-duties` runs it so: what any program doing hiboss's I/O would cost.
+//
 // Prints "ready" on stdout once subscribed and connected, then nothing (the bench measures).
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 
-const { swaysock, pauseAfterMs, vms } = JSON.parse(process.argv[2]);
+const { swaysock, pauseAfterMs, vms, duties } = JSON.parse(process.argv[2]);
 const CONT = '{"execute":"cont"}\n';
 const STOP = '{"execute":"stop"}\n';
 const MAGIC = Buffer.from('i3-ipc');
@@ -16,8 +23,94 @@ const GET_WORKSPACES = 1;
 const SUBSCRIBE = 2;
 const EVENT_BIT = 0x80000000;
 
-/** A QMP connection after the capabilities handshake; everything QEMU sends later is ignored. */
-function qmp(path) {
+// ---- duties: D-Bus by hand (little endian, header fields and string bodies only) ----
+function dbusMessage(type, serial, fields, signature, args) {
+  const parts = [];
+  const pad = (n, base) => {
+    while ((base + parts.length) % n) parts.push(0);
+  };
+  const u32 = (v) => parts.push(v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >>> 24);
+  for (const [code, type, value] of fields) {
+    pad(8, 16);
+    parts.push(code, 1, type.charCodeAt(0), 0);
+    const bytes = Buffer.from(value);
+    if (type === 'g') parts.push(bytes.length);
+    else {
+      pad(4, 16);
+      u32(bytes.length);
+    }
+    parts.push(...bytes, 0);
+  }
+  const fieldsLength = parts.length;
+  pad(8, 16);
+  const body = [];
+  for (const arg of args) {
+    while (body.length % 4) body.push(0);
+    const bytes = Buffer.from(arg);
+    const n = bytes.length;
+    body.push(n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24, ...bytes, 0);
+  }
+  const head = Buffer.alloc(16);
+  head.write('l', 0);
+  head[1] = type;
+  head[3] = 1;
+  head.writeUInt32LE(body.length, 4);
+  head.writeUInt32LE(serial, 8);
+  head.writeUInt32LE(fieldsLength, 12);
+  return Buffer.concat([head, Buffer.from(parts), Buffer.from(body)]);
+}
+
+async function dutiesOf({ bus, logDir }) {
+  const socketPath = /unix:path=([^,;]+)/.exec(bus)?.[1];
+  if (!socketPath) throw new Error(`floor: bus address ${bus} is not unix:path=`);
+  const socket = net.createConnection({ path: socketPath });
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let serial = 1;
+  await new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk) => {
+      text += chunk.toString('latin1');
+      if (text.startsWith('OK ') && text.includes('\r\n')) {
+        socket.off('data', onData);
+        socket.write('BEGIN\r\n');
+        const hello = [[1, 'o', '/org/freedesktop/DBus'], [2, 's', 'org.freedesktop.DBus'], [3, 's', 'Hello'], [6, 's', 'org.freedesktop.DBus']];
+        socket.write(dbusMessage(1, serial++, hello, '', []));
+        socket.on('data', () => {}); // the Hello reply and NameAcquired: read, ignored
+        resolve();
+      } else if (text.includes('\r\n')) reject(new Error(`floor: bus refused: ${text.trim()}`));
+    };
+    socket.on('data', onData);
+    socket.write(`\0AUTH EXTERNAL ${Buffer.from(String(process.getuid())).toString('hex')}\r\n`);
+  });
+  const fields = (member, signature) => [[1, 'o', '/org/hiboss/Daemon1'], [2, 's', 'org.hiboss.Daemon1'], [3, 's', member], [8, 'g', signature]];
+  const files = {};
+  let corked = false;
+  const signal = (member, signature, args) => {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(dbusMessage(4, serial++, fields(member, signature), signature, args));
+  };
+  return {
+    focus: (workspace, vm) => signal('FocusChanged', 'ss', [workspace, vm]),
+    state(vm, state, reason) {
+      process.stderr.write(`floor[info] ${vm}: ${state}: ${reason}\n`);
+      files[vm] ??= fs.openSync(path.join(logDir, `${vm}.log`), 'a', 0o600);
+      fs.writeSync(files[vm], `--- ${new Date().toISOString()} floor: ${state}: ${reason}\n`);
+      signal('StateChanged', 'sss', [vm, state, reason]);
+    },
+  };
+}
+
+const duty = duties ? await dutiesOf(duties) : undefined;
+
+/** A QMP connection after the capabilities handshake; everything QEMU sends later is ignored (or, with duties, parsed). */
+function qmp(path, workspace) {
   return new Promise((resolve, reject) => {
     const socket = net.createConnection({ path });
     let text = '';
@@ -30,13 +123,27 @@ function qmp(path) {
       }
       if (negotiating && text.includes('"return"')) {
         socket.off('data', onData);
-        socket.on('data', () => {}); // keep reading so QEMU never blocks on us
+        socket.on('data', duty ? dutyLines(workspace) : () => {}); // keep reading so QEMU never blocks on us
         resolve(socket);
       }
     };
     socket.on('data', onData);
     socket.once('error', reject);
   });
+}
+
+/** With duties: every QMP line parsed; RESUME and STOP told. */
+function dutyLines(workspace) {
+  let text = '';
+  return (chunk) => {
+    text += chunk.toString('utf8');
+    for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n')) {
+      const message = JSON.parse(text.slice(0, end));
+      text = text.slice(end + 1);
+      if (message.event === 'RESUME') duty.state(`vm${workspace}`, 'running', 'focused');
+      else if (message.event === 'STOP') duty.state(`vm${workspace}`, 'paused', 'hidden');
+    }
+  };
 }
 
 function frame(type, payload) {
@@ -49,7 +156,7 @@ function frame(type, payload) {
 }
 
 const sockets = {};
-for (const [workspace, path] of Object.entries(vms)) sockets[workspace] = await qmp(path);
+for (const [workspace, socketPath] of Object.entries(vms)) sockets[workspace] = await qmp(socketPath, workspace);
 
 const timers = {};
 let focused; // the focused workspace's name
@@ -63,6 +170,7 @@ function onFocus(name) {
     clearTimeout(timers[name]);
     vm.write(CONT);
   }
+  if (duty) setImmediate(() => duty.focus(name, vm ? `vm${name}` : ''));
   if (previous !== undefined && previous !== name && sockets[previous]) {
     clearTimeout(timers[previous]);
     timers[previous] = setTimeout(() => sockets[previous].write(STOP), pauseAfterMs);

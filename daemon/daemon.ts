@@ -4,20 +4,20 @@
  * carrying out its operations; the announcer telling the world what it decided.
  * The D-Bus interface (dbus-service.ts) calls the request methods below.
  */
-import type { DaemonStatus, VmState } from '../api/schema.js';
+import type { DaemonStatus } from '../api/schema.js';
 import { ConfigError, ConfigMissingError, readConfig } from '../config/file.js';
 import { vmPaths, type RuntimeRoots } from '../config/paths.js';
 import { asideImages } from './vm/hibernate.js';
 import { Config } from '../config/schema.js';
 import type { WmClient } from '../wm-ipc/client.js';
-import { announce, type Signals } from './announce.js';
+import type { Signals } from './announce.js';
+import { Dispatcher } from './dispatch.js';
 import { ConfigWatch } from './config-watch.js';
 import { SwitchMarks } from './diagnostics.js';
 import type { Launcher } from './launch/launcher.js';
 import type { Logger } from './log.js';
 import { PolicyLoop } from './loop.js';
-import { initialState, vmOnWorkspace, type Action, type TellAction } from './policy/policy.js';
-import { unhandled } from './policy/types.js';
+import { initialState, vmOnWorkspace } from './policy/policy.js';
 import { buildStatus, CpuBaselines } from './status.js';
 import { VmSupervisor } from './vm/supervisor.js';
 import { WmAdapter } from './wm-adapter.js';
@@ -76,17 +76,32 @@ export class Daemon {
   #colors: WmColors | undefined;
   #wm: WmAdapter | undefined;
   #watch: ConfigWatch | undefined;
-  #announcements: (TellAction | Extract<Action, { type: 'exit' }>)[] = [];
-  #flushScheduled = false;
   #stopping = false;
   #exitResolve: (() => void) | undefined;
   readonly #marks = new SwitchMarks();
   readonly #cpu = new CpuBaselines();
+  readonly #dispatch: Dispatcher;
   readonly #now: () => number;
 
   constructor(private readonly options: DaemonOptions) {
     // Fractional ms: a resume takes about one.
     this.#now = options.now ?? (() => performance.timeOrigin + performance.now());
+    this.#dispatch = new Dispatcher({
+      logger: options.logger,
+      signals: options.signals,
+      notify: options.notify,
+      desktop: () => this.#desktop,
+      vms: () => this.#vms,
+      updates: () => this.#updates,
+      backups: () => this.#backups,
+      holds: () => this.#holds,
+      logind: () => this.#logind,
+      cpu: this.#cpu,
+      syncClock: (name) => void this.#correctClock(name),
+      focusChanged: (vm) => void this.#colors?.showFocused(this.#colorOf(vm)),
+      exit: () => this.shutdown(),
+      now: this.#now,
+    });
   }
 
   /** The config file this daemon reads (its --config): clients that edit it ask for it over D-Bus. */
@@ -103,7 +118,7 @@ export class Daemon {
       problems = error instanceof ConfigError ? error.problems : [errorMessage(error)];
       this.#config = Config.parse({});
     }
-    this.#loop = new PolicyLoop(initialState(this.#config.policy, specsOf(this.#config), this.#now()), (actions) => this.#perform(actions), this.#now);
+    this.#loop = new PolicyLoop(initialState(this.#config.policy, specsOf(this.#config), this.#now()), (actions) => this.#dispatch.perform(actions), this.#now);
     if (problems.length) {
       this.#loop.post({ type: 'config-refused', problems });
       this.#loop.post({ type: 'note', name: null, level: 'warn', message: 'starting with no VMs until the config is fixed' });
@@ -233,93 +248,6 @@ export class Daemon {
   }
 
   // ---- the policy's actions -----------------------------------------------------------
-
-  /** Operations now, in the event's tick; what is told to the world after, in one batch. */
-  #perform(actions: Action[]): void {
-    for (const action of actions) {
-      switch (action.type) {
-        case 'microphone':
-          this.#desktop.hearing(action.holder, action.pinned);
-          // No sound server, no microphone to tell of (status() shows none either): no D-Bus signal per switch.
-          if (this.#desktop.hasSound) this.#announcements.push(action);
-          break;
-        case 'forget':
-          this.#cpu.forget(action.name);
-          this.options.logger.forget(action.name);
-          this.#vms.carryOut(action);
-          break;
-        case 'start':
-        case 'resume':
-        case 'pause':
-        case 'powerdown':
-        case 'quit':
-        case 'hibernate':
-        case 'restore':
-        case 'shrink':
-          this.#vms.carryOut(action);
-          break;
-        case 'judged':
-          this.#updates.carryOut(action);
-          break;
-        case 'backup-run':
-        case 'backup-cancel':
-        case 'backup-restore':
-          this.#backups.carryOut(action);
-          break;
-        case 'hold-changed':
-          this.#holds.keep(action.name, action.hold);
-          break;
-        case 'release-sleep-lock':
-          this.#logind?.releaseSleepLock();
-          break;
-        case 'sync-clock':
-          void this.#correctClock(action.name);
-          break;
-        case 'update-event':
-          this.#updates.remember(action);
-          this.#announcements.push(action);
-          break;
-        case 'changed':
-        case 'focus-changed':
-        case 'config-changed':
-        case 'notify':
-        case 'log':
-        case 'backup-changed':
-        case 'exit':
-          this.#announcements.push(action);
-          break;
-        default:
-          unhandled(action);
-      }
-    }
-    if (this.#announcements.length && !this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
-    }
-  }
-
-  #flush(): void {
-    this.#flushScheduled = false;
-    const batch = this.#announcements;
-    this.#announcements = [];
-    for (const action of batch) {
-      if (action.type === 'exit') {
-        this.options.logger.info('session ended and every VM is down: exiting');
-        this.shutdown();
-        continue;
-      }
-      if (action.type === 'focus-changed') void this.#colors?.showFocused(this.#colorOf(action.vm));
-      announce(action, {
-        logger: this.options.logger,
-        signals: this.options.signals,
-        notify: this.options.notify,
-        onStateChanged: (name, state: VmState) => {
-          this.#desktop.stateChanged(state);
-          if (state === 'running') this.#cpu.reset(name, this.#vms.process(name)?.pid, this.#now());
-        },
-      });
-    }
-  }
 
   /** A VM's colour (#rrggbb), or null for none (or no VM). */
   #colorOf(name: string | null | undefined): string | null {

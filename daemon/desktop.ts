@@ -19,6 +19,9 @@ import { vmOnWorkspace } from './policy/policy.js';
 import type { MicGuard } from './sound/mic-guard.js';
 import type { HostWm } from './clipboard/host.js';
 
+/** How often a resume or pause looks again for a sound server that was not there. */
+const LOOK_AGAIN_MS = 5000;
+
 export interface DesktopOptions {
   roots: RuntimeRoots;
   logger: Logger;
@@ -37,6 +40,8 @@ export class Desktop {
   #mic: MicGuard | undefined;
   /** The guard's module is being loaded (on first need: a session without sound never pays for it). */
   #micLoading = false;
+  /** When the sound server's socket was last looked for (performance.now()). */
+  #lookedAt = -Infinity;
 
   constructor(private readonly options: DesktopOptions) {}
 
@@ -48,6 +53,7 @@ export class Desktop {
   /** The microphone guard, once the member's sound server is there (checked again at each VM start). */
   followSoundServer(): void {
     if (this.#mic || this.#micLoading || this.options.stopping()) return;
+    this.#lookedAt = performance.now();
     const socket = soundServerSocket(process.env);
     if (socket === null || !fs.existsSync(socket)) return;
     this.#micLoading = true;
@@ -72,7 +78,10 @@ export class Desktop {
 
   /** A VM changed state: a QEMU that just came up has its capture muted unless it holds the microphone. */
   stateChanged(state: VmState): void {
-    if (state === 'starting' || state === 'running' || state === 'paused') this.followSoundServer();
+    // At each start (its audio device depends on it); on a resume or pause (every switch) at most every few
+    // seconds: looking for the socket is a path and a stat on the switch path, and nothing is due sooner.
+    if (state === 'starting') this.followSoundServer();
+    else if ((state === 'running' || state === 'paused') && !this.#mic && performance.now() - this.#lookedAt >= LOOK_AGAIN_MS) this.followSoundServer();
     if (state === 'running' || state === 'paused') this.#mic?.enforce();
   }
 

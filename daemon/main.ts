@@ -12,6 +12,8 @@ import { WmIpcError } from '../wm-ipc/errors.js';
 import { Daemon } from './daemon.js';
 import { DaemonInterface, exportService } from './dbus-service.js';
 import { stderrLogger } from './log.js';
+import { SignalWire } from './signal-wire.js';
+import { daemonInterfaceMembers, INTERFACE, OBJECT_PATH } from '../api/names.js';
 import { Notifier } from './notify.js';
 import { closeBus } from '../api/bus.js';
 import { errorMessage } from '../shared/error-message.js';
@@ -41,6 +43,7 @@ export async function runDaemon({ configPath }: { configPath: string }): Promise
   }
 
   const bus = dbus.sessionBus();
+  const wire = new SignalWire(bus, OBJECT_PATH, INTERFACE, daemonInterfaceMembers().signals);
   const logger = stderrLogger((name) => {
     try {
       const paths = vmPaths(roots, name);
@@ -56,15 +59,17 @@ export async function runDaemon({ configPath }: { configPath: string }): Promise
     configPath,
     roots,
     logger,
+    // The switch path's signals (strings and booleans) go straight to the wire (signal-wire.ts); the rest, and any
+    // signal it cannot write, through dbus-next's interface as before.
     signals: () =>
       iface && {
-        stateChanged: (name, state, reason) => iface!.StateChanged(name, state, reason),
-        focusChanged: (workspace, vm) => iface!.FocusChanged(workspace, vm),
+        stateChanged: (name, state, reason) => wire.send('StateChanged', [name, state, reason]) || iface!.StateChanged(name, state, reason),
+        focusChanged: (workspace, vm) => wire.send('FocusChanged', [workspace, vm]) || iface!.FocusChanged(workspace, vm),
         configChanged: (accepted, problems) => iface!.ConfigChanged(accepted, problems),
-        vmLog: (name, line) => iface!.VmLog(name, line),
-        updateEvent: (name, kind, message) => iface!.UpdateEvent(name, kind, message),
-        backupChanged: (name, kind, message) => iface!.BackupChanged(name, kind, message),
-        microphoneChanged: (vm, pinned) => iface!.MicrophoneChanged(vm, pinned),
+        vmLog: (name, line) => wire.send('VmLog', [name, line]) || iface!.VmLog(name, line),
+        updateEvent: (name, kind, message) => wire.send('UpdateEvent', [name, kind, message]) || iface!.UpdateEvent(name, kind, message),
+        backupChanged: (name, kind, message) => wire.send('BackupChanged', [name, kind, message]) || iface!.BackupChanged(name, kind, message),
+        microphoneChanged: (vm, pinned) => wire.send('MicrophoneChanged', [vm, pinned]) || iface!.MicrophoneChanged(vm, pinned),
       },
     notify: (summary, body, urgency) => void notifier.notify(summary, body, urgency),
   });

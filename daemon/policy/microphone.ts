@@ -24,8 +24,8 @@ export interface MicrophoneView {
   focusedVm: string | null;
   locked: boolean;
   asleep: boolean;
-  /** VMs in the config (not being removed), and whether each has an audio device. */
-  audio: Record<string, boolean>;
+  /** Whether a VM has an audio device; undefined: no such VM in the config (or it is being removed). */
+  audio: (name: string) => boolean | undefined;
 }
 
 /** The event's type is all this needs of events other than its own. */
@@ -49,8 +49,8 @@ export function microphoneTurn(
     answer = request.answer;
   }
   // A pinned VM removed from the config, or its audio turned off, lets go of the microphone.
-  if (pinned !== null && view.audio[pinned] !== true) pinned = null;
-  const holder = view.locked || view.asleep ? null : pinned ?? (view.focusedVm !== null && view.audio[view.focusedVm] === true ? view.focusedVm : null);
+  if (pinned !== null && view.audio(pinned) !== true) pinned = null;
+  const holder = view.locked || view.asleep ? null : pinned ?? (view.focusedVm !== null && view.audio(view.focusedVm) === true ? view.focusedVm : null);
   const state = before.pinned === pinned && before.holder === holder ? before : { pinned, holder };
   const actions: MicrophoneAction[] = state === before ? [] : [{ type: 'microphone', holder, pinned: pinned !== null }];
   return { state, actions, answer };
@@ -61,8 +61,9 @@ function handleRequest(pinned: string | null, event: MicrophoneEvent, view: Micr
     case 'pin': {
       const name = event.name ?? view.focusedVm;
       if (name === null) return { pinned, answer: { ok: false, kind: 'InvalidArgument', message: 'the focused workspace has no VM: name the VM to pin the microphone to' } };
-      if (!Object.hasOwn(view.audio, name)) return { pinned, answer: { ok: false, kind: 'NoSuchVm', message: `no VM named "${name}"` } };
-      if (!view.audio[name]) return { pinned, answer: { ok: false, kind: 'InvalidArgument', message: `${name} has no audio device ("audio": false in the config)` } };
+      const audio = view.audio(name);
+      if (audio === undefined) return { pinned, answer: { ok: false, kind: 'NoSuchVm', message: `no VM named "${name}"` } };
+      if (!audio) return { pinned, answer: { ok: false, kind: 'InvalidArgument', message: `${name} has no audio device ("audio": false in the config)` } };
       if (view.locked || view.asleep) return { pinned, answer: { ok: false, kind: 'InvalidArgument', message: 'the session is locked: nobody hears you until it is unlocked' } };
       return { pinned: name, answer: { ok: true, message: `microphone pinned to ${name}: it hears you on every workspace until \`hiboss mic unpin\` or a lock` } };
     }

@@ -139,8 +139,11 @@ function apply(turn: Turn, event: PolicyEvent): Answer | null {
 /** The microphone follows the focus, a pin, the lock (./microphone.ts): one call per decision. */
 function microphone(turn: Turn, previous: PolicyState, event: PolicyEvent): void {
   const { state } = turn;
-  const audio: Record<string, boolean> = {};
-  for (const name in state.vms) if (!state.vms[name]!.removed) audio[name] = state.vms[name]!.spec.audio !== false;
+  // Asked of one or two VMs, not built for all of them at every decision.
+  const audio = (name: string): boolean | undefined => {
+    const vm = Object.hasOwn(state.vms, name) ? state.vms[name]! : undefined;
+    return vm === undefined || vm.removed ? undefined : vm.spec.audio !== false;
+  };
   const mic = microphoneTurn(previous.mic, event, { focusedVm: vmOnWorkspace(state, state.focused), locked: state.host.locked, asleep: state.host.asleep, audio });
   state.mic = mic.state;
   turn.actions.push(...mic.actions);
