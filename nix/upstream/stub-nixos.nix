@@ -115,7 +115,12 @@ let
     "boot.kernelPackages" = stub { };
     "boot.initrd.systemd.enable" = stub false;
     "boot.initrd.systemd.contents" = units;
-    "boot.initrd.systemd.storePaths" = stub [ ];
+    # Entries as systemd/initrd.nix types them: a path given as a string becomes
+    # { source; target; } (tmpfiles.nix reads .target once the systemd initrd is on).
+    "boot.initrd.systemd.storePaths" = mkOption {
+      type = types.listOf (types.coercedTo types.str (path: { source = path; target = path; }) (types.attrsOf loose));
+      default = [ ];
+    };
     "boot.initrd.systemd.services" = units;
     "boot.initrd.systemd.additionalUpstreamUnits" = stub [ ];
     "boot.initrd.availableKernelModules" = stub [ ];
