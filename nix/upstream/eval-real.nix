@@ -2,7 +2,7 @@
 # evaluated with nixpkgs' real lib and the real NixOS module files in the
 # cache (see check-real.mjs), stub-nixos.nix standing in for the rest of NixOS
 # and the `pkgs` below for packages (nothing is built).
-{ cache, realFiles }:
+{ cache, realFiles, bootFiles ? [ ] }:
 let
   lib = import (cache + "/lib");
   inherit (lib) types;
@@ -231,4 +231,6 @@ in
   inherit facts;
   # For looking around: `real.evalConfig real.generated.NAME`.
   inherit evalConfig generated;
+  # How every VM boots, against the real declarations of what it sets (eval-boot.nix).
+  boot = import ./eval-boot.nix { inherit cache lib pkgs bootFiles; };
 }
