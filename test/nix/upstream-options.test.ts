@@ -118,6 +118,16 @@ t('the boot contract\'s facts come from the real files that declare them, at the
   assert.is(fact('boot.kernelParams').type, 'list of string, with spaces inside double quotes');
 });
 
+t('the facts read by hand agree with the same options recorded from the real files', () => {
+  const byHand = JSON.parse(fs.readFileSync(path.join(UPSTREAM, 'options-members.json'), 'utf8')) as Json;
+  const boot = JSON.parse(fs.readFileSync(path.join(UPSTREAM, 'options-boot.json'), 'utf8')) as Json;
+  const real = [...recorded.options, ...boot.options];
+  for (const option of byHand.options) {
+    const fact = real.find((f: Json) => f.name === option.name);
+    if (fact) assert.equal([fact.type, fact.declaredIn], [option.type, option.declaredIn], option.name);
+  }
+});
+
 t('tinc names, subnets and host names take the forms upstream accepts', async () => {
   const settings = (await nixEval(
     `{ dir }: let shaped = import (dir + "/../lib/shape-configs.nix") (import (dir + "/wizard-configs.nix")); in
