@@ -3,8 +3,9 @@
 // modules. Needs a cache (gitignored, never committed) holding
 // nixpkgs' lib and the module files listed below; says exactly what is missing.
 // Then proves the check has teeth (PROBES must fail), evaluates every
-// wizard-producible config (wizard-configs.nix) and, with --write, records the
-// option facts CI checks against (options.json).
+// wizard-producible config (wizard-configs.nix) and the boot contract every VM
+// shares (eval-boot.nix) and, with --write, records the option facts CI checks
+// against (options.json, options-boot.json).
 //
 //   node nix/upstream/check-real.mjs [--write] [--cache DIR]   (default DIR: .cache/nixpkgs)
 import { createHash } from 'node:crypto';
@@ -79,14 +80,29 @@ export const IMPORTED_FILES = {
   'nixos/modules/services/web-servers/nginx/vhost-options.nix': '244557d257e384d9',
   'nixos/modules/services/web-servers/nginx/location-options.nix': '37b3e24998cd23da',
 };
+// How every VM boots (modules/guest-boot.nix): the files declaring the options
+// it sets. Only their declarations are loaded (eval-boot.nix says why); the
+// contract is read back through them and options-boot.json written from them.
+export const BOOT_FILES = {
+  'nixos/modules/system/boot/kernel.nix': 'e39ac16e26b0661d',
+  'nixos/modules/tasks/filesystems.nix': '44234530c8fc9d0d',
+  'nixos/modules/system/boot/stage-1.nix': '439d730e4410fd51',
+  'nixos/modules/system/boot/systemd/initrd.nix': 'e15371b90fbc9213',
+  'nixos/modules/system/boot/loader/grub/grub.nix': 'd07959b0c0a6cf55',
+};
+// What their declarations call (fileSystems' submodules: fsNeededForBoot, fsBefore).
+export const BOOT_IMPORTED_FILES = {
+  'nixos/lib/utils.nix': 'fc9071584766ff75',
+};
 const modules = Object.keys(REAL_FILES);
+const bootModules = Object.keys(BOOT_FILES);
 
 const missing = [];
 const changed = [];
 if (!fs.existsSync(path.join(cache, 'lib', 'default.nix'))) {
   missing.push(`lib/ (git --git-dir=<fetch github:${SOURCES.lib.repo}> archive ${SOURCES.lib.commit} lib | tar -x -C ${cache})`);
 }
-for (const [file, sha] of Object.entries({ ...REAL_FILES, ...IMPORTED_FILES })) {
+for (const [file, sha] of Object.entries({ ...REAL_FILES, ...IMPORTED_FILES, ...BOOT_FILES, ...BOOT_IMPORTED_FILES })) {
   const at = path.join(cache, file);
   if (!fs.existsSync(at)) missing.push(`${file} (${SOURCES.nixpkgs.repo}@${SOURCES.nixpkgs.commit}, read_file text written as is)`);
   else if (createHash('sha256').update(fs.readFileSync(at)).digest('hex').slice(0, 16) !== sha) changed.push(`${file} (expected sha256 ${sha}…)`);
@@ -100,13 +116,13 @@ if (changed.length) {
   process.exit(2);
 }
 
-const nixArgs = (expr) => ['--eval', '--strict', '--json', '--argstr', 'cache', cache, '--argstr', 'files', JSON.stringify(modules), '-E', expr];
-const prelude = `{ cache, files }: let real = import ${JSON.stringify(path.join(here, 'eval-real.nix'))} { cache = /. + cache; realFiles = builtins.fromJSON files; }; in`;
+const nixArgs = (expr) => ['--eval', '--strict', '--json', '--argstr', 'cache', cache, '--argstr', 'files', JSON.stringify(modules), '--argstr', 'bootFiles', JSON.stringify(bootModules), '-E', expr];
+const prelude = `{ cache, files, bootFiles }: let real = import ${JSON.stringify(path.join(here, 'eval-real.nix'))} { cache = /. + cache; realFiles = builtins.fromJSON files; bootFiles = builtins.fromJSON bootFiles; }; in`;
 const nix = (expr) => JSON.parse(execFileSync('nix-instantiate', nixArgs(`${prelude} ${expr}`), { cwd: repo, encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] }));
 const firstError = (error) => String(error.stderr).split('\n').find((line) => line.startsWith('error:')) ?? String(error.stderr).trim();
 
 console.log(`lib: ${SOURCES.lib.repo}@${SOURCES.lib.commit}`);
-console.log(`modules: ${SOURCES.nixpkgs.repo}@${SOURCES.nixpkgs.commit}: ${modules.length} modules (+${Object.keys(IMPORTED_FILES).length} files they import)`);
+console.log(`modules: ${SOURCES.nixpkgs.repo}@${SOURCES.nixpkgs.commit}: ${modules.length} modules (+${Object.keys(IMPORTED_FILES).length} files they import); the boot contract: the declarations of ${bootModules.length} more (+${Object.keys(BOOT_IMPORTED_FILES).length})`);
 
 // The check has teeth: an unknown option, a value of the wrong type and a real
 // module's assertion must each make a config fail.
@@ -114,16 +130,20 @@ const PROBES = [
   { config: 'wg_msrv-remote-v4', extra: { services: { murmur: { bindAddress: '10.77.0.2' } } }, expect: /option `services\.murmur\.bindAddress' does not exist/ },
   { config: 'wg_git-remote-v4', extra: { services: { forgejo: { settings: { server: { SSH_PORT: '22' } } } } }, expect: /services\.forgejo\.settings\.server\.SSH_PORT' is not of type `16 bit unsigned integer/ },
   { config: 'ygg_none-local-none', extra: { networking: { enableIPv6: false } }, expect: /networking\.enableIPv6 must be true for yggdrasil to work/ },
+  // The boot contract (no config: the same for every VM).
+  { boot: true, extra: { fileSystems: { '/': { autoFormat: 'yes' } } }, expect: /fileSystems\."\/"\.autoFormat' is not of type `boolean'/ },
+  { boot: true, extra: { boot: { initrd: { systemd: { enabled: true } } } }, expect: /option `boot\.initrd\.systemd\.enabled' does not exist/ },
 ];
 for (const probe of PROBES) {
   let outcome;
+  const extra = `(builtins.fromJSON ${JSON.stringify(JSON.stringify(probe.extra))})`;
   try {
-    outcome = JSON.stringify(nix(`real.probe ${JSON.stringify(probe.config)} (builtins.fromJSON ${JSON.stringify(JSON.stringify(probe.extra))})`));
+    outcome = JSON.stringify(nix(probe.boot ? `real.boot.check ${extra}` : `real.probe ${JSON.stringify(probe.config)} ${extra}`));
   } catch (error) {
     outcome = firstError(error);
   }
   if (!probe.expect.test(outcome)) {
-    console.log(`self-test FAILED: ${probe.config} + ${JSON.stringify(probe.extra)} should fail with ${probe.expect}, got: ${outcome}`);
+    console.log(`self-test FAILED: ${probe.boot ? 'the boot contract' : probe.config} + ${JSON.stringify(probe.extra)} should fail with ${probe.expect}, got: ${outcome}`);
     process.exit(1);
   }
 }
@@ -147,6 +167,16 @@ for (const name of bad) {
 const warned = names.filter((name) => !results[name].error && results[name].warnings.length).length;
 console.log(`${names.length} configs evaluated against the real modules: ${names.length - bad.length} ok, ${bad.length} failed (${warned} with warnings)`);
 
+let boot;
+try {
+  boot = nix('real.boot.check { }');
+} catch (error) {
+  console.log(`the boot contract: ${firstError(error)}`);
+  process.exit(1);
+}
+console.log(`the boot contract: ${boot.checked.length} values read back through the real declarations; the real fileSystems submodules make of them:`);
+for (const [mount, fs] of Object.entries(boot.fileSystems)) console.log(`  ${mount}: ${fs.device} ${fs.fsType} [${fs.options.join(',')}]`);
+
 if (args.includes('--write')) {
   const facts = nix('real.facts');
   const out = {
@@ -158,5 +188,14 @@ if (args.includes('--write')) {
   fs.writeFileSync(path.join(here, 'options.json'), `${JSON.stringify(out, null, 1)}\n`);
   const stubbed = facts.filter((fact) => fact.declaredIn.includes('stub')).length;
   console.log(`wrote nix/upstream/options.json (${facts.length} options, ${stubbed} of them stubbed)`);
+  const bootFacts = nix('real.boot.facts');
+  const bootOut = {
+    ...SOURCES,
+    realFiles: [...bootModules, ...Object.keys(BOOT_IMPORTED_FILES)],
+    note: 'Regenerated by node nix/upstream/check-real.mjs --write: the options modules/guest-boot.nix (and modules/guest-shares.nix\'s boot.kernelModules) set, from the declarations of these real files (nix/upstream/eval-boot.nix). check.nix reads this file with options.json.',
+    options: bootFacts,
+  };
+  fs.writeFileSync(path.join(here, 'options-boot.json'), `${JSON.stringify(bootOut, null, 1)}\n`);
+  console.log(`wrote nix/upstream/options-boot.json (${bootFacts.length} options, from ${bootModules.length} real files)`);
 }
 process.exit(bad.length ? 1 : 0);

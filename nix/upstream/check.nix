@@ -4,16 +4,16 @@
 # check-real.mjs recorded from the real NixOS modules. Strict: a path not
 # declared there, or a value not of the declared type, is a problem.
 #
-# { recorded ? options.json, byHand ? options-members.json, bootByHand ? options-boot.json } -> [ "CONFIG: path: problem" ]
+# { recorded ? options.json, byHand ? options-members.json, boot ? options-boot.json } -> [ "CONFIG: path: problem" ]
 # `extra`: more settings walked with every config (the test's way to show a failure).
 { recorded ? builtins.fromJSON (builtins.readFile ./options.json)
 , byHand ? builtins.fromJSON (builtins.readFile ./options-members.json)
-, bootByHand ? builtins.fromJSON (builtins.readFile ./options-boot.json)
+, boot ? builtins.fromJSON (builtins.readFile ./options-boot.json)
 , configs ? import ./wizard-configs.nix
 , extra ? { }
 }:
 let
-  declarations = recorded // { options = recorded.options ++ byHand.options ++ bootByHand.options; };
+  declarations = recorded // { options = recorded.options ++ byHand.options ++ boot.options; };
   settingsFor = import ../lib/service-settings.nix;
   # Each config its own network (wizard-members.nix gives every config the same member names).
   shaped = builtins.mapAttrs (name: entry: (import ../lib/shape-configs.nix { ${name} = entry; }).${name}) configs;

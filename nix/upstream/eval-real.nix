@@ -2,7 +2,7 @@
 # evaluated with nixpkgs' real lib and the real NixOS module files in the
 # cache (see check-real.mjs), stub-nixos.nix standing in for the rest of NixOS
 # and the `pkgs` below for packages (nothing is built).
-{ cache, realFiles }:
+{ cache, realFiles, bootFiles ? [ ] }:
 let
   lib = import (cache + "/lib");
   inherit (lib) types;
@@ -105,7 +105,7 @@ let
     modules = realModules ++ [
       ./stub-nixos.nix
       module
-      {
+      ({ config, ... }: {
         _module.args = { inherit pkgs utils; };
         # Values the real modules read from parts of NixOS that are stubbed.
         security.pam.services = { };
@@ -113,15 +113,18 @@ let
         boot.kernelPackages = { kernel = mkDrv { name = "linux"; version = "6.12"; config.isEnabled = _: true; features = { }; }; };
         programs.ssh.package = drv "openssh";
         ids =
-          let groups = [ "root" "wheel" "kmem" "tty" "disk" "floppy" "uucp" "lp" "cdrom" "tape" "audio" "video" "dialout" "nogroup" "users" "nixbld" "utmp" "adm" "input" "kvm" "render" "sgx" "shadow" "murmur" "syncthing" "nginx" "pipewire" ]; in
+          let groups = [ "root" "wheel" "kmem" "tty" "disk" "floppy" "uucp" "lp" "cdrom" "tape" "audio" "video" "dialout" "nogroup" "users" "nixbld" "utmp" "adm" "input" "kvm" "render" "sgx" "shadow" "murmur" "syncthing" "nginx" "pipewire" "systemd-journal" ]; in
           {
             uids = { root = 0; nobody = 65534; murmur = 19; nginx = 60; syncthing = 237; };
             gids = builtins.listToAttrs (lib.imap0 (gid: name: { inherit name; value = gid; }) groups);
           };
+        # system/boot/systemd/journald.nix's group: the systemd initrd that
+        # modules/guest-boot.nix turns on lists it (users-groups.nix reads its gid).
+        users.groups.systemd-journal.gid = config.ids.gids.systemd-journal;
         environment.etc."os-release".source = drv "os-release";
         environment.etc."lsb-release".source = drv "lsb-release";
         system.build = { etc.passthru.targets = [ ]; toplevel = drv "nixos-system"; initialRamdisk = drv "initrd"; };
-      }
+      })
     ];
   };
 
@@ -143,7 +146,9 @@ let
     ++ lib.concatMap (interface: [ "wireguard-${interface}" "wireguard-${interface}-key" ]) (builtins.attrNames config.networking.wireguard.interfaces)
     # (and the peers' units, whatever their escaped names)
     ++ lib.optionals (config.networking.wireguard.interfaces != { }) (builtins.filter (lib.hasInfix "-peer-") (builtins.attrNames config.systemd.services))
-    ++ lib.optional config.networking.firewall.enable "firewall";
+    # The firewall's unit: nftables.nix's when the nftables backend is on (the
+    # members' source filter turns it on), firewall-iptables.nix's otherwise.
+    ++ lib.optional config.networking.firewall.enable (if config.networking.nftables.enable then "nftables" else "firewall");
   # The settings hiboss defines, as attribute paths into config (the enabled
   # branches of nix/lib/service-settings.nix for this config's hiboss options).
   shaped = import ../lib/shape-configs.nix (import ./wizard-configs.nix);
@@ -226,4 +231,6 @@ in
   inherit facts;
   # For looking around: `real.evalConfig real.generated.NAME`.
   inherit evalConfig generated;
+  # How every VM boots, against the real declarations of what it sets (eval-boot.nix).
+  boot = import ./eval-boot.nix { inherit cache lib pkgs bootFiles; };
 }

@@ -6,9 +6,10 @@
 # stubbed ones: assertions, warnings, environment.etc, environment.systemPackages,
 # systemd.services (hiboss-nextcloud-password, zerotierone's preStart),
 # nixpkgs.hostPlatform and, for how the VM boots (modules/guest-boot.nix),
-# fileSystems, boot.loader, boot.initrd.* and boot.kernelParams (whose real
-# declarations are recorded by hand in options-boot.json until their files
-# join REAL_FILES). Recorded as `stub` in options.json.
+# fileSystems, boot.loader, boot.initrd.* and boot.kernelParams. Those boot
+# options are checked apart, against the declarations of their real files
+# (eval-boot.nix; their implementations need far more of NixOS than this
+# stand-in holds). Recorded as `stub` in options.json.
 #
 # Leaves are declared exactly where the real modules need them (a coarser
 # stub would collide with the real declarations below it), with a permissive
@@ -115,7 +116,12 @@ let
     "boot.kernelPackages" = stub { };
     "boot.initrd.systemd.enable" = stub false;
     "boot.initrd.systemd.contents" = units;
-    "boot.initrd.systemd.storePaths" = stub [ ];
+    # Entries as systemd/initrd.nix types them: a path given as a string becomes
+    # { source; target; } (tmpfiles.nix reads .target once the systemd initrd is on).
+    "boot.initrd.systemd.storePaths" = mkOption {
+      type = types.listOf (types.coercedTo types.str (path: { source = path; target = path; }) (types.attrsOf loose));
+      default = [ ];
+    };
     "boot.initrd.systemd.services" = units;
     "boot.initrd.systemd.additionalUpstreamUnits" = stub [ ];
     "boot.initrd.availableKernelModules" = stub [ ];

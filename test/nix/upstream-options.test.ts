@@ -102,6 +102,32 @@ t('a value of the wrong type fails', async () => {
   assert.ok(found.some((p) => /services\.getty\.autologinUser: expected string/.test(p)), found.join('\n'));
 });
 
+t('the boot contract\'s facts come from the real files that declare them, at the same commit, none by hand', () => {
+  const boot = JSON.parse(fs.readFileSync(path.join(UPSTREAM, 'options-boot.json'), 'utf8')) as Json;
+  assert.is(boot.nixpkgs.commit, recorded.nixpkgs.commit);
+  assert.is(boot.lib.commit, recorded.lib.commit);
+  for (const option of boot.options) {
+    assert.ok(option.declaredIn.length > 0 && option.declaredIn.every((file: string) => boot.realFiles.includes(file)), option.name);
+    assert.is(option.source, undefined, `${option.name} is written by check-real.mjs, not by hand`);
+  }
+  const fact = (name: string) => boot.options.find((option: Json) => option.name === name);
+  assert.equal(fact('fileSystems.<name>.autoFormat').declaredIn, ['nixos/modules/tasks/filesystems.nix']);
+  assert.equal(fact('fileSystems.<name>.neededForBoot').declaredIn, ['nixos/modules/system/boot/stage-1.nix']);
+  assert.equal(fact('boot.initrd.systemd.enable').declaredIn, ['nixos/modules/system/boot/systemd/initrd.nix']);
+  assert.equal(fact('boot.loader.grub.enable').declaredIn, ['nixos/modules/system/boot/loader/grub/grub.nix']);
+  assert.is(fact('boot.kernelParams').type, 'list of string, with spaces inside double quotes');
+});
+
+t('the facts read by hand agree with the same options recorded from the real files', () => {
+  const byHand = JSON.parse(fs.readFileSync(path.join(UPSTREAM, 'options-members.json'), 'utf8')) as Json;
+  const boot = JSON.parse(fs.readFileSync(path.join(UPSTREAM, 'options-boot.json'), 'utf8')) as Json;
+  const real = [...recorded.options, ...boot.options];
+  for (const option of byHand.options) {
+    const fact = real.find((f: Json) => f.name === option.name);
+    if (fact) assert.equal([fact.type, fact.declaredIn], [option.type, option.declaredIn], option.name);
+  }
+});
+
 t('tinc names, subnets and host names take the forms upstream accepts', async () => {
   const settings = (await nixEval(
     `{ dir }: let shaped = import (dir + "/../lib/shape-configs.nix") (import (dir + "/wizard-configs.nix")); in
