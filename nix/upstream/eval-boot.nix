@@ -50,14 +50,7 @@ let
     ];
   };
 
-  pathsOf =
-    let
-      walk = path: value:
-        if builtins.isAttrs value && !lib.isDerivation value
-        then lib.concatLists (lib.mapAttrsToList (key: walk (path ++ [ key ])) value)
-        else [ path ];
-    in
-    walk [ ];
+  pathsOf = import ./attr-paths.nix lib;
 
   # Each value set, read back through the real option (an unknown option or a
   # value not of the option's type fails here); `extra` for the self-test.

@@ -153,14 +153,7 @@ let
   # branches of nix/lib/service-settings.nix for this config's hiboss options).
   shaped = import ../lib/shape-configs.nix (import ./wizard-configs.nix);
   definedPaths = name: pathsOf (import ../lib/service-settings.nix { } { inherit name; inherit (shaped.${name}) hiboss; }).settings;
-  pathsOf =
-    let
-      walk = path: value:
-        if builtins.isAttrs value && !lib.isDerivation value
-        then lib.concatLists (lib.mapAttrsToList (key: walk (path ++ [ key ])) value)
-        else [ path ];
-    in
-    walk [ ];
+  pathsOf = import ./attr-paths.nix lib;
   # Forces a value through, stopping at packages (placeholders refer to themselves).
   deepForce = value:
     if lib.isDerivation value then true
