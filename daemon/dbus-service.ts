@@ -100,14 +100,14 @@ export class DaemonInterface extends Interface {
     }
   }
 
-  /** Starts building the flake's newest revision; `now`: restart into it once built. Replies at once. */
-  Update(name: string, now: boolean): string {
+  /**
+   * Starts building the flake's newest revision; `now`: restart into it once built. A fetched
+   * copy first follows its origin (the config may then name a new copy); replies once the build starts.
+   */
+  Update(name: string, now: boolean): Promise<string> {
     checkName(name);
-    try {
-      return this.daemon.requests.update(name, now);
-    } catch (error) {
-      throw toDbusError(error);
-    }
+    const file = { path: this.daemon.configPath, reload: () => this.daemon.reload() };
+    return this.daemon.requests.update(name, now, file).catch((error) => Promise.reject(toDbusError(error)));
   }
 
   /** Builds the update held for the member's review (updates.review); `now`: restart into it once built. Replies at once. */

@@ -13,6 +13,7 @@ import { errorMessage } from '../shared/error-message.js';
 import type { BackupRunner } from './backup/runner.js';
 import { RequestError } from './errors.js';
 import type { PolicyLoop } from './loop.js';
+import { followBeforeUpdate, type ConfigFileAccess } from './updates/follow-origin.js';
 import { UpdateRefusedError, type Updater } from './updates/updater.js';
 import { IdentityUnavailableError, readIdentity } from './vm/identity.js';
 import type { VmSupervisor } from './vm/supervisor.js';
@@ -30,6 +31,9 @@ export interface VmRequestsOptions {
 }
 
 export class VmRequests {
+  /** VMs whose update is following its origin (fetching) before it builds. */
+  readonly #following = new Set<string>();
+
   constructor(private readonly options: VmRequestsOptions) {}
 
   hasVm(name: string): boolean {
@@ -46,8 +50,19 @@ export class VmRequests {
     return updating(() => this.options.updates().generations(name));
   }
 
-  /** Starts an update; replies at once (progress: VmLog; outcome: UpdateEvent). */
-  update(name: string, now: boolean): string {
+  /**
+   * Starts an update; replies once it builds (progress: VmLog; outcome: UpdateEvent). A VM
+   * whose flake is a fetched copy first follows where the copy came from (updates/follow-origin.ts).
+   */
+  async update(name: string, now: boolean, file: ConfigFileAccess): Promise<string> {
+    this.#known(name);
+    if (this.#following.has(name)) throw new RequestError('InvalidArgument', `${name}: an update is already fetching what its origin names now`);
+    this.#following.add(name);
+    try {
+      await followBeforeUpdate(name, { config: this.options.config(), file, note: (message) => this.options.loop().post({ type: 'note', name, message }) });
+    } finally {
+      this.#following.delete(name);
+    }
     return updating(() => this.options.updates().update(name, { now, auto: false }));
   }
 

@@ -2,7 +2,9 @@
 // Runs every compiled test file (dist/test/**/*.test.js) in a process of its own,
 // one after another — real WMs and QEMUs are heavy on 2 cores, and a crash in one
 // file must not hide the others. Prints uvu's output, then the one line CI reads:
-// "N passed, N failed", counted from the real per-test results.
+// "N passed, N failed", counted from the real per-test results. Each file's own
+// time follows its output ("-- FILE: 12.3 s"), and the ten slowest files are listed
+// before that last line.
 //
 //   node test/run.mjs [FILTER…]   only files whose path contains one of the filters
 //   node test/run.mjs FILE.js…    exactly these compiled files (the runner's own test uses this)
@@ -134,11 +136,16 @@ let passed = 0;
 let failed = 0;
 let swept = 0;
 const broken = [];
+const times = [];
 const started = Date.now();
 for (const file of files) {
   const name = path.relative(root, file);
   console.log(`\n== ${name}`);
+  const fileStarted = Date.now();
   const { out, code, signal } = await runFile(file);
+  const seconds = (Date.now() - fileStarted) / 1000;
+  times.push({ name, seconds });
+  console.log(`-- ${name}: ${seconds.toFixed(1)} s`);
   swept += sweep(name);
   const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? NaN);
   const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? NaN);
@@ -155,6 +162,9 @@ for (const file of files) {
 }
 fs.rmSync(runDir, { recursive: true, force: true });
 console.log(`\n${files.length} files in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+const slowest = [...times].sort((a, b) => b.seconds - a.seconds).slice(0, 10);
+console.log(`slowest ${slowest.length}:`);
+for (const { name, seconds } of slowest) console.log(`${seconds.toFixed(1).padStart(7)} s  ${name}`);
 if (swept) console.log(`swept ${swept} leftover process(es) in all (named above)`);
 if (broken.length) console.log(`failing: ${broken.join(', ')}`);
 console.log(`${passed} passed, ${failed} failed`);

@@ -4,18 +4,13 @@
  * daemon's D-Bus API (Generations, Update, Rollback; UpdateEvent and VmLog
  * signals for progress).
  */
-import { DaemonCallError, DaemonClient, DaemonUnavailableError } from '../../api/client.js';
+import { DaemonCallError, DaemonClient } from '../../api/client.js';
 import { formatDuration } from '../../api/format.js';
 import { shortRevision, type GenerationsReport, type UpdateJudgementKind, type UpdateProgressKind } from '../../api/schema.js';
 import { heldLines } from '../../api/held-update.js';
 import { VmName } from '../../config/schema.js';
 import { integerFlag, parseArgs, UsageError, type Verb } from '../args.js';
-import { connectToDaemon, runningDaemonConfig } from '../daemon-connection.js';
-import { ConfigError, defaultConfigPath, readConfig, setVmFlake } from '../../config/file.js';
-import { followOrigin } from '../../market/follow.js';
-import { recordOrigin } from '../../market/origins.js';
-import { fetchedDir, marketCacheDir } from '../../market/paths.js';
-import { errorMessage } from '../../shared/error-message.js';
+import { connectToDaemon } from '../daemon-connection.js';
 
 function vmName(positional: string[], max: number): string {
   const [name] = positional;
@@ -77,60 +72,6 @@ failed and why) and GC root; * marks the one its next start boots.`,
   },
 };
 
-/**
- * A VM joined from a fetched copy (IPFS, Yggdrasil, a mirror) follows where the copy came
- * from before the daemon builds (market/follow.ts): null to go on with the update, or the
- * exit code when it cannot (the message said why and what to do).
- */
-async function followFetchedSource(name: string): Promise<number | null> {
-  const configFile = (await runningDaemonConfig()) ?? defaultConfigPath();
-  let config;
-  try {
-    config = readConfig(configFile);
-  } catch (error) {
-    if (error instanceof ConfigError) return null; // the daemon's own answer says what is wrong
-    throw error;
-  }
-  const vm = Object.hasOwn(config.vms, name) ? config.vms[name] : undefined;
-  if (vm?.flake === undefined) return null;
-  const follow = await followOrigin(name, vm.flake, config, { fetchedRoot: fetchedDir(), cacheDir: marketCacheDir(), onLine: (line) => console.log(line) });
-  if (follow === null) return null;
-  switch (follow.kind) {
-    case 'cannot':
-      console.error(`hiboss update: ${follow.message}`);
-      return 1;
-    case 'same':
-      console.log(follow.note);
-      return null;
-    case 'moved': {
-      console.log(follow.note);
-      setVmFlake(configFile, name, follow.flake);
-      if (follow.dir !== null) recordOrigin(name, follow.dir, follow.origin, fetchedDir());
-      console.log(`${name}: ${configFile} now names ${follow.flake}`);
-      let client: DaemonClient | undefined;
-      try {
-        client = await DaemonClient.connect({ requireDaemon: true, callTimeoutMs: 10_000 });
-        const problems = await client.reload();
-        if (problems.length) {
-          console.error(`hiboss update: the daemon refused the config: ${problems.join('; ')}`);
-          return 1;
-        }
-        return null;
-      } catch (error) {
-        const why = error instanceof DaemonUnavailableError ? 'the daemon is not running' : `the daemon did not re-read it: ${errorMessage(error)}`;
-        console.error(`hiboss update: ${why}, so nothing was built yet; start it, then run hiboss update ${name} again`);
-        return 1;
-      } finally {
-        client?.close();
-      }
-    }
-    default: {
-      const never: never = follow;
-      throw new Error(`unknown follow ${JSON.stringify(never)}`);
-    }
-  }
-}
-
 /** UpdateEvent kinds that end a build. */
 const BUILD_DONE: ReadonlySet<string> = new Set<UpdateProgressKind>(['built', 'build-failed', 'up-to-date', 'held']);
 /** ...and those that end a judgement (with --now). */
@@ -158,8 +99,6 @@ link, the repository is cloned again. From a nix://ipfs- link, nothing newer exi
     const name = vmName(positional, 1);
     const timeoutMs = integerFlag(flags, 'timeout', 3_600_000, 1, 86_400_000);
     const now = flags.has('now');
-    const followed = await followFetchedSource(name);
-    if (followed !== null) return followed;
     return withDaemon('update', async (client) => {
       // A VM that is down only gets the new generation selected: there is no judgement to wait for.
       const vm = (await client.status()).vms.find((v) => v.name === name);

@@ -65,9 +65,10 @@ t('killed -9 in the window of a hanging generation: the next daemon rolls it bac
   const [hanging] = pidsWithArg(qemuDir);
   daemon = await start();
   await daemon.waitForLog(/acme: adopted QEMU pid \d+ \(running\)/);
-  const rolledBack = await nextUpdate(daemon.client, 'acme', ['healthy', 'failed', 'rolled-back'], 60_000);
-  assert.is(rolledBack.kind, 'rolled-back');
-  assert.match(rolledBack.message, /^acme: update to b2b2b2b failed — no answer from the guest agent (\d+) s after boot; rolled back to a1a1a1a$/);
+  // The judgement may come before this test's client listens (a slow start eats the window):
+  // the daemon's log, kept from its first line, is read instead of the UpdateEvent.
+  const rolledBack = await daemon.waitForLog(/acme: update(d)? to b2b2b2b/, 60_000);
+  assert.match(rolledBack, /acme: update to b2b2b2b failed — no answer from the guest agent (\d+) s after boot; rolled back to a1a1a1a$/);
   assert.ok(Date.now() - bootedAt >= TIMEOUT_MS - 1000, 'not judged before the deadline recorded by the first daemon');
   await daemon.client.untilState('acme', (c) => c.state === 'running', 30_000);
   const [rolled] = pidsWithArg(qemuDir);
@@ -83,9 +84,9 @@ t('killed -9 in the window of a hanging generation: the next daemon rolls it bac
   await updateThenKill(daemon, 3);
   const [good] = pidsWithArg(qemuDir);
   daemon = await start();
-  const judged = await nextUpdate(daemon.client, 'acme', ['healthy', 'failed', 'rolled-back'], GENEROUS_MS);
-  assert.is(judged.kind, 'healthy', judged.message);
-  assert.match(judged.message, /^acme: updated to c3c3c3c \(generation 3\)/);
+  // The adopted guest's agent may answer before this test's client listens: read the log.
+  const judged = await daemon.waitForLog(/acme: update(d)? to c3c3c3c/, GENEROUS_MS);
+  assert.match(judged, /acme: updated to c3c3c3c \(generation 3\) — the guest agent answered/);
   assert.equal(pidsWithArg(qemuDir), [good!], 'the same QEMU, adopted, never restarted');
   report = await daemon.client.generations('acme');
   assert.equal(report.generations.map((g) => [g.number, g.outcome]), [[3, 'healthy'], [2, 'failed'], [1, 'healthy']]);

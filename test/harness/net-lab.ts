@@ -16,6 +16,7 @@ import { applyMemberConfig } from './net-adapter.js';
 import { ensureNetGuest } from './net-guest.js';
 import { startNetVm, type NetVm } from './net-vm.js';
 import { REFUSED_PREFIX } from './nixos-firewall.js';
+import { guestExit } from './records.js';
 
 export const LAB_VMS = ['alice', 'bob', 'eve', 'carol'] as const;
 export type LabVm = (typeof LAB_VMS)[number];
@@ -161,13 +162,27 @@ export function kernelLogAddress(address: string): string {
 
 /**
  * Connects from `from` to `to`'s address:port, which must fail, and awaits `to`'s firewall logging that very
- * connection as refused (so the packet arrived and the firewall, not a lost route, kept it out).
+ * connection as refused (so the packet arrived and the firewall, not a lost route, kept it out). The firewall
+ * drops what it refuses, so the connecting nc could only time out once that is logged: it is ended then,
+ * and its outcome still says whether it reached `to`.
  */
 export async function refusedByFirewall(from: NetVm, fromAddress: string, to: NetVm, toAddress: string, port: number): Promise<string> {
   const logged = firewallRefuses(to, fromAddress, toAddress, port);
-  const answer = await connect(from, toAddress, port, 5);
-  if (answer !== undefined) throw new Error(`${from.name} reached ${to.name}'s ${toAddress}:${port} (answered ${answer})`);
-  return await logged;
+  const argv = ['nc', '-w', '5', toAddress, String(port)];
+  const { pid } = await from.agent.execute('guest-exec', { path: argv[0]!, arg: argv.slice(1), 'capture-output': true });
+  const outcome = guestExit(from.agent, pid, argv, 35_000);
+  outcome.catch(() => undefined); // awaited below on every path but a failed log wait
+  const reached = (run: { code: number; stdout: string }) => {
+    if (run.code === 0 && run.stdout.trim()) throw new Error(`${from.name} reached ${to.name}'s ${toAddress}:${port} (answered ${run.stdout.trim()})`);
+  };
+  const first = await Promise.race([logged.then((line) => ({ line })), outcome.then((run) => ({ run }))]);
+  if ('run' in first) {
+    reached(first.run);
+    return await logged;
+  }
+  await from.exec(['kill', String(pid)]); // gone already if it timed out meanwhile: that is fine
+  reached(await outcome);
+  return first.line;
 }
 
 /**

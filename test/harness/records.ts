@@ -26,8 +26,13 @@ export interface GuestRun {
 
 /** Runs a program in the guest and waits for it (polling guest-exec-status: the agent has no events). */
 export async function guestExec(agent: AgentClient, argv: readonly string[], timeoutMs = 20_000): Promise<GuestRun> {
-  timeoutMs = bound(timeoutMs);
   const { pid } = await agent.execute('guest-exec', { path: argv[0]!, arg: argv.slice(1), 'capture-output': true });
+  return guestExit(agent, pid, argv, timeoutMs);
+}
+
+/** The outcome of guest process `pid`, started by guest-exec with capture-output, once it exits. */
+export async function guestExit(agent: AgentClient, pid: number, argv: readonly string[], timeoutMs = 20_000): Promise<GuestRun> {
+  timeoutMs = bound(timeoutMs);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const status = await agent.execute('guest-exec-status', { pid });

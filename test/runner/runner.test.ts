@@ -30,6 +30,9 @@ test('a file past its limit leaves no QEMU behind: the harness ends its own, the
     assert.match(output, /hang\.fixture\.js: timed out after \d+ ms/);
     assert.match(output, /SIGTERM: ending every process this file started/);
     assert.match(output, /0 passed, 1 failed$/);
+    // Each file's time follows its output; the slowest files come just before the last line.
+    assert.match(output, /^-- runner\/hang\.fixture\.js: \d+\.\d s$/m);
+    assert.match(output, /\nslowest 1:\n +\d+\.\d s  runner\/hang\.fixture\.js\n(?:.*\n)*0 passed, 1 failed$/);
     // The sandboxed QEMU was the harness's to end (its sandbox is gone too); only the loose one was swept.
     assert.not.ok(fs.existsSync(sandbox), 'the harness removed its sandbox on SIGTERM');
     assert.match(output, /swept 1 leftover process\(es\):\n\s+\d+ qemu-system-x86_64 .*loose-/);
