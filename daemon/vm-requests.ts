@@ -13,7 +13,7 @@ import { errorMessage } from '../shared/error-message.js';
 import type { BackupRunner } from './backup/runner.js';
 import { RequestError } from './errors.js';
 import type { PolicyLoop } from './loop.js';
-import { followBeforeUpdate, type ConfigFileAccess } from './updates/follow-origin.js';
+import type { ConfigFileAccess } from './updates/follow-origin.js';
 import { UpdateRefusedError, type Updater } from './updates/updater.js';
 import { IdentityUnavailableError, readIdentity } from './vm/identity.js';
 import type { VmSupervisor } from './vm/supervisor.js';
@@ -59,6 +59,9 @@ export class VmRequests {
     if (this.#following.has(name)) throw new RequestError('InvalidArgument', `${name}: an update is already fetching what its origin names now`);
     this.#following.add(name);
     try {
+      // Loaded on first use: the market's fetchers and signature checks cost RSS that a session without a
+      // fetched network never needs.
+      const { followBeforeUpdate } = await import('./updates/follow-origin.js');
       await followBeforeUpdate(name, { config: this.options.config(), file, note: (message) => this.options.loop().post({ type: 'note', name, message }) });
     } finally {
       this.#following.delete(name);
