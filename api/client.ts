@@ -86,6 +86,11 @@ export interface DaemonClientOptions {
 }
 
 const MAX_STATUS_BYTES = 4 * 1024 * 1024;
+/**
+ * How long `Update` may take to reply: the daemon follows a fetched copy's origin before it answers, and
+ * bounds each fetch itself (the market's fetchTimeoutMs, 60 s by default, per source tried).
+ */
+const UPDATE_CALL_TIMEOUT_MS = 10 * 60_000;
 
 export class DaemonClient extends EventEmitter<ClientEvents> {
   #iface: DaemonInterface | undefined;
@@ -187,7 +192,9 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
   }
   /** Starts an update (a build of the flake's newest revision); `now`: restart into it once built. */
   update(name: string, now = false) {
-    return this.#call((d) => d.Update(name, now));
+    // A fetched copy's update first follows its origin in the daemon (a catalogue or a repository fetched
+    // again, each attempt bounded by the market's fetchTimeoutMs): it replies once that is done, not at once.
+    return this.#call((d) => d.Update(name, now), UPDATE_CALL_TIMEOUT_MS);
   }
 
   /** Builds the update held for review (updates.review); `now`: restart into it once built. */
@@ -301,10 +308,10 @@ export class DaemonClient extends EventEmitter<ClientEvents> {
     closeBus(this.bus);
   }
 
-  async #call<T>(fn: (iface: DaemonInterface) => Promise<T>): Promise<T> {
+  async #call<T>(fn: (iface: DaemonInterface) => Promise<T>, atLeastMs = 0): Promise<T> {
     const iface = this.#iface;
     if (!iface) throw new DaemonUnavailableError('the hiboss daemon is not running');
-    const timeoutMs = this.options.callTimeoutMs ?? 10_000;
+    const timeoutMs = Math.max(this.options.callTimeoutMs ?? 10_000, atLeastMs);
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
