@@ -318,6 +318,10 @@ let
             localAnnounceEnabled = false;
             relaysEnabled = false;
             natEnabled = false;
+            # A member's VM is paused whenever its workspace is hidden, so peers come and go all day:
+            # redial one that is not connected every 10 s (Syncthing's default is a minute), so a
+            # resumed member, or one whose VPN came up after Syncthing, syncs within seconds.
+            reconnectionIntervalS = 10;
             urAccepted = -1;
           };
           folders = builtins.listToAttrs (map

@@ -119,8 +119,18 @@ export const SHARED_FOLDER = '/shared/docs';
 export async function syncs(from: NetVm, to: NetVm, name: string): Promise<string> {
   const file = `${SHARED_FOLDER}/${name}`;
   await from.writeFile(file, `from ${from.name}\n`, 0o644);
-  await to.run(['netlab', 'wait-file', file], 90_000);
+  const waited = await to.exec(['netlab', 'wait-file', file], 90_000);
+  if (waited.code !== 0) throw new Error(`${to.name} has no ${file} from ${from.name} after 60 s\n${await syncthingLogs([from, to])}`);
   return to.readFile(file);
+}
+
+/** The last lines of each VM's syncthing log, for a failure message: what each side dialed, accepted or refused. */
+async function syncthingLogs(vms: readonly NetVm[]): Promise<string> {
+  const tails = await Promise.all(vms.map(async (vm) => {
+    const tail = await vm.exec(['tail', '-n', '40', '/run/syncthing.log']);
+    return `--- ${vm.name}: /run/syncthing.log\n${(tail.stdout || tail.stderr).trim()}`;
+  }));
+  return tails.join('\n');
 }
 
 /** Whether `vm` has `path` (a file the test expects to be absent, e.g. in a non-member's shared folder). */

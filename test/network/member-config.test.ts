@@ -57,6 +57,7 @@ t("wireguard: the firewall opens alice's services on the VPN only, the listen po
   assert.match(xml, `<device id="${device('B')}" name="bob"`);
   assert.match(xml, '<listenAddress>tcp://10.77.0.1:22000</listenAddress>');
   assert.match(xml, '<globalAnnounceEnabled>false</globalAnnounceEnabled>');
+  assert.match(xml, '<reconnectionIntervalS>10</reconnectionIntervalS>', 'a member not connected is redialed every 10 s');
   assert.match(hostsFile(alice.networking.hosts), '10.77.0.2 bob.hiboss git.hiboss\n');
 });
 
